@@ -1,0 +1,324 @@
+/* Context lifetime, buffers and kernel launch. */
+#include "cl/ctx.h"
+#include "cl/device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void resolve_gemm(enco_ctx *ctx, enco_gemm_backend requested)
+{
+    const char *env = getenv("ENCO_GEMM");
+    if (requested == ENCO_GEMM_AUTO && env && *env) {
+        if (strcmp(env, "builtin") == 0)
+            requested = ENCO_GEMM_BUILTIN;
+        else if (strcmp(env, "clblast") == 0)
+            requested = ENCO_GEMM_CLBLAST;
+    }
+    if (requested == ENCO_GEMM_AUTO)
+        /* Oclgrind 21.10 aborts inside some CLBlast kernels; our own GEMM runs there. */
+        requested = strstr(ctx->info.name, "Oclgrind") ? ENCO_GEMM_BUILTIN : ENCO_GEMM_CLBLAST;
+    ctx->gemm = requested;
+}
+
+static int cache_enabled(int mode)
+{
+    if (mode != 0)
+        return mode > 0;
+    const char *env = getenv("ENCO_CL_CACHE");
+    return !(env && (strcmp(env, "0") == 0 || strcmp(env, "off") == 0 || strcmp(env, "no") == 0));
+}
+
+enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
+{
+    static const enco_ctx_options defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    *out = NULL;
+    enco_clear_error();
+
+    enco_device_info *list = NULL;
+    cl_device_id *ids = NULL;
+    size_t n = 0;
+    ENCO_TRY(enco_devices_enumerate(&list, &ids, &n));
+    unsigned idx = 0;
+    enco_status st = enco_device_pick(list, n, opts->device, &idx);
+    if (st != ENCO_OK) {
+        free(list);
+        free(ids);
+        return st;
+    }
+    enco_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        free(list);
+        free(ids);
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    }
+    ctx->info = list[idx];
+    ctx->device = ids[idx];
+    free(list);
+    free(ids);
+
+    clGetDeviceInfo(ctx->device, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
+                                     0};
+    cl_int err = CL_SUCCESS;
+    ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        st = ENCO_FAIL(err, "clCreateContext on %s failed", ctx->info.name);
+        enco_ctx_free(ctx);
+        return st;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, 0, &err);
+    if (err != CL_SUCCESS) {
+        st = ENCO_FAIL(err, "clCreateCommandQueue on %s failed", ctx->info.name);
+        enco_ctx_free(ctx);
+        return st;
+    }
+
+    ctx->cache_on = cache_enabled(opts->cache_mode);
+    if (opts->cache_dir && *opts->cache_dir)
+        snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", opts->cache_dir);
+    else if (enco_cache_default_dir(ctx->cache_dir, sizeof ctx->cache_dir) != ENCO_OK)
+        ctx->cache_on = 0;
+    const char *kdir = opts->kernel_dir ? opts->kernel_dir : getenv("ENCO_CL_DIR");
+    if (kdir && *kdir)
+        snprintf(ctx->kernel_dir, sizeof ctx->kernel_dir, "%s", kdir);
+    snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2");
+    resolve_gemm(ctx, opts->gemm);
+    enco_clear_error();
+    *out = ctx;
+    return ENCO_OK;
+}
+
+void enco_ctx_free(enco_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clFinish(ctx->queue);
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        clReleaseKernel(ctx->kernels[i].kernel);
+    for (size_t i = 0; i < ctx->nprograms; i++)
+        clReleaseProgram(ctx->programs[i].program);
+    free(ctx->kernels);
+    free(ctx->programs);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->context)
+        clReleaseContext(ctx->context);
+    free(ctx);
+}
+
+const enco_device_info *enco_ctx_device(const enco_ctx *ctx) { return &ctx->info; }
+enco_ctx_stats enco_ctx_get_stats(const enco_ctx *ctx) { return ctx->stats; }
+enco_gemm_backend enco_ctx_gemm_backend(const enco_ctx *ctx) { return ctx->gemm; }
+cl_context enco_ctx_cl_context(const enco_ctx *ctx) { return ctx->context; }
+cl_command_queue enco_ctx_queue(const enco_ctx *ctx) { return ctx->queue; }
+const char *enco_ctx_cache_dir(const enco_ctx *ctx) { return ctx->cache_dir; }
+
+enco_status enco_finish(enco_ctx *ctx)
+{
+    ENCO_CL(clFinish(ctx->queue));
+    return ENCO_OK;
+}
+
+/* ---- buffers ---------------------------------------------------------- */
+
+enco_status enco_buffer_alloc(enco_ctx *ctx, size_t bytes, cl_mem *out)
+{
+    *out = NULL;
+    if (bytes == 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "zero-byte device buffer requested");
+    if (bytes > ctx->info.max_alloc_bytes)
+        return ENCO_FAIL(CL_INVALID_BUFFER_SIZE,
+                         "a buffer of %zu bytes exceeds the largest allocation of %s (%llu bytes)",
+                         bytes, ctx->info.name, (unsigned long long)ctx->info.max_alloc_bytes);
+    cl_int err = CL_SUCCESS;
+    cl_mem mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS)
+        return ENCO_FAIL(err,
+                         "allocating %zu bytes on %s failed (%llu bytes in use, device has %llu)",
+                         bytes, ctx->info.name, (unsigned long long)ctx->stats.device_bytes,
+                         (unsigned long long)ctx->info.global_mem_bytes);
+    /* New buffers start at zero: garbage (NaN) must never leak into a GEMM with beta 0,
+     * and it keeps every run bit-reproducible. */
+    enco_status st = enco_fill_zero(ctx, mem, 0, bytes);
+    if (st != ENCO_OK) {
+        clReleaseMemObject(mem);
+        return st;
+    }
+    ctx->stats.device_bytes += bytes;
+    if (ctx->stats.device_bytes > ctx->stats.device_peak_bytes)
+        ctx->stats.device_peak_bytes = ctx->stats.device_bytes;
+    *out = mem;
+    return ENCO_OK;
+}
+
+void enco_buffer_free(enco_ctx *ctx, cl_mem mem)
+{
+    if (!mem)
+        return;
+    size_t bytes = 0;
+    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL) == CL_SUCCESS &&
+        bytes <= ctx->stats.device_bytes)
+        ctx->stats.device_bytes -= bytes;
+    clReleaseMemObject(mem);
+}
+
+enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void *host)
+{
+    if (bytes == 0)
+        return ENCO_OK;
+    ENCO_CL(clEnqueueWriteBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, host, 0, NULL, NULL));
+    return ENCO_OK;
+}
+
+enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host)
+{
+    if (bytes == 0)
+        return ENCO_OK;
+    ENCO_CL(clEnqueueReadBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, host, 0, NULL, NULL));
+    return ENCO_OK;
+}
+
+enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes)
+{
+    if (bytes == 0)
+        return ENCO_OK;
+    if (offset % 4 == 0 && bytes % 4 == 0) {
+        const cl_uint zero = 0;
+        ENCO_CL(clEnqueueFillBuffer(ctx->queue, mem, &zero, sizeof zero, offset, bytes, 0, NULL,
+                                    NULL));
+    } else {
+        const cl_uchar zero = 0;
+        ENCO_CL(clEnqueueFillBuffer(ctx->queue, mem, &zero, 1, offset, bytes, 0, NULL, NULL));
+    }
+    return ENCO_OK;
+}
+
+enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset,
+                      size_t bytes)
+{
+    if (bytes == 0)
+        return ENCO_OK;
+    ENCO_CL(clEnqueueCopyBuffer(ctx->queue, src, dst, src_offset, dst_offset, bytes, 0, NULL,
+                                NULL));
+    return ENCO_OK;
+}
+
+/* ---- programs and kernels --------------------------------------------- */
+
+static enco_status program_get(enco_ctx *ctx, const char *name, cl_program *out)
+{
+    for (size_t i = 0; i < ctx->nprograms; i++)
+        if (strcmp(ctx->programs[i].name, name) == 0) {
+            *out = ctx->programs[i].program;
+            return ENCO_OK;
+        }
+    if (strlen(name) >= ENCO_NAME_MAX)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "program name too long: %s", name);
+
+    const char *common = NULL, *body = NULL;
+    int own_common = 0, own_body = 0;
+    ENCO_TRY(enco_cl_source_get(ctx, "common", &common, &own_common));
+    enco_status st = enco_cl_source_get(ctx, name, &body, &own_body);
+    if (st != ENCO_OK) {
+        if (own_common)
+            free((void *)common);
+        return st;
+    }
+    size_t lc = strlen(common), lb = strlen(body);
+    char *src = malloc(lc + lb + 64);
+    if (!src)
+        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    else
+        /* #line keeps the build log's line numbers those of cl/<name>.cl. */
+        sprintf(src, "%s\n#line 1\n%s", common, body);
+    if (own_common)
+        free((void *)common);
+    if (own_body)
+        free((void *)body);
+    if (st != ENCO_OK)
+        return st;
+
+    cl_program prog = NULL;
+    st = enco_program_build_cached(ctx, name, src, ctx->build_options, &prog);
+    free(src);
+    if (st != ENCO_OK)
+        return st;
+    if (ctx->nprograms == ctx->cap_programs) {
+        size_t cap = ctx->cap_programs ? 2 * ctx->cap_programs : 16;
+        enco_program_entry *p = realloc(ctx->programs, cap * sizeof *p);
+        if (!p) {
+            clReleaseProgram(prog);
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        }
+        ctx->programs = p;
+        ctx->cap_programs = cap;
+    }
+    enco_program_entry *e = &ctx->programs[ctx->nprograms++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->program = prog;
+    *out = prog;
+    return ENCO_OK;
+}
+
+enco_status enco_kernel_get(enco_ctx *ctx, const char *program, const char *kernel, cl_kernel *out)
+{
+    for (size_t i = 0; i < ctx->nkernels; i++) {
+        enco_kernel_entry *e = &ctx->kernels[i];
+        if (strcmp(e->name, kernel) == 0 && strcmp(e->program, program) == 0) {
+            *out = e->kernel;
+            return ENCO_OK;
+        }
+    }
+    if (strlen(kernel) >= ENCO_NAME_MAX)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "kernel name too long: %s", kernel);
+    cl_program prog = NULL;
+    ENCO_TRY(program_get(ctx, program, &prog));
+    cl_int err = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(prog, kernel, &err);
+    if (err != CL_SUCCESS)
+        return ENCO_FAIL(err, "kernel '%s' not found in cl/%s.cl", kernel, program);
+    if (ctx->nkernels == ctx->cap_kernels) {
+        size_t cap = ctx->cap_kernels ? 2 * ctx->cap_kernels : 64;
+        enco_kernel_entry *p = realloc(ctx->kernels, cap * sizeof *p);
+        if (!p) {
+            clReleaseKernel(k);
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        }
+        ctx->kernels = p;
+        ctx->cap_kernels = cap;
+    }
+    enco_kernel_entry *e = &ctx->kernels[ctx->nkernels++];
+    snprintf(e->program, sizeof e->program, "%s", program);
+    snprintf(e->name, sizeof e->name, "%s", kernel);
+    e->kernel = k;
+    *out = k;
+    return ENCO_OK;
+}
+
+enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kernel, cl_uint dims,
+                            const size_t *global, const size_t *local, size_t nargs,
+                            const enco_arg *args)
+{
+    cl_kernel k = NULL;
+    ENCO_TRY(enco_kernel_get(ctx, program, kernel, &k));
+    for (size_t i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS)
+            return ENCO_FAIL(err, "setting argument %zu of kernel %s/%s failed", i, program,
+                             kernel);
+    }
+    size_t g[3];
+    for (cl_uint d = 0; d < dims; d++) {
+        g[d] = local ? enco_round_up(global[d], local[d]) : global[d];
+        if (g[d] == 0)
+            return ENCO_OK; /* empty launch: nothing to do */
+    }
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return ENCO_FAIL(err, "launching kernel %s/%s failed", program, kernel);
+    return ENCO_OK;
+}

@@ -1,0 +1,43 @@
+/* The context's layout, shared by the runtime modules in src/cl/. */
+#ifndef ENCO_CL_CTX_H
+#define ENCO_CL_CTX_H
+#include "core/internal.h"
+
+#define ENCO_PATH_MAX 1024
+#define ENCO_NAME_MAX 64
+
+typedef struct enco_program_entry {
+    char name[ENCO_NAME_MAX];
+    cl_program program;
+} enco_program_entry;
+
+typedef struct enco_kernel_entry {
+    char program[ENCO_NAME_MAX];
+    char name[ENCO_NAME_MAX];
+    cl_kernel kernel;
+} enco_kernel_entry;
+
+struct enco_ctx {
+    enco_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+
+    int cache_on;
+    char cache_dir[ENCO_PATH_MAX];
+    char kernel_dir[ENCO_PATH_MAX]; /* "" = embedded sources */
+    enco_gemm_backend gemm;
+    char build_options[256];
+
+    enco_ctx_stats stats;
+    enco_program_entry *programs;
+    size_t nprograms, cap_programs;
+    enco_kernel_entry *kernels;
+    size_t nkernels, cap_kernels;
+};
+
+/* Builds (or loads from the disk cache) source for this ctx's device. */
+enco_status enco_program_build_cached(enco_ctx *ctx, const char *name, const char *source,
+                                      const char *options, cl_program *out);
+#endif

@@ -1,0 +1,17 @@
+/* The command-line layer: the only part of enco-cl that prints or exits. */
+#ifndef ENCO_CLI_H
+#define ENCO_CLI_H
+
+#include "enco/enco.h"
+
+#define EXIT_USAGE 2
+
+/* Prints "enco-cl: <what>: <library message>" to stderr and returns 1. */
+int cli_fail(const char *what, enco_status st);
+/* Prints a usage error with a hint to --help and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_devices(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+
+#endif

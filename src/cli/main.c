@@ -1,0 +1,79 @@
+/* enco-cl: EnCo training on any OpenCL device. Subcommand dispatch. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef ENCO_VERSION
+#define ENCO_VERSION "0.1.0"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"devices", cmd_devices, "list OpenCL devices; --check runs a kernel and an SGEMM on each"},
+    {"cache", cmd_cache, "show or clear the compiled-kernel cache"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: enco-cl <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version");
+    fprintf(out, "  %-10s %s\n", "help", "this text; 'enco-cl <command> --help' for a command");
+    fprintf(out,
+            "\nenvironment:\n"
+            "  ENCO_DEVICE    device to use: an index from 'enco-cl devices' or part of a name\n"
+            "                 (default: the first GPU, else the first device)\n"
+            "  ENCO_CL_DIR    read kernels from this folder instead of the built-in copies\n"
+            "  ENCO_CL_CACHE  0 disables the compiled-kernel cache\n"
+            "  ENCO_CACHE_DIR cache folder (default $XDG_CACHE_HOME/enco-cl or ~/.cache/enco-cl)\n"
+            "  ENCO_GEMM      clblast or builtin: matrix-multiply backend (default clblast)\n");
+}
+
+int cli_fail(const char *what, enco_status st)
+{
+    const char *msg = enco_last_error();
+    fprintf(stderr, "enco-cl: %s: %s\n", what, msg && *msg ? msg : enco_status_str(st));
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "enco-cl %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'enco-cl %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("enco-cl %s\n", ENCO_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "enco-cl: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return EXIT_USAGE;
+}

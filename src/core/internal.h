@@ -1,0 +1,121 @@
+/* Internal API shared by the library's modules: error reporting, buffers,
+ * kernel launch, GEMM. Not installed; ops and networks build on this. */
+#ifndef ENCO_INTERNAL_H
+#define ENCO_INTERNAL_H
+
+#include "enco/enco.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Records a message for enco_last_error() and returns status. */
+enco_status enco_fail(enco_status status, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Appends text to the current error message (e.g. a build log). */
+void enco_error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define ENCO_FAIL(status, ...) enco_fail((status), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Wraps an OpenCL call returning cl_int: on failure records the call text and
+ * returns its code from the enclosing function. */
+#define ENCO_CL(call)                                                                 \
+    do {                                                                              \
+        cl_int enco_cl_err_ = (call);                                                 \
+        if (enco_cl_err_ != CL_SUCCESS)                                               \
+            return enco_fail(enco_cl_err_, __FILE__, __LINE__, "%s failed: %s", #call, \
+                             enco_status_str(enco_cl_err_));                          \
+    } while (0)
+
+/* Propagates a non-zero enco_status from the enclosing function. */
+#define ENCO_TRY(expr)                         \
+    do {                                       \
+        enco_status enco_try_st_ = (expr);     \
+        if (enco_try_st_ != ENCO_OK)           \
+            return enco_try_st_;               \
+    } while (0)
+
+/* ---- buffers ---------------------------------------------------------- */
+
+/* Device allocations are counted so benchmarks can report peak memory.
+ * Offsets and sizes below are in bytes unless a name says otherwise. */
+enco_status enco_buffer_alloc(enco_ctx *ctx, size_t bytes, cl_mem *out);
+void enco_buffer_free(enco_ctx *ctx, cl_mem mem);
+enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void *host);
+enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host);
+enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes);
+enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset,
+                      size_t bytes);
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* One kernel argument: size and pointer to its value (NULL value = __local). */
+typedef struct enco_arg {
+    size_t size;
+    const void *value;
+} enco_arg;
+
+#define ENCO_ARG_MEM(m) ((enco_arg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define ENCO_ARG_INT(v) ((enco_arg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define ENCO_ARG_UINT(v) ((enco_arg){sizeof(cl_uint), &(cl_uint){(cl_uint)(v)}})
+#define ENCO_ARG_LONG(v) ((enco_arg){sizeof(cl_long), &(cl_long){(cl_long)(v)}})
+#define ENCO_ARG_ULONG(v) ((enco_arg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
+#define ENCO_ARG_FLOAT(v) ((enco_arg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+#define ENCO_ARG_LOCAL(bytes) ((enco_arg){(bytes), NULL})
+
+/* Returns the kernel `kernel` of program `program` (the file cl/<program>.cl,
+ * prefixed by cl/common.cl), building and caching the program on first use. */
+enco_status enco_kernel_get(enco_ctx *ctx, const char *program, const char *kernel, cl_kernel *out);
+
+/* Sets the arguments and enqueues. global is rounded up to a multiple of local
+ * (when local is given), so kernels must guard their index ranges. */
+enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kernel, cl_uint dims,
+                            const size_t *global, const size_t *local, size_t nargs,
+                            const enco_arg *args);
+
+#define ENCO_RUN(ctx, program, kernel, dims, global, local, ...)                              \
+    enco_kernel_run((ctx), (program), (kernel), (dims), (global), (local),                    \
+                    sizeof((enco_arg[]){__VA_ARGS__}) / sizeof(enco_arg), (enco_arg[]){__VA_ARGS__})
+
+/* Builds a program from explicit source (no common.cl prefix); used by tests
+ * and the self check. The result is owned by the caller. */
+enco_status enco_program_build_source(enco_ctx *ctx, const char *name, const char *source,
+                                      const char *options, cl_program *out);
+
+/* Embedded kernel sources, generated at build time from cl/\*.cl. */
+typedef struct enco_cl_source {
+    const char *name;    /* file name without .cl */
+    const char *source;
+} enco_cl_source;
+extern const enco_cl_source enco_cl_sources[];
+extern const size_t enco_cl_sources_count;
+
+/* Source text of cl/<name>.cl: from ENCO_CL_DIR / kernel_dir when set, else
+ * embedded. *owned is set when the caller must free() the result. */
+enco_status enco_cl_source_get(const enco_ctx *ctx, const char *name, const char **src, int *owned);
+
+/* ---- GEMM ------------------------------------------------------------- */
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C; offsets and leading
+ * dimensions in elements. op(A) is M x K, op(B) is K x N. */
+enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                       float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                       size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
+
+/* As enco_sgemm for `batch` problems whose matrices start stride_* elements apart. */
+enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n,
+                               size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                               size_t stride_a, cl_mem b, size_t b_off, size_t ldb,
+                               size_t stride_b, float beta, cl_mem c, size_t c_off, size_t ldc,
+                               size_t stride_c, size_t batch);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static inline size_t enco_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+/* 64-bit FNV-1a, chained through `h` (start with ENCO_FNV_OFFSET). */
+#define ENCO_FNV_OFFSET 0xcbf29ce484222325ULL
+uint64_t enco_fnv1a(uint64_t h, const void *data, size_t len);
+
+#endif

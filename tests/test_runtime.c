@@ -1,0 +1,635 @@
+/* Engine foundation: device selection, program build and cache, kernel round
+ * trip, GEMM backends, status names. */
+#include "harness.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp_root[256];
+
+static void make_tmp_root(void)
+{
+    if (tmp_root[0])
+        return;
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/enco-test-runtime-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp_root));
+}
+
+static void tmp_path(char *buf, size_t size, const char *leaf)
+{
+    make_tmp_root();
+    snprintf(buf, size, "%s/%s", tmp_root, leaf);
+}
+
+/* ---- status names ----------------------------------------------------- */
+
+START_TEST(status_names)
+{
+    ck_assert_str_eq(enco_status_str(ENCO_OK), "ENCO_OK");
+    ck_assert_str_eq(enco_status_str(CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES");
+    ck_assert_str_eq(enco_status_str(CL_INVALID_KERNEL_NAME), "CL_INVALID_KERNEL_NAME");
+    ck_assert_str_eq(enco_status_str(-1017), "CLBlastInvalidDimension");
+    ck_assert_str_eq(enco_status_str(ENCO_ERR_BUILD), "ENCO_ERR_BUILD");
+    ck_assert_str_eq(enco_status_str(ENCO_ERR_NO_DEVICE), "ENCO_ERR_NO_DEVICE");
+    ck_assert_str_eq(enco_status_str(12345), "UNKNOWN_STATUS");
+}
+END_TEST
+
+/* ---- device selection ------------------------------------------------- */
+
+START_TEST(select_by_index)
+{
+    enco_device_info *list = NULL;
+    size_t n = 0;
+    ENCO_CK(enco_devices_list(&list, &n));
+    ck_assert_uint_ge(n, 1);
+    for (size_t i = 0; i < n; i++) {
+        char spec[16];
+        snprintf(spec, sizeof spec, "%zu", i);
+        unsigned idx = 99;
+        ENCO_CK(enco_device_select(spec, &idx));
+        ck_assert_uint_eq(idx, i);
+    }
+    enco_devices_free(list);
+}
+END_TEST
+
+START_TEST(select_by_name)
+{
+    enco_device_info *list = NULL;
+    size_t n = 0;
+    ENCO_CK(enco_devices_list(&list, &n));
+    /* A case-changed piece of the last device's name selects it (first match wins). */
+    char piece[8] = {0};
+    const char *name = list[n - 1].name;
+    size_t len = strlen(name);
+    ck_assert_uint_ge(len, 3);
+    for (size_t i = 0; i < 4 && i < len; i++)
+        piece[i] = (char)((i % 2) ? toupper((unsigned char)name[i]) : tolower((unsigned char)name[i]));
+    unsigned idx = 99;
+    ENCO_CK(enco_device_select(piece, &idx));
+    ck_assert_uint_lt(idx, n);
+    char full[300];
+    snprintf(full, sizeof full, "%s %s", list[idx].platform, list[idx].name);
+    for (char *p = full; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = piece; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    ck_assert_msg(strstr(full, piece) != NULL, "selected '%s' for '%s'", full, piece);
+    /* The platform name works too. */
+    ENCO_CK(enco_device_select(list[0].platform, &idx));
+    ck_assert_uint_eq(list[idx].platform_index, list[0].platform_index);
+    enco_devices_free(list);
+}
+END_TEST
+
+START_TEST(select_bad_index)
+{
+    unsigned idx = 0;
+    enco_status st = enco_device_select("9999", &idx);
+    ck_assert_int_eq(st, ENCO_ERR_NO_DEVICE);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "out of range"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "available devices:"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "0: "));
+}
+END_TEST
+
+START_TEST(select_bad_name)
+{
+    unsigned idx = 0;
+    enco_status st = enco_device_select("no-such-device-xyz", &idx);
+    ck_assert_int_eq(st, ENCO_ERR_NO_DEVICE);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "no-such-device-xyz"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "available devices:"));
+    /* The context refuses it the same way. */
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.device = "no-such-device-xyz"};
+    ck_assert_int_eq(enco_ctx_create(&ctx, &o), ENCO_ERR_NO_DEVICE);
+    ck_assert_ptr_null(ctx);
+}
+END_TEST
+
+START_TEST(select_from_env)
+{
+    const char *old = getenv("ENCO_DEVICE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("ENCO_DEVICE", "no-such-device-env", 1);
+    unsigned idx = 0;
+    ck_assert_int_eq(enco_device_select(NULL, &idx), ENCO_ERR_NO_DEVICE);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "ENCO_DEVICE"));
+    setenv("ENCO_DEVICE", "0", 1);
+    ENCO_CK(enco_device_select(NULL, &idx));
+    ck_assert_uint_eq(idx, 0);
+    /* An explicit selection beats the environment. */
+    setenv("ENCO_DEVICE", "no-such-device-env", 1);
+    ENCO_CK(enco_device_select("0", &idx));
+    if (saved) {
+        setenv("ENCO_DEVICE", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("ENCO_DEVICE");
+    }
+}
+END_TEST
+
+START_TEST(default_prefers_gpu)
+{
+    enco_device_info *list = NULL;
+    size_t n = 0;
+    ENCO_CK(enco_devices_list(&list, &n));
+    size_t expect = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].is_gpu) {
+            expect = i;
+            break;
+        }
+    const char *old = getenv("ENCO_DEVICE");
+    char *saved = old ? strdup(old) : NULL;
+    unsetenv("ENCO_DEVICE");
+    unsigned idx = 99;
+    ENCO_CK(enco_device_select(NULL, &idx));
+    ck_assert_uint_eq(idx, expect);
+    if (saved) {
+        setenv("ENCO_DEVICE", saved, 1);
+        free(saved);
+    }
+    /* The device info is filled in. */
+    ck_assert(list[0].name[0] != '\0');
+    ck_assert(list[0].compute_units >= 1);
+    ck_assert(list[0].global_mem_bytes > 0);
+    ck_assert(list[0].max_alloc_bytes > 0);
+    ck_assert(strstr(list[0].opencl_c_version, "OpenCL C") != NULL);
+    enco_devices_free(list);
+}
+END_TEST
+
+/* ---- programs --------------------------------------------------------- */
+
+START_TEST(embedded_sources)
+{
+    const char *want[] = {"common", "gemm", "selftest"};
+    for (size_t w = 0; w < 3; w++) {
+        int found = 0;
+        for (size_t i = 0; i < enco_cl_sources_count; i++)
+            if (strcmp(enco_cl_sources[i].name, want[w]) == 0 &&
+                strlen(enco_cl_sources[i].source) > 20)
+                found = 1;
+        ck_assert_msg(found, "cl/%s.cl is not embedded", want[w]);
+    }
+}
+END_TEST
+
+static enco_ctx *ctx_with_cache(const char *dir, int mode)
+{
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.cache_mode = mode, .cache_dir = dir};
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    return ctx;
+}
+
+static void run_selftest_kernel(enco_ctx *ctx, float scale)
+{
+    enum { N = 37 };
+    float x[N], y[N], out[N];
+    test_fill_uniform(x, N, 11, -1, 1);
+    test_fill_uniform(y, N, 12, -1, 1);
+    cl_mem bx = NULL, by = NULL;
+    ENCO_CK(enco_buffer_alloc(ctx, sizeof x, &bx));
+    ENCO_CK(enco_buffer_alloc(ctx, sizeof y, &by));
+    ENCO_CK(enco_upload(ctx, bx, 0, sizeof x, x));
+    ENCO_CK(enco_upload(ctx, by, 0, sizeof y, y));
+    const size_t global = N, local = 16; /* N is not a multiple of local: tests the guard */
+    ENCO_CK(ENCO_RUN(ctx, "selftest", "selftest_axpby_tanh", 1, &global, &local, ENCO_ARG_INT(N),
+                     ENCO_ARG_FLOAT(0.5f), ENCO_ARG_MEM(bx), ENCO_ARG_FLOAT(2.0f),
+                     ENCO_ARG_MEM(by)));
+    ENCO_CK(enco_download(ctx, by, 0, sizeof out, out));
+    double ref[N];
+    for (int i = 0; i < N; i++)
+        ref[i] = scale * tanh(0.5 * x[i] + 2.0 * y[i]);
+    test_assert_close("selftest_axpby_tanh", out, ref, N, 1e-6, 1e-5);
+    enco_buffer_free(ctx, bx);
+    enco_buffer_free(ctx, by);
+}
+
+START_TEST(kernel_round_trip)
+{
+    enco_ctx *ctx = ctx_with_cache(NULL, -1);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_stats s = enco_ctx_get_stats(ctx);
+    ck_assert_uint_eq(s.programs_built, 1);
+    ck_assert_uint_eq(s.cache_hits, 0);
+    /* A second launch reuses the built kernel. */
+    run_selftest_kernel(ctx, 1.0f);
+    ck_assert_uint_eq(enco_ctx_get_stats(ctx).programs_built, 1);
+    /* Allocations are counted and freed. */
+    ck_assert_uint_eq(enco_ctx_get_stats(ctx).device_bytes, 0);
+    ck_assert_uint_ge(enco_ctx_get_stats(ctx).device_peak_bytes, 2 * 37 * sizeof(float));
+    enco_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(unknown_kernel_and_program)
+{
+    enco_ctx *ctx = test_ctx();
+    cl_kernel k = NULL;
+    ck_assert_int_eq(enco_kernel_get(ctx, "selftest", "no_such_kernel", &k), CL_INVALID_KERNEL_NAME);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "no_such_kernel"));
+    ck_assert_int_eq(enco_kernel_get(ctx, "no_such_program", "x", &k), ENCO_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "no_such_program"));
+}
+END_TEST
+
+START_TEST(build_failure_reports_log)
+{
+    enco_ctx *ctx = ctx_with_cache(NULL, -1);
+    cl_program p = NULL;
+    const char *bad = "__kernel void broken(__global float *x) { x[0] = undefined_symbol_q; }\n";
+    enco_status st = enco_program_build_source(ctx, "broken", bad, NULL, &p);
+    ck_assert_int_eq(st, ENCO_ERR_BUILD);
+    ck_assert_ptr_null(p);
+    const char *msg = enco_last_error();
+    ck_assert_ptr_nonnull(strstr(msg, "cl/broken.cl"));
+    ck_assert_ptr_nonnull(strstr(msg, "build log:"));
+    /* The log itself names the offending identifier. */
+    ck_assert_msg(strstr(msg, "undefined_symbol_q") != NULL, "build log lacks the error: %s", msg);
+    enco_ctx_free(ctx);
+}
+END_TEST
+
+static int count_entries(const char *dir, char *first, size_t size)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls %s/*.bin 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        if (n == 0 && first) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(first, size, "%s", line);
+        }
+        n++;
+    }
+    pclose(p);
+    return n;
+}
+
+START_TEST(cache_hit)
+{
+    char dir[300];
+    tmp_path(dir, sizeof dir, "cache-hit/nested");
+    enco_ctx *ctx = ctx_with_cache(dir, 1);
+    ck_assert_str_eq(enco_ctx_cache_dir(ctx), dir);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_stats s = enco_ctx_get_stats(ctx);
+    ck_assert_uint_eq(s.programs_built, 1);
+    ck_assert_uint_eq(s.cache_hits, 0);
+    enco_ctx_free(ctx);
+    ck_assert_int_eq(count_entries(dir, NULL, 0), 1);
+
+    ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f);
+    s = enco_ctx_get_stats(ctx);
+    ck_assert_uint_eq(s.programs_built, 0);
+    ck_assert_uint_eq(s.cache_hits, 1);
+    ck_assert_uint_eq(s.cache_rejects, 0);
+    enco_ctx_free(ctx);
+}
+END_TEST
+
+static void corrupt(const char *path, int truncate_it)
+{
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    ck_assert_int_gt(size, 100);
+    if (truncate_it) {
+        fclose(f);
+        ck_assert_int_eq(truncate(path, size / 2), 0);
+        return;
+    }
+    fseek(f, size - 10, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, size - 10, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+static void check_recovers(int truncate_it)
+{
+    char dir[300];
+    tmp_path(dir, sizeof dir, truncate_it ? "cache-truncated" : "cache-flipped");
+    enco_ctx *ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_free(ctx);
+    char entry[512];
+    ck_assert_int_eq(count_entries(dir, entry, sizeof entry), 1);
+    corrupt(entry, truncate_it);
+
+    ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f); /* must still work */
+    enco_ctx_stats s = enco_ctx_get_stats(ctx);
+    ck_assert_uint_eq(s.cache_rejects, 1);
+    ck_assert_uint_eq(s.programs_built, 1);
+    enco_ctx_free(ctx);
+
+    /* The entry was rewritten and is good again. */
+    ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f);
+    s = enco_ctx_get_stats(ctx);
+    ck_assert_uint_eq(s.cache_hits, 1);
+    ck_assert_uint_eq(s.cache_rejects, 0);
+    enco_ctx_free(ctx);
+}
+
+START_TEST(cache_truncated_recovers) { check_recovers(1); }
+END_TEST
+
+START_TEST(cache_corrupt_recovers) { check_recovers(0); }
+END_TEST
+
+START_TEST(cache_garbage_file_recovers)
+{
+    char dir[300];
+    tmp_path(dir, sizeof dir, "cache-garbage");
+    enco_ctx *ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_free(ctx);
+    char entry[512];
+    ck_assert_int_eq(count_entries(dir, entry, sizeof entry), 1);
+    FILE *f = fopen(entry, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("not a program binary at all", f);
+    fclose(f);
+    ctx = ctx_with_cache(dir, 1);
+    run_selftest_kernel(ctx, 1.0f);
+    ck_assert_uint_eq(enco_ctx_get_stats(ctx).cache_rejects, 1);
+    enco_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(cache_disabled_and_clear)
+{
+    char dir[300];
+    tmp_path(dir, sizeof dir, "cache-off");
+    enco_ctx *ctx = ctx_with_cache(dir, -1);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_free(ctx);
+    ck_assert_int_eq(count_entries(dir, NULL, 0), 0);
+
+    /* Environment switch. */
+    setenv("ENCO_CL_CACHE", "0", 1);
+    ctx = ctx_with_cache(dir, 0);
+    run_selftest_kernel(ctx, 1.0f);
+    enco_ctx_free(ctx);
+    ck_assert_int_eq(count_entries(dir, NULL, 0), 0);
+    unsetenv("ENCO_CL_CACHE");
+
+    ctx = ctx_with_cache(dir, 0);
+    run_selftest_kernel(ctx, 1.0f);
+    cl_kernel k = NULL;
+    ENCO_CK(enco_kernel_get(ctx, "gemm", "gemm_builtin", &k));
+    enco_ctx_free(ctx);
+    ck_assert_int_eq(count_entries(dir, NULL, 0), 2);
+
+    /* clear removes our entries and nothing else */
+    char other[400];
+    snprintf(other, sizeof other, "%s/keep-me.txt", dir);
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    unsigned removed = 0;
+    ENCO_CK(enco_cache_clear(dir, &removed));
+    ck_assert_uint_eq(removed, 2);
+    ck_assert_int_eq(count_entries(dir, NULL, 0), 0);
+    ck_assert_int_eq(access(other, F_OK), 0);
+    /* Clearing a folder that does not exist is fine. */
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    ENCO_CK(enco_cache_clear(missing, &removed));
+    ck_assert_uint_eq(removed, 0);
+}
+END_TEST
+
+START_TEST(cache_default_dir)
+{
+    char buf[512];
+    const char *old_x = getenv("XDG_CACHE_HOME");
+    const char *old_e = getenv("ENCO_CACHE_DIR");
+    char *sx = old_x ? strdup(old_x) : NULL, *se = old_e ? strdup(old_e) : NULL;
+    unsetenv("ENCO_CACHE_DIR");
+    setenv("XDG_CACHE_HOME", "/x/y", 1);
+    ENCO_CK(enco_cache_default_dir(buf, sizeof buf));
+    ck_assert_str_eq(buf, "/x/y/enco-cl");
+    unsetenv("XDG_CACHE_HOME");
+    const char *old_h = getenv("HOME");
+    char *sh = old_h ? strdup(old_h) : NULL;
+    setenv("HOME", "/home/u", 1);
+    ENCO_CK(enco_cache_default_dir(buf, sizeof buf));
+    ck_assert_str_eq(buf, "/home/u/.cache/enco-cl");
+    setenv("ENCO_CACHE_DIR", "/z", 1);
+    ENCO_CK(enco_cache_default_dir(buf, sizeof buf));
+    ck_assert_str_eq(buf, "/z");
+    unsetenv("ENCO_CACHE_DIR");
+    if (sh)
+        setenv("HOME", sh, 1);
+    free(sh);
+    if (sx)
+        setenv("XDG_CACHE_HOME", sx, 1);
+    if (se)
+        setenv("ENCO_CACHE_DIR", se, 1);
+    free(sx);
+    free(se);
+}
+END_TEST
+
+START_TEST(kernel_dir_override)
+{
+    /* ENCO_CL_DIR-style folder: sources come from disk, not from the binary. */
+    char dir[300], path[400];
+    tmp_path(dir, sizeof dir, "kernels");
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/common.cl", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("#define SCALE 3.0f\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/selftest.cl", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("__kernel void selftest_axpby_tanh(int n, float a, __global const float *x, float b,\n"
+          "  __global float *y) { int i = get_global_id(0); if (i < n) y[i] = SCALE * tanh(a * "
+          "x[i] + b * y[i]); }\n",
+          f);
+    fclose(f);
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.cache_mode = -1, .kernel_dir = dir};
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    run_selftest_kernel(ctx, 3.0f);
+    /* A file missing from the folder is a clear error. */
+    cl_kernel k = NULL;
+    ck_assert_int_eq(enco_kernel_get(ctx, "gemm", "gemm_builtin", &k), ENCO_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "gemm.cl"));
+    enco_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- GEMM and the self check ------------------------------------------ */
+
+static void gemm_case(enco_gemm_backend backend, int ta, int tb, size_t m, size_t n, size_t k,
+                      size_t batch, float beta)
+{
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.gemm = backend};
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    ck_assert_int_eq(enco_ctx_gemm_backend(ctx), backend);
+    size_t lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
+    size_t sa = m * k + 3, sb = k * n + 5, sc = m * n + 7; /* padded strides */
+    size_t na = sa * batch, nb = sb * batch, nc = sc * batch;
+    float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float));
+    float *c = malloc(nc * sizeof(float));
+    test_fill_uniform(a, na, 21, -1, 1);
+    test_fill_uniform(b, nb, 22, -1, 1);
+    test_fill_uniform(c, nc, 23, -1, 1);
+    cl_mem ba, bb, bc;
+    ENCO_CK(enco_buffer_alloc(ctx, (na + 2) * sizeof(float), &ba));
+    ENCO_CK(enco_buffer_alloc(ctx, (nb + 2) * sizeof(float), &bb));
+    ENCO_CK(enco_buffer_alloc(ctx, (nc + 2) * sizeof(float), &bc));
+    /* Offsets of 2 elements exercise the offset arguments. */
+    ENCO_CK(enco_upload(ctx, ba, 8, na * sizeof(float), a));
+    ENCO_CK(enco_upload(ctx, bb, 8, nb * sizeof(float), b));
+    ENCO_CK(enco_upload(ctx, bc, 8, nc * sizeof(float), c));
+    if (batch == 1)
+        ENCO_CK(enco_sgemm(ctx, ta, tb, m, n, k, 1.5f, ba, 2, lda, bb, 2, ldb, beta, bc, 2, ldc));
+    else
+        ENCO_CK(enco_sgemm_batched(ctx, ta, tb, m, n, k, 1.5f, ba, 2, lda, sa, bb, 2, ldb, sb, beta,
+                                   bc, 2, ldc, sc, batch));
+    float *out = malloc(nc * sizeof(float));
+    ENCO_CK(enco_download(ctx, bc, 8, nc * sizeof(float), out));
+    double *ref = malloc(m * n * sizeof(double));
+    float *got = malloc(m * n * sizeof(float));
+    for (size_t q = 0; q < batch; q++) {
+        const float *A = a + q * sa, *B = b + q * sb, *C = c + q * sc;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double acc = 0;
+                for (size_t p = 0; p < k; p++) {
+                    double av = ta ? A[p * lda + i] : A[i * lda + p];
+                    double bv = tb ? B[j * ldb + p] : B[p * ldb + j];
+                    acc += av * bv;
+                }
+                ref[i * n + j] = 1.5 * acc + (double)beta * C[i * ldc + j];
+                got[i * n + j] = out[q * sc + i * ldc + j];
+            }
+        char what[96];
+        snprintf(what, sizeof what, "sgemm_%s_%c%c_%zux%zux%zu_b%zu",
+                 backend == ENCO_GEMM_BUILTIN ? "builtin" : "clblast", ta ? 'T' : 'N',
+                 tb ? 'T' : 'N', m, n, k, batch);
+        test_assert_close(what, got, ref, m * n, 1e-4, 1e-4);
+    }
+    free(a), free(b), free(c), free(out), free(ref), free(got);
+    enco_buffer_free(ctx, ba);
+    enco_buffer_free(ctx, bb);
+    enco_buffer_free(ctx, bc);
+    enco_ctx_free(ctx);
+}
+
+START_TEST(gemm_backends)
+{
+    int tr = _i; /* loop index: the four transpose combinations */
+    int ta = tr & 1, tb = (tr >> 1) & 1;
+    gemm_case(ENCO_GEMM_BUILTIN, ta, tb, 19, 23, 17, 1, 0.0f);
+    gemm_case(ENCO_GEMM_BUILTIN, ta, tb, 7, 5, 9, 3, 0.5f);
+    if (!test_on_oclgrind()) {
+        gemm_case(ENCO_GEMM_CLBLAST, ta, tb, 19, 23, 17, 1, 0.0f);
+        gemm_case(ENCO_GEMM_CLBLAST, ta, tb, 33, 20, 41, 3, 0.5f);
+    }
+}
+END_TEST
+
+START_TEST(gemm_rejects_empty)
+{
+    enco_ctx *ctx = test_ctx();
+    cl_mem m = test_alloc(4);
+    ck_assert_int_eq(enco_sgemm(ctx, 0, 0, 0, 2, 2, 1, m, 0, 2, m, 0, 2, 0, m, 0, 2),
+                     ENCO_ERR_INVALID_ARG);
+    test_release(m);
+}
+END_TEST
+
+START_TEST(self_check_passes)
+{
+    enco_ctx *ctx = test_ctx();
+    enco_check_result r;
+    ENCO_CK(enco_ctx_self_check(ctx, &r));
+    ck_assert_msg(r.kernel_ok, "kernel error %g", r.kernel_max_err);
+    ck_assert_msg(r.gemm_ok, "gemm error %g", r.gemm_max_err);
+    ck_assert(r.kernel_max_err < 1e-5);
+    ck_assert(r.gemm_max_err < 1e-5);
+    printf("maxrel self_check_kernel %.3g\nmaxrel self_check_gemm_%s %.3g\n", r.kernel_max_err,
+           r.gemm_backend, r.gemm_max_err);
+}
+END_TEST
+
+START_TEST(buffer_too_large_is_clear)
+{
+    enco_ctx *ctx = test_ctx();
+    cl_mem m = NULL;
+    size_t huge = (size_t)enco_ctx_device(ctx)->max_alloc_bytes + 4096;
+    enco_status st = enco_buffer_alloc(ctx, huge, &m);
+    ck_assert_int_eq(st, CL_INVALID_BUFFER_SIZE);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "largest allocation"));
+    ck_assert_int_eq(enco_buffer_alloc(ctx, 0, &m), ENCO_ERR_INVALID_ARG);
+}
+END_TEST
+
+static Suite *runtime_suite(void)
+{
+    Suite *s = suite_create("runtime");
+    TCase *t = tcase_create("core");
+    tcase_set_timeout(t, 600);
+    tcase_add_test(t, status_names);
+    tcase_add_test(t, select_by_index);
+    tcase_add_test(t, select_by_name);
+    tcase_add_test(t, select_bad_index);
+    tcase_add_test(t, select_bad_name);
+    tcase_add_test(t, select_from_env);
+    tcase_add_test(t, default_prefers_gpu);
+    tcase_add_test(t, embedded_sources);
+    tcase_add_test(t, kernel_round_trip);
+    tcase_add_test(t, unknown_kernel_and_program);
+    tcase_add_test(t, build_failure_reports_log);
+    tcase_add_test(t, cache_hit);
+    tcase_add_test(t, cache_truncated_recovers);
+    tcase_add_test(t, cache_corrupt_recovers);
+    tcase_add_test(t, cache_garbage_file_recovers);
+    tcase_add_test(t, cache_disabled_and_clear);
+    tcase_add_test(t, cache_default_dir);
+    tcase_add_test(t, kernel_dir_override);
+    tcase_add_loop_test(t, gemm_backends, 0, 4);
+    tcase_add_test(t, gemm_rejects_empty);
+    tcase_add_test(t, self_check_passes);
+    tcase_add_test(t, buffer_too_large_is_clear);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    int rc = test_run_suite(runtime_suite());
+    if (tmp_root[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmp_root);
+    }
+    return rc;
+}
