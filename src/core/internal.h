@@ -110,6 +110,36 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
                                size_t stride_b, float beta, cl_mem c, size_t c_off, size_t ldc,
                                size_t stride_c, size_t batch);
 
+/* ---- shared op vocabulary --------------------------------------------- */
+
+/* Padding modes, as PyTorch's zero / ReflectionPad2d / ReplicationPad2d.
+ * The same numbering is used on the device (see cl/common.cl). */
+typedef enum enco_pad_mode {
+    ENCO_PAD_ZERO = 0,
+    ENCO_PAD_REFLECT = 1,
+    ENCO_PAD_REPLICATE = 2,
+} enco_pad_mode;
+
+/* Maps a padded coordinate i (may be < 0 or >= n) to a source coordinate in
+ * [0, n), or -1 where zero padding applies. Reflect needs pad < n. */
+static inline int enco_pad_index(int i, int n, enco_pad_mode mode)
+{
+    if (i >= 0 && i < n)
+        return i;
+    if (mode == ENCO_PAD_ZERO)
+        return -1;
+    if (mode == ENCO_PAD_REPLICATE)
+        return i < 0 ? 0 : n - 1;
+    return i < 0 ? -i : 2 * (n - 1) - i;
+}
+
+/* Work and traffic of one launch of an op, for the benchmark table: each op
+ * family provides enco_<op>_cost() functions returning this. */
+typedef struct enco_op_cost {
+    double flops;   /* floating-point operations (a fused multiply-add counts 2) */
+    double bytes;   /* bytes read plus bytes written in global memory, at minimum */
+} enco_op_cost;
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static inline size_t enco_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
