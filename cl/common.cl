@@ -12,7 +12,7 @@
 
 /* Padded coordinate -> source coordinate in [0, n), or -1 for zero padding.
  * Reflect (PyTorch ReflectionPad) needs pad < n. */
-inline int enco_pad_index(int i, int n, int mode)
+static inline int enco_pad_index(int i, int n, int mode)
 {
     if (i >= 0 && i < n)
         return i;
