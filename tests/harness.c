@@ -7,19 +7,12 @@
 
 static enco_ctx *ctx_shared;
 
-static void free_ctx(void)
-{
-    enco_ctx_free(ctx_shared);
-    ctx_shared = NULL;
-}
-
 enco_ctx *test_ctx(void)
 {
     if (!ctx_shared) {
         enco_status st = enco_ctx_create(&ctx_shared, NULL);
         ck_assert_msg(st == ENCO_OK, "no OpenCL device for the tests (%s): %s",
                       enco_status_str(st), enco_last_error());
-        atexit(free_ctx);
     }
     return ctx_shared;
 }
@@ -104,5 +97,9 @@ int test_run_suite(Suite *s)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    /* Freed here, not in atexit: Oclgrind tears its runtime down before
+     * atexit handlers registered after it, and crashes on a late release. */
+    enco_ctx_free(ctx_shared);
+    ctx_shared = NULL;
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

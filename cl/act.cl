@@ -1,0 +1,104 @@
+/* Elementwise activations and small vector helpers on flat float buffers.
+ * One work-item per element; offsets are in elements. Every kernel may run
+ * in place (output and input the same buffer and offset): each work-item
+ * reads its own element before writing it. */
+
+#define ACT_GUARD(i, n)              \
+    size_t i = get_global_id(0);     \
+    if (i >= (n))                    \
+        return;
+
+/* ReLU: y = x < 0 ? 0 : x (NaN and -0 pass through, as torch.relu). */
+__kernel void act_relu_fwd(ulong n, __global float *y, ulong y_off, __global const float *x,
+                           ulong x_off)
+{
+    ACT_GUARD(i, n)
+    float v = x[x_off + i];
+    y[y_off + i] = v < 0.0f ? 0.0f : v;
+}
+
+/* dx = x > 0 ? dy : 0 (gradient 0 at x == 0, as PyTorch). x may be the
+ * ReLU's input or its output: both give the same mask. */
+__kernel void act_relu_bwd(ulong n, __global float *dx, ulong dx_off, __global const float *dy,
+                           ulong dy_off, __global const float *x, ulong x_off)
+{
+    ACT_GUARD(i, n)
+    dx[dx_off + i] = x[x_off + i] > 0.0f ? dy[dy_off + i] : 0.0f;
+}
+
+/* LeakyReLU: y = x > 0 ? x : slope * x. */
+__kernel void act_leaky_fwd(ulong n, float slope, __global float *y, ulong y_off,
+                            __global const float *x, ulong x_off)
+{
+    ACT_GUARD(i, n)
+    float v = x[x_off + i];
+    y[y_off + i] = v > 0.0f ? v : slope * v;
+}
+
+/* dx = x > 0 ? dy : slope * dy (slope at x == 0, as PyTorch). */
+__kernel void act_leaky_bwd(ulong n, float slope, __global float *dx, ulong dx_off,
+                            __global const float *dy, ulong dy_off, __global const float *x,
+                            ulong x_off)
+{
+    ACT_GUARD(i, n)
+    float g = dy[dy_off + i];
+    dx[dx_off + i] = x[x_off + i] > 0.0f ? g : slope * g;
+}
+
+__kernel void act_tanh_fwd(ulong n, __global float *y, ulong y_off, __global const float *x,
+                           ulong x_off)
+{
+    ACT_GUARD(i, n)
+    y[y_off + i] = tanh(x[x_off + i]);
+}
+
+/* dx = dy * (1 - y^2) from the saved output y. */
+__kernel void act_tanh_bwd(ulong n, __global float *dx, ulong dx_off, __global const float *dy,
+                           ulong dy_off, __global const float *y, ulong y_off)
+{
+    ACT_GUARD(i, n)
+    float t = y[y_off + i];
+    dx[dx_off + i] = dy[dy_off + i] * (1.0f - t * t);
+}
+
+/* out = a + b. */
+__kernel void act_add_fwd(ulong n, __global float *out, ulong out_off, __global const float *a,
+                          ulong a_off, __global const float *b, ulong b_off)
+{
+    ACT_GUARD(i, n)
+    out[out_off + i] = a[a_off + i] + b[b_off + i];
+}
+
+/* da = dy and db = dy; has_a / has_b select which are written. */
+__kernel void act_add_bwd(ulong n, int has_a, __global float *da, ulong da_off, int has_b,
+                          __global float *db, ulong db_off, __global const float *dy, ulong dy_off)
+{
+    ACT_GUARD(i, n)
+    float g = dy[dy_off + i];
+    if (has_a)
+        da[da_off + i] = g;
+    if (has_b)
+        db[db_off + i] = g;
+}
+
+/* y += alpha * x (a multiply then an add, no fma, so the result does not
+ * depend on the compiler's contraction choices). */
+__kernel void act_axpy(ulong n, __global float *y, ulong y_off, float alpha,
+                       __global const float *x, ulong x_off)
+{
+    ACT_GUARD(i, n)
+    float p = alpha * x[x_off + i];
+    y[y_off + i] = y[y_off + i] + p;
+}
+
+__kernel void act_fill(ulong n, __global float *y, ulong y_off, float value)
+{
+    ACT_GUARD(i, n)
+    y[y_off + i] = value;
+}
+
+__kernel void act_scale(ulong n, __global float *y, ulong y_off, float alpha)
+{
+    ACT_GUARD(i, n)
+    y[y_off + i] = alpha * y[y_off + i];
+}

@@ -1,0 +1,156 @@
+/* Convolution family: im2col with fused padding, its adjoint col2im as a
+ * deterministic gather, bias fill and bias-gradient reduction.
+ *
+ * Geometry shared by conv_im2col and conv_col2im (per image):
+ *   source x: (C, H, W); column matrix col: (C*kh*kw, Ho*Wo), row index
+ *   (c*kh + ki)*kw + kj, column index oh*Wo + ow. Entry = x at the padded
+ *   coordinate (oh*sh - pt + ki, ow*sw - pl + kj), mapped through
+ *   enco_pad_index (zero outside for ENCO_PAD_ZERO).
+ * A standalone padding layer is the case kh = kw = 1, sh = sw = 1. */
+
+/* ---- im2col ------------------------------------------------------------ */
+
+/* One work-item per column entry of nimg images; 1-D global size
+ * nimg*C*kh*kw*Ho*Wo (rounded up: guarded). */
+__kernel void conv_im2col(__global const float *x, ulong x_off, __global float *col,
+                          ulong col_off, int nimg, int C, int H, int W, int Ho, int Wo, int kh,
+                          int kw, int sh, int sw, int pt, int pl, int mode)
+{
+    const size_t P = (size_t)Ho * Wo;
+    const size_t K = (size_t)C * kh * kw;
+    const size_t gid = get_global_id(0);
+    if (gid >= (size_t)nimg * K * P)
+        return;
+    const size_t p = gid % P;
+    const size_t rest = gid / P;
+    const int k = (int)(rest % K);
+    const size_t n = rest / K;
+    const int ow = (int)(p % Wo), oh = (int)(p / Wo);
+    const int kj = k % kw, ki = (k / kw) % kh, c = k / (kw * kh);
+    const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+    const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+    float v = 0.0f;
+    if (ih >= 0 && iw >= 0)
+        v = x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)];
+    col[col_off + gid] = v;
+}
+
+/* ---- col2im (gather) ----------------------------------------------------- */
+
+/* The padded coordinates t whose source (enco_pad_index) is i, as three runs
+ * [a[r], b[r]] in the fixed order: i itself, then the low padding side, then
+ * the high padding side. lo/hi bound the padded coordinates that are read. */
+static inline void conv_source_runs(int i, int n, int lo, int hi, int mode, int *a, int *b)
+{
+    a[0] = i;
+    b[0] = i;
+    a[1] = 0;
+    b[1] = -1; /* empty */
+    a[2] = 0;
+    b[2] = -1;
+    if (mode == ENCO_PAD_REFLECT) {
+        if (i >= 1 && -i >= lo) {
+            a[1] = -i;
+            b[1] = -i;
+        }
+        if (i <= n - 2 && 2 * (n - 1) - i <= hi) {
+            a[2] = 2 * (n - 1) - i;
+            b[2] = 2 * (n - 1) - i;
+        }
+    } else if (mode == ENCO_PAD_REPLICATE) {
+        if (i == 0) {
+            a[1] = lo;
+            b[1] = -1;
+        }
+        if (i == n - 1) {
+            a[2] = n;
+            b[2] = hi;
+        }
+    }
+}
+
+/* One work-item per source element of nimg images: x = sum of every column
+ * entry that reads it (through padding too), in a fixed order. With has_bias,
+ * bias[c] is added first (the transposed convolution's forward). Overwrites x. */
+__kernel void conv_col2im(__global const float *col, ulong col_off, __global float *x,
+                          ulong x_off, __global const float *bias, ulong bias_off, int has_bias,
+                          int nimg, int C, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
+                          int sw, int pt, int pl, int mode)
+{
+    const size_t gid = get_global_id(0);
+    if (gid >= (size_t)nimg * C * H * W)
+        return;
+    const int iw = (int)(gid % W);
+    const int ih = (int)((gid / W) % H);
+    const int c = (int)((gid / ((size_t)W * H)) % C);
+    const size_t n = gid / ((size_t)W * H * C);
+    const size_t P = (size_t)Ho * Wo;
+    __global const float *cn = col + col_off + n * (size_t)C * kh * kw * P;
+
+    int ha[3], hb[3], wa[3], wb[3];
+    conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
+    conv_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
+
+    float acc = has_bias ? bias[bias_off + c] : 0.0f;
+    for (int rh = 0; rh < 3; rh++)
+        for (int th = ha[rh]; th <= hb[rh]; th++)
+            for (int ki = 0; ki < kh; ki++) {
+                const int nh = th + pt - ki;
+                if (nh < 0)
+                    break; /* nh only decreases with ki */
+                if (nh % sh != 0 || nh / sh >= Ho)
+                    continue;
+                __global const float *crow = cn + (size_t)((c * kh + ki) * kw) * P +
+                                             (size_t)(nh / sh) * Wo;
+                for (int rw = 0; rw < 3; rw++)
+                    for (int tw = wa[rw]; tw <= wb[rw]; tw++)
+                        for (int kj = 0; kj < kw; kj++) {
+                            const int nw = tw + pl - kj;
+                            if (nw < 0)
+                                break;
+                            if (nw % sw != 0 || nw / sw >= Wo)
+                                continue;
+                            acc += crow[(size_t)kj * P + nw / sw];
+                        }
+            }
+    x[x_off + gid] = acc;
+}
+
+/* ---- bias ----------------------------------------------------------------- */
+
+/* y[n, c, p] = bias[c] for N images of (C, P). 1-D global size N*C*P. */
+__kernel void conv_fill_bias(__global float *y, ulong y_off, __global const float *bias,
+                             ulong bias_off, int N, int C, int P)
+{
+    const size_t gid = get_global_id(0);
+    if (gid >= (size_t)N * C * P)
+        return;
+    const int c = (int)((gid / (size_t)P) % C);
+    y[y_off + gid] = bias[bias_off + c];
+}
+
+/* db[c] += sum over n, p of dy[n, c, p]. One work-group per channel (global
+ * size C * local size, local size a power of two); each item sums a fixed
+ * strided subset in order, then a fixed tree in local memory. */
+__kernel void conv_bias_grad(__global const float *dy, ulong dy_off, __global float *db,
+                             ulong db_off, int N, int C, int P, __local float *part)
+{
+    const int c = (int)get_group_id(0);
+    const int lid = (int)get_local_id(0);
+    const int ls = (int)get_local_size(0);
+    const size_t total = (size_t)N * P;
+    float acc = 0.0f;
+    for (size_t i = (size_t)lid; i < total; i += (size_t)ls) {
+        const size_t n = i / (size_t)P, p = i % (size_t)P;
+        acc += dy[dy_off + (n * C + c) * (size_t)P + p];
+    }
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = ls / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            part[lid] += part[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        db[db_off + c] += part[0];
+}
