@@ -1,0 +1,679 @@
+/* Convolution family: host launchers and float64 references.
+ *
+ * Conv2d forward:   col_n = im2col(x_n) (K x P), y_n = W (Cout x K) col_n [+ b].
+ * Conv2d backward:  dW += sum_n dY_n col_n^T, dcol_n = W^T dY_n,
+ *                   dx_n = col2im(dcol_n) (a gather), db += sum_{n,p} dY.
+ * ConvTranspose2d is the adjoint of a zero-padded Conv2d whose input is the
+ * transposed convolution's output, so it reuses the same two kernels with
+ * the roles swapped. Pad2d is im2col / col2im with a 1x1 kernel.
+ * K = C*kh*kw (row (c*kh + ki)*kw + kj), P = Ho*Wo. */
+#include "ops/conv.h"
+
+#include <limits.h>
+#include <string.h>
+
+/* Geometry of one im2col / col2im pair (see cl/conv.cl). */
+typedef struct conv_geom {
+    int c, h, w;      /* the padded tensor (source of im2col, target of col2im) */
+    int ho, wo;       /* positions of the sliding window */
+    int kh, kw, sh, sw;
+    int pt, pl;       /* top / left padding */
+    int mode;
+} conv_geom;
+
+static size_t geom_k(const conv_geom *g) { return (size_t)g->c * g->kh * g->kw; }
+static size_t geom_p(const conv_geom *g) { return (size_t)g->ho * g->wo; }
+
+#define LOCAL_1D 256
+
+/* ---- argument checks ---------------------------------------------------- */
+
+/* mem must hold off + count floats. */
+static enco_status check_mem(cl_mem mem, size_t off, size_t count, const char *op,
+                             const char *name)
+{
+    if (!mem)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: buffer %s is NULL", op, name);
+    size_t bytes = 0;
+    ENCO_CL(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+    if (off + count > bytes / sizeof(float))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: buffer %s holds %zu floats, needs offset %zu + %zu", op, name,
+                         bytes / sizeof(float), off, count);
+    return ENCO_OK;
+}
+
+static enco_status check_mode(int mode, const char *op)
+{
+    if (mode != ENCO_PAD_ZERO && mode != ENCO_PAD_REFLECT && mode != ENCO_PAD_REPLICATE)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: unknown padding mode %d", op, mode);
+    return ENCO_OK;
+}
+
+/* Every count below must stay inside int for the kernels' index math. */
+static enco_status check_int_range(size_t v, const char *op, const char *what)
+{
+    if (v > (size_t)INT_MAX)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s (%zu) is too large", op, what, v);
+    return ENCO_OK;
+}
+
+/* ---- the two kernels ---------------------------------------------------- */
+
+static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x, size_t x_off,
+                              int nimg, const conv_geom *g)
+{
+    const size_t global = (size_t)nimg * geom_k(g) * geom_p(g), local = LOCAL_1D;
+    return ENCO_RUN(ctx, "conv", "conv_im2col", 1, &global, &local, ENCO_ARG_MEM(x),
+                    ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
+                    ENCO_ARG_INT(nimg), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                    ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
+                    ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+}
+
+/* x = col2im(col) (+ bias[c] when bias is not NULL); overwrites x. */
+static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col, size_t col_off,
+                              cl_mem bias, size_t bias_off, int nimg, const conv_geom *g)
+{
+    const size_t global = (size_t)nimg * g->c * g->h * g->w, local = LOCAL_1D;
+    /* Without bias, pass any valid buffer: the kernel does not read it. */
+    return ENCO_RUN(ctx, "conv", "conv_col2im", 1, &global, &local, ENCO_ARG_MEM(col),
+                    ENCO_ARG_ULONG(col_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                    ENCO_ARG_MEM(bias ? bias : col), ENCO_ARG_ULONG(bias ? bias_off : 0),
+                    ENCO_ARG_INT(bias != NULL), ENCO_ARG_INT(nimg), ENCO_ARG_INT(g->c),
+                    ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho),
+                    ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
+                    ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt),
+                    ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+}
+
+static enco_status run_fill_bias(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem b, size_t b_off,
+                                 int n, int c, size_t p)
+{
+    const size_t global = (size_t)n * c * p, local = LOCAL_1D;
+    return ENCO_RUN(ctx, "conv", "conv_fill_bias", 1, &global, &local, ENCO_ARG_MEM(y),
+                    ENCO_ARG_ULONG(y_off), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off),
+                    ENCO_ARG_INT(n), ENCO_ARG_INT(c), ENCO_ARG_INT(p));
+}
+
+static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem dy,
+                                 size_t dy_off, int n, int c, size_t p)
+{
+    /* A power of two no larger than the device allows (the order of the sum
+     * depends on it, so it is fixed per device). */
+    size_t local = 256;
+    size_t maxwg = enco_ctx_device(ctx)->max_work_group_size;
+    while (local > 1 && local > maxwg)
+        local /= 2;
+    const size_t global = (size_t)c * local;
+    return ENCO_RUN(ctx, "conv", "conv_bias_grad", 1, &global, &local, ENCO_ARG_MEM(dy),
+                    ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(db), ENCO_ARG_ULONG(db_off),
+                    ENCO_ARG_INT(n), ENCO_ARG_INT(c), ENCO_ARG_INT(p),
+                    ENCO_ARG_LOCAL(local * sizeof(float)));
+}
+
+/* Images per chunk that a workspace of ws_floats holds (>= 1 checked). */
+static enco_status chunk_images(const char *op, size_t per_image, int n, cl_mem ws, size_t ws_off,
+                                size_t ws_floats, int *chunk)
+{
+    if (ws_floats < per_image)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: workspace of %zu floats is smaller than one image's column "
+                         "matrix (%zu floats)",
+                         op, ws_floats, per_image);
+    size_t fit = ws_floats / per_image;
+    *chunk = fit < (size_t)n ? (int)fit : n;
+    return check_mem(ws, ws_off, (size_t)*chunk * per_image, op, "workspace");
+}
+
+/* ---- Conv2d ------------------------------------------------------------- */
+
+void enco_conv2d_out_size(const enco_conv2d_shape *s, int *ho, int *wo)
+{
+    *ho = (s->h + 2 * s->pad_h - s->kh) / s->stride_h + 1;
+    *wo = (s->w + 2 * s->pad_w - s->kw) / s->stride_w + 1;
+}
+
+enco_status enco_conv2d_check(const enco_conv2d_shape *s)
+{
+    const char *op = "conv2d";
+    if (!s)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: shape is NULL", op);
+    if (s->n < 1 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: empty tensor (n %d, cin %d, h %d, w %d, cout %d)", op, s->n,
+                         s->cin, s->h, s->w, s->cout);
+    if (s->kh < 1 || s->kw < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: kernel %dx%d", op, s->kh, s->kw);
+    if (s->stride_h < 1 || s->stride_w < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: stride %dx%d must be >= 1", op, s->stride_h,
+                         s->stride_w);
+    if (s->pad_h < 0 || s->pad_w < 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: negative padding %dx%d", op, s->pad_h,
+                         s->pad_w);
+    ENCO_TRY(check_mode(s->pad_mode, op));
+    if (s->pad_mode == ENCO_PAD_REFLECT && (s->pad_h >= s->h || s->pad_w >= s->w))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: reflect padding %dx%d needs pad < size (input %dx%d)", op, s->pad_h,
+                         s->pad_w, s->h, s->w);
+    if (s->h > INT_MAX / 4 || s->w > INT_MAX / 4 || s->pad_h > INT_MAX / 4 ||
+        s->pad_w > INT_MAX / 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: size too large", op);
+    if (s->h + 2 * s->pad_h < s->kh || s->w + 2 * s->pad_w < s->kw)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: kernel %dx%d larger than the padded input %dx%d", op, s->kh, s->kw,
+                         s->h + 2 * s->pad_h, s->w + 2 * s->pad_w);
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    ENCO_TRY(check_int_range((size_t)s->cin * s->kh * s->kw, op, "cin*kh*kw"));
+    ENCO_TRY(check_int_range((size_t)ho * wo, op, "output plane"));
+    ENCO_TRY(check_int_range((size_t)s->cin * s->h * s->w, op, "input image"));
+    ENCO_TRY(check_int_range((size_t)s->cout * ho * wo, op, "output image"));
+    return ENCO_OK;
+}
+
+size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images)
+{
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    return (size_t)(images < 1 ? 1 : images) * s->cin * s->kh * s->kw * (size_t)ho * wo;
+}
+
+static conv_geom conv2d_geom(const enco_conv2d_shape *s)
+{
+    conv_geom g = {.c = s->cin, .h = s->h, .w = s->w, .kh = s->kh, .kw = s->kw,
+                   .sh = s->stride_h, .sw = s->stride_w, .pt = s->pad_h, .pl = s->pad_w,
+                   .mode = s->pad_mode};
+    enco_conv2d_out_size(s, &g.ho, &g.wo);
+    return g;
+}
+
+enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
+                                cl_mem w, size_t w_off, cl_mem b, size_t b_off, cl_mem ws,
+                                size_t ws_off, size_t ws_floats, const enco_conv2d_shape *s)
+{
+    const char *op = "conv2d_forward";
+    ENCO_TRY(enco_conv2d_check(s));
+    const conv_geom g = conv2d_geom(s);
+    const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
+                 out_img = (size_t)s->cout * P;
+    ENCO_TRY(check_mem(y, y_off, (size_t)s->n * out_img, op, "y"));
+    ENCO_TRY(check_mem(x, x_off, (size_t)s->n * in_img, op, "x"));
+    ENCO_TRY(check_mem(w, w_off, (size_t)s->cout * K, op, "w"));
+    if (b)
+        ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
+    int chunk;
+    ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+
+    if (b)
+        ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
+    for (int n0 = 0; n0 < s->n; n0 += chunk) {
+        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
+        ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g));
+        ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cout, P, K, 1.0f, w, w_off, K, 0, ws, ws_off,
+                                    P, K * P, b ? 1.0f : 0.0f, y, y_off + (size_t)n0 * out_img,
+                                    P, out_img, (size_t)m));
+    }
+    return ENCO_OK;
+}
+
+enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
+                                 size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
+                                 size_t dy_off, cl_mem x, size_t x_off, cl_mem w, size_t w_off,
+                                 cl_mem ws, size_t ws_off, size_t ws_floats,
+                                 const enco_conv2d_shape *s)
+{
+    const char *op = "conv2d_backward";
+    ENCO_TRY(enco_conv2d_check(s));
+    const conv_geom g = conv2d_geom(s);
+    const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
+                 out_img = (size_t)s->cout * P;
+    ENCO_TRY(check_mem(dy, dy_off, (size_t)s->n * out_img, op, "dy"));
+    if (dx) {
+        ENCO_TRY(check_mem(dx, dx_off, (size_t)s->n * in_img, op, "dx"));
+        ENCO_TRY(check_mem(w, w_off, (size_t)s->cout * K, op, "w"));
+    }
+    if (dw) {
+        ENCO_TRY(check_mem(dw, dw_off, (size_t)s->cout * K, op, "dw"));
+        ENCO_TRY(check_mem(x, x_off, (size_t)s->n * in_img, op, "x"));
+    }
+    if (db)
+        ENCO_TRY(check_mem(db, db_off, (size_t)s->cout, op, "db"));
+    int chunk = s->n;
+    if (dx || dw)
+        ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+
+    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += chunk) {
+        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
+        if (dw) {
+            ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g));
+            /* Images in order: a fixed summation order over the batch. */
+            for (int j = 0; j < m; j++)
+                ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cout, K, P, 1.0f, dy,
+                                    dy_off + (size_t)(n0 + j) * out_img, P, ws,
+                                    ws_off + (size_t)j * K * P, P, 1.0f, dw, dw_off, K));
+        }
+        if (dx) {
+            ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, P, s->cout, 1.0f, w, w_off, K, 0, dy,
+                                        dy_off + (size_t)n0 * out_img, P, out_img, 0.0f, ws,
+                                        ws_off, P, K * P, (size_t)m));
+            ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, ws_off, NULL, 0, m, &g));
+        }
+    }
+    if (db)
+        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, P));
+    return ENCO_OK;
+}
+
+void enco_conv2d_forward_ref(double *y, const double *x, const double *w, const double *b,
+                             const enco_conv2d_shape *s)
+{
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int ki = 0; ki < s->kh; ki++) {
+                            int ih = enco_pad_index(oh * s->stride_h - s->pad_h + ki, s->h,
+                                                    s->pad_mode);
+                            if (ih < 0)
+                                continue;
+                            for (int kj = 0; kj < s->kw; kj++) {
+                                int iw = enco_pad_index(ow * s->stride_w - s->pad_w + kj, s->w,
+                                                        s->pad_mode);
+                                if (iw < 0)
+                                    continue;
+                                acc += w[((size_t)(co * s->cin + ci) * s->kh + ki) * s->kw + kj] *
+                                       x[(((size_t)n * s->cin + ci) * s->h + ih) * s->w + iw];
+                            }
+                        }
+                    y[(((size_t)n * s->cout + co) * ho + oh) * wo + ow] = acc;
+                }
+}
+
+void enco_conv2d_backward_ref(double *dx, double *dw, double *db, const double *dy,
+                              const double *x, const double *w, const enco_conv2d_shape *s)
+{
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    if (dx)
+        memset(dx, 0, sizeof(double) * (size_t)s->n * s->cin * s->h * s->w);
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++) {
+                    const double g = dy[(((size_t)n * s->cout + co) * ho + oh) * wo + ow];
+                    if (db)
+                        db[co] += g;
+                    for (int ci = 0; ci < s->cin; ci++)
+                        for (int ki = 0; ki < s->kh; ki++) {
+                            int ih = enco_pad_index(oh * s->stride_h - s->pad_h + ki, s->h,
+                                                    s->pad_mode);
+                            if (ih < 0)
+                                continue;
+                            for (int kj = 0; kj < s->kw; kj++) {
+                                int iw = enco_pad_index(ow * s->stride_w - s->pad_w + kj, s->w,
+                                                        s->pad_mode);
+                                if (iw < 0)
+                                    continue;
+                                size_t wi = ((size_t)(co * s->cin + ci) * s->kh + ki) * s->kw + kj;
+                                size_t xi = (((size_t)n * s->cin + ci) * s->h + ih) * s->w + iw;
+                                if (dx)
+                                    dx[xi] += w[wi] * g;
+                                if (dw)
+                                    dw[wi] += x[xi] * g;
+                            }
+                        }
+                }
+}
+
+enco_op_cost enco_conv2d_cost(const enco_conv2d_shape *s, int backward)
+{
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    const double macs = (double)s->n * s->cout * ho * wo * s->cin * s->kh * s->kw;
+    const double xs = (double)s->n * s->cin * s->h * s->w, ys = (double)s->n * s->cout * ho * wo,
+                 ws = (double)s->cout * s->cin * s->kh * s->kw, bs = s->cout;
+    enco_op_cost c;
+    if (!backward) {
+        c.flops = 2 * macs + ys;                 /* products, sums, bias */
+        c.bytes = 4 * (xs + ws + bs + ys);
+    } else {
+        c.flops = 4 * macs + ys;                 /* dx, dw, db */
+        c.bytes = 4 * (ys + xs + ws + xs + 2 * ws + 2 * bs); /* read dy x w, write dx, rmw dw db */
+    }
+    return c;
+}
+
+/* ---- ConvTranspose2d ---------------------------------------------------- */
+
+void enco_conv_transpose2d_out_size(const enco_conv_transpose2d_shape *s, int *ho, int *wo)
+{
+    *ho = (s->h - 1) * s->stride_h - 2 * s->pad_h + s->kh + s->out_pad_h;
+    *wo = (s->w - 1) * s->stride_w - 2 * s->pad_w + s->kw + s->out_pad_w;
+}
+
+enco_status enco_conv_transpose2d_check(const enco_conv_transpose2d_shape *s)
+{
+    const char *op = "conv_transpose2d";
+    if (!s)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: shape is NULL", op);
+    if (s->n < 1 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: empty tensor (n %d, cin %d, h %d, w %d, cout %d)", op, s->n,
+                         s->cin, s->h, s->w, s->cout);
+    if (s->kh < 1 || s->kw < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: kernel %dx%d", op, s->kh, s->kw);
+    if (s->stride_h < 1 || s->stride_w < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: stride %dx%d must be >= 1", op, s->stride_h,
+                         s->stride_w);
+    if (s->pad_h < 0 || s->pad_w < 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: negative padding %dx%d", op, s->pad_h,
+                         s->pad_w);
+    if (s->out_pad_h < 0 || s->out_pad_w < 0 || s->out_pad_h >= s->stride_h ||
+        s->out_pad_w >= s->stride_w)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: output_padding %dx%d must be >= 0 and < stride %dx%d", op,
+                         s->out_pad_h, s->out_pad_w, s->stride_h, s->stride_w);
+    if (s->h > INT_MAX / 4 || s->w > INT_MAX / 4 || s->stride_h > INT_MAX / 4 / s->h ||
+        s->stride_w > INT_MAX / 4 / s->w || s->kh > INT_MAX / 4 || s->kw > INT_MAX / 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: size too large", op);
+    int ho, wo;
+    enco_conv_transpose2d_out_size(s, &ho, &wo);
+    if (ho < 1 || wo < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: empty output %dx%d (padding %dx%d too large)",
+                         op, ho, wo, s->pad_h, s->pad_w);
+    ENCO_TRY(check_int_range((size_t)s->cout * s->kh * s->kw, op, "cout*kh*kw"));
+    ENCO_TRY(check_int_range((size_t)s->h * s->w, op, "input plane"));
+    ENCO_TRY(check_int_range((size_t)s->cin * s->h * s->w, op, "input image"));
+    ENCO_TRY(check_int_range((size_t)s->cout * ho * wo, op, "output image"));
+    return ENCO_OK;
+}
+
+size_t enco_conv_transpose2d_workspace_floats(const enco_conv_transpose2d_shape *s, int images)
+{
+    return (size_t)(images < 1 ? 1 : images) * s->cout * s->kh * s->kw * (size_t)s->h * s->w;
+}
+
+/* The Conv2d whose adjoint this is: it maps (cout, ho, wo) to (cin, h, w). */
+static conv_geom convt_geom(const enco_conv_transpose2d_shape *s)
+{
+    conv_geom g = {.c = s->cout, .ho = s->h, .wo = s->w, .kh = s->kh, .kw = s->kw,
+                   .sh = s->stride_h, .sw = s->stride_w, .pt = s->pad_h, .pl = s->pad_w,
+                   .mode = ENCO_PAD_ZERO};
+    enco_conv_transpose2d_out_size(s, &g.h, &g.w);
+    return g;
+}
+
+enco_status enco_conv_transpose2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
+                                          size_t x_off, cl_mem w, size_t w_off, cl_mem b,
+                                          size_t b_off, cl_mem ws, size_t ws_off,
+                                          size_t ws_floats, const enco_conv_transpose2d_shape *s)
+{
+    const char *op = "conv_transpose2d_forward";
+    ENCO_TRY(enco_conv_transpose2d_check(s));
+    const conv_geom g = convt_geom(s);
+    const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * P,
+                 out_img = (size_t)s->cout * g.h * g.w;
+    ENCO_TRY(check_mem(y, y_off, (size_t)s->n * out_img, op, "y"));
+    ENCO_TRY(check_mem(x, x_off, (size_t)s->n * in_img, op, "x"));
+    ENCO_TRY(check_mem(w, w_off, (size_t)s->cin * K, op, "w"));
+    if (b)
+        ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
+    int chunk;
+    ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+    for (int n0 = 0; n0 < s->n; n0 += chunk) {
+        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
+        /* col_n (K x P) = W^T (K x cin) x_n (cin x P) */
+        ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, P, s->cin, 1.0f, w, w_off, K, 0, x,
+                                    x_off + (size_t)n0 * in_img, P, in_img, 0.0f, ws, ws_off, P,
+                                    K * P, (size_t)m));
+        ENCO_TRY(run_col2im(ctx, y, y_off + (size_t)n0 * out_img, ws, ws_off, b, b_off, m, &g));
+    }
+    return ENCO_OK;
+}
+
+enco_status enco_conv_transpose2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
+                                           size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
+                                           size_t dy_off, cl_mem x, size_t x_off, cl_mem w,
+                                           size_t w_off, cl_mem ws, size_t ws_off,
+                                           size_t ws_floats, const enco_conv_transpose2d_shape *s)
+{
+    const char *op = "conv_transpose2d_backward";
+    ENCO_TRY(enco_conv_transpose2d_check(s));
+    const conv_geom g = convt_geom(s);
+    const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * P,
+                 out_img = (size_t)s->cout * g.h * g.w;
+    ENCO_TRY(check_mem(dy, dy_off, (size_t)s->n * out_img, op, "dy"));
+    if (dx) {
+        ENCO_TRY(check_mem(dx, dx_off, (size_t)s->n * in_img, op, "dx"));
+        ENCO_TRY(check_mem(w, w_off, (size_t)s->cin * K, op, "w"));
+    }
+    if (dw) {
+        ENCO_TRY(check_mem(dw, dw_off, (size_t)s->cin * K, op, "dw"));
+        ENCO_TRY(check_mem(x, x_off, (size_t)s->n * in_img, op, "x"));
+    }
+    if (db)
+        ENCO_TRY(check_mem(db, db_off, (size_t)s->cout, op, "db"));
+    int chunk = s->n;
+    if (dx || dw)
+        ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += chunk) {
+        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
+        /* col_n = im2col(dy_n): the conv whose adjoint the forward is. */
+        ENCO_TRY(run_im2col(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g));
+        if (dx)
+            ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cin, P, K, 1.0f, w, w_off, K, 0, ws, ws_off,
+                                        P, K * P, 0.0f, dx, dx_off + (size_t)n0 * in_img, P,
+                                        in_img, (size_t)m));
+        if (dw)
+            for (int j = 0; j < m; j++) /* dW (cin x K) += x_n (cin x P) col_n^T */
+                ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cin, K, P, 1.0f, x,
+                                    x_off + (size_t)(n0 + j) * in_img, P, ws,
+                                    ws_off + (size_t)j * K * P, P, 1.0f, dw, dw_off, K));
+    }
+    if (db)
+        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, (size_t)g.h * g.w));
+    return ENCO_OK;
+}
+
+/* PyTorch's definition: input (ih, iw) scatters w[ci, co] into output
+ * (ih*s - p + ki, iw*s - p + kj) where that lies inside the output. */
+void enco_conv_transpose2d_forward_ref(double *y, const double *x, const double *w,
+                                       const double *b, const enco_conv_transpose2d_shape *s)
+{
+    int ho, wo;
+    enco_conv_transpose2d_out_size(s, &ho, &wo);
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->cout; co++)
+            for (int i = 0; i < ho * wo; i++)
+                y[((size_t)n * s->cout + co) * ho * wo + i] = b ? b[co] : 0.0;
+    for (int n = 0; n < s->n; n++)
+        for (int ci = 0; ci < s->cin; ci++)
+            for (int ih = 0; ih < s->h; ih++)
+                for (int iw = 0; iw < s->w; iw++) {
+                    const double v = x[(((size_t)n * s->cin + ci) * s->h + ih) * s->w + iw];
+                    for (int co = 0; co < s->cout; co++)
+                        for (int ki = 0; ki < s->kh; ki++) {
+                            int oh = ih * s->stride_h - s->pad_h + ki;
+                            if (oh < 0 || oh >= ho)
+                                continue;
+                            for (int kj = 0; kj < s->kw; kj++) {
+                                int ow = iw * s->stride_w - s->pad_w + kj;
+                                if (ow < 0 || ow >= wo)
+                                    continue;
+                                y[(((size_t)n * s->cout + co) * ho + oh) * wo + ow] +=
+                                    v * w[((size_t)(ci * s->cout + co) * s->kh + ki) * s->kw + kj];
+                            }
+                        }
+                }
+}
+
+void enco_conv_transpose2d_backward_ref(double *dx, double *dw, double *db, const double *dy,
+                                        const double *x, const double *w,
+                                        const enco_conv_transpose2d_shape *s)
+{
+    int ho, wo;
+    enco_conv_transpose2d_out_size(s, &ho, &wo);
+    if (db)
+        for (int n = 0; n < s->n; n++)
+            for (int co = 0; co < s->cout; co++)
+                for (int i = 0; i < ho * wo; i++)
+                    db[co] += dy[((size_t)n * s->cout + co) * ho * wo + i];
+    for (int n = 0; n < s->n; n++)
+        for (int ci = 0; ci < s->cin; ci++)
+            for (int ih = 0; ih < s->h; ih++)
+                for (int iw = 0; iw < s->w; iw++) {
+                    const size_t xi = (((size_t)n * s->cin + ci) * s->h + ih) * s->w + iw;
+                    double acc = 0;
+                    for (int co = 0; co < s->cout; co++)
+                        for (int ki = 0; ki < s->kh; ki++) {
+                            int oh = ih * s->stride_h - s->pad_h + ki;
+                            if (oh < 0 || oh >= ho)
+                                continue;
+                            for (int kj = 0; kj < s->kw; kj++) {
+                                int ow = iw * s->stride_w - s->pad_w + kj;
+                                if (ow < 0 || ow >= wo)
+                                    continue;
+                                size_t wi = ((size_t)(ci * s->cout + co) * s->kh + ki) * s->kw + kj;
+                                double g = dy[(((size_t)n * s->cout + co) * ho + oh) * wo + ow];
+                                acc += w[wi] * g;
+                                if (dw)
+                                    dw[wi] += x[xi] * g;
+                            }
+                        }
+                    if (dx)
+                        dx[xi] = acc;
+                }
+}
+
+enco_op_cost enco_conv_transpose2d_cost(const enco_conv_transpose2d_shape *s, int backward)
+{
+    int ho, wo;
+    enco_conv_transpose2d_out_size(s, &ho, &wo);
+    const double macs = (double)s->n * s->cin * s->h * s->w * s->cout * s->kh * s->kw;
+    const double xs = (double)s->n * s->cin * s->h * s->w, ys = (double)s->n * s->cout * ho * wo,
+                 ws = (double)s->cin * s->cout * s->kh * s->kw, bs = s->cout;
+    enco_op_cost c;
+    if (!backward) {
+        c.flops = 2 * macs + ys;
+        c.bytes = 4 * (xs + ws + bs + ys);
+    } else {
+        c.flops = 4 * macs + ys;
+        c.bytes = 4 * (ys + xs + ws + xs + 2 * ws + 2 * bs);
+    }
+    return c;
+}
+
+/* ---- Pad2d -------------------------------------------------------------- */
+
+void enco_pad2d_out_size(const enco_pad2d_shape *s, int *ho, int *wo)
+{
+    *ho = s->h + s->top + s->bottom;
+    *wo = s->w + s->left + s->right;
+}
+
+enco_status enco_pad2d_check(const enco_pad2d_shape *s)
+{
+    const char *op = "pad2d";
+    if (!s)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: shape is NULL", op);
+    if (s->n < 1 || s->c < 1 || s->h < 1 || s->w < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: empty tensor (n %d, c %d, h %d, w %d)", op,
+                         s->n, s->c, s->h, s->w);
+    if (s->top < 0 || s->bottom < 0 || s->left < 0 || s->right < 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: negative padding (top %d, bottom %d, left %d, right %d)", op, s->top,
+                         s->bottom, s->left, s->right);
+    ENCO_TRY(check_mode(s->mode, op));
+    if (s->mode == ENCO_PAD_REFLECT &&
+        (s->top >= s->h || s->bottom >= s->h || s->left >= s->w || s->right >= s->w))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: reflect padding (top %d, bottom %d, left %d, right %d) needs pad < "
+                         "size (input %dx%d)",
+                         op, s->top, s->bottom, s->left, s->right, s->h, s->w);
+    if (s->h > INT_MAX / 4 || s->w > INT_MAX / 4 || s->top > INT_MAX / 4 ||
+        s->bottom > INT_MAX / 4 || s->left > INT_MAX / 4 || s->right > INT_MAX / 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: size too large", op);
+    int ho, wo;
+    enco_pad2d_out_size(s, &ho, &wo);
+    ENCO_TRY(check_int_range((size_t)s->c * ho * wo, op, "output image"));
+    return ENCO_OK;
+}
+
+static conv_geom pad2d_geom(const enco_pad2d_shape *s)
+{
+    conv_geom g = {.c = s->c, .h = s->h, .w = s->w, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+                   .pt = s->top, .pl = s->left, .mode = s->mode};
+    enco_pad2d_out_size(s, &g.ho, &g.wo);
+    return g;
+}
+
+enco_status enco_pad2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
+                               const enco_pad2d_shape *s)
+{
+    const char *op = "pad2d_forward";
+    ENCO_TRY(enco_pad2d_check(s));
+    const conv_geom g = pad2d_geom(s);
+    ENCO_TRY(check_mem(y, y_off, (size_t)s->n * s->c * geom_p(&g), op, "y"));
+    ENCO_TRY(check_mem(x, x_off, (size_t)s->n * s->c * s->h * s->w, op, "x"));
+    /* With a 1x1 kernel the column matrices of all images are exactly y. */
+    return run_im2col(ctx, y, y_off, x, x_off, s->n, &g);
+}
+
+enco_status enco_pad2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
+                                size_t dy_off, const enco_pad2d_shape *s)
+{
+    const char *op = "pad2d_backward";
+    ENCO_TRY(enco_pad2d_check(s));
+    const conv_geom g = pad2d_geom(s);
+    ENCO_TRY(check_mem(dx, dx_off, (size_t)s->n * s->c * s->h * s->w, op, "dx"));
+    ENCO_TRY(check_mem(dy, dy_off, (size_t)s->n * s->c * geom_p(&g), op, "dy"));
+    return run_col2im(ctx, dx, dx_off, dy, dy_off, NULL, 0, s->n, &g);
+}
+
+void enco_pad2d_forward_ref(double *y, const double *x, const enco_pad2d_shape *s)
+{
+    int ho, wo;
+    enco_pad2d_out_size(s, &ho, &wo);
+    for (int nc = 0; nc < s->n * s->c; nc++)
+        for (int oh = 0; oh < ho; oh++)
+            for (int ow = 0; ow < wo; ow++) {
+                int ih = enco_pad_index(oh - s->top, s->h, s->mode);
+                int iw = enco_pad_index(ow - s->left, s->w, s->mode);
+                y[((size_t)nc * ho + oh) * wo + ow] =
+                    ih < 0 || iw < 0 ? 0.0 : x[((size_t)nc * s->h + ih) * s->w + iw];
+            }
+}
+
+void enco_pad2d_backward_ref(double *dx, const double *dy, const enco_pad2d_shape *s)
+{
+    int ho, wo;
+    enco_pad2d_out_size(s, &ho, &wo);
+    memset(dx, 0, sizeof(double) * (size_t)s->n * s->c * s->h * s->w);
+    for (int nc = 0; nc < s->n * s->c; nc++)
+        for (int oh = 0; oh < ho; oh++)
+            for (int ow = 0; ow < wo; ow++) {
+                int ih = enco_pad_index(oh - s->top, s->h, s->mode);
+                int iw = enco_pad_index(ow - s->left, s->w, s->mode);
+                if (ih >= 0 && iw >= 0)
+                    dx[((size_t)nc * s->h + ih) * s->w + iw] += dy[((size_t)nc * ho + oh) * wo + ow];
+            }
+}
+
+enco_op_cost enco_pad2d_cost(const enco_pad2d_shape *s, int backward)
+{
+    int ho, wo;
+    enco_pad2d_out_size(s, &ho, &wo);
+    const double xs = (double)s->n * s->c * s->h * s->w, ys = (double)s->n * s->c * ho * wo;
+    enco_op_cost c;
+    c.flops = backward ? ys - xs : 0; /* the extra reads folded in by the gather */
+    if (c.flops < 0)
+        c.flops = 0;
+    c.bytes = 4 * (xs + ys);
+    return c;
+}
