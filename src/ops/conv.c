@@ -203,7 +203,7 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
     ENCO_TRY(check_mem(w, w_off, (size_t)s->cout * K, op, "w"));
     if (b)
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
-    int chunk;
+    int chunk = 1;
     ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
 
     if (b)
@@ -424,7 +424,7 @@ enco_status enco_conv_transpose2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off,
     ENCO_TRY(check_mem(w, w_off, (size_t)s->cin * K, op, "w"));
     if (b)
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
-    int chunk;
+    int chunk = 1;
     ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
     for (int n0 = 0; n0 < s->n; n0 += chunk) {
         const int m = s->n - n0 < chunk ? s->n - n0 : chunk;

@@ -1,0 +1,910 @@
+/* Convolution family: Conv2d, ConvTranspose2d and Pad2d against their
+ * float64 references; reference gradients against finite differences;
+ * determinism; argument checks. */
+#include "harness.h"
+#include "ops/conv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static float *rand_f(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    ck_assert_ptr_nonnull(x);
+    test_fill_uniform(x, n, seed, lo, hi);
+    return x;
+}
+
+static double *to_f64(const float *x, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof(double));
+    ck_assert_ptr_nonnull(d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+static double *zeros_f64(size_t n)
+{
+    double *d = calloc(n ? n : 1, sizeof(double));
+    ck_assert_ptr_nonnull(d);
+    return d;
+}
+
+static const char *mode_name(int m)
+{
+    return m == ENCO_PAD_ZERO ? "zero" : m == ENCO_PAD_REFLECT ? "reflect" : "replicate";
+}
+
+/* Tolerances: float32 against float64 on sums of at most a few hundred terms. */
+#define ATOL 2e-5
+#define RTOL 1e-4
+
+/* Reference forward of one op as a function of its inputs, for the
+ * finite-difference check: in[0] = x, in[1] = w, in[2] = b (NULL allowed). */
+typedef void (*ref_fwd)(const void *shape, double *y, double *const *in);
+
+/* Central differences of L = sum(g * f(in)) against analytic grads. */
+static void fd_check(const char *what, const void *shape, ref_fwd f, double *const *in,
+                     const size_t *sizes, int nin, size_t ny, const double *g,
+                     double *const *grad)
+{
+    const double h = 1e-5;
+    double *yp = zeros_f64(ny), *ym = zeros_f64(ny);
+    double max_rel = 0;
+    for (int t = 0; t < nin; t++) {
+        if (!in[t])
+            continue;
+        for (size_t i = 0; i < sizes[t]; i++) {
+            double v = in[t][i];
+            in[t][i] = v + h;
+            f(shape, yp, in);
+            in[t][i] = v - h;
+            f(shape, ym, in);
+            in[t][i] = v;
+            double fd = 0;
+            for (size_t j = 0; j < ny; j++)
+                fd += g[j] * (yp[j] - ym[j]);
+            fd /= 2 * h;
+            double d = fabs(fd - grad[t][i]);
+            ck_assert_msg(d <= 1e-7 + 1e-6 * fabs(fd),
+                          "%s: input %d element %zu: analytic %.12g, finite difference %.12g", what,
+                          t, i, grad[t][i], fd);
+            double rel = d / (fabs(fd) > 1e-7 ? fabs(fd) : 1e-7);
+            if (rel > max_rel)
+                max_rel = rel;
+        }
+    }
+    printf("maxrel %s %.3g\n", what, max_rel);
+    free(yp);
+    free(ym);
+}
+
+/* ---- Conv2d ------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, mode, bias;
+} conv_case;
+
+static enco_conv2d_shape conv_shape(const conv_case *c)
+{
+    enco_conv2d_shape s = {.n = c->n, .cin = c->cin, .h = c->h, .w = c->w, .cout = c->cout,
+                           .kh = c->kh, .kw = c->kw, .stride_h = c->sh, .stride_w = c->sw,
+                           .pad_h = c->ph, .pad_w = c->pw, .pad_mode = (enco_pad_mode)c->mode};
+    return s;
+}
+
+/* Full shapes on PoCL: odd sizes, H != W, batch 2, strides 1/2 (and mixed),
+ * every padding mode with widths 0..3, kernels 1, 3, 4, 5, 7, bias or not. */
+static const conv_case conv_cases[] = {
+    {2, 3, 9, 7, 4, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+    {1, 3, 16, 12, 5, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},      /* D: 16 -> 15 */
+    {2, 2, 15, 13, 3, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},      /* odd -> even */
+    {2, 3, 13, 10, 4, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {1, 4, 8, 9, 3, 1, 1, 1, 1, 0, 0, ENCO_PAD_ZERO, 0},
+    {2, 3, 9, 11, 4, 3, 3, 2, 2, 1, 1, ENCO_PAD_REPLICATE, 0},
+    {1, 2, 10, 7, 3, 3, 3, 2, 2, 2, 2, ENCO_PAD_REFLECT, 1},
+    {1, 2, 7, 8, 3, 4, 4, 2, 2, 3, 3, ENCO_PAD_REPLICATE, 1},
+    {1, 2, 9, 8, 3, 3, 4, 2, 1, 2, 0, ENCO_PAD_REFLECT, 1},
+    {1, 3, 6, 6, 2, 7, 7, 1, 1, 3, 3, ENCO_PAD_REPLICATE, 0},
+    {2, 2, 4, 5, 3, 3, 3, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {1, 2, 6, 5, 2, 3, 3, 1, 1, 0, 0, ENCO_PAD_REFLECT, 1},
+    {1, 2, 5, 1, 2, 3, 1, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 1},   /* width 1 */
+    {2, 3, 11, 9, 2, 3, 3, 2, 2, 0, 0, ENCO_PAD_ZERO, 1},
+    {1, 2, 12, 10, 3, 4, 4, 2, 2, 1, 1, ENCO_PAD_ZERO, 1},
+    {1, 3, 9, 9, 2, 5, 5, 2, 2, 2, 2, ENCO_PAD_ZERO, 0},
+};
+
+/* Tiny shapes for Oclgrind. */
+static const conv_case conv_cases_tiny[] = {
+    {2, 2, 4, 3, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+    {1, 2, 5, 4, 2, 4, 4, 2, 2, 2, 2, ENCO_PAD_REFLECT, 0},
+    {1, 1, 3, 4, 2, 3, 3, 2, 2, 3, 3, ENCO_PAD_REPLICATE, 1},
+    {1, 2, 3, 3, 1, 1, 1, 1, 1, 0, 0, ENCO_PAD_ZERO, 1},
+};
+
+static const conv_case *conv_list(size_t *count)
+{
+    if (test_on_oclgrind()) {
+        *count = sizeof conv_cases_tiny / sizeof conv_cases_tiny[0];
+        return conv_cases_tiny;
+    }
+    *count = sizeof conv_cases / sizeof conv_cases[0];
+    return conv_cases;
+}
+
+/* Host data of one case, float and float64 copies of the same values. */
+typedef struct conv_data {
+    enco_conv2d_shape s;
+    int ho, wo;
+    size_t nx, nw, nb, ny;
+    float *x, *w, *b, *dy, *dw0, *db0;
+    double *xd, *wd, *bd, *dyd;
+} conv_data;
+
+static conv_data conv_data_make(const conv_case *c, uint64_t seed)
+{
+    conv_data d = {.s = conv_shape(c)};
+    ENCO_CK(enco_conv2d_check(&d.s));
+    enco_conv2d_out_size(&d.s, &d.ho, &d.wo);
+    d.nx = (size_t)c->n * c->cin * c->h * c->w;
+    d.nw = (size_t)c->cout * c->cin * c->kh * c->kw;
+    d.nb = (size_t)c->cout;
+    d.ny = (size_t)c->n * c->cout * d.ho * d.wo;
+    d.x = rand_f(d.nx, seed, -1, 1);
+    d.w = rand_f(d.nw, seed + 1, -0.5f, 0.5f);
+    d.b = rand_f(d.nb, seed + 2, -0.5f, 0.5f);
+    d.dy = rand_f(d.ny, seed + 3, -1, 1);
+    d.dw0 = rand_f(d.nw, seed + 4, -0.25f, 0.25f);
+    d.db0 = rand_f(d.nb, seed + 5, -0.25f, 0.25f);
+    d.xd = to_f64(d.x, d.nx);
+    d.wd = to_f64(d.w, d.nw);
+    d.bd = c->bias ? to_f64(d.b, d.nb) : NULL;
+    d.dyd = to_f64(d.dy, d.ny);
+    return d;
+}
+
+static void conv_data_free(conv_data *d)
+{
+    free(d->x), free(d->w), free(d->b), free(d->dy), free(d->dw0), free(d->db0);
+    free(d->xd), free(d->wd), free(d->bd), free(d->dyd);
+}
+
+/* Device forward with a workspace holding `images` images. */
+static float *conv_fwd_device(const conv_data *d, int bias, int images)
+{
+    cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
+    cl_mem b = bias ? test_upload(d->b, d->nb) : NULL;
+    size_t wsn = enco_conv2d_workspace_floats(&d->s, images);
+    cl_mem ws = test_alloc(wsn);
+    /* y starts as garbage: the forward must overwrite all of it. */
+    float *junk = rand_f(d->ny, 99, 50, 60);
+    cl_mem y = test_upload(junk, d->ny);
+    free(junk);
+    ENCO_CK(enco_conv2d_forward(test_ctx(), y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &d->s));
+    float *out = test_download(y, d->ny);
+    test_release(x), test_release(w), test_release(y), test_release(ws);
+    if (b)
+        test_release(b);
+    return out;
+}
+
+typedef struct grads {
+    float *dx, *dw, *db;
+} grads;
+
+static grads conv_bwd_device(const conv_data *d, int bias, int images)
+{
+    cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
+    cl_mem dy = test_upload(d->dy, d->ny);
+    cl_mem dw = test_upload(d->dw0, d->nw);
+    cl_mem db = bias ? test_upload(d->db0, d->nb) : NULL;
+    float *junk = rand_f(d->nx, 98, 50, 60);
+    cl_mem dx = test_upload(junk, d->nx);
+    free(junk);
+    size_t wsn = enco_conv2d_workspace_floats(&d->s, images);
+    cl_mem ws = test_alloc(wsn);
+    ENCO_CK(enco_conv2d_backward(test_ctx(), dx, 0, dw, 0, db, 0, dy, 0, x, 0, w, 0, ws, 0, wsn,
+                                 &d->s));
+    grads g = {test_download(dx, d->nx), test_download(dw, d->nw),
+               bias ? test_download(db, d->nb) : NULL};
+    test_release(x), test_release(w), test_release(dy), test_release(dw), test_release(dx);
+    test_release(ws);
+    if (db)
+        test_release(db);
+    return g;
+}
+
+static void grads_free(grads *g) { free(g->dx), free(g->dw), free(g->db); }
+
+/* Reference backward with dw / db starting from dw0 / db0. */
+static void conv_bwd_ref(const conv_data *d, int bias, double **dx, double **dw, double **db)
+{
+    *dx = zeros_f64(d->nx);
+    *dw = to_f64(d->dw0, d->nw);
+    *db = bias ? to_f64(d->db0, d->nb) : NULL;
+    enco_conv2d_backward_ref(*dx, *dw, *db, d->dyd, d->xd, d->wd, &d->s);
+}
+
+static void conv_label(char *buf, size_t size, const char *what, const conv_case *c)
+{
+    snprintf(buf, size, "%s n%d c%d->%d %dx%d k%dx%d s%dx%d p%dx%d %s%s", what, c->n, c->cin,
+             c->cout, c->h, c->w, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, mode_name(c->mode),
+             c->bias ? " bias" : "");
+}
+
+START_TEST(conv2d_forward_matches_reference)
+{
+    size_t count;
+    const conv_case *cases = conv_list(&count);
+    for (size_t i = 0; i < count; i++) {
+        conv_data d = conv_data_make(&cases[i], 100 + 10 * i);
+        double *ref = zeros_f64(d.ny);
+        enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+        float *y = conv_fwd_device(&d, cases[i].bias, d.s.n);
+        char label[160];
+        conv_label(label, sizeof label, "conv2d_forward", &cases[i]);
+        test_assert_close(label, y, ref, d.ny, ATOL, RTOL);
+        free(y), free(ref);
+        conv_data_free(&d);
+    }
+}
+END_TEST
+
+START_TEST(conv2d_backward_matches_reference)
+{
+    size_t count;
+    const conv_case *cases = conv_list(&count);
+    for (size_t i = 0; i < count; i++) {
+        const int bias = cases[i].bias;
+        conv_data d = conv_data_make(&cases[i], 200 + 10 * i);
+        double *rdx, *rdw, *rdb;
+        conv_bwd_ref(&d, bias, &rdx, &rdw, &rdb);
+        grads g = conv_bwd_device(&d, bias, d.s.n);
+        char label[160];
+        conv_label(label, sizeof label, "conv2d_backward_dx", &cases[i]);
+        test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
+        conv_label(label, sizeof label, "conv2d_backward_dw", &cases[i]);
+        test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
+        if (bias) {
+            conv_label(label, sizeof label, "conv2d_backward_db", &cases[i]);
+            test_assert_close(label, g.db, rdb, d.nb, ATOL, RTOL);
+        }
+        grads_free(&g);
+        free(rdx), free(rdw), free(rdb);
+        conv_data_free(&d);
+    }
+}
+END_TEST
+
+/* The discriminator's odd sizes, exactly: 4x4, stride 1, pad 1 maps
+ * 2m -> 2m - 1 and the output size formula is floor division. */
+START_TEST(conv2d_output_sizes)
+{
+    const int in[] = {256, 128, 64, 32, 31};
+    const int out[] = {255, 127, 63, 31, 30};
+    for (int i = 0; i < 5; i++) {
+        enco_conv2d_shape s = {.n = 1, .cin = 1, .h = in[i], .w = in[i], .cout = 1, .kh = 4,
+                               .kw = 4, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+        int ho, wo;
+        enco_conv2d_out_size(&s, &ho, &wo);
+        ck_assert_int_eq(ho, out[i]);
+        ck_assert_int_eq(wo, out[i]);
+    }
+    enco_conv2d_shape s = {.n = 2, .cin = 3, .h = 9, .w = 8, .cout = 4, .kh = 3, .kw = 3,
+                           .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+    int ho, wo;
+    enco_conv2d_out_size(&s, &ho, &wo);
+    ck_assert_int_eq(ho, 5);
+    ck_assert_int_eq(wo, 4);
+    ck_assert_uint_eq(enco_conv2d_workspace_floats(&s, 1), (size_t)3 * 9 * 5 * 4);
+    ck_assert_uint_eq(enco_conv2d_workspace_floats(&s, 2), (size_t)2 * 3 * 9 * 5 * 4);
+    enco_op_cost c = enco_conv2d_cost(&s, 0);
+    ck_assert(fabs(c.flops - (2.0 * 2 * 4 * 20 * 27 + 2 * 4 * 20)) < 0.5);
+    ck_assert(fabs(c.bytes - 4.0 * (2 * 3 * 72 + 4 * 27 + 4 + 2 * 4 * 20)) < 0.5);
+    ck_assert(enco_conv2d_cost(&s, 1).flops > c.flops);
+}
+END_TEST
+
+/* A workspace smaller than the batch processes it in chunks (3 images with
+ * room for 1 and for 2) and gives the same values. */
+START_TEST(conv2d_chunked_workspace)
+{
+    conv_case c = {3, 2, 7, 6, 3, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1};
+    if (test_on_oclgrind())
+        c = (conv_case){3, 1, 3, 4, 2, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1};
+    conv_data d = conv_data_make(&c, 300);
+    double *ref = zeros_f64(d.ny);
+    enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+    double *rdx, *rdw, *rdb;
+    conv_bwd_ref(&d, 1, &rdx, &rdw, &rdb);
+    for (int images = 1; images <= 2; images++) {
+        float *y = conv_fwd_device(&d, 1, images);
+        test_assert_close("conv2d_forward_chunked", y, ref, d.ny, ATOL, RTOL);
+        grads g = conv_bwd_device(&d, 1, images);
+        test_assert_close("conv2d_backward_dx_chunked", g.dx, rdx, d.nx, ATOL, RTOL);
+        test_assert_close("conv2d_backward_dw_chunked", g.dw, rdw, d.nw, ATOL, RTOL);
+        test_assert_close("conv2d_backward_db_chunked", g.db, rdb, d.nb, ATOL, RTOL);
+        grads_free(&g);
+        free(y);
+    }
+    free(ref), free(rdx), free(rdw), free(rdb);
+    conv_data_free(&d);
+}
+END_TEST
+
+/* Only some gradients: dx alone (no x, no workspace for dw), dw alone (no
+ * w), db alone (no workspace at all). The others stay untouched. */
+START_TEST(conv2d_partial_gradients)
+{
+    conv_case c = {2, 2, 6, 5, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 1};
+    if (test_on_oclgrind())
+        c = (conv_case){1, 1, 3, 3, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 1};
+    conv_data d = conv_data_make(&c, 400);
+    double *rdx, *rdw, *rdb;
+    conv_bwd_ref(&d, 1, &rdx, &rdw, &rdb);
+    enco_ctx *ctx = test_ctx();
+    cl_mem x = test_upload(d.x, d.nx), w = test_upload(d.w, d.nw), dy = test_upload(d.dy, d.ny);
+    cl_mem dx = test_alloc(d.nx), dw = test_upload(d.dw0, d.nw), db = test_upload(d.db0, d.nb);
+    size_t wsn = enco_conv2d_workspace_floats(&d.s, d.s.n);
+    cl_mem ws = test_alloc(wsn);
+
+    ENCO_CK(enco_conv2d_backward(ctx, dx, 0, NULL, 0, NULL, 0, dy, 0, NULL, 0, w, 0, ws, 0, wsn,
+                                 &d.s));
+    float *got = test_download(dx, d.nx);
+    test_assert_close("conv2d_backward_dx_only", got, rdx, d.nx, ATOL, RTOL);
+    free(got);
+    ENCO_CK(enco_conv2d_backward(ctx, NULL, 0, dw, 0, NULL, 0, dy, 0, x, 0, NULL, 0, ws, 0, wsn,
+                                 &d.s));
+    got = test_download(dw, d.nw);
+    test_assert_close("conv2d_backward_dw_only", got, rdw, d.nw, ATOL, RTOL);
+    free(got);
+    ENCO_CK(enco_conv2d_backward(ctx, NULL, 0, NULL, 0, db, 0, dy, 0, NULL, 0, NULL, 0, NULL, 0, 0,
+                                 &d.s));
+    got = test_download(db, d.nb);
+    test_assert_close("conv2d_backward_db_only", got, rdb, d.nb, ATOL, RTOL);
+    free(got);
+
+    test_release(x), test_release(w), test_release(dy), test_release(dx), test_release(dw);
+    test_release(db), test_release(ws);
+    free(rdx), free(rdw), free(rdb);
+    conv_data_free(&d);
+}
+END_TEST
+
+/* Offsets in elements: the op reads and writes inside larger buffers. */
+START_TEST(conv2d_offsets)
+{
+    conv_case c = {1, 2, 5, 4, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 1};
+    conv_data d = conv_data_make(&c, 450);
+    const size_t off = 7;
+    float *big = calloc(d.nx + d.nw + d.nb + d.ny + 4 * off, sizeof(float));
+    ck_assert_ptr_nonnull(big);
+    memcpy(big + off, d.x, d.nx * sizeof(float));
+    memcpy(big + 2 * off + d.nx, d.w, d.nw * sizeof(float));
+    memcpy(big + 3 * off + d.nx + d.nw, d.b, d.nb * sizeof(float));
+    const size_t total = d.nx + d.nw + d.nb + d.ny + 4 * off;
+    cl_mem m = test_upload(big, total);
+    size_t wsn = enco_conv2d_workspace_floats(&d.s, 1);
+    cl_mem ws = test_alloc(wsn + 5);
+    const size_t yo = 4 * off + d.nx + d.nw + d.nb - off;
+    ENCO_CK(enco_conv2d_forward(test_ctx(), m, yo, m, off, m, 2 * off + d.nx, m,
+                                3 * off + d.nx + d.nw, ws, 5, wsn, &d.s));
+    float *all = test_download(m, total);
+    double *ref = zeros_f64(d.ny);
+    enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+    test_assert_close("conv2d_forward_offsets", all + yo, ref, d.ny, ATOL, RTOL);
+    /* The inputs around it are intact. */
+    test_assert_bitwise("conv2d_offsets_x", all + off, d.x, d.nx);
+    test_release(m), test_release(ws);
+    free(all), free(big), free(ref);
+    conv_data_free(&d);
+}
+END_TEST
+
+static void conv_ref_fwd(const void *shape, double *y, double *const *in)
+{
+    enco_conv2d_forward_ref(y, in[0], in[1], in[2], shape);
+}
+
+START_TEST(conv2d_reference_gradients_vs_finite_differences)
+{
+    static const conv_case cases[] = {
+        {2, 2, 5, 4, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+        {1, 2, 5, 4, 2, 3, 3, 2, 2, 2, 2, ENCO_PAD_REFLECT, 1},
+        {1, 2, 4, 5, 2, 4, 4, 2, 2, 3, 3, ENCO_PAD_REPLICATE, 1},
+        {1, 1, 4, 4, 2, 4, 4, 1, 1, 3, 1, ENCO_PAD_REFLECT, 0},
+        {1, 2, 1, 3, 1, 3, 3, 1, 1, 2, 1, ENCO_PAD_REPLICATE, 1},
+        {1, 2, 4, 3, 2, 1, 1, 2, 1, 0, 0, ENCO_PAD_ZERO, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        conv_data d = conv_data_make(&cases[i], 500 + 10 * i);
+        double *dx = zeros_f64(d.nx), *dw = zeros_f64(d.nw), *db = zeros_f64(d.nb);
+        enco_conv2d_backward_ref(dx, dw, cases[i].bias ? db : NULL, d.dyd, d.xd, d.wd, &d.s);
+        double *in[3] = {d.xd, d.wd, d.bd};
+        double *gr[3] = {dx, dw, db};
+        size_t sizes[3] = {d.nx, d.nw, d.nb};
+        char label[160];
+        conv_label(label, sizeof label, "fd_conv2d", &cases[i]);
+        fd_check(label, &d.s, conv_ref_fwd, in, sizes, 3, d.ny, d.dyd, gr);
+        free(dx), free(dw), free(db);
+        conv_data_free(&d);
+    }
+}
+END_TEST
+
+START_TEST(conv2d_deterministic)
+{
+    conv_case c = {2, 3, 9, 8, 4, 4, 4, 2, 2, 2, 2, ENCO_PAD_REFLECT, 1};
+    if (test_on_oclgrind())
+        c = (conv_case){2, 1, 4, 3, 2, 3, 3, 2, 2, 2, 2, ENCO_PAD_REFLECT, 1};
+    conv_data d = conv_data_make(&c, 600);
+    float *y1 = conv_fwd_device(&d, 1, d.s.n), *y2 = conv_fwd_device(&d, 1, d.s.n);
+    test_assert_bitwise("conv2d_forward", y1, y2, d.ny);
+    grads g1 = conv_bwd_device(&d, 1, d.s.n), g2 = conv_bwd_device(&d, 1, d.s.n);
+    test_assert_bitwise("conv2d_backward_dx", g1.dx, g2.dx, d.nx);
+    test_assert_bitwise("conv2d_backward_dw", g1.dw, g2.dw, d.nw);
+    test_assert_bitwise("conv2d_backward_db", g1.db, g2.db, d.nb);
+    free(y1), free(y2);
+    grads_free(&g1), grads_free(&g2);
+    conv_data_free(&d);
+}
+END_TEST
+
+static void expect_invalid(enco_status st, const char *needle)
+{
+    ck_assert_msg(st == ENCO_ERR_INVALID_ARG, "expected ENCO_ERR_INVALID_ARG, got %s (%s)",
+                  enco_status_str(st), enco_last_error());
+    ck_assert_msg(strstr(enco_last_error(), needle) != NULL, "message '%s' lacks '%s'",
+                  enco_last_error(), needle);
+}
+
+START_TEST(conv2d_rejects_bad_arguments)
+{
+    enco_ctx *ctx = test_ctx();
+    enco_conv2d_shape ok = {.n = 1, .cin = 2, .h = 4, .w = 5, .cout = 2, .kh = 3, .kw = 3,
+                            .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                            .pad_mode = ENCO_PAD_REFLECT};
+    cl_mem x = test_alloc(40), w = test_alloc(36), y = test_alloc(40), b = test_alloc(2);
+    size_t wsn = enco_conv2d_workspace_floats(&ok, 1);
+    cl_mem ws = test_alloc(wsn);
+    ENCO_CK(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &ok));
+
+    enco_conv2d_shape s = ok;
+    s.pad_h = 4; /* reflect needs pad < h */
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s), "reflect");
+    s = ok;
+    s.stride_w = 0;
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s), "stride");
+    s = ok;
+    s.pad_mode = (enco_pad_mode)7;
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s), "mode");
+    s = ok;
+    s.kh = 7;
+    s.pad_h = 0;
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s), "larger");
+    s = ok;
+    s.n = 0;
+    expect_invalid(enco_conv2d_check(&s), "empty");
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn - 1, &ok),
+                   "workspace");
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 1, w, 0, b, 0, ws, 0, wsn, &ok), "buffer x");
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, NULL, 0, w, 0, b, 0, ws, 0, wsn, &ok), "NULL");
+    expect_invalid(enco_conv2d_backward(ctx, x, 0, w, 0, NULL, 0, y, 0, NULL, 0, w, 0, ws, 0, wsn,
+                                        &ok),
+                   "buffer x");
+    test_release(x), test_release(w), test_release(y), test_release(b), test_release(ws);
+}
+END_TEST
+
+/* ---- ConvTranspose2d ------------------------------------------------------ */
+
+typedef struct convt_case {
+    int n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oph, opw, bias;
+} convt_case;
+
+static const convt_case convt_cases[] = {
+    {2, 3, 5, 4, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1}, /* the generator's no_antialias_up */
+    {1, 4, 6, 7, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {1, 2, 4, 6, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0},
+    {1, 2, 3, 5, 2, 4, 4, 2, 2, 1, 1, 1, 0, 1},
+    {2, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 0, 0, 1},
+    {1, 2, 3, 3, 2, 5, 5, 3, 3, 0, 0, 2, 1, 1},
+    {1, 2, 4, 3, 3, 3, 2, 2, 1, 2, 1, 1, 0, 0},
+};
+
+static const convt_case convt_cases_tiny[] = {
+    {2, 2, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {1, 2, 2, 3, 1, 4, 4, 2, 2, 1, 2, 1, 0, 0},
+};
+
+static const convt_case *convt_list(size_t *count)
+{
+    if (test_on_oclgrind()) {
+        *count = sizeof convt_cases_tiny / sizeof convt_cases_tiny[0];
+        return convt_cases_tiny;
+    }
+    *count = sizeof convt_cases / sizeof convt_cases[0];
+    return convt_cases;
+}
+
+static enco_conv_transpose2d_shape convt_shape(const convt_case *c)
+{
+    enco_conv_transpose2d_shape s = {
+        .n = c->n, .cin = c->cin, .h = c->h, .w = c->w, .cout = c->cout, .kh = c->kh,
+        .kw = c->kw, .stride_h = c->sh, .stride_w = c->sw, .pad_h = c->ph, .pad_w = c->pw,
+        .out_pad_h = c->oph, .out_pad_w = c->opw};
+    return s;
+}
+
+static void convt_label(char *buf, size_t size, const char *what, const convt_case *c)
+{
+    snprintf(buf, size, "%s n%d c%d->%d %dx%d k%dx%d s%dx%d p%dx%d op%dx%d%s", what, c->n, c->cin,
+             c->cout, c->h, c->w, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->oph, c->opw,
+             c->bias ? " bias" : "");
+}
+
+typedef struct convt_data {
+    enco_conv_transpose2d_shape s;
+    int ho, wo;
+    size_t nx, nw, nb, ny;
+    float *x, *w, *b, *dy, *dw0, *db0;
+    double *xd, *wd, *bd, *dyd;
+} convt_data;
+
+static convt_data convt_data_make(const convt_case *c, uint64_t seed)
+{
+    convt_data d = {.s = convt_shape(c)};
+    ENCO_CK(enco_conv_transpose2d_check(&d.s));
+    enco_conv_transpose2d_out_size(&d.s, &d.ho, &d.wo);
+    d.nx = (size_t)c->n * c->cin * c->h * c->w;
+    d.nw = (size_t)c->cin * c->cout * c->kh * c->kw;
+    d.nb = (size_t)c->cout;
+    d.ny = (size_t)c->n * c->cout * d.ho * d.wo;
+    d.x = rand_f(d.nx, seed, -1, 1);
+    d.w = rand_f(d.nw, seed + 1, -0.5f, 0.5f);
+    d.b = rand_f(d.nb, seed + 2, -0.5f, 0.5f);
+    d.dy = rand_f(d.ny, seed + 3, -1, 1);
+    d.dw0 = rand_f(d.nw, seed + 4, -0.25f, 0.25f);
+    d.db0 = rand_f(d.nb, seed + 5, -0.25f, 0.25f);
+    d.xd = to_f64(d.x, d.nx);
+    d.wd = to_f64(d.w, d.nw);
+    d.bd = c->bias ? to_f64(d.b, d.nb) : NULL;
+    d.dyd = to_f64(d.dy, d.ny);
+    return d;
+}
+
+static void convt_data_free(convt_data *d)
+{
+    free(d->x), free(d->w), free(d->b), free(d->dy), free(d->dw0), free(d->db0);
+    free(d->xd), free(d->wd), free(d->bd), free(d->dyd);
+}
+
+static float *convt_fwd_device(const convt_data *d, int bias, int images)
+{
+    cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
+    cl_mem b = bias ? test_upload(d->b, d->nb) : NULL;
+    size_t wsn = enco_conv_transpose2d_workspace_floats(&d->s, images);
+    cl_mem ws = test_alloc(wsn);
+    float *junk = rand_f(d->ny, 97, 50, 60);
+    cl_mem y = test_upload(junk, d->ny);
+    free(junk);
+    ENCO_CK(enco_conv_transpose2d_forward(test_ctx(), y, 0, x, 0, w, 0, b, 0, ws, 0, wsn, &d->s));
+    float *out = test_download(y, d->ny);
+    test_release(x), test_release(w), test_release(y), test_release(ws);
+    if (b)
+        test_release(b);
+    return out;
+}
+
+static grads convt_bwd_device(const convt_data *d, int bias, int images)
+{
+    cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
+    cl_mem dy = test_upload(d->dy, d->ny);
+    cl_mem dw = test_upload(d->dw0, d->nw);
+    cl_mem db = bias ? test_upload(d->db0, d->nb) : NULL;
+    float *junk = rand_f(d->nx, 96, 50, 60);
+    cl_mem dx = test_upload(junk, d->nx);
+    free(junk);
+    size_t wsn = enco_conv_transpose2d_workspace_floats(&d->s, images);
+    cl_mem ws = test_alloc(wsn);
+    ENCO_CK(enco_conv_transpose2d_backward(test_ctx(), dx, 0, dw, 0, db, 0, dy, 0, x, 0, w, 0, ws,
+                                           0, wsn, &d->s));
+    grads g = {test_download(dx, d->nx), test_download(dw, d->nw),
+               bias ? test_download(db, d->nb) : NULL};
+    test_release(x), test_release(w), test_release(dy), test_release(dw), test_release(dx);
+    test_release(ws);
+    if (db)
+        test_release(db);
+    return g;
+}
+
+START_TEST(convt_output_sizes)
+{
+    /* ConvTranspose2d(3, s2, p1, op1) doubles the size. */
+    enco_conv_transpose2d_shape s = {.n = 1, .cin = 4, .h = 64, .w = 33, .cout = 2, .kh = 3,
+                                     .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1,
+                                     .pad_w = 1, .out_pad_h = 1, .out_pad_w = 1};
+    int ho, wo;
+    enco_conv_transpose2d_out_size(&s, &ho, &wo);
+    ck_assert_int_eq(ho, 128);
+    ck_assert_int_eq(wo, 66);
+    ck_assert_uint_eq(enco_conv_transpose2d_workspace_floats(&s, 1), (size_t)2 * 9 * 64 * 33);
+    enco_op_cost c = enco_conv_transpose2d_cost(&s, 0);
+    ck_assert(fabs(c.flops - (2.0 * 4 * 64 * 33 * 2 * 9 + 2 * 128 * 66)) < 0.5);
+}
+END_TEST
+
+START_TEST(convt_forward_matches_reference)
+{
+    size_t count;
+    const convt_case *cases = convt_list(&count);
+    for (size_t i = 0; i < count; i++) {
+        convt_data d = convt_data_make(&cases[i], 700 + 10 * i);
+        double *ref = zeros_f64(d.ny);
+        enco_conv_transpose2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+        char label[160];
+        convt_label(label, sizeof label, "convt_forward", &cases[i]);
+        for (int images = 1; images <= d.s.n; images++) {
+            float *y = convt_fwd_device(&d, cases[i].bias, images);
+            test_assert_close(label, y, ref, d.ny, ATOL, RTOL);
+            free(y);
+        }
+        free(ref);
+        convt_data_free(&d);
+    }
+}
+END_TEST
+
+START_TEST(convt_backward_matches_reference)
+{
+    size_t count;
+    const convt_case *cases = convt_list(&count);
+    for (size_t i = 0; i < count; i++) {
+        const int bias = cases[i].bias;
+        convt_data d = convt_data_make(&cases[i], 800 + 10 * i);
+        double *rdx = zeros_f64(d.nx), *rdw = to_f64(d.dw0, d.nw);
+        double *rdb = bias ? to_f64(d.db0, d.nb) : NULL;
+        enco_conv_transpose2d_backward_ref(rdx, rdw, rdb, d.dyd, d.xd, d.wd, &d.s);
+        char label[160];
+        for (int images = 1; images <= d.s.n; images++) {
+            grads g = convt_bwd_device(&d, bias, images);
+            convt_label(label, sizeof label, "convt_backward_dx", &cases[i]);
+            test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
+            convt_label(label, sizeof label, "convt_backward_dw", &cases[i]);
+            test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
+            if (bias) {
+                convt_label(label, sizeof label, "convt_backward_db", &cases[i]);
+                test_assert_close(label, g.db, rdb, d.nb, ATOL, RTOL);
+            }
+            grads_free(&g);
+        }
+        free(rdx), free(rdw), free(rdb);
+        convt_data_free(&d);
+    }
+}
+END_TEST
+
+static void convt_ref_fwd(const void *shape, double *y, double *const *in)
+{
+    enco_conv_transpose2d_forward_ref(y, in[0], in[1], in[2], shape);
+}
+
+START_TEST(convt_reference_gradients_vs_finite_differences)
+{
+    static const convt_case cases[] = {
+        {2, 2, 3, 2, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+        {1, 2, 2, 3, 1, 4, 4, 2, 2, 1, 2, 1, 0, 1},
+        {1, 1, 3, 3, 2, 3, 2, 1, 2, 0, 1, 0, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        convt_data d = convt_data_make(&cases[i], 900 + 10 * i);
+        double *dx = zeros_f64(d.nx), *dw = zeros_f64(d.nw), *db = zeros_f64(d.nb);
+        enco_conv_transpose2d_backward_ref(dx, dw, cases[i].bias ? db : NULL, d.dyd, d.xd, d.wd,
+                                           &d.s);
+        double *in[3] = {d.xd, d.wd, d.bd};
+        double *gr[3] = {dx, dw, db};
+        size_t sizes[3] = {d.nx, d.nw, d.nb};
+        char label[160];
+        convt_label(label, sizeof label, "fd_convt", &cases[i]);
+        fd_check(label, &d.s, convt_ref_fwd, in, sizes, 3, d.ny, d.dyd, gr);
+        free(dx), free(dw), free(db);
+        convt_data_free(&d);
+    }
+}
+END_TEST
+
+START_TEST(convt_deterministic)
+{
+    const convt_case *c = &convt_list(&(size_t){0})[0];
+    convt_data d = convt_data_make(c, 950);
+    float *y1 = convt_fwd_device(&d, 1, d.s.n), *y2 = convt_fwd_device(&d, 1, d.s.n);
+    test_assert_bitwise("convt_forward", y1, y2, d.ny);
+    grads g1 = convt_bwd_device(&d, 1, d.s.n), g2 = convt_bwd_device(&d, 1, d.s.n);
+    test_assert_bitwise("convt_backward_dx", g1.dx, g2.dx, d.nx);
+    test_assert_bitwise("convt_backward_dw", g1.dw, g2.dw, d.nw);
+    test_assert_bitwise("convt_backward_db", g1.db, g2.db, d.nb);
+    free(y1), free(y2);
+    grads_free(&g1), grads_free(&g2);
+    convt_data_free(&d);
+}
+END_TEST
+
+START_TEST(convt_rejects_bad_arguments)
+{
+    enco_ctx *ctx = test_ctx();
+    enco_conv_transpose2d_shape ok = {.n = 1, .cin = 2, .h = 3, .w = 3, .cout = 2, .kh = 3,
+                                      .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1,
+                                      .pad_w = 1, .out_pad_h = 1, .out_pad_w = 1};
+    ENCO_CK(enco_conv_transpose2d_check(&ok));
+    enco_conv_transpose2d_shape s = ok;
+    s.out_pad_h = 2;
+    expect_invalid(enco_conv_transpose2d_check(&s), "output_padding");
+    s = ok;
+    s.pad_h = 5;
+    expect_invalid(enco_conv_transpose2d_check(&s), "empty output");
+    cl_mem x = test_alloc(18), w = test_alloc(36), y = test_alloc(72);
+    size_t wsn = enco_conv_transpose2d_workspace_floats(&ok, 1);
+    cl_mem ws = test_alloc(wsn);
+    expect_invalid(enco_conv_transpose2d_forward(ctx, y, 1, x, 0, w, 0, NULL, 0, ws, 0, wsn, &ok),
+                   "buffer y");
+    expect_invalid(enco_conv_transpose2d_forward(ctx, y, 0, x, 0, w, 0, NULL, 0, ws, 0, 3, &ok),
+                   "workspace");
+    ENCO_CK(enco_conv_transpose2d_forward(ctx, y, 0, x, 0, w, 0, NULL, 0, ws, 0, wsn, &ok));
+    test_release(x), test_release(w), test_release(y), test_release(ws);
+}
+END_TEST
+
+/* ---- Pad2d ---------------------------------------------------------------- */
+
+/* Every mode with widths 0..3 on each side (rotated so each side sees each
+ * width), plus 1-pixel-wide inputs for replicate / zero. */
+static int pad_cases(enco_pad2d_shape *out, int max)
+{
+    int k = 0;
+    const int tiny = test_on_oclgrind();
+    for (int mode = 0; mode < 3; mode++)
+        for (int wdt = 0; wdt < 4 && k < max; wdt++) {
+            enco_pad2d_shape s = {.n = tiny ? 1 : 2, .c = tiny ? 1 : 3, .h = 5, .w = 4,
+                                  .top = wdt, .bottom = (wdt + 1) % 4, .left = (wdt + 2) % 4,
+                                  .right = (wdt + 3) % 4, .mode = (enco_pad_mode)mode};
+            out[k++] = s;
+            if (tiny && wdt == 1)
+                wdt = 2; /* 0, 1, 3 under Oclgrind */
+        }
+    enco_pad2d_shape one = {.n = 1, .c = 2, .h = 1, .w = 3, .top = 2, .bottom = 3, .left = 1,
+                            .right = 2, .mode = ENCO_PAD_REPLICATE};
+    out[k++] = one;
+    one.h = 3, one.w = 1, one.mode = ENCO_PAD_ZERO;
+    out[k++] = one;
+    one.h = 2, one.w = 2, one.top = 1, one.bottom = 1, one.left = 0, one.right = 1;
+    one.mode = ENCO_PAD_REFLECT;
+    out[k++] = one;
+    return k;
+}
+
+static void pad_label(char *buf, size_t size, const char *what, const enco_pad2d_shape *s)
+{
+    snprintf(buf, size, "%s n%d c%d %dx%d t%d b%d l%d r%d %s", what, s->n, s->c, s->h, s->w,
+             s->top, s->bottom, s->left, s->right, mode_name(s->mode));
+}
+
+START_TEST(pad2d_matches_reference)
+{
+    enco_pad2d_shape cases[20];
+    int count = pad_cases(cases, 16);
+    for (int i = 0; i < count; i++) {
+        const enco_pad2d_shape *s = &cases[i];
+        int ho, wo;
+        enco_pad2d_out_size(s, &ho, &wo);
+        ck_assert_int_eq(ho, s->h + s->top + s->bottom);
+        size_t nx = (size_t)s->n * s->c * s->h * s->w, ny = (size_t)s->n * s->c * ho * wo;
+        float *x = rand_f(nx, 1000 + i, -1, 1), *dy = rand_f(ny, 1100 + i, -1, 1);
+        double *xd = to_f64(x, nx), *dyd = to_f64(dy, ny);
+        double *ry = zeros_f64(ny), *rdx = zeros_f64(nx);
+        enco_pad2d_forward_ref(ry, xd, s);
+        enco_pad2d_backward_ref(rdx, dyd, s);
+        float *junk = rand_f(ny > nx ? ny : nx, 1200, 50, 60);
+        cl_mem bx = test_upload(x, nx), bdy = test_upload(dy, ny);
+        cl_mem by = test_upload(junk, ny), bdx = test_upload(junk, nx);
+        ENCO_CK(enco_pad2d_forward(test_ctx(), by, 0, bx, 0, s));
+        ENCO_CK(enco_pad2d_backward(test_ctx(), bdx, 0, bdy, 0, s));
+        float *y = test_download(by, ny), *dx = test_download(bdx, nx);
+        char label[160];
+        pad_label(label, sizeof label, "pad2d_forward", s);
+        /* A copy: exact. */
+        test_assert_close(label, y, ry, ny, 0, 0);
+        pad_label(label, sizeof label, "pad2d_backward", s);
+        test_assert_close(label, dx, rdx, nx, 1e-6, 1e-6);
+        /* Run twice: bitwise identical. */
+        ENCO_CK(enco_pad2d_backward(test_ctx(), bdx, 0, bdy, 0, s));
+        float *dx2 = test_download(bdx, nx);
+        test_assert_bitwise("pad2d_backward", dx, dx2, nx);
+        test_release(bx), test_release(bdy), test_release(by), test_release(bdx);
+        free(x), free(dy), free(xd), free(dyd), free(ry), free(rdx), free(junk), free(y), free(dx);
+        free(dx2);
+    }
+}
+END_TEST
+
+static void pad_ref_fwd(const void *shape, double *y, double *const *in)
+{
+    enco_pad2d_forward_ref(y, in[0], shape);
+}
+
+START_TEST(pad2d_reference_gradient_vs_finite_differences)
+{
+    enco_pad2d_shape cases[20];
+    int count = pad_cases(cases, 16);
+    for (int i = 0; i < count; i++) {
+        const enco_pad2d_shape *s = &cases[i];
+        int ho, wo;
+        enco_pad2d_out_size(s, &ho, &wo);
+        size_t nx = (size_t)s->n * s->c * s->h * s->w, ny = (size_t)s->n * s->c * ho * wo;
+        double *x = zeros_f64(nx), *g = zeros_f64(ny), *dx = zeros_f64(nx);
+        test_fill_uniform_f64(x, nx, 1300 + i, -1, 1);
+        test_fill_uniform_f64(g, ny, 1400 + i, -1, 1);
+        enco_pad2d_backward_ref(dx, g, s);
+        double *in[1] = {x};
+        double *gr[1] = {dx};
+        char label[160];
+        pad_label(label, sizeof label, "fd_pad2d", s);
+        fd_check(label, s, pad_ref_fwd, in, &nx, 1, ny, g, gr);
+        free(x), free(g), free(dx);
+    }
+}
+END_TEST
+
+START_TEST(pad2d_rejects_bad_arguments)
+{
+    enco_pad2d_shape s = {.n = 1, .c = 1, .h = 3, .w = 4, .top = 3, .mode = ENCO_PAD_REFLECT};
+    cl_mem x = test_alloc(12), y = test_alloc(64);
+    expect_invalid(enco_pad2d_forward(test_ctx(), y, 0, x, 0, &s), "reflect");
+    s.mode = ENCO_PAD_REPLICATE; /* fine for replicate */
+    ENCO_CK(enco_pad2d_forward(test_ctx(), y, 0, x, 0, &s));
+    s.left = -1;
+    expect_invalid(enco_pad2d_check(&s), "negative");
+    s.left = 0;
+    s.mode = (enco_pad_mode)3;
+    expect_invalid(enco_pad2d_backward(test_ctx(), x, 0, y, 0, &s), "mode");
+    s.mode = ENCO_PAD_ZERO;
+    s.bottom = 20; /* y too small */
+    expect_invalid(enco_pad2d_forward(test_ctx(), y, 0, x, 0, &s), "buffer y");
+    enco_op_cost c = enco_pad2d_cost(&s, 0);
+    ck_assert(fabs(c.bytes - 4.0 * (12 + 26 * 4)) < 0.5);
+    test_release(x), test_release(y);
+}
+END_TEST
+
+static Suite *conv_suite(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *t = tcase_create("conv");
+    tcase_set_timeout(t, 600);
+    tcase_add_test(t, conv2d_output_sizes);
+    tcase_add_test(t, conv2d_forward_matches_reference);
+    tcase_add_test(t, conv2d_backward_matches_reference);
+    tcase_add_test(t, conv2d_chunked_workspace);
+    tcase_add_test(t, conv2d_partial_gradients);
+    tcase_add_test(t, conv2d_offsets);
+    tcase_add_test(t, conv2d_reference_gradients_vs_finite_differences);
+    tcase_add_test(t, conv2d_deterministic);
+    tcase_add_test(t, conv2d_rejects_bad_arguments);
+    tcase_add_test(t, convt_output_sizes);
+    tcase_add_test(t, convt_forward_matches_reference);
+    tcase_add_test(t, convt_backward_matches_reference);
+    tcase_add_test(t, convt_reference_gradients_vs_finite_differences);
+    tcase_add_test(t, convt_deterministic);
+    tcase_add_test(t, convt_rejects_bad_arguments);
+    tcase_add_test(t, pad2d_matches_reference);
+    tcase_add_test(t, pad2d_reference_gradient_vs_finite_differences);
+    tcase_add_test(t, pad2d_rejects_bad_arguments);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return test_run_suite(conv_suite()); }
