@@ -28,6 +28,7 @@ struct enco_ctx {
     char cache_dir[ENCO_PATH_MAX];
     char kernel_dir[ENCO_PATH_MAX]; /* "" = embedded sources */
     enco_gemm_backend gemm;
+    int host_zero_fill; /* zero buffers by host writes (Oclgrind) */
     char build_options[256];
 
     enco_ctx_stats stats;
