@@ -159,7 +159,9 @@ def _norm(kind, dim, affine=True):
 
 
 def l2norm(x):
-    return x / (x.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-7)
+    """x / (||x||_2 + 1e-7) per row. vector_norm's backward is 0 at a zero row (the reference's
+    pow(0.5) gives NaN there); elsewhere the two are the same function."""
+    return x / (torch.linalg.vector_norm(x, ord=2, dim=1, keepdim=True) + 1e-7)
 
 
 class EnCoHeads(nn.Module):

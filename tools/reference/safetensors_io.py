@@ -58,7 +58,8 @@ def save(path, tensors, metadata=None):
             raise ValueError("tensor name __metadata__ is reserved")
         a = np.asarray(arr)
         tag = _tag_for(a.dtype)
-        a = np.ascontiguousarray(a, dtype=_DTYPES[tag])
+        shape = a.shape
+        a = np.ascontiguousarray(a, dtype=_DTYPES[tag]).reshape(shape)  # keep 0-d shape ()
         raw = a.tobytes(order="C")
         header[name] = {"dtype": tag, "shape": [int(s) for s in a.shape],
                         "data_offsets": [offset, offset + len(raw)]}

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Re-run every fixture of tests/fixtures through enco_step.py (as a subprocess, CLI as a user
+would call it) and compare with the stored out.* tensors; also check invariants of each step.
+
+    /usr/bin/python3 tools/reference/check_fixtures.py [--dir tests/fixtures] [--threads 2]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import enco_config  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+FAILS = []
+
+
+def check(cond, what):
+    print(("  ok   " if cond else "  FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def maxdiff(a, b):
+    return max(((a[k].double() - b[k].double()).abs().max().item() if a[k].numel() else 0.0) for k in a)
+
+
+def invariants(cfg, inp, out, pre=""):
+    t = cfg["train"]
+    L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
+    idt = t["nce_idt"] and t["lambda_NCE"] > 0
+    g = L["G_GAN"] + (0.5 * (L["EnCo"] + L["idt"]) if idt else L["EnCo"])
+    check(abs(g - L["G"]) < 1e-5 * max(1, abs(g)), pre + "loss.G = G_GAN + %s" % ("0.5*(EnCo+idt)" if idt else "EnCo"))
+    pairs = sorted(int(k.rsplit(".", 1)[1]) for k in L if k.startswith("EnCo."))
+    e = t["lambda_NCE"] * sum(L["EnCo.%d" % p] for p in pairs) / len(pairs)
+    check(abs(e - L["EnCo"]) < 1e-5 * max(1, abs(e)), pre + "loss.EnCo = lambda_NCE * mean_p(loss_p)")
+    for p in pairs:
+        check(torch.equal(out[pre + "patch_ids.%d" % p], inp[pre + "patch_ids.%d" % p]), pre + "patch_ids.%d used as given" % p)
+    if pre + "pred_fake_D" in out:
+        pfd, pr, pf = out["pred_fake_D"].double(), out["pred_real"].double(), out["pred_fake"].double()
+        d = 0.5 * (pfd.pow(2).mean() + (pr - 1).pow(2).mean())
+        check(abs(d.item() - L["D"]) < 1e-6, "loss.D from pred_fake_D/pred_real")
+        gg = t["lambda_GAN"] * (pf - 1).pow(2).mean()
+        check(abs(gg.item() - L["G_GAN"]) < 1e-6, "loss.G_GAN from pred_fake (D after its update)")
+        check(not torch.equal(pf, pfd), "pred_fake differs from pred_fake_D (D was updated in between)")
+
+
+def step_checks(cfg, inp, out):
+    t = cfg["train"]
+    lr = {"netG": t["lr_G"], "netD": t["lr_D"], "netF": t["lr_F"]}
+    worst = 0.0
+    zero_grads = []
+    for k in out:
+        if not k.startswith("grad."):
+            continue
+        name = k[5:]
+        g = out[k].double()
+        if not g.abs().max() > 0:
+            zero_grads.append(name)
+        # first Adam step from zero state: update = lr * g / (|g| + eps)
+        want = inp[name].double() - lr[name.split(".")[0]] * g / (g.abs() + t["eps"])
+        worst = max(worst, (out["after." + name].double() - want).abs().max().item())
+    check(worst < 1e-9 + 1e-3 * max(lr.values()), "after = in - lr*g/(|g|+eps) (Adam step 1), worst %.2e" % worst)
+    check(not zero_grads, "every parameter has a nonzero gradient%s" % (
+        "" if not zero_grads else " (zero: %s)" % ", ".join(zero_grads[:5])))
+    ok_buf = True
+    for k in inp:
+        if k.endswith(".filt"):
+            ok_buf &= torch.equal(inp[k], out["after." + k])
+        if k.endswith("num_batches_tracked"):
+            inc = 2 if ".mlp_" in k else 1
+            ok_buf &= int(out["after." + k]) == int(inp[k]) + inc
+        if k.endswith("running_mean") or k.endswith("running_var"):
+            ok_buf &= not torch.equal(inp[k], out["after." + k])
+    check(ok_buf, "filt unchanged; BN running stats moved; num_batches_tracked +2 (mlp), +1 (prj)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default=os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures")))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    total = 0
+    for path in sorted(glob.glob(os.path.join(args.dir, "*.safetensors"))):
+        name = os.path.basename(path)[:-len(".safetensors")]
+        cfgp = os.path.join(args.dir, name + ".cfg")
+        total += os.path.getsize(path) + os.path.getsize(cfgp)
+        print("%s (%.0f KiB)" % (name, os.path.getsize(path) / 1024.0))
+        cfg = enco_config.load(cfgp)
+        data, meta = st.load_torch(path, with_metadata=True)
+        inp = {k[3:]: v for k, v in data.items() if k.startswith("in.")}
+        ref = {k[4:]: v for k, v in data.items() if k.startswith("out.")}
+        outp = os.path.join(tmp, name + ".out.safetensors")
+        r = subprocess.run([sys.executable, os.path.join(HERE, "enco_step.py"), "--config", cfgp, "--state", path,
+                            "--out", outp, "--threads", str(args.threads)], capture_output=True, text=True)
+        if r.returncode:
+            print(r.stdout + r.stderr)
+            check(False, "enco_step.py ran")
+            continue
+        new = st.load_torch(outp)
+        new.pop("time_s", None)
+        ref_keys = set(ref)
+        check(ref_keys <= set(new), "enco_step output has every stored out.* tensor (%d)" % len(ref))
+        common = {k: ref[k] for k in ref if k in new}
+        exact = all(torch.equal(ref[k], new[k]) for k in common)
+        md = maxdiff(common, {k: new[k] for k in common})
+        check(md < 1e-5, "re-run matches the fixture: %s (max abs diff %.2e)" % ("bit-exact" if exact else "close", md))
+        iters = sorted({k.split(".")[0] for k in ref if k.startswith("iter")})
+        if iters:
+            for it in iters:
+                invariants(cfg, inp, ref, it + ".")
+        else:
+            invariants(cfg, inp, ref)
+            step_checks(cfg, inp, ref)
+    print("fixtures: %.2f MiB in all" % (total / 2.0 ** 20))
+    print("%d failure(s)" % len(FAILS))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()

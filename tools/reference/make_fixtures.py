@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""Write the parity fixtures of enco-cl into tests/fixtures/.
+
+    /usr/bin/python3 tools/reference/make_fixtures.py [--outdir tests/fixtures] [--only NAME ...]
+
+Each fixture NAME is two files:
+    NAME.cfg          libconfig file (model/train groups, every key written out)
+    NAME.safetensors  in.*  : the IN state of enco_step.py (real_A, real_B, patch_ids.<p>,
+                              for DAG also dag_cand.<p> / dag_cover.<p>, all weights netG./netD./netF.)
+                      out.* : what enco_step.py writes for that IN (see README.md)
+The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs under out.iter<t>.*.
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as Fn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import enco_config  # noqa: E402
+import enco_step  # noqa: E402
+import safetensors_io as st  # noqa: E402
+from enco_model import EnCoNets  # noqa: E402
+
+MAIN = {"ngf": 8, "ndf": 8, "n_blocks": 2, "nce_layers": [3, 7, 12, 13, 17, 21], "netF_nc": 32}
+SMALL = dict(MAIN, ngf=4, ndf=4)  # keeps the fixture folder small (~6 MB in all)
+
+FIXTURES = [
+    # name, N, H(=W) or (H, W), model overrides, train overrides, description
+    ("b1_bn_dag", 1, 64, dict(MAIN), {"num_patches": 64},
+     "batch 1, ngf=ndf=8, BatchNorm heads, DAG ascending, identity on"),
+    ("b2_bn_dag_48x64", 2, (48, 64), dict(SMALL), {"num_patches": 64},
+     "batch 2 (per-image patch ids, BN statistics over N*K patches), non-square H=48 W=64"),
+    ("b1_ln_random", 1, 64, dict(SMALL, ngf=6, prj_norm="ln"), {"num_patches": 64, "sampling": "random"},
+     "LayerNorm heads, random (CUT) sampling"),
+    ("b1_none_dagdesc_noidt", 1, 64, dict(SMALL, ngf=6, prj_norm="none"),
+     {"num_patches": 64, "dag_order": "descending", "nce_idt": False},
+     "no norm in heads, DAG descending (paper text), identity term off"),
+    ("b2_bn_noaa_k256", 2, 32,
+     dict(SMALL, no_antialias=True, no_antialias_up=True, nce_layers=[3, 6, 10, 11, 14, 17]),
+     {"num_patches": 256},
+     "no_antialias + no_antialias_up, 32x32, K clamped to H*W on the small maps"),
+    ("b1_bn_dag_9blk", 1, 64,
+     {"ngf": 4, "ndf": 4, "n_blocks": 9, "netF_nc": 32}, {"num_patches": 64},
+     "default layer numbering (9 blocks, nce_layers 3,7,13,18,24,28) at ngf=ndf=4"),
+]
+TRAJ = ("traj5_b1_bn_dag", 1, 64, 5, dict(MAIN, ndf=4), {"num_patches": 64},
+        "5 iterations, Adam state carried, fixed inputs and patch ids per iteration")
+
+
+def make_cfg(model_over, train_over, seed):
+    cfg = enco_config.load()
+    cfg["model"].update(model_over)
+    cfg["train"].update(train_over)
+    cfg["train"]["seed"] = seed
+    # round-trip through the text form so the .cfg file is exactly what was used
+    return enco_config.load(text=enco_config.dump(cfg))
+
+
+def synthetic_images(n, c, h, w, gen):
+    """Smooth random images in [-1, 1]: upsampled coarse noise plus fine noise."""
+    coarse = torch.rand(n, c, max(h // 8, 2), max(w // 8, 2), generator=gen) * 2 - 1
+    img = Fn.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    img = img + 0.15 * torch.randn(n, c, h, w, generator=gen)
+    return img.clamp(-1, 1).contiguous()
+
+
+def query_sizes(nets, h, w):
+    out = []
+    for q in nets.query_layers:
+        div = nets.netG.out_info[q][1]
+        out.append((h // div) * (w // div))
+    return out
+
+
+def sampling_inputs(cfg, nets, n, h, w, gen):
+    """DAG: per pair p the candidates (first M of a permutation) and covering positions (last R
+    of a second permutation), N rows each. Random: patch_ids directly (first K of a permutation)."""
+    t = cfg["train"]
+    res = {}
+    for p, hw in enumerate(query_sizes(nets, h, w)):
+        K = min(t["num_patches"], hw)
+        M = min(t["oversample_ratio"] * K, hw)
+        R = int(K * t["random_ratio"])
+        if t["sampling"] == "random":
+            res["patch_ids.%d" % p] = torch.stack([torch.randperm(hw, generator=gen)[:K] for _ in range(n)])
+        else:
+            res["dag_cand.%d" % p] = torch.stack([torch.randperm(hw, generator=gen)[:M] for _ in range(n)])
+            res["dag_cover.%d" % p] = torch.stack([torch.randperm(hw, generator=gen)[hw - R:] for _ in range(n)])
+    return res
+
+
+def step_outputs(cfg, state):
+    out, _ = enco_step.run(cfg, state)
+    out.pop("time_s", None)
+    return out
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def healthy(out):
+    """All outputs finite and no query row collapsed to (near) zero before the L2 norm:
+    a zero row makes the step ill-conditioned (1/eps gradients), useless for parity."""
+    if not all(torch.isfinite(v).all() for v in out.values() if v.is_floating_point()):
+        return False
+    return all(float(v[0]) > 1e-2 * float(v[1]) for k, v in out.items() if "diag.qnorm." in k)
+
+
+def make_single(name, n, hw, mo, to, desc, seed, outdir):
+    for attempt in range(20):
+        if make_single_try(name, n, hw, mo, to, desc, seed + 100 * attempt, outdir):
+            return
+    raise RuntimeError("%s: no healthy seed found" % name)
+
+
+def make_single_try(name, n, hw, mo, to, desc, seed, outdir):
+    h, w = hw if isinstance(hw, tuple) else (hw, hw)
+    cfg = make_cfg(mo, to, seed)
+    gen = torch.Generator().manual_seed(seed)
+    nets = EnCoNets(cfg)
+    nets.init(seed, cfg["train"]["init_gain"])
+    c = cfg["model"]["input_nc"]
+    state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+    state["real_A"] = synthetic_images(n, c, h, w, gen)
+    state["real_B"] = synthetic_images(n, c, h, w, gen)
+    state.update(sampling_inputs(cfg, nets, n, h, w, gen))
+    out = step_outputs(cfg, state)
+    if not healthy(out):
+        print("%s: seed %d gives a degenerate step, trying another" % (name, seed))
+        return False
+    # the DAG result becomes explicit patch_ids; re-running with them must give the same step
+    for p in range(len(nets.key_layers)):
+        state["patch_ids.%d" % p] = out["patch_ids.%d" % p]
+    out2 = step_outputs(cfg, {k: v for k, v in state.items() if not k.startswith("dag_")})
+    if not same(out, out2):
+        raise RuntimeError("%s: explicit patch_ids do not reproduce the DAG step" % name)
+    write(outdir, name, cfg, state, out2, desc)
+    return True
+
+
+def make_traj(name, n, hw, iters, mo, to, desc, seed, outdir):
+    cfg = make_cfg(mo, to, seed)
+    gen = torch.Generator().manual_seed(seed)
+    nets = EnCoNets(cfg)
+    nets.init(seed, cfg["train"]["init_gain"])
+    c = cfg["model"]["input_nc"]
+    state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+    for i in range(iters):
+        state["iter%d.real_A" % i] = synthetic_images(n, c, hw, hw, gen)
+        state["iter%d.real_B" % i] = synthetic_images(n, c, hw, hw, gen)
+        for k, v in sampling_inputs(cfg, nets, n, hw, hw, gen).items():
+            state["iter%d.%s" % (i, k)] = v
+    out = step_outputs(cfg, state)
+    out = {k: v for k, v in out.items() if not k.endswith(".fake_B")}
+    if not healthy(out):
+        raise RuntimeError("%s: degenerate trajectory, change the seed" % name)
+    for i in range(iters):
+        for p in range(len(nets.key_layers)):
+            state["iter%d.patch_ids.%d" % (i, p)] = out["iter%d.patch_ids.%d" % (i, p)]
+    out2 = step_outputs(cfg, {k: v for k, v in state.items() if ".dag_" not in k})
+    out2 = {k: v for k, v in out2.items() if not k.endswith(".fake_B")}
+    if not same(out, out2):
+        raise RuntimeError("%s: explicit patch_ids do not reproduce the DAG trajectory" % name)
+    write(outdir, name, cfg, state, out2, desc)
+
+
+def write(outdir, name, cfg, state, out, desc):
+    text = enco_config.dump(cfg)
+    with open(os.path.join(outdir, name + ".cfg"), "w") as f:
+        f.write("# fixture %s: %s\n# written by tools/reference/make_fixtures.py\n" % (name, desc) + text)
+    tensors = {}
+    inputs_first = sorted(state, key=lambda k: (k.split(".", 1)[0] in enco_step.NETS, k))
+    for k in inputs_first:
+        tensors["in." + k] = state[k]
+    for k, v in out.items():
+        tensors["out." + k] = v
+    meta = {"fixture": name, "description": desc, "config": text, "torch": torch.__version__,
+            "scalars": "shape ()", "layout": "in.<IN name>, out.<OUT name>"}
+    path = os.path.join(outdir, name + ".safetensors")
+    st.save_torch(path, tensors, metadata=meta)
+    print("%-24s %8.1f KiB" % (name, os.path.getsize(path) / 1024.0))
+    for pre in ["iter%d." % i for i in range(100) if "iter%d.loss.G" % i in out] or [""]:
+        print("    %s" % pre + " ".join("%s=%.5f" % (n, float(out[pre + "loss." + n]))
+                                      for n in ("D", "G_GAN", "EnCo", "idt", "G")))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--outdir", default=os.path.normpath(os.path.join(here, "..", "..", "tests", "fixtures")))
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.outdir, exist_ok=True)
+    for i, (name, n, hw, mo, to, desc) in enumerate(FIXTURES):
+        if args.only and name not in args.only:
+            continue
+        make_single(name, n, hw, mo, to, desc, 1000 + i, args.outdir)
+    name, n, hw, iters, mo, to, desc = TRAJ
+    if not args.only or name in args.only:
+        make_traj(name, n, hw, iters, mo, to, desc, 2000, args.outdir)
+
+
+if __name__ == "__main__":
+    main()

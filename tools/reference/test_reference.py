@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Self-checks of the PyTorch twin (CPU, ~1 minute with 2 threads):
+
+    /usr/bin/python3 tools/reference/test_reference.py
+
+1. state_dict names/shapes/dtypes of the default config == reference-keys.tsv
+2. parameter counts == spec (G 11,378,179; D 2,764,737; F 510,976)
+3. layer output sizes of G and D at 256x256 == spec tables
+4. Downsample / Upsample against direct loops written from the spec wording
+5. DAG selection rule, safetensors writer/reader (byte layout), config parser
+6. .pth <-> safetensors round trip through tools/pth2safetensors.py
+"""
+import collections
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+import enco_config  # noqa: E402
+import enco_step  # noqa: E402
+import safetensors_io as st  # noqa: E402
+from enco_model import EnCoNets, Downsample, Upsample, count_params  # noqa: E402
+
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def read_tsv(path):
+    rows = []
+    for line in open(path):
+        if line.startswith("#") or not line.strip():
+            continue
+        net, key, shape, dtype = line.rstrip("\n").split("\t")
+        shape = tuple(int(x) for x in shape.strip("()").split(",") if x.strip())
+        rows.append(("net" + net + "." + key, shape, dtype))
+    return rows
+
+
+def test_keys():
+    tsv = os.path.join(HERE, "reference-keys.tsv")
+    shared = os.path.normpath(os.path.join(ROOT, "..", "shared", "spec", "reference-keys.tsv"))
+    if os.path.exists(shared):
+        check(open(shared).read() == open(tsv).read(), "tools/reference/reference-keys.tsv == shared/spec copy")
+    want = read_tsv(tsv)
+    nets = EnCoNets(enco_config.load())
+    have = [(k, tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in nets.state_dict().items()]
+    check(sorted(have) == sorted(want), "default state_dict: %d names/shapes/dtypes match the TSV (%d rows)"
+          % (len(have), len(want)))
+    for net in ("G", "D", "F"):
+        order_have = [k for k, _, _ in have if k.startswith("net" + net)]
+        order_want = [k for k, _, _ in want if k.startswith("net" + net)]
+        check(order_have == order_want, "net%s key order equals the TSV order" % net)
+    diff = set(have) ^ set(want)
+    if diff:
+        print("   differences:", sorted(diff)[:10])
+    counts = {n: count_params(getattr(nets, "net" + n)) for n in "GDF"}
+    check(counts == {"G": 11378179, "D": 2764737, "F": 510976},
+          "parameter counts G %d, D %d, F %d (spec: 11,378,179 / 2,764,737 / 510,976)"
+          % (counts["G"], counts["D"], counts["F"]))
+    return nets
+
+
+def test_shapes(nets):
+    sizes = {}
+    with torch.no_grad():
+        x = torch.zeros(1, 3, 256, 256)
+        for i, m in enumerate(nets.netD.model):
+            x = m(x)
+            sizes[i] = tuple(x.shape[1:])
+    want_D = {0: (64, 255, 255), 2: (64, 128, 128), 3: (128, 127, 127), 6: (128, 64, 64),
+              7: (256, 63, 63), 10: (256, 32, 32), 11: (512, 31, 31), 14: (1, 30, 30)}
+    check(all(sizes[i] == s for i, s in want_D.items()), "D layer sizes at 256x256 match the spec table")
+    # G: spatial sizes with a thin G (ngf=4), channels from the default G's bookkeeping
+    cfg = enco_config.load()
+    cfg["model"]["ngf"] = 4
+    thin = EnCoNets(cfg).netG
+    with torch.no_grad():
+        x = torch.zeros(1, 3, 256, 256)
+        for i, m in enumerate(thin.model):
+            x = m(x)
+            sizes[i] = (nets.netG.out_info[i][0],) + tuple(x.shape[2:])
+    want_G = {0: (3, 262, 262), 1: (64, 256, 256), 3: (64, 256, 256), 4: (128, 256, 256), 7: (128, 128, 128),
+              8: (256, 128, 128), 11: (256, 64, 64), 20: (256, 64, 64), 21: (256, 128, 128),
+              22: (128, 128, 128), 25: (128, 256, 256), 26: (64, 256, 256), 30: (3, 256, 256), 31: (3, 256, 256)}
+    want_G[29] = (64, 262, 262)
+    check(all(sizes[i] == s for i, s in want_G.items()) and len(thin.model) == 32,
+          "G layer sizes at 256x256 match the spec table (32 modules)")
+    check(nets.key_layers == [3, 7, 13] and nets.query_layers == [28, 24, 18], "pairs (3,28), (7,24), (13,18)")
+
+
+def test_blur():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, 7, 10, generator=g, dtype=torch.float64)
+    # Downsample: reflect pad 1, depthwise 3x3 [1,2,1]^2/16, stride 2
+    a = np.array([1.0, 2.0, 1.0])
+    f = np.outer(a, a) / 16.0
+    xn = x.numpy()
+    pad = np.pad(xn, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    H, W = xn.shape[2], xn.shape[3]
+    Ho, Wo = (H + 1) // 2, (W + 1) // 2
+    ref = np.zeros((2, 3, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            ref[:, :, i, j] = (pad[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3] * f).sum((2, 3))
+    d = Downsample(3).double()
+    got = d(x).detach().numpy()
+    check(got.shape == ref.shape and np.abs(got - ref).max() < 1e-12, "Downsample == spec loop (H=7 -> 4, W=10 -> 5)")
+    # Upsample: replicate pad 1, transposed conv stride 2 padding 2 with [1,3,3,1]^2/64*4, crop 1 each side
+    b = np.array([1.0, 3.0, 3.0, 1.0])
+    fu = np.outer(b, b) / 64.0 * 4.0
+    pad = np.pad(xn, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    Hp, Wp = pad.shape[2], pad.shape[3]
+    full = np.zeros((2, 3, 2 * (Hp - 1) + 4, 2 * (Wp - 1) + 4))
+    for i in range(Hp):
+        for j in range(Wp):
+            full[:, :, 2 * i:2 * i + 4, 2 * j:2 * j + 4] += pad[:, :, i:i + 1, j:j + 1] * fu
+    tconv = full[:, :, 2:-2, 2:-2]  # transposed-conv padding 2
+    ref = tconv[:, :, 1:-1, 1:-1]
+    got = Upsample(3).double()(x).detach().numpy()
+    check(got.shape == (2, 3, 2 * H, 2 * W) and np.abs(got - ref).max() < 1e-12,
+          "Upsample == spec loop (7x10 -> 14x20)")
+    c = torch.full((1, 2, 8, 8), 0.37, dtype=torch.float64)
+    up, down = Upsample(2).double()(c), Downsample(2).double()(c)
+    check(up.shape[-1] == 16 and down.shape[-1] == 4 and torch.allclose(up, torch.full_like(up, 0.37))
+          and torch.allclose(down, torch.full_like(down, 0.37)), "blur filters preserve constants")
+
+
+def test_dag():
+    score = torch.tensor([5.0, 1.0, 3.0, 1.0, 0.0, 9.0, 2.0, 1.0])
+    cand = torch.tensor([7, 0, 3, 1, 6, 5])
+    cover = torch.tensor([2, 7])
+    asc = enco_step.dag_select(score, cand, cover, 3)
+    check(asc.tolist() == [7, 3, 1, 2, 7], "DAG ascending: stable ranking of tied scores, cover appended")
+    desc = enco_step.dag_select(score, cand, cover, 3, descending=True)
+    check(desc.tolist() == [5, 0, 6, 2, 7], "DAG descending")
+    cfg = enco_config.load()
+    s = enco_step.Sampler(cfg, {}, torch.Generator().manual_seed(0))
+    check(s.sizes(64 * 64) == (256, 1024, 128) and s.sizes(100) == (100, 100, 50), "K, M, R sizes")
+    pf = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
+    sc = enco_step.dag_scores(pf, 4, 4).reshape(4, 4)
+    want = torch.tensor([[0.0, 0.25, 0.75, 1.0], [0.5, 0.75, 1.25, 1.5], [1.5, 1.75, 2.25, 2.5], [2.0, 2.25, 2.75, 3.0]])
+    check(torch.allclose(sc, want), "score map: bilinear, align_corners=false")
+
+
+def test_safetensors():
+    d = tempfile.mkdtemp()
+    p = os.path.join(d, "t.safetensors")
+    t = collections.OrderedDict([
+        ("f32", np.arange(6, dtype=np.float32).reshape(2, 3)), ("f64", np.array([1.5, -2.0])),
+        ("i64", np.array([[-1, 2**40]], dtype=np.int64)), ("i32", np.array([7], dtype=np.int32)),
+        ("u8", np.array([0, 255], dtype=np.uint8)), ("scalar", np.float32(3.25)),
+        ("empty", np.zeros((0, 4), np.float32))])
+    st.save(p, t, metadata={"k": "v"})
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    hdr = json.loads(raw[8:8 + n])
+    ok = hdr["__metadata__"] == {"k": "v"} and hdr["f32"]["dtype"] == "F32" and hdr["scalar"]["shape"] == []
+    ok = ok and raw[8 + n + hdr["i64"]["data_offsets"][0]:][:16] == struct.pack("<qq", -1, 2**40)
+    ok = ok and (8 + n) % 8 == 0 and len(raw) == 8 + n + max(v["data_offsets"][1] for k, v in hdr.items()
+                                                             if k != "__metadata__")
+    back, meta = st.load(p, with_metadata=True)
+    ok = ok and meta == {"k": "v"} and list(back) == list(t)
+    ok = ok and all(back[k].dtype == np.asarray(t[k]).dtype and back[k].shape == np.asarray(t[k]).shape
+                    and np.array_equal(back[k], t[k]) for k in t)
+    check(ok, "safetensors: byte layout, dtypes F32/F64/I64/I32/U8, 0-d and empty tensors, metadata")
+
+
+def test_config():
+    txt = """# comment
+    model = { ngf = 8; n_blocks = 6; nce_layers = [3, 6, 10, 15, 19, 23]; prj_norm = "LN"; no_antialias = true; };
+    train : { lr_G = 1e-4; lambda_NCE = 2, sampling = "random"; /* c */ nce_idt = False; seed = 7; other = (1, "x"); };
+    data = { root = "datasets/h2z"; };
+    """
+    c = enco_config.load(text=txt)
+    ok = c["model"]["ngf"] == 8 and c["model"]["nce_layers"] == [3, 6, 10, 15, 19, 23]
+    ok = ok and c["model"]["prj_norm"] == "ln" and c["model"]["no_antialias"] is True
+    ok = ok and c["train"]["lr_G"] == 1e-4 and c["train"]["lambda_NCE"] == 2.0 and c["train"]["nce_idt"] is False
+    ok = ok and c["train"]["lambda_IDT"] == 10.0 and c["data"]["root"] == "datasets/h2z"
+    ok = ok and enco_config.load(text=enco_config.dump(c))["model"] == c["model"]
+    check(ok, "config parser: groups, lists, strings, bools, floats, comments, defaults, dump round trip")
+    nets = EnCoNets(c)  # 6 blocks, no_antialias: pairs must be consistent
+    check(nets.key_layers == [3, 6, 10] and len(nets.netG.model) == 27, "6-block no_antialias G builds")
+    c["model"]["nce_layers"] = [3, 7, 13, 18, 24, 28]
+    try:
+        EnCoNets(c)
+        check(False, "mismatched key/query layers are rejected")
+    except ValueError:
+        check(True, "mismatched key/query layers are rejected")
+
+
+def test_pth_roundtrip():
+    cfg = enco_config.load()
+    nets = EnCoNets(cfg)
+    nets.init(3)
+    d = tempfile.mkdtemp()
+    for n in "GDF":
+        torch.save(getattr(nets, "net" + n).state_dict(), os.path.join(d, "latest_net_%s.pth" % n))
+    tool = os.path.join(ROOT, "tools", "pth2safetensors.py")
+    py = sys.executable
+    subprocess.check_call([py, tool] + [os.path.join(d, "latest_net_%s.pth" % n) for n in "GDF"]
+                          + ["-o", os.path.join(d, "w.safetensors")], stdout=subprocess.DEVNULL)
+    subprocess.check_call([py, tool, "--reverse", os.path.join(d, "w.safetensors"), "-o", os.path.join(d, "back")],
+                          stdout=subprocess.DEVNULL)
+    w = st.load_torch(os.path.join(d, "w.safetensors"))
+    sd = nets.state_dict()
+    ok = list(w) == list(sd) and all(torch.equal(w[k], sd[k]) and w[k].dtype == sd[k].dtype for k in sd)
+    for n in "GDF":
+        a = torch.load(os.path.join(d, "latest_net_%s.pth" % n))
+        b = torch.load(os.path.join(d, "back", "latest_net_%s.pth" % n))
+        ok = ok and list(a) == list(b) and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+        getattr(EnCoNets(cfg), "net" + n).load_state_dict(b, strict=True)
+    check(ok, ".pth -> safetensors -> .pth round trip (default config, %d tensors, bit-exact, strict load)" % len(w))
+
+
+def main():
+    torch.set_num_threads(2)
+    nets = test_keys()
+    test_shapes(nets)
+    test_blur()
+    test_dag()
+    test_safetensors()
+    test_config()
+    test_pth_roundtrip()
+    print("%d failure(s)" % len(FAILS))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
