@@ -21,12 +21,18 @@ __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *
     const size_t gid = get_global_id(0);
     if (gid >= (size_t)nimg * K * P)
         return;
-    const size_t p = gid % P;
+    /* Quotient and remainder as q, x - q*y: Oclgrind cannot check the
+     * `freeze` that LLVM emits for a div/rem pair on the same operands. */
     const size_t rest = gid / P;
-    const int k = (int)(rest % K);
+    const size_t p = gid - rest * P;
     const size_t n = rest / K;
-    const int ow = (int)(p % Wo), oh = (int)(p / Wo);
-    const int kj = k % kw, ki = (k / kw) % kh, c = k / (kw * kh);
+    const int k = (int)(rest - n * K);
+    const int oh = (int)(p / (size_t)Wo);
+    const int ow = (int)p - oh * Wo;
+    const int kq = k / kw;
+    const int kj = k - kq * kw;
+    const int c = kq / kh;
+    const int ki = kq - c * kh;
     const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
     const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
     float v = 0.0f;
@@ -80,10 +86,12 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
     const size_t gid = get_global_id(0);
     if (gid >= (size_t)nimg * C * H * W)
         return;
-    const int iw = (int)(gid % W);
-    const int ih = (int)((gid / W) % H);
-    const int c = (int)((gid / ((size_t)W * H)) % C);
-    const size_t n = gid / ((size_t)W * H * C);
+    const size_t row = gid / (size_t)W;      /* (n*C + c)*H + ih */
+    const int iw = (int)(gid - row * W);
+    const size_t plane = row / (size_t)H;    /* n*C + c */
+    const int ih = (int)(row - plane * H);
+    const size_t n = plane / (size_t)C;
+    const int c = (int)(plane - n * C);
     const size_t P = (size_t)Ho * Wo;
     __global const float *cn = col + col_off + n * (size_t)C * kh * kw * P;
 
@@ -98,19 +106,21 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
                 const int nh = th + pt - ki;
                 if (nh < 0)
                     break; /* nh only decreases with ki */
-                if (nh % sh != 0 || nh / sh >= Ho)
+                const int oh = nh / sh;
+                if (oh * sh != nh || oh >= Ho)
                     continue;
                 __global const float *crow = cn + (size_t)((c * kh + ki) * kw) * P +
-                                             (size_t)(nh / sh) * Wo;
+                                             (size_t)oh * Wo;
                 for (int rw = 0; rw < 3; rw++)
                     for (int tw = wa[rw]; tw <= wb[rw]; tw++)
                         for (int kj = 0; kj < kw; kj++) {
                             const int nw = tw + pl - kj;
                             if (nw < 0)
                                 break;
-                            if (nw % sw != 0 || nw / sw >= Wo)
+                            const int ow = nw / sw;
+                            if (ow * sw != nw || ow >= Wo)
                                 continue;
-                            acc += crow[(size_t)kj * P + nw / sw];
+                            acc += crow[(size_t)kj * P + ow];
                         }
             }
     x[x_off + gid] = acc;
@@ -125,7 +135,8 @@ __kernel void conv_fill_bias(__global float *y, ulong y_off, __global const floa
     const size_t gid = get_global_id(0);
     if (gid >= (size_t)N * C * P)
         return;
-    const int c = (int)((gid / (size_t)P) % C);
+    const size_t plane = gid / (size_t)P; /* n*C + c */
+    const int c = (int)(plane - plane / (size_t)C * C);
     y[y_off + gid] = bias[bias_off + c];
 }
 
@@ -141,7 +152,7 @@ __kernel void conv_bias_grad(__global const float *dy, ulong dy_off, __global fl
     const size_t total = (size_t)N * P;
     float acc = 0.0f;
     for (size_t i = (size_t)lid; i < total; i += (size_t)ls) {
-        const size_t n = i / (size_t)P, p = i % (size_t)P;
+        const size_t n = i / (size_t)P, p = i - n * (size_t)P;
         acc += dy[dy_off + (n * C + c) * (size_t)P + p];
     }
     part[lid] = acc;
