@@ -1,0 +1,27 @@
+/* The EnCo networks (spec ENCO.md sections 1-2): the ResNet generator and the
+ * PatchGAN discriminator, built as sequential networks whose parameter names
+ * and module numbers are the reference implementation's. */
+#ifndef ENCO_NN_MODELS_H
+#define ENCO_NN_MODELS_H
+
+#include "nn/seqnet.h"
+
+typedef struct enco_model_config {
+    int input_nc, output_nc;  /* 3, 3 */
+    int ngf, n_blocks;        /* 64, 9 */
+    int ndf, n_layers_d;      /* 64, 3 */
+    int no_antialias;         /* stride-2 convs instead of conv + Downsample */
+    int no_antialias_up;      /* ConvTranspose2d instead of Upsample + conv */
+} enco_model_config;
+
+/* The paper's defaults. */
+enco_model_config enco_model_config_default(void);
+
+/* Builds G for inputs (max_n, input_nc, h, w); h and w must be multiples of 4. */
+enco_status enco_generator_build(enco_seqnet *net, enco_param_set *ps,
+                                 const enco_model_config *cfg, int max_n, int h, int w);
+/* Builds D for inputs (max_n, output_nc, h, w). */
+enco_status enco_discriminator_build(enco_seqnet *net, enco_param_set *ps,
+                                     const enco_model_config *cfg, int max_n, int h, int w);
+
+#endif

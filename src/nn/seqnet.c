@@ -1,0 +1,453 @@
+/* Sequential network executor over one planned activation arena. */
+#include "nn/seqnet.h"
+
+#include "ops/act.h"
+#include "ops/blur.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F4 sizeof(float)
+
+static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
+
+static enco_status new_slot(enco_seqnet *net, int c, int h, int w, int *id)
+{
+    if (c <= 0 || h <= 0 || w <= 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "layer %zu would produce an empty %dx%dx%d output (input too small)",
+                         net->nlayers, c, h, w);
+    if (net->nslots == net->cap_slots) {
+        size_t cap = net->cap_slots ? 2 * net->cap_slots : 64;
+        enco_slot *s = realloc(net->slots, cap * sizeof *s);
+        if (!s)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        net->slots = s;
+        net->cap_slots = cap;
+    }
+    net->slots[net->nslots] = (enco_slot){c, h, w, 0};
+    *id = (int)net->nslots++;
+    return ENCO_OK;
+}
+
+static enco_status push_layer(enco_seqnet *net, enco_layer *l, int co, int ho, int wo)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    l->in = net->cur;
+    l->c = in->c, l->h = in->h, l->w = in->w;
+    l->co = co, l->ho = ho, l->wo = wo;
+    ENCO_TRY(new_slot(net, co, ho, wo, &l->out));
+    if (net->nlayers == net->cap_layers) {
+        size_t cap = net->cap_layers ? 2 * net->cap_layers : 64;
+        enco_layer *p = realloc(net->layers, cap * sizeof *p);
+        if (!p)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        net->layers = p;
+        net->cap_layers = cap;
+    }
+    net->layers[net->nlayers++] = *l;
+    net->cur = l->out;
+    return ENCO_OK;
+}
+
+static enco_layer blank(enco_layer_kind kind, int module)
+{
+    enco_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = kind;
+    l.module = module;
+    l.skip = -1;
+    l.weight = l.bias = l.filt = -1;
+    return l;
+}
+
+enco_status enco_seqnet_begin(enco_seqnet *net, enco_param_set *ps, int max_n, int c, int h,
+                              int w)
+{
+    memset(net, 0, sizeof *net);
+    if (max_n < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch size must be at least 1");
+    net->ps = ps;
+    net->max_n = max_n;
+    int id = 0;
+    ENCO_TRY(new_slot(net, c, h, w, &id));
+    net->cur = id;
+    return ENCO_OK;
+}
+
+static enco_status param(enco_seqnet *net, const char *name, const char *leaf, int ndim,
+                         const int64_t *shape, int kind, long *index)
+{
+    char full[ENCO_PARAM_NAME_MAX];
+    snprintf(full, sizeof full, "%s.%s", name, leaf);
+    size_t idx = 0;
+    if (kind == 0)
+        ENCO_TRY(enco_params_weight(net->ps, full, ndim, shape, &idx));
+    else if (kind == 1)
+        ENCO_TRY(enco_params_declare(net->ps, full, ndim, shape, 1, ENCO_INIT_ZERO, &idx));
+    else
+        ENCO_TRY(enco_params_declare(net->ps, full, ndim, shape, 0,
+                                     kind == 2 ? ENCO_INIT_BLUR_DOWN : ENCO_INIT_BLUR_UP, &idx));
+    *index = (long)idx;
+    return ENCO_OK;
+}
+
+enco_status enco_seqnet_conv(enco_seqnet *net, int module, const char *name, int cout, int k,
+                             int stride, int pad, enco_pad_mode mode, int bias)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    enco_layer l = blank(ENCO_L_CONV, module);
+    l.conv = (enco_conv2d_shape){.n = net->max_n, .cin = in->c, .h = in->h, .w = in->w,
+                                 .cout = cout, .kh = k, .kw = k, .stride_h = stride,
+                                 .stride_w = stride, .pad_h = pad, .pad_w = pad,
+                                 .pad_mode = mode};
+    ENCO_TRY(enco_conv2d_check(&l.conv));
+    int ho = 0, wo = 0;
+    enco_conv2d_out_size(&l.conv, &ho, &wo);
+    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){cout, in->c, k, k}, 0, &l.weight));
+    if (bias)
+        ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
+    size_t ws = enco_conv2d_workspace_floats(&l.conv, 1);
+    if (ws > net->ws_floats)
+        net->ws_floats = ws;
+    return push_layer(net, &l, cout, ho, wo);
+}
+
+enco_status enco_seqnet_convt(enco_seqnet *net, int module, const char *name, int cout, int k,
+                              int stride, int pad, int out_pad)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    enco_layer l = blank(ENCO_L_CONVT, module);
+    l.convt = (enco_conv_transpose2d_shape){.n = net->max_n, .cin = in->c, .h = in->h,
+                                            .w = in->w, .cout = cout, .kh = k, .kw = k,
+                                            .stride_h = stride, .stride_w = stride,
+                                            .pad_h = pad, .pad_w = pad, .out_pad_h = out_pad,
+                                            .out_pad_w = out_pad};
+    ENCO_TRY(enco_conv_transpose2d_check(&l.convt));
+    int ho = 0, wo = 0;
+    enco_conv_transpose2d_out_size(&l.convt, &ho, &wo);
+    /* ConvTranspose2d weights are (in, out, kh, kw): PyTorch's fan rule
+     * then takes fan_in from dim 1 (= out channels), as it does. */
+    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){in->c, cout, k, k}, 0, &l.weight));
+    ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
+    size_t ws = enco_conv_transpose2d_workspace_floats(&l.convt, 1);
+    if (ws > net->ws_floats)
+        net->ws_floats = ws;
+    return push_layer(net, &l, cout, ho, wo);
+}
+
+enco_status enco_seqnet_inorm(enco_seqnet *net, int module, enco_norm_act act, float slope)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    if (in->h * in->w < 2)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "instance norm over a 1x1 map (input too small)");
+    enco_layer l = blank(ENCO_L_INORM, module);
+    l.act = act;
+    l.slope = slope;
+    l.stat_off = net->stats_floats;
+    net->stats_floats += 2 * (size_t)net->max_n * in->c;
+    return push_layer(net, &l, in->c, in->h, in->w);
+}
+
+enco_status enco_seqnet_act(enco_seqnet *net, int module, enco_norm_act act, float slope)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    if (act == ENCO_NORM_ACT_NONE)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "activation layer without an activation");
+    enco_layer l = blank(ENCO_L_ACT, module);
+    l.act = act;
+    l.slope = slope;
+    return push_layer(net, &l, in->c, in->h, in->w);
+}
+
+enco_status enco_seqnet_tanh(enco_seqnet *net, int module)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    enco_layer l = blank(ENCO_L_TANH, module);
+    return push_layer(net, &l, in->c, in->h, in->w);
+}
+
+enco_status enco_seqnet_down(enco_seqnet *net, int module, const char *name)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    if (in->h < 2 || in->w < 2)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "Downsample %s needs a map of at least 2x2, got %dx%d (image too small)",
+                         name, in->h, in->w);
+    enco_layer l = blank(ENCO_L_DOWN, module);
+    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 3, 3}, 2, &l.filt));
+    return push_layer(net, &l, in->c, enco_blur_down_size(in->h), enco_blur_down_size(in->w));
+}
+
+enco_status enco_seqnet_up(enco_seqnet *net, int module, const char *name)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    enco_layer l = blank(ENCO_L_UP, module);
+    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 4, 4}, 3, &l.filt));
+    return push_layer(net, &l, in->c, 2 * in->h, 2 * in->w);
+}
+
+enco_status enco_seqnet_add(enco_seqnet *net, int module, int skip)
+{
+    const enco_slot *in = &net->slots[net->cur];
+    const enco_slot *s = &net->slots[skip];
+    if (s->c != in->c || s->h != in->h || s->w != in->w)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "residual add of mismatched shapes");
+    enco_layer l = blank(ENCO_L_ADD, module);
+    l.skip = skip;
+    return push_layer(net, &l, in->c, in->h, in->w);
+}
+
+enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < net->nslots; i++) {
+        net->slots[i].off = total;
+        size_t f = slot_floats(&net->slots[i]);
+        total += f * (size_t)net->max_n;
+        if (f > net->max_slot_floats)
+            net->max_slot_floats = f;
+    }
+    size_t g = net->max_slot_floats * (size_t)net->max_n * F4;
+    ENCO_TRY(enco_buffer_alloc(ctx, total * F4, &net->acts));
+    ENCO_TRY(enco_buffer_alloc(ctx, (net->stats_floats ? net->stats_floats : 1) * F4,
+                               &net->stats));
+    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_a));
+    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_b));
+    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_skip));
+    ENCO_TRY(enco_buffer_alloc(ctx, (net->ws_floats ? net->ws_floats : 1) * F4, &net->ws));
+    return ENCO_OK;
+}
+
+void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
+{
+    enco_buffer_free(ctx, net->acts);
+    enco_buffer_free(ctx, net->stats);
+    enco_buffer_free(ctx, net->grad_a);
+    enco_buffer_free(ctx, net->grad_b);
+    enco_buffer_free(ctx, net->grad_skip);
+    enco_buffer_free(ctx, net->ws);
+    free(net->layers);
+    free(net->slots);
+    memset(net, 0, sizeof *net);
+}
+
+static size_t poff(const enco_seqnet *net, long index)
+{
+    return index < 0 ? 0 : net->ps->list[index].offset;
+}
+
+static cl_mem pmem(const enco_seqnet *net, long index)
+{
+    return index < 0 ? NULL : enco_params_mem(net->ps, &net->ps->list[index]);
+}
+
+static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n)
+{
+    cl_mem a = net->acts;
+    size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
+    size_t count = (size_t)n * l->co * l->ho * l->wo;
+    switch (l->kind) {
+    case ENCO_L_CONV: {
+        enco_conv2d_shape s = l->conv;
+        s.n = n;
+        return enco_conv2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight), poff(net, l->weight),
+                                   pmem(net, l->bias), poff(net, l->bias), net->ws, 0,
+                                   net->ws_floats, &s);
+    }
+    case ENCO_L_CONVT: {
+        enco_conv_transpose2d_shape s = l->convt;
+        s.n = n;
+        return enco_conv_transpose2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight),
+                                             poff(net, l->weight), pmem(net, l->bias),
+                                             poff(net, l->bias), net->ws, 0, net->ws_floats, &s);
+    }
+    case ENCO_L_INORM:
+        return enco_instnorm_forward(ctx, a, yo, net->stats, l->stat_off, net->stats,
+                                     l->stat_off + (size_t)n * l->c, a, xo, n, l->c, l->h, l->w,
+                                     l->act, l->slope);
+    case ENCO_L_ACT:
+        if (l->act == ENCO_NORM_ACT_RELU)
+            return enco_relu_forward(ctx, a, yo, a, xo, count);
+        return enco_leaky_relu_forward(ctx, a, yo, a, xo, count, l->slope);
+    case ENCO_L_TANH:
+        return enco_tanh_forward(ctx, a, yo, a, xo, count);
+    case ENCO_L_DOWN:
+        return enco_blur_down_forward(ctx, a, yo, a, xo, net->ps->buffers, poff(net, l->filt), n,
+                                      l->c, l->h, l->w);
+    case ENCO_L_UP:
+        return enco_blur_up_forward(ctx, a, yo, a, xo, net->ps->buffers, poff(net, l->filt), n,
+                                    l->c, l->h, l->w);
+    case ENCO_L_ADD:
+        return enco_add_forward(ctx, a, yo, a, xo, a, net->slots[l->skip].off, count);
+    }
+    return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "unknown layer kind");
+}
+
+enco_status enco_seqnet_forward(enco_ctx *ctx, enco_seqnet *net, cl_mem x, size_t x_off, int n)
+{
+    if (n < 1 || n > net->max_n)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch of %d images; this network takes 1..%d", n,
+                         net->max_n);
+    const enco_slot *in = &net->slots[0];
+    ENCO_TRY(enco_copy(ctx, net->acts, in->off * F4, x, x_off * F4,
+                       (size_t)n * slot_floats(in) * F4));
+    for (size_t i = 0; i < net->nlayers; i++)
+        ENCO_TRY(layer_forward(ctx, net, &net->layers[i], n));
+    net->n_run = n;
+    return ENCO_OK;
+}
+
+void enco_seqnet_output(const enco_seqnet *net, cl_mem *mem, size_t *off, int *c, int *h, int *w)
+{
+    const enco_slot *s = &net->slots[net->cur];
+    *mem = net->acts;
+    *off = s->off;
+    if (c)
+        *c = s->c;
+    if (h)
+        *h = s->h;
+    if (w)
+        *w = s->w;
+}
+
+static const enco_layer *find_module(const enco_seqnet *net, int module)
+{
+    for (size_t i = 0; i < net->nlayers; i++)
+        if (net->layers[i].module == module)
+            return &net->layers[i];
+    return NULL;
+}
+
+enco_status enco_seqnet_feature(const enco_seqnet *net, int module, cl_mem *mem, size_t *off,
+                                int *c, int *h, int *w)
+{
+    const enco_layer *l = find_module(net, module);
+    if (!l)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "layer %d is not a feature this network keeps (padding and norm "
+                         "outputs are fused into the next layer); use a conv, activation, "
+                         "blur or residual block output",
+                         module);
+    const enco_slot *s = &net->slots[l->out];
+    *mem = net->acts;
+    *off = s->off;
+    *c = s->c, *h = s->h, *w = s->w;
+    return ENCO_OK;
+}
+
+/* Gradient of layer l's input into gx from the gradient of its output gy.
+ * gx NULL: only parameter gradients are wanted. */
+static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n,
+                                  cl_mem gy, cl_mem gx, int param_grads)
+{
+    cl_mem a = net->acts;
+    enco_param_set *ps = net->ps;
+    size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
+    size_t count = (size_t)n * l->co * l->ho * l->wo;
+    cl_mem gw = param_grads ? ps->grads : NULL;
+    cl_mem gb = param_grads && l->bias >= 0 ? ps->grads : NULL;
+    switch (l->kind) {
+    case ENCO_L_CONV: {
+        if (!gx && !gw)
+            return ENCO_OK;
+        enco_conv2d_shape s = l->conv;
+        s.n = n;
+        return enco_conv2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb, poff(net, l->bias),
+                                    gy, 0, a, xo, ps->params, poff(net, l->weight), net->ws, 0,
+                                    net->ws_floats, &s);
+    }
+    case ENCO_L_CONVT: {
+        if (!gx && !gw)
+            return ENCO_OK;
+        enco_conv_transpose2d_shape s = l->convt;
+        s.n = n;
+        return enco_conv_transpose2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb,
+                                              poff(net, l->bias), gy, 0, a, xo, ps->params,
+                                              poff(net, l->weight), net->ws, 0, net->ws_floats,
+                                              &s);
+    }
+    default:
+        break;
+    }
+    if (!gx)
+        return ENCO_OK; /* the remaining layers have no parameters */
+    switch (l->kind) {
+    case ENCO_L_INORM:
+        return enco_instnorm_backward(ctx, gx, 0, gy, 0, a, xo, net->stats, l->stat_off,
+                                      net->stats, l->stat_off + (size_t)n * l->c, n, l->c, l->h,
+                                      l->w, l->act, l->slope);
+    case ENCO_L_ACT:
+        if (l->act == ENCO_NORM_ACT_RELU)
+            return enco_relu_backward(ctx, gx, 0, gy, 0, a, xo, count);
+        return enco_leaky_relu_backward(ctx, gx, 0, gy, 0, a, xo, count, l->slope);
+    case ENCO_L_TANH:
+        return enco_tanh_backward(ctx, gx, 0, gy, 0, a, yo, count);
+    case ENCO_L_DOWN:
+        return enco_blur_down_backward(ctx, gx, 0, gy, 0, ps->buffers, poff(net, l->filt), n,
+                                       l->c, l->h, l->w);
+    case ENCO_L_UP:
+        return enco_blur_up_backward(ctx, gx, 0, gy, 0, ps->buffers, poff(net, l->filt), n, l->c,
+                                     l->h, l->w);
+    default:
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "unknown layer kind");
+    }
+}
+
+enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, size_t dy_off,
+                                 cl_mem dx, size_t dx_off, int param_grads,
+                                 const enco_feature_grad *inject, size_t ninject)
+{
+    int n = net->n_run;
+    if (n < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "backward without a forward");
+    for (size_t j = 0; j < ninject; j++) {
+        const enco_layer *l = find_module(net, inject[j].module);
+        if (!l || inject[j].n < 1 || inject[j].n > n)
+            return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "cannot inject a gradient at layer %d",
+                             inject[j].module);
+    }
+    cl_mem gy = net->grad_a, gx = net->grad_b;
+    const enco_slot *out = &net->slots[net->cur];
+    ENCO_TRY(enco_copy(ctx, gy, 0, dy, dy_off * F4, (size_t)n * slot_floats(out) * F4));
+    int pending_skip = -1;
+    for (size_t i = net->nlayers; i-- > 0;) {
+        const enco_layer *l = &net->layers[i];
+        size_t out_count = (size_t)n * l->co * l->ho * l->wo;
+        for (size_t j = 0; j < ninject; j++)
+            if (inject[j].module == l->module && l->module >= 0)
+                ENCO_TRY(enco_axpy(ctx, gy, 0, inject[j].grad, inject[j].off,
+                                   (size_t)inject[j].n * l->co * l->ho * l->wo, 1.0f));
+        if (l->kind == ENCO_L_ADD) {
+            /* Both inputs get gy: the skip's share waits in grad_skip until the
+             * backward reaches the skip slot. */
+            if (pending_skip >= 0)
+                return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "nested residual blocks unsupported");
+            ENCO_TRY(enco_copy(ctx, net->grad_skip, 0, gy, 0, out_count * F4));
+            pending_skip = l->skip;
+            if (l->in == pending_skip) {
+                ENCO_TRY(enco_axpy(ctx, gy, 0, net->grad_skip, 0, out_count, 1.0f));
+                pending_skip = -1;
+            }
+            continue;
+        }
+        int first = l->in == 0;
+        cl_mem target = first && !dx ? NULL : gx;
+        ENCO_TRY(layer_backward(ctx, net, l, n, gy, target, param_grads));
+        if (!target)
+            break;
+        if (l->in == pending_skip) {
+            size_t in_count = (size_t)n * l->c * l->h * l->w;
+            ENCO_TRY(enco_axpy(ctx, gx, 0, net->grad_skip, 0, in_count, 1.0f));
+            pending_skip = -1;
+        }
+        cl_mem t = gy;
+        gy = gx;
+        gx = t;
+    }
+    if (dx)
+        ENCO_TRY(enco_copy(ctx, dx, dx_off * F4, gy, 0,
+                           (size_t)n * slot_floats(&net->slots[0]) * F4));
+    return ENCO_OK;
+}

@@ -1,0 +1,103 @@
+/* A sequential network of the layers G and D are made of, with residual
+ * adds, run forward and backward over one activation arena planned when the
+ * network is built (no allocation per iteration). Layer outputs are kept for
+ * the backward pass and can be read as features by their reference module
+ * number (`model.<i>`), and gradients can be injected at those features. */
+#ifndef ENCO_NN_SEQNET_H
+#define ENCO_NN_SEQNET_H
+
+#include "nn/params.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
+
+typedef enum enco_layer_kind {
+    ENCO_L_CONV,  /* Conv2d with its padding fused in (zero, reflect, replicate) */
+    ENCO_L_CONVT, /* ConvTranspose2d */
+    ENCO_L_INORM, /* InstanceNorm2d + fused activation */
+    ENCO_L_ACT,   /* ReLU / LeakyReLU alone */
+    ENCO_L_TANH,
+    ENCO_L_DOWN,  /* blur Downsample */
+    ENCO_L_UP,    /* blur Upsample */
+    ENCO_L_ADD,   /* residual: out = in + skip */
+} enco_layer_kind;
+
+typedef struct enco_layer {
+    enco_layer_kind kind;
+    int module;             /* reference module index of this output, -1 if none */
+    int in, out, skip;      /* activation slots (skip: ENCO_L_ADD only) */
+    int c, h, w;            /* input per image */
+    int co, ho, wo;         /* output per image */
+    enco_conv2d_shape conv;
+    enco_conv_transpose2d_shape convt;
+    long weight, bias, filt; /* parameter indices, -1 if none */
+    enco_norm_act act;
+    float slope;
+    size_t stat_off;        /* ENCO_L_INORM: offset of mean (then rstd) in stats */
+} enco_layer;
+
+typedef struct enco_slot {
+    int c, h, w;
+    size_t off;             /* elements into the arena */
+} enco_slot;
+
+typedef struct enco_seqnet {
+    enco_param_set *ps;
+    int max_n;
+    enco_layer *layers;
+    size_t nlayers, cap_layers;
+    enco_slot *slots;
+    size_t nslots, cap_slots;
+    int cur;                /* slot the next layer reads */
+    size_t stats_floats, max_slot_floats, ws_floats;
+    cl_mem acts, stats, grad_a, grad_b, grad_skip, ws;
+    int n_run;              /* batch of the last forward */
+} enco_seqnet;
+
+/* Starts a network for inputs (max_n, c, h, w) whose parameters go into ps. */
+enco_status enco_seqnet_begin(enco_seqnet *net, enco_param_set *ps, int max_n, int c, int h,
+                              int w);
+/* Layer builders: each reads the current slot and makes a new current slot.
+ * Names are the parameter names without the net prefix ("model.1"); a NULL
+ * name where a builder has no parameters. */
+enco_status enco_seqnet_conv(enco_seqnet *net, int module, const char *name, int cout, int k,
+                             int stride, int pad, enco_pad_mode mode, int bias);
+enco_status enco_seqnet_convt(enco_seqnet *net, int module, const char *name, int cout, int k,
+                              int stride, int pad, int out_pad);
+enco_status enco_seqnet_inorm(enco_seqnet *net, int module, enco_norm_act act, float slope);
+enco_status enco_seqnet_act(enco_seqnet *net, int module, enco_norm_act act, float slope);
+enco_status enco_seqnet_tanh(enco_seqnet *net, int module);
+enco_status enco_seqnet_down(enco_seqnet *net, int module, const char *name);
+enco_status enco_seqnet_up(enco_seqnet *net, int module, const char *name);
+/* out = current + slot `skip` (an earlier enco_seqnet_mark()). */
+enco_status enco_seqnet_add(enco_seqnet *net, int module, int skip);
+static inline int enco_seqnet_mark(const enco_seqnet *net) { return net->cur; }
+/* Plans and allocates the arena. Call once after the last layer. */
+enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net);
+void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net);
+
+/* Runs n <= max_n images x (n, c, h, w) through the network. */
+enco_status enco_seqnet_forward(enco_ctx *ctx, enco_seqnet *net, cl_mem x, size_t x_off, int n);
+/* The final output (n, co, ho, wo) of the last forward. */
+void enco_seqnet_output(const enco_seqnet *net, cl_mem *mem, size_t *off, int *c, int *h, int *w);
+/* The output of reference module `module` of the last forward; fails if the
+ * network does not keep it (e.g. a padding layer fused into a conv). */
+enco_status enco_seqnet_feature(const enco_seqnet *net, int module, cl_mem *mem, size_t *off,
+                                int *c, int *h, int *w);
+
+/* A gradient to add at a module's output during the backward pass: images
+ * 0..n-1 of that output get grad (n, c, h, w) added. */
+typedef struct enco_feature_grad {
+    int module;
+    cl_mem grad;
+    size_t off;
+    int n;
+} enco_feature_grad;
+
+/* Backward of the last forward from dy (n, co, ho, wo). dx (n, c, h, w) is
+ * written when non-NULL; parameter gradients accumulate into ps->grads when
+ * param_grads is set (a frozen network passes 0). */
+enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, size_t dy_off,
+                                 cl_mem dx, size_t dx_off, int param_grads,
+                                 const enco_feature_grad *inject, size_t ninject);
+
+#endif

@@ -1,0 +1,171 @@
+/* G and D structure: parameter names, shapes and counts against the
+ * reference implementation's state dict (tests/data/reference-keys.tsv,
+ * a copy of the spec's table), feature layers and output sizes. */
+#include "harness.h"
+#include "nn/models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ENCO_TEST_DATA
+#error "ENCO_TEST_DATA must name tests/data"
+#endif
+
+typedef struct ref_key {
+    char net;
+    char name[128];
+    int ndim;
+    int64_t shape[4];
+} ref_key;
+
+static size_t load_keys(ref_key *keys, size_t max)
+{
+    FILE *f = fopen(ENCO_TEST_DATA "/reference-keys.tsv", "r");
+    ck_assert_msg(f != NULL, "cannot open reference-keys.tsv");
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof line, f) && n < max) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        char net[8], name[128], shape[64], dtype[16];
+        if (sscanf(line, "%7s %127s %63s %15s", net, name, shape, dtype) != 4)
+            continue;
+        ref_key *k = &keys[n];
+        memset(k, 0, sizeof *k);
+        k->net = net[0];
+        snprintf(k->name, sizeof k->name, "%s", name);
+        if (strcmp(dtype, "int64") == 0)
+            k->ndim = -1; /* num_batches_tracked */
+        else
+            for (char *p = shape + 1; *p && *p != ')';) {
+                k->shape[k->ndim++] = strtoll(p, &p, 10);
+                if (*p == ',')
+                    p++;
+            }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void compare_net(char which, const enco_param_set *ps, const ref_key *keys, size_t nkeys)
+{
+    size_t expected = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        if (keys[i].net != which)
+            continue;
+        expected++;
+        const enco_param *p = enco_params_find(ps, keys[i].name);
+        ck_assert_msg(p != NULL, "net%c lacks %s", which, keys[i].name);
+        ck_assert_int_eq(p->ndim, keys[i].ndim);
+        for (int d = 0; d < p->ndim; d++)
+            ck_assert_msg(p->shape[d] == keys[i].shape[d], "net%c.%s dim %d: %lld vs %lld", which,
+                          keys[i].name, d, (long long)p->shape[d], (long long)keys[i].shape[d]);
+    }
+    ck_assert_uint_eq(ps->count, expected);
+}
+
+START_TEST(default_names_match_reference)
+{
+    static ref_key keys[512];
+    size_t nkeys = load_keys(keys, 512);
+    ck_assert_uint_gt(nkeys, 100);
+    enco_model_config cfg = enco_model_config_default();
+    enco_param_set g, d;
+    enco_seqnet gn, dn;
+    enco_params_init(&g, "netG.");
+    enco_params_init(&d, "netD.");
+    ENCO_CK(enco_generator_build(&gn, &g, &cfg, 1, 256, 256));
+    ENCO_CK(enco_discriminator_build(&dn, &d, &cfg, 1, 256, 256));
+    compare_net('G', &g, keys, nkeys);
+    compare_net('D', &d, keys, nkeys);
+    /* Spec section 8: trainable parameter counts. */
+    ck_assert_uint_eq(g.n_params, 11378179);
+    ck_assert_uint_eq(d.n_params, 2764737);
+    /* Output sizes (spec tables). */
+    ck_assert_int_eq(gn.slots[gn.cur].c, 3);
+    ck_assert_int_eq(gn.slots[gn.cur].h, 256);
+    ck_assert_int_eq(dn.slots[dn.cur].c, 1);
+    ck_assert_int_eq(dn.slots[dn.cur].h, 30);
+    ck_assert_int_eq(dn.slots[dn.cur].w, 30);
+    free(gn.layers), free(gn.slots), free(dn.layers), free(dn.slots);
+    enco_params_free(test_ctx(), &g);
+    enco_params_free(test_ctx(), &d);
+}
+END_TEST
+
+START_TEST(feature_layers)
+{
+    enco_model_config cfg = enco_model_config_default();
+    enco_param_set g;
+    enco_seqnet gn;
+    enco_params_init(&g, "netG.");
+    ENCO_CK(enco_generator_build(&gn, &g, &cfg, 1, 256, 256));
+    /* nce_layers 3,7,13,18,24,28: (64,256), (128,128), (256,64) x2, (128,128), (64,256) */
+    const int layers[6] = {3, 7, 13, 18, 24, 28};
+    const int ch[6] = {64, 128, 256, 256, 128, 64};
+    const int hw[6] = {256, 128, 64, 64, 128, 256};
+    for (int i = 0; i < 6; i++) {
+        cl_mem m;
+        size_t off;
+        int c, h, w;
+        ENCO_CK(enco_seqnet_feature(&gn, layers[i], &m, &off, &c, &h, &w));
+        ck_assert_int_eq(c, ch[i]);
+        ck_assert_int_eq(h, hw[i]);
+        ck_assert_int_eq(w, hw[i]);
+    }
+    cl_mem m;
+    size_t off;
+    int c, h, w;
+    ck_assert_int_eq(enco_seqnet_feature(&gn, 0, &m, &off, &c, &h, &w), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_seqnet_feature(&gn, 2, &m, &off, &c, &h, &w), ENCO_ERR_INVALID_ARG);
+    free(gn.layers), free(gn.slots);
+    enco_params_free(test_ctx(), &g);
+}
+END_TEST
+
+START_TEST(variants_build)
+{
+    enco_model_config cfg = enco_model_config_default();
+    cfg.ngf = 8, cfg.ndf = 8, cfg.n_blocks = 6;
+    for (int v = 0; v < 4; v++) {
+        cfg.no_antialias = v & 1;
+        cfg.no_antialias_up = (v >> 1) & 1;
+        enco_param_set g, d;
+        enco_seqnet gn, dn;
+        enco_params_init(&g, "netG.");
+        enco_params_init(&d, "netD.");
+        ENCO_CK(enco_generator_build(&gn, &g, &cfg, 2, 64, 48));
+        ENCO_CK(enco_discriminator_build(&dn, &d, &cfg, 2, 64, 48));
+        ck_assert_int_eq(gn.slots[gn.cur].h, 64);
+        ck_assert_int_eq(gn.slots[gn.cur].w, 48);
+        /* no_antialias: no filt buffers in that half */
+        ck_assert_int_eq(enco_params_find(&g, "model.7.filt") != NULL, !cfg.no_antialias);
+        if (cfg.no_antialias_up)
+            ck_assert_ptr_nonnull(enco_params_find(&g, cfg.no_antialias ? "model.16.weight"
+                                                                          : "model.18.weight"));
+        free(gn.layers), free(gn.slots), free(dn.layers), free(dn.slots);
+        enco_params_free(test_ctx(), &g);
+        enco_params_free(test_ctx(), &d);
+    }
+    /* Bad sizes are refused with a reason. */
+    enco_param_set g;
+    enco_seqnet gn;
+    enco_params_init(&g, "netG.");
+    ck_assert_int_eq(enco_generator_build(&gn, &g, &cfg, 1, 30, 32), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "multiples of 4"));
+    enco_params_free(test_ctx(), &g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("models");
+    TCase *t = tcase_create("structure");
+    tcase_add_test(t, default_names_match_reference);
+    tcase_add_test(t, feature_layers);
+    tcase_add_test(t, variants_build);
+    suite_add_tcase(s, t);
+    return test_run_suite(s);
+}
