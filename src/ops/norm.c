@@ -26,8 +26,13 @@ static enco_status wg_limit(enco_ctx *ctx, const char *kernel, size_t *out)
 {
     cl_kernel k = NULL;
     ENCO_TRY(enco_kernel_get(ctx, "norm", kernel, &k));
+    /* The device comes from the kernel's program (some platforms reject NULL). */
+    cl_program prog = NULL;
+    cl_device_id dev = NULL;
+    ENCO_CL(clGetKernelInfo(k, CL_KERNEL_PROGRAM, sizeof prog, &prog, NULL));
+    ENCO_CL(clGetProgramInfo(prog, CL_PROGRAM_DEVICES, sizeof dev, &dev, NULL));
     size_t kmax = 0;
-    ENCO_CL(clGetKernelWorkGroupInfo(k, NULL, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
+    ENCO_CL(clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
     size_t lim = 256;
     if (kmax < lim)
         lim = kmax;
