@@ -2,21 +2,24 @@
  * deterministic gather, bias fill and bias-gradient reduction.
  *
  * Geometry shared by conv_im2col and conv_col2im (per image):
- *   source x: (C, H, W); column matrix col: (C*kh*kw, Ho*Wo), row index
- *   (c*kh + ki)*kw + kj, column index oh*Wo + ow. Entry = x at the padded
- *   coordinate (oh*sh - pt + ki, ow*sw - pl + kj), mapped through
+ *   source x: (C, H, W); window positions Ho x Wo, of which a band of rows
+ *   [oh0, oh0 + rows) is handled per launch (the whole Ho when the workspace
+ *   allows); column matrix col: (C*kh*kw, rows*Wo), row index
+ *   (c*kh + ki)*kw + kj, column index (oh - oh0)*Wo + ow. Entry = x at the
+ *   padded coordinate (oh*sh - pt + ki, ow*sw - pl + kj), mapped through
  *   enco_pad_index (zero outside for ENCO_PAD_ZERO).
  * A standalone padding layer is the case kh = kw = 1, sh = sw = 1. */
 
 /* ---- im2col ------------------------------------------------------------ */
 
-/* One work-item per column entry of nimg images; 1-D global size
- * nimg*C*kh*kw*Ho*Wo (rounded up: guarded). */
+/* One work-item per column entry of nimg images, for the band of output rows
+ * [oh0, oh0 + rows): per image the column matrix is (C*kh*kw, rows*Wo).
+ * 1-D global size nimg*C*kh*kw*rows*Wo (rounded up: guarded). */
 __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *col,
-                          ulong col_off, int nimg, int C, int H, int W, int Ho, int Wo, int kh,
-                          int kw, int sh, int sw, int pt, int pl, int mode)
+                          ulong col_off, int nimg, int C, int H, int W, int Wo, int kh, int kw,
+                          int sh, int sw, int pt, int pl, int mode, int oh0, int rows)
 {
-    const size_t P = (size_t)Ho * Wo;
+    const size_t P = (size_t)rows * Wo;
     const size_t K = (size_t)C * kh * kw;
     const size_t gid = get_global_id(0);
     if (gid >= (size_t)nimg * K * P)
@@ -27,8 +30,9 @@ __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *
     const size_t p = gid - rest * P;
     const size_t n = rest / K;
     const int k = (int)(rest - n * K);
-    const int oh = (int)(p / (size_t)Wo);
-    const int ow = (int)p - oh * Wo;
+    const int r = (int)(p / (size_t)Wo);
+    const int ow = (int)p - r * Wo;
+    const int oh = oh0 + r;
     const int kq = k / kw;
     const int kj = k - kq * kw;
     const int c = kq / kh;
@@ -75,42 +79,46 @@ static inline void conv_source_runs(int i, int n, int lo, int hi, int mode, int 
     }
 }
 
-/* One work-item per source element of nimg images: x = sum of every column
- * entry that reads it (through padding too), in a fixed order. With has_bias,
- * bias[c] is added first (the transposed convolution's forward). Overwrites x. */
+/* One work-item per source element in rows [ih0, ih0 + hrows) of nimg images:
+ * the sum of every column entry of the band of output rows [oh0, oh0 + rows)
+ * that reads it (through padding too), in a fixed order. The column matrix
+ * per image is (C*kh*kw, rows*Wo). The sum starts from x itself when
+ * accumulate is set, else from bias[c] (has_bias) or 0. */
 __kernel void conv_col2im(__global const float *col, ulong col_off, __global float *x,
                           ulong x_off, __global const float *bias, ulong bias_off, int has_bias,
-                          int nimg, int C, int H, int W, int Ho, int Wo, int kh, int kw, int sh,
-                          int sw, int pt, int pl, int mode)
+                          int accumulate, int nimg, int C, int H, int W, int Ho, int Wo, int kh,
+                          int kw, int sh, int sw, int pt, int pl, int mode, int oh0, int rows,
+                          int ih0, int hrows)
 {
     const size_t gid = get_global_id(0);
-    if (gid >= (size_t)nimg * C * H * W)
+    if (gid >= (size_t)nimg * C * hrows * W)
         return;
-    const size_t row = gid / (size_t)W;      /* (n*C + c)*H + ih */
+    const size_t row = gid / (size_t)W;      /* (n*C + c)*hrows + (ih - ih0) */
     const int iw = (int)(gid - row * W);
-    const size_t plane = row / (size_t)H;    /* n*C + c */
-    const int ih = (int)(row - plane * H);
+    const size_t plane = row / (size_t)hrows; /* n*C + c */
+    const int ih = ih0 + (int)(row - plane * hrows);
     const size_t n = plane / (size_t)C;
     const int c = (int)(plane - n * C);
-    const size_t P = (size_t)Ho * Wo;
+    const size_t P = (size_t)rows * Wo;
     __global const float *cn = col + col_off + n * (size_t)C * kh * kw * P;
+    const size_t xi = x_off + (plane * H + ih) * W + iw;
 
     int ha[3], hb[3], wa[3], wb[3];
     conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
     conv_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
 
-    float acc = has_bias ? bias[bias_off + c] : 0.0f;
+    float acc = accumulate ? x[xi] : has_bias ? bias[bias_off + c] : 0.0f;
     for (int rh = 0; rh < 3; rh++)
         for (int th = ha[rh]; th <= hb[rh]; th++)
             for (int ki = 0; ki < kh; ki++) {
                 const int nh = th + pt - ki;
-                if (nh < 0)
+                if (nh < oh0 * sh)
                     break; /* nh only decreases with ki */
                 const int oh = nh / sh;
-                if (oh * sh != nh || oh >= Ho)
+                if (oh * sh != nh || oh >= oh0 + rows)
                     continue;
                 __global const float *crow = cn + (size_t)((c * kh + ki) * kw) * P +
-                                             (size_t)oh * Wo;
+                                             (size_t)(oh - oh0) * Wo;
                 for (int rw = 0; rw < 3; rw++)
                     for (int tw = wa[rw]; tw <= wb[rw]; tw++)
                         for (int kj = 0; kj < kw; kj++) {
@@ -123,7 +131,7 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
                             acc += crow[(size_t)kj * P + ow];
                         }
             }
-    x[x_off + gid] = acc;
+    x[xi] = acc;
 }
 
 /* ---- bias ----------------------------------------------------------------- */

@@ -174,12 +174,21 @@ static void conv_data_free(conv_data *d)
     free(d->xd), free(d->wd), free(d->bd), free(d->dyd);
 }
 
-/* Device forward with a workspace holding `images` images. */
+/* Workspace floats for `images` whole images, or for -images output rows
+ * of one image when images < 0 (the banded path). */
+static size_t conv_ws(const conv_data *d, int images)
+{
+    if (images > 0)
+        return enco_conv2d_workspace_floats(&d->s, images);
+    return (size_t)-images * d->s.cin * d->s.kh * d->s.kw * d->wo;
+}
+
+/* Device forward with a workspace from conv_ws(images). */
 static float *conv_fwd_device(const conv_data *d, int bias, int images)
 {
     cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
     cl_mem b = bias ? test_upload(d->b, d->nb) : NULL;
-    size_t wsn = enco_conv2d_workspace_floats(&d->s, images);
+    size_t wsn = conv_ws(d, images);
     cl_mem ws = test_alloc(wsn);
     /* y starts as garbage: the forward must overwrite all of it. */
     float *junk = rand_f(d->ny, 99, 50, 60);
@@ -206,7 +215,7 @@ static grads conv_bwd_device(const conv_data *d, int bias, int images)
     float *junk = rand_f(d->nx, 98, 50, 60);
     cl_mem dx = test_upload(junk, d->nx);
     free(junk);
-    size_t wsn = enco_conv2d_workspace_floats(&d->s, images);
+    size_t wsn = conv_ws(d, images);
     cl_mem ws = test_alloc(wsn);
     ENCO_CK(enco_conv2d_backward(test_ctx(), dx, 0, dw, 0, db, 0, dy, 0, x, 0, w, 0, ws, 0, wsn,
                                  &d->s));
@@ -310,29 +319,67 @@ START_TEST(conv2d_output_sizes)
 }
 END_TEST
 
-/* A workspace smaller than the batch processes it in chunks (3 images with
- * room for 1 and for 2) and gives the same values. */
+/* A workspace smaller than the batch processes it in chunks of images (3
+ * images with room for 1 and for 2); one smaller than an image, in bands of
+ * output rows (1, 2, 3 and 4 rows of 7, and of 4 under Oclgrind). Same values. */
 START_TEST(conv2d_chunked_workspace)
 {
-    conv_case c = {3, 2, 7, 6, 3, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1};
-    if (test_on_oclgrind())
-        c = (conv_case){3, 1, 3, 4, 2, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1};
-    conv_data d = conv_data_make(&c, 300);
-    double *ref = zeros_f64(d.ny);
-    enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
-    double *rdx, *rdw, *rdb;
-    conv_bwd_ref(&d, 1, &rdx, &rdw, &rdb);
-    for (int images = 1; images <= 2; images++) {
-        float *y = conv_fwd_device(&d, 1, images);
-        test_assert_close("conv2d_forward_chunked", y, ref, d.ny, ATOL, RTOL);
-        grads g = conv_bwd_device(&d, 1, images);
-        test_assert_close("conv2d_backward_dx_chunked", g.dx, rdx, d.nx, ATOL, RTOL);
-        test_assert_close("conv2d_backward_dw_chunked", g.dw, rdw, d.nw, ATOL, RTOL);
-        test_assert_close("conv2d_backward_db_chunked", g.db, rdb, d.nb, ATOL, RTOL);
-        grads_free(&g);
-        free(y);
+    static const conv_case cases[] = {
+        {3, 2, 7, 6, 3, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1},
+        {2, 2, 8, 5, 2, 4, 4, 1, 1, 3, 2, ENCO_PAD_REPLICATE, 1},
+        {1, 2, 13, 6, 2, 3, 3, 2, 2, 1, 1, ENCO_PAD_ZERO, 1},
+        {1, 1, 9, 5, 2, 7, 3, 1, 1, 3, 1, ENCO_PAD_REFLECT, 1},
+    };
+    static const conv_case tiny[] = {
+        {3, 1, 3, 4, 2, 3, 3, 2, 1, 1, 2, ENCO_PAD_REFLECT, 1},
+        {1, 1, 4, 3, 2, 4, 4, 1, 1, 3, 2, ENCO_PAD_REPLICATE, 1},
+    };
+    const int on_ocl = test_on_oclgrind();
+    const size_t count = on_ocl ? 2 : sizeof cases / sizeof cases[0];
+    static const int plans[] = {1, 2, -1, -2, -3, -4};
+    for (size_t i = 0; i < count; i++) {
+        const conv_case *c = on_ocl ? &tiny[i] : &cases[i];
+        conv_data d = conv_data_make(c, 300 + 10 * i);
+        double *ref = zeros_f64(d.ny);
+        enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+        double *rdx, *rdw, *rdb;
+        conv_bwd_ref(&d, 1, &rdx, &rdw, &rdb);
+        for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+            char label[200], what[80];
+            snprintf(what, sizeof what, "conv2d_%s_ws%+d", "forward", plans[k]);
+            conv_label(label, sizeof label, what, c);
+            float *y = conv_fwd_device(&d, 1, plans[k]);
+            test_assert_close(label, y, ref, d.ny, ATOL, RTOL);
+            grads g = conv_bwd_device(&d, 1, plans[k]);
+            snprintf(what, sizeof what, "conv2d_%s_ws%+d", "backward_dx", plans[k]);
+            conv_label(label, sizeof label, what, c);
+            test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
+            snprintf(what, sizeof what, "conv2d_%s_ws%+d", "backward_dw", plans[k]);
+            conv_label(label, sizeof label, what, c);
+            test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
+            snprintf(what, sizeof what, "conv2d_%s_ws%+d", "backward_db", plans[k]);
+            conv_label(label, sizeof label, what, c);
+            test_assert_close(label, g.db, rdb, d.nb, ATOL, RTOL);
+            grads_free(&g);
+            free(y);
+        }
+        free(ref), free(rdx), free(rdw), free(rdb);
+        conv_data_free(&d);
     }
-    free(ref), free(rdx), free(rdw), free(rdb);
+}
+END_TEST
+
+/* The banded path is deterministic too. */
+START_TEST(conv2d_banded_deterministic)
+{
+    conv_case c = {1, 2, 9, 7, 3, 3, 3, 1, 1, 2, 2, ENCO_PAD_REFLECT, 1};
+    if (test_on_oclgrind())
+        c = (conv_case){1, 1, 4, 3, 2, 3, 3, 1, 1, 2, 2, ENCO_PAD_REFLECT, 1};
+    conv_data d = conv_data_make(&c, 650);
+    grads g1 = conv_bwd_device(&d, 1, -2), g2 = conv_bwd_device(&d, 1, -2);
+    test_assert_bitwise("conv2d_backward_dx_banded", g1.dx, g2.dx, d.nx);
+    test_assert_bitwise("conv2d_backward_dw_banded", g1.dw, g2.dw, d.nw);
+    grads_free(&g1), grads_free(&g2);
     conv_data_free(&d);
 }
 END_TEST
@@ -490,8 +537,12 @@ START_TEST(conv2d_rejects_bad_arguments)
     s = ok;
     s.n = 0;
     expect_invalid(enco_conv2d_check(&s), "empty");
-    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, wsn - 1, &ok),
+    /* Below one output row's column matrix (18 * 5 floats). */
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 0, 18 * 5 - 1, &ok),
                    "workspace");
+    /* A workspace size larger than the buffer. */
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 1, wsn, &ok),
+                   "buffer workspace");
     expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 1, w, 0, b, 0, ws, 0, wsn, &ok), "buffer x");
     expect_invalid(enco_conv2d_forward(ctx, y, 0, NULL, 0, w, 0, b, 0, ws, 0, wsn, &ok), "NULL");
     expect_invalid(enco_conv2d_backward(ctx, x, 0, w, 0, NULL, 0, y, 0, NULL, 0, w, 0, ws, 0, wsn,
@@ -584,11 +635,20 @@ static void convt_data_free(convt_data *d)
     free(d->xd), free(d->wd), free(d->bd), free(d->dyd);
 }
 
+/* As conv_ws: whole images, or -images rows of the input (the rows of the
+ * adjoint convolution's window positions). */
+static size_t convt_ws(const convt_data *d, int images)
+{
+    if (images > 0)
+        return enco_conv_transpose2d_workspace_floats(&d->s, images);
+    return (size_t)-images * d->s.cout * d->s.kh * d->s.kw * d->s.w;
+}
+
 static float *convt_fwd_device(const convt_data *d, int bias, int images)
 {
     cl_mem x = test_upload(d->x, d->nx), w = test_upload(d->w, d->nw);
     cl_mem b = bias ? test_upload(d->b, d->nb) : NULL;
-    size_t wsn = enco_conv_transpose2d_workspace_floats(&d->s, images);
+    size_t wsn = convt_ws(d, images);
     cl_mem ws = test_alloc(wsn);
     float *junk = rand_f(d->ny, 97, 50, 60);
     cl_mem y = test_upload(junk, d->ny);
@@ -610,7 +670,7 @@ static grads convt_bwd_device(const convt_data *d, int bias, int images)
     float *junk = rand_f(d->nx, 96, 50, 60);
     cl_mem dx = test_upload(junk, d->nx);
     free(junk);
-    size_t wsn = enco_conv_transpose2d_workspace_floats(&d->s, images);
+    size_t wsn = convt_ws(d, images);
     cl_mem ws = test_alloc(wsn);
     ENCO_CK(enco_conv_transpose2d_backward(test_ctx(), dx, 0, dw, 0, db, 0, dy, 0, x, 0, w, 0, ws,
                                            0, wsn, &d->s));
@@ -649,8 +709,10 @@ START_TEST(convt_forward_matches_reference)
         enco_conv_transpose2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
         char label[160];
         convt_label(label, sizeof label, "convt_forward", &cases[i]);
-        for (int images = 1; images <= d.s.n; images++) {
-            float *y = convt_fwd_device(&d, cases[i].bias, images);
+        /* Whole batch, one image at a time, bands of 1 and 2 input rows. */
+        const int plans[] = {d.s.n, 1, -1, -2};
+        for (int k = 0; k < 4; k++) {
+            float *y = convt_fwd_device(&d, cases[i].bias, plans[k]);
             test_assert_close(label, y, ref, d.ny, ATOL, RTOL);
             free(y);
         }
@@ -671,8 +733,9 @@ START_TEST(convt_backward_matches_reference)
         double *rdb = bias ? to_f64(d.db0, d.nb) : NULL;
         enco_conv_transpose2d_backward_ref(rdx, rdw, rdb, d.dyd, d.xd, d.wd, &d.s);
         char label[160];
-        for (int images = 1; images <= d.s.n; images++) {
-            grads g = convt_bwd_device(&d, bias, images);
+        const int plans[] = {d.s.n, 1, -1, -2};
+        for (int k = 0; k < 4; k++) {
+            grads g = convt_bwd_device(&d, bias, plans[k]);
             convt_label(label, sizeof label, "convt_backward_dx", &cases[i]);
             test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
             convt_label(label, sizeof label, "convt_backward_dw", &cases[i]);
@@ -889,6 +952,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_forward_matches_reference);
     tcase_add_test(t, conv2d_backward_matches_reference);
     tcase_add_test(t, conv2d_chunked_workspace);
+    tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);
     tcase_add_test(t, conv2d_offsets);
     tcase_add_test(t, conv2d_reference_gradients_vs_finite_differences);

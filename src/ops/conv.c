@@ -60,32 +60,63 @@ static enco_status check_int_range(size_t v, const char *op, const char *what)
 
 /* ---- the two kernels ---------------------------------------------------- */
 
+/* Columns of output rows [oh0, oh0 + rows) of nimg images into col
+ * (per image (K, rows*wo)). */
 static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x, size_t x_off,
-                              int nimg, const conv_geom *g)
+                              int nimg, const conv_geom *g, int oh0, int rows)
 {
-    const size_t global = (size_t)nimg * geom_k(g) * geom_p(g), local = LOCAL_1D;
+    const size_t global = (size_t)nimg * geom_k(g) * rows * g->wo, local = LOCAL_1D;
     return ENCO_RUN(ctx, "conv", "conv_im2col", 1, &global, &local, ENCO_ARG_MEM(x),
                     ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
                     ENCO_ARG_INT(nimg), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
-                    ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
-                    ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
-                    ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+                    ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
+                    ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt),
+                    ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode), ENCO_ARG_INT(oh0),
+                    ENCO_ARG_INT(rows));
 }
 
-/* x = col2im(col) (+ bias[c] when bias is not NULL); overwrites x. */
-static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col, size_t col_off,
-                              cl_mem bias, size_t bias_off, int nimg, const conv_geom *g)
+/* The source rows [*lo, *hi] read by output rows [oh0, oh0 + rows); empty
+ * (*lo > *hi) when only zero padding is read. */
+static void band_source_rows(const conv_geom *g, int oh0, int rows, int *lo, int *hi)
 {
-    const size_t global = (size_t)nimg * g->c * g->h * g->w, local = LOCAL_1D;
+    *lo = g->h;
+    *hi = -1;
+    const int t1 = (oh0 + rows - 1) * g->sh - g->pt + g->kh - 1;
+    for (int t = oh0 * g->sh - g->pt; t <= t1; t++) {
+        int i = enco_pad_index(t, g->h, (enco_pad_mode)g->mode);
+        if (i < 0)
+            continue;
+        if (i < *lo)
+            *lo = i;
+        if (i > *hi)
+            *hi = i;
+    }
+}
+
+/* x = col2im(col) for output rows [oh0, oh0 + rows): with accumulate = 0 it
+ * overwrites all of x (starting from bias[c], or 0 when bias is NULL); with
+ * accumulate = 1 it adds to the rows of x this band reads. */
+static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col, size_t col_off,
+                              cl_mem bias, size_t bias_off, int nimg, const conv_geom *g, int oh0,
+                              int rows, int accumulate)
+{
+    int lo = 0, hi = g->h - 1;
+    if (accumulate)
+        band_source_rows(g, oh0, rows, &lo, &hi);
+    if (lo > hi)
+        return ENCO_OK;
+    const int hrows = hi - lo + 1;
+    const size_t global = (size_t)nimg * g->c * hrows * g->w, local = LOCAL_1D;
     /* Without bias, pass any valid buffer: the kernel does not read it. */
     return ENCO_RUN(ctx, "conv", "conv_col2im", 1, &global, &local, ENCO_ARG_MEM(col),
                     ENCO_ARG_ULONG(col_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
                     ENCO_ARG_MEM(bias ? bias : col), ENCO_ARG_ULONG(bias ? bias_off : 0),
-                    ENCO_ARG_INT(bias != NULL), ENCO_ARG_INT(nimg), ENCO_ARG_INT(g->c),
-                    ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho),
-                    ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
-                    ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt),
-                    ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+                    ENCO_ARG_INT(bias != NULL), ENCO_ARG_INT(accumulate), ENCO_ARG_INT(nimg),
+                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                    ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
+                    ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode),
+                    ENCO_ARG_INT(oh0), ENCO_ARG_INT(rows), ENCO_ARG_INT(lo), ENCO_ARG_INT(hrows));
 }
 
 static enco_status run_fill_bias(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem b, size_t b_off,
@@ -113,18 +144,31 @@ static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem
                     ENCO_ARG_LOCAL(local * sizeof(float)));
 }
 
-/* Images per chunk that a workspace of ws_floats holds (>= 1 checked). */
-static enco_status chunk_images(const char *op, size_t per_image, int n, cl_mem ws, size_t ws_off,
-                                size_t ws_floats, int *chunk)
+/* How a workspace of ws_floats is used: `chunk` whole images at a time when
+ * it holds at least one image's column matrix (band = ho), else one image at
+ * a time in bands of `band` output rows (at least one row must fit). */
+typedef struct conv_plan {
+    int chunk, band;
+} conv_plan;
+
+static enco_status plan_workspace(const char *op, const conv_geom *g, int n, cl_mem ws,
+                                  size_t ws_off, size_t ws_floats, conv_plan *pl)
 {
-    if (ws_floats < per_image)
+    const size_t row = geom_k(g) * g->wo, image = row * g->ho;
+    if (ws_floats >= image) {
+        size_t fit = ws_floats / image;
+        pl->chunk = fit < (size_t)n ? (int)fit : n;
+        pl->band = g->ho;
+    } else if (ws_floats >= row) {
+        pl->chunk = 1;
+        pl->band = (int)(ws_floats / row);
+    } else {
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: workspace of %zu floats is smaller than one image's column "
-                         "matrix (%zu floats)",
-                         op, ws_floats, per_image);
-    size_t fit = ws_floats / per_image;
-    *chunk = fit < (size_t)n ? (int)fit : n;
-    return check_mem(ws, ws_off, (size_t)*chunk * per_image, op, "workspace");
+                         "%s: workspace of %zu floats is smaller than one output row's column "
+                         "matrix (%zu floats; %zu for a whole image)",
+                         op, ws_floats, row, image);
+    }
+    return check_mem(ws, ws_off, (size_t)pl->chunk * row * pl->band, op, "workspace");
 }
 
 /* ---- Conv2d ------------------------------------------------------------- */
@@ -203,17 +247,22 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
     ENCO_TRY(check_mem(w, w_off, (size_t)s->cout * K, op, "w"));
     if (b)
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
-    int chunk = 1;
-    ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+    conv_plan pl;
+    ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
 
     if (b)
         ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
-    for (int n0 = 0; n0 < s->n; n0 += chunk) {
-        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
-        ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g));
-        ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cout, P, K, 1.0f, w, w_off, K, 0, ws, ws_off,
-                                    P, K * P, b ? 1.0f : 0.0f, y, y_off + (size_t)n0 * out_img,
-                                    P, out_img, (size_t)m));
+    for (int n0 = 0; n0 < s->n; n0 += pl.chunk) {
+        const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
+            const int rows = g.ho - oh0 < pl.band ? g.ho - oh0 : pl.band;
+            const size_t pb = (size_t)rows * g.wo;
+            ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g, oh0, rows));
+            ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cout, pb, K, 1.0f, w, w_off, K, 0, ws,
+                                        ws_off, pb, K * pb, b ? 1.0f : 0.0f, y,
+                                        y_off + (size_t)n0 * out_img + (size_t)oh0 * g.wo, P,
+                                        out_img, (size_t)m));
+        }
     }
     return ENCO_OK;
 }
@@ -240,25 +289,32 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     }
     if (db)
         ENCO_TRY(check_mem(db, db_off, (size_t)s->cout, op, "db"));
-    int chunk = s->n;
+    conv_plan pl = {s->n, g.ho};
     if (dx || dw)
-        ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
+        ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
 
-    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += chunk) {
-        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
-        if (dw) {
-            ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g));
-            /* Images in order: a fixed summation order over the batch. */
-            for (int j = 0; j < m; j++)
-                ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cout, K, P, 1.0f, dy,
-                                    dy_off + (size_t)(n0 + j) * out_img, P, ws,
-                                    ws_off + (size_t)j * K * P, P, 1.0f, dw, dw_off, K));
-        }
-        if (dx) {
-            ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, P, s->cout, 1.0f, w, w_off, K, 0, dy,
-                                        dy_off + (size_t)n0 * out_img, P, out_img, 0.0f, ws,
-                                        ws_off, P, K * P, (size_t)m));
-            ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, ws_off, NULL, 0, m, &g));
+    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
+        const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
+            const int rows = g.ho - oh0 < pl.band ? g.ho - oh0 : pl.band;
+            const size_t pb = (size_t)rows * g.wo;
+            const size_t dy_band = dy_off + (size_t)n0 * out_img + (size_t)oh0 * g.wo;
+            if (dw) {
+                ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g, oh0,
+                                    rows));
+                /* Images in order: a fixed summation order over the batch. */
+                for (int j = 0; j < m; j++)
+                    ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cout, K, pb, 1.0f, dy,
+                                        dy_band + (size_t)j * out_img, P, ws,
+                                        ws_off + (size_t)j * K * pb, pb, 1.0f, dw, dw_off, K));
+            }
+            if (dx) {
+                ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, pb, s->cout, 1.0f, w, w_off, K, 0, dy,
+                                            dy_band, P, out_img, 0.0f, ws, ws_off, pb, K * pb,
+                                            (size_t)m));
+                ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, ws_off, NULL, 0,
+                                    m, &g, oh0, rows, oh0 > 0));
+            }
         }
     }
     if (db)
@@ -424,15 +480,20 @@ enco_status enco_conv_transpose2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off,
     ENCO_TRY(check_mem(w, w_off, (size_t)s->cin * K, op, "w"));
     if (b)
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
-    int chunk = 1;
-    ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
-    for (int n0 = 0; n0 < s->n; n0 += chunk) {
-        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
-        /* col_n (K x P) = W^T (K x cin) x_n (cin x P) */
-        ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, P, s->cin, 1.0f, w, w_off, K, 0, x,
-                                    x_off + (size_t)n0 * in_img, P, in_img, 0.0f, ws, ws_off, P,
-                                    K * P, (size_t)m));
-        ENCO_TRY(run_col2im(ctx, y, y_off + (size_t)n0 * out_img, ws, ws_off, b, b_off, m, &g));
+    conv_plan pl;
+    ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
+    for (int n0 = 0; n0 < s->n; n0 += pl.chunk) {
+        const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
+            const int rows = g.ho - oh0 < pl.band ? g.ho - oh0 : pl.band;
+            const size_t pb = (size_t)rows * g.wo;
+            /* col_n (K x pb) = W^T (K x cin) x_n[:, band] (cin x pb) */
+            ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, pb, s->cin, 1.0f, w, w_off, K, 0, x,
+                                        x_off + (size_t)n0 * in_img + (size_t)oh0 * g.wo, P,
+                                        in_img, 0.0f, ws, ws_off, pb, K * pb, (size_t)m));
+            ENCO_TRY(run_col2im(ctx, y, y_off + (size_t)n0 * out_img, ws, ws_off, b, b_off, m, &g,
+                                oh0, rows, oh0 > 0));
+        }
     }
     return ENCO_OK;
 }
@@ -459,22 +520,28 @@ enco_status enco_conv_transpose2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_o
     }
     if (db)
         ENCO_TRY(check_mem(db, db_off, (size_t)s->cout, op, "db"));
-    int chunk = s->n;
+    conv_plan pl = {s->n, g.ho};
     if (dx || dw)
-        ENCO_TRY(chunk_images(op, K * P, s->n, ws, ws_off, ws_floats, &chunk));
-    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += chunk) {
-        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
-        /* col_n = im2col(dy_n): the conv whose adjoint the forward is. */
-        ENCO_TRY(run_im2col(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g));
-        if (dx)
-            ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cin, P, K, 1.0f, w, w_off, K, 0, ws, ws_off,
-                                        P, K * P, 0.0f, dx, dx_off + (size_t)n0 * in_img, P,
-                                        in_img, (size_t)m));
-        if (dw)
-            for (int j = 0; j < m; j++) /* dW (cin x K) += x_n (cin x P) col_n^T */
-                ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cin, K, P, 1.0f, x,
-                                    x_off + (size_t)(n0 + j) * in_img, P, ws,
-                                    ws_off + (size_t)j * K * P, P, 1.0f, dw, dw_off, K));
+        ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
+    for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
+        const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
+        for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
+            const int rows = g.ho - oh0 < pl.band ? g.ho - oh0 : pl.band;
+            const size_t pb = (size_t)rows * g.wo;
+            const size_t x_band = (size_t)n0 * in_img + (size_t)oh0 * g.wo;
+            /* col_n = im2col(dy_n): the conv whose adjoint the forward is. */
+            ENCO_TRY(run_im2col(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g, oh0,
+                                rows));
+            if (dx)
+                ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cin, pb, K, 1.0f, w, w_off, K, 0, ws,
+                                            ws_off, pb, K * pb, 0.0f, dx, dx_off + x_band, P,
+                                            in_img, (size_t)m));
+            if (dw)
+                for (int j = 0; j < m; j++) /* dW (cin x K) += x_n[:, band] col_n^T */
+                    ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cin, K, pb, 1.0f, x,
+                                        x_off + x_band + (size_t)j * in_img, P, ws,
+                                        ws_off + (size_t)j * K * pb, pb, 1.0f, dw, dw_off, K));
+        }
     }
     if (db)
         ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, (size_t)g.h * g.w));
@@ -622,7 +689,7 @@ enco_status enco_pad2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, 
     ENCO_TRY(check_mem(y, y_off, (size_t)s->n * s->c * geom_p(&g), op, "y"));
     ENCO_TRY(check_mem(x, x_off, (size_t)s->n * s->c * s->h * s->w, op, "x"));
     /* With a 1x1 kernel the column matrices of all images are exactly y. */
-    return run_im2col(ctx, y, y_off, x, x_off, s->n, &g);
+    return run_im2col(ctx, y, y_off, x, x_off, s->n, &g, 0, g.ho);
 }
 
 enco_status enco_pad2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
@@ -633,7 +700,7 @@ enco_status enco_pad2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem 
     const conv_geom g = pad2d_geom(s);
     ENCO_TRY(check_mem(dx, dx_off, (size_t)s->n * s->c * s->h * s->w, op, "dx"));
     ENCO_TRY(check_mem(dy, dy_off, (size_t)s->n * s->c * geom_p(&g), op, "dy"));
-    return run_col2im(ctx, dx, dx_off, dy, dy_off, NULL, 0, s->n, &g);
+    return run_col2im(ctx, dx, dx_off, dy, dy_off, NULL, 0, s->n, &g, 0, g.ho, 0);
 }
 
 void enco_pad2d_forward_ref(double *y, const double *x, const enco_pad2d_shape *s)

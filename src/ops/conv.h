@@ -3,10 +3,14 @@
  *
  * Conv2d and ConvTranspose2d run as im2col (padding fused in) + SGEMM; their
  * backward passes use col2im as a deterministic gather (no atomics): every
- * launch is bitwise reproducible. The column matrix lives in a caller-owned
- * workspace of enco_*_workspace_floats() floats so that a training loop never
- * allocates; a workspace sized for fewer images than the batch makes the
- * launcher process the batch in chunks of as many images as fit.
+ * launch is bitwise reproducible (for a given workspace size). The column
+ * matrix lives in a caller-owned workspace of enco_*_workspace_floats()
+ * floats so that a training loop never allocates. A workspace sized for fewer
+ * images than the batch makes the launcher process the batch in chunks of as
+ * many images as fit; one smaller than a single image's column matrix (down to
+ * one row of window positions: C*kh*kw*wo floats) makes it process one image
+ * at a time in bands of as many output rows as fit, which bounds the memory
+ * of large layers (e.g. 7x7 convolutions on 256x256 images) at some speed.
  *
  * All tensors are NCHW float32; every cl_mem is followed by its offset in
  * elements. Activation gradients are overwritten, parameter gradients
@@ -32,8 +36,9 @@ void enco_conv2d_out_size(const enco_conv2d_shape *s, int *ho, int *wo);
 /* Checks a shape; ENCO_ERR_INVALID_ARG with a message when it is unusable. */
 enco_status enco_conv2d_check(const enco_conv2d_shape *s);
 /* Workspace (floats) holding the column matrices of `images` images at once:
- * images * cin*kh*kw * ho*wo. images = s->n processes the batch in one pass;
- * 1 is the minimum. The same workspace serves forward and backward. */
+ * images * cin*kh*kw * ho*wo. images = s->n processes the batch in one pass.
+ * Any size from cin*kh*kw*wo (one output row) up works (see above). The same
+ * workspace serves forward and backward. */
 size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images);
 
 /* y = conv(x, w) + b. b may be NULL (no bias). */
@@ -81,7 +86,8 @@ typedef struct enco_conv_transpose2d_shape {
 /* ho = (h - 1) * stride_h - 2 pad_h + kh + out_pad_h (same for w). */
 void enco_conv_transpose2d_out_size(const enco_conv_transpose2d_shape *s, int *ho, int *wo);
 enco_status enco_conv_transpose2d_check(const enco_conv_transpose2d_shape *s);
-/* images * cout*kh*kw * h*w floats. */
+/* images * cout*kh*kw * h*w floats; the minimum is cout*kh*kw*w (one input
+ * row: the bands run over the input rows here). */
 size_t enco_conv_transpose2d_workspace_floats(const enco_conv_transpose2d_shape *s, int images);
 
 enco_status enco_conv_transpose2d_forward(enco_ctx *ctx,
