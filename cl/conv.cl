@@ -12,26 +12,24 @@
 
 /* ---- im2col ------------------------------------------------------------ */
 
-/* One work-item per column entry of nimg images, for the band of output rows
- * [oh0, oh0 + rows): per image the column matrix is (C*kh*kw, rows*Wo).
- * 1-D global size nimg*C*kh*kw*rows*Wo (rounded up: guarded). */
+/* One work-item per column entry, for the band of output rows [oh0, oh0 +
+ * rows): per image the column matrix is (C*kh*kw, rows*Wo). Global size
+ * (rows*Wo rounded up: guarded, C*kh*kw, nimg); 32-bit index math inside an
+ * image (the host checks the sizes). */
 __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *col,
-                          ulong col_off, int nimg, int C, int H, int W, int Wo, int kh, int kw,
-                          int sh, int sw, int pt, int pl, int mode, int oh0, int rows)
+                          ulong col_off, int C, int H, int W, int Wo, int kh, int kw, int sh,
+                          int sw, int pt, int pl, int mode, int oh0, int rows)
 {
-    const size_t P = (size_t)rows * Wo;
-    const size_t K = (size_t)C * kh * kw;
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)nimg * K * P)
+    const int p = (int)get_global_id(0);
+    const int k = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    const int P = rows * Wo;
+    if (p >= P)
         return;
     /* Quotient and remainder as q, x - q*y: Oclgrind cannot check the
      * `freeze` that LLVM emits for a div/rem pair on the same operands. */
-    const size_t rest = gid / P;
-    const size_t p = gid - rest * P;
-    const size_t n = rest / K;
-    const int k = (int)(rest - n * K);
-    const int r = (int)(p / (size_t)Wo);
-    const int ow = (int)p - r * Wo;
+    const int r = p / Wo;
+    const int ow = p - r * Wo;
     const int oh = oh0 + r;
     const int kq = k / kw;
     const int kj = k - kq * kw;
@@ -42,7 +40,7 @@ __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *
     float v = 0.0f;
     if (ih >= 0 && iw >= 0)
         v = x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)];
-    col[col_off + gid] = v;
+    col[col_off + (n * get_global_size(1) + k) * (size_t)P + p] = v;
 }
 
 /* ---- col2im (gather) ----------------------------------------------------- */
@@ -79,29 +77,29 @@ static inline void conv_source_runs(int i, int n, int lo, int hi, int mode, int 
     }
 }
 
-/* One work-item per source element in rows [ih0, ih0 + hrows) of nimg images:
+/* One work-item per source element in rows [ih0, ih0 + hrows) of each image:
  * the sum of every column entry of the band of output rows [oh0, oh0 + rows)
  * that reads it (through padding too), in a fixed order. The column matrix
  * per image is (C*kh*kw, rows*Wo). The sum starts from x itself when
- * accumulate is set, else from bias[c] (has_bias) or 0. */
+ * accumulate is set, else from bias[c] (has_bias) or 0. Global size
+ * (hrows*W rounded up: guarded, C, nimg). */
 __kernel void conv_col2im(__global const float *col, ulong col_off, __global float *x,
                           ulong x_off, __global const float *bias, ulong bias_off, int has_bias,
-                          int accumulate, int nimg, int C, int H, int W, int Ho, int Wo, int kh,
-                          int kw, int sh, int sw, int pt, int pl, int mode, int oh0, int rows,
-                          int ih0, int hrows)
+                          int accumulate, int C, int H, int W, int Ho, int Wo, int kh, int kw,
+                          int sh, int sw, int pt, int pl, int mode, int oh0, int rows, int ih0,
+                          int hrows)
 {
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)nimg * C * hrows * W)
+    const int q = (int)get_global_id(0);
+    const int c = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    if (q >= hrows * W)
         return;
-    const size_t row = gid / (size_t)W;      /* (n*C + c)*hrows + (ih - ih0) */
-    const int iw = (int)(gid - row * W);
-    const size_t plane = row / (size_t)hrows; /* n*C + c */
-    const int ih = ih0 + (int)(row - plane * hrows);
-    const size_t n = plane / (size_t)C;
-    const int c = (int)(plane - n * C);
+    const int r = q / W;
+    const int iw = q - r * W;
+    const int ih = ih0 + r;
     const size_t P = (size_t)rows * Wo;
     __global const float *cn = col + col_off + n * (size_t)C * kh * kw * P;
-    const size_t xi = x_off + (plane * H + ih) * W + iw;
+    const size_t xi = x_off + ENCO_IDX4(n, c, ih, iw, C, H, W);
 
     int ha[3], hb[3], wa[3], wb[3];
     conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
@@ -136,16 +134,17 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
 
 /* ---- bias ----------------------------------------------------------------- */
 
-/* y[n, c, p] = bias[c] for N images of (C, P). 1-D global size N*C*P. */
+/* y[n, c, p] = bias[c] for N images of (C, P). Global size (P rounded up,
+ * C, N). */
 __kernel void conv_fill_bias(__global float *y, ulong y_off, __global const float *bias,
-                             ulong bias_off, int N, int C, int P)
+                             ulong bias_off, int C, int P)
 {
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)N * C * P)
+    const int p = (int)get_global_id(0);
+    const int c = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    if (p >= P)
         return;
-    const size_t plane = gid / (size_t)P; /* n*C + c */
-    const int c = (int)(plane - plane / (size_t)C * C);
-    y[y_off + gid] = bias[bias_off + c];
+    y[y_off + (n * C + c) * (size_t)P + p] = bias[bias_off + c];
 }
 
 /* db[c] += sum over n, p of dy[n, c, p]. One work-group per channel (global
@@ -157,11 +156,11 @@ __kernel void conv_bias_grad(__global const float *dy, ulong dy_off, __global fl
     const int c = (int)get_group_id(0);
     const int lid = (int)get_local_id(0);
     const int ls = (int)get_local_size(0);
-    const size_t total = (size_t)N * P;
     float acc = 0.0f;
-    for (size_t i = (size_t)lid; i < total; i += (size_t)ls) {
-        const size_t n = i / (size_t)P, p = i - n * (size_t)P;
-        acc += dy[dy_off + (n * C + c) * (size_t)P + p];
+    for (int n = 0; n < N; n++) {
+        __global const float *plane = dy + dy_off + ((size_t)n * C + c) * (size_t)P;
+        for (int p = lid; p < P; p += ls)
+            acc += plane[p];
     }
     part[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);

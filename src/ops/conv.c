@@ -24,7 +24,15 @@ typedef struct conv_geom {
 static size_t geom_k(const conv_geom *g) { return (size_t)g->c * g->kh * g->kw; }
 static size_t geom_p(const conv_geom *g) { return (size_t)g->ho * g->wo; }
 
-#define LOCAL_1D 256
+/* Work-group size along dimension 0 (the pixels of a plane): 256, or the
+ * smallest power of two covering a smaller plane (less idle padding). */
+static size_t local0(size_t n)
+{
+    size_t l = 1;
+    while (l < n && l < 256)
+        l *= 2;
+    return l;
+}
 
 /* ---- argument checks ---------------------------------------------------- */
 
@@ -65,10 +73,11 @@ static enco_status check_int_range(size_t v, const char *op, const char *what)
 static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x, size_t x_off,
                               int nimg, const conv_geom *g, int oh0, int rows)
 {
-    const size_t global = (size_t)nimg * geom_k(g) * rows * g->wo, local = LOCAL_1D;
-    return ENCO_RUN(ctx, "conv", "conv_im2col", 1, &global, &local, ENCO_ARG_MEM(x),
+    const size_t global[3] = {(size_t)rows * g->wo, geom_k(g), (size_t)nimg};
+    const size_t local[3] = {local0(global[0]), 1, 1};
+    return ENCO_RUN(ctx, "conv", "conv_im2col", 3, global, local, ENCO_ARG_MEM(x),
                     ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
-                    ENCO_ARG_INT(nimg), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
                     ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
                     ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt),
                     ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode), ENCO_ARG_INT(oh0),
@@ -106,13 +115,13 @@ static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col,
     if (lo > hi)
         return ENCO_OK;
     const int hrows = hi - lo + 1;
-    const size_t global = (size_t)nimg * g->c * hrows * g->w, local = LOCAL_1D;
+    const size_t global[3] = {(size_t)hrows * g->w, (size_t)g->c, (size_t)nimg};
+    const size_t local[3] = {local0(global[0]), 1, 1};
     /* Without bias, pass any valid buffer: the kernel does not read it. */
-    return ENCO_RUN(ctx, "conv", "conv_col2im", 1, &global, &local, ENCO_ARG_MEM(col),
+    return ENCO_RUN(ctx, "conv", "conv_col2im", 3, global, local, ENCO_ARG_MEM(col),
                     ENCO_ARG_ULONG(col_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
                     ENCO_ARG_MEM(bias ? bias : col), ENCO_ARG_ULONG(bias ? bias_off : 0),
-                    ENCO_ARG_INT(bias != NULL), ENCO_ARG_INT(accumulate), ENCO_ARG_INT(nimg),
-                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(bias != NULL), ENCO_ARG_INT(accumulate), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
                     ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
                     ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
                     ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode),
@@ -122,10 +131,11 @@ static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col,
 static enco_status run_fill_bias(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem b, size_t b_off,
                                  int n, int c, size_t p)
 {
-    const size_t global = (size_t)n * c * p, local = LOCAL_1D;
-    return ENCO_RUN(ctx, "conv", "conv_fill_bias", 1, &global, &local, ENCO_ARG_MEM(y),
+    const size_t global[3] = {p, (size_t)c, (size_t)n};
+    const size_t local[3] = {local0(p), 1, 1};
+    return ENCO_RUN(ctx, "conv", "conv_fill_bias", 3, global, local, ENCO_ARG_MEM(y),
                     ENCO_ARG_ULONG(y_off), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off),
-                    ENCO_ARG_INT(n), ENCO_ARG_INT(c), ENCO_ARG_INT(p));
+                    ENCO_ARG_INT(c), ENCO_ARG_INT(p));
 }
 
 static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem dy,
