@@ -165,7 +165,8 @@ __kernel void loss_patchnce_rows(int M, int K, float tau, float gscale, __global
     if (lid == 0)
         rowloss[row_off + row] = -((z0 - mx) - log(se));
     if (has_grad) {
-        /* The tree's final barrier orders every read of Sr above before these writes. */
+        /* Every read of Sr above (by any item of the group) happens before these writes. */
+        barrier(CLK_GLOBAL_MEM_FENCE);
         for (int j = lid; j < K; j += L) {
             float p = j == r ? exp(z0 - mx) / se - 1.0f : exp(Sr[j] / tau - mx) / se;
             Sr[j] = p * gscale;

@@ -31,8 +31,14 @@ static adam_bufs bufs_create(const float *p, size_t n, size_t off)
     float *tmp = calloc(n + off, sizeof(float));
     ck_assert_ptr_nonnull(tmp);
     memcpy(tmp + off, p, n * sizeof(float));
-    adam_bufs b = {test_upload(tmp, n + off), test_alloc(n + off), test_alloc(n + off),
-                   test_alloc(n + off), off};
+    memset(tmp, 0, off * sizeof(float));
+    float *z = calloc(n + off, sizeof(float));
+    ck_assert_ptr_nonnull(z);
+    /* m and v are written from the host (not test_alloc): Oclgrind flags buffers zeroed by
+     * clEnqueueFillBuffer as uninitialised. */
+    adam_bufs b = {test_upload(tmp, n + off), test_upload(z, n + off), test_upload(z, n + off),
+                   test_upload(z, n + off), off};
+    free(z);
     free(tmp);
     return b;
 }
@@ -41,7 +47,13 @@ static void bufs_step(adam_bufs *b, const float *g, size_t n, const enco_adam_hp
                       long t)
 {
     enco_ctx *ctx = test_ctx();
-    ENCO_CK(enco_upload(ctx, b->g, b->off * sizeof(float), n * sizeof(float), g));
+    /* The whole buffer, prefix included: Oclgrind marks all but the first float of a write at
+     * a nonzero offset as uninitialised. */
+    float *all = calloc(n + b->off, sizeof(float));
+    ck_assert_ptr_nonnull(all);
+    memcpy(all + b->off, g, n * sizeof(float));
+    ENCO_CK(enco_upload(ctx, b->g, 0, (n + b->off) * sizeof(float), all));
+    free(all);
     ENCO_CK(enco_adam_step(ctx, b->p, b->off, b->m, b->off, b->v, b->off, b->g, b->off, n, hp, t));
 }
 
