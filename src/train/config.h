@@ -1,0 +1,70 @@
+/* Run configuration: one option table drives parsing (libconfig files and
+ * --set overrides), validation, help text and dumping the effective values. */
+#ifndef ENCO_TRAIN_CONFIG_H
+#define ENCO_TRAIN_CONFIG_H
+
+#include "core/internal.h"
+
+#define ENCO_MAX_NCE_LAYERS 16
+#define ENCO_CFG_STR 256
+
+typedef struct enco_config {
+    struct {
+        int input_nc, output_nc;
+        int ngf, n_blocks, ndf, n_layers_D;
+        int nce_layers[ENCO_MAX_NCE_LAYERS];
+        int n_nce_layers;
+        int netF_nc;
+        char prj_norm[16];      /* bn | ln | none */
+        int no_antialias, no_antialias_up;
+    } model;
+    struct {
+        double lambda_GAN, lambda_NCE, lambda_IDT;
+        int nce_idt;
+        int num_patches;
+        char sampling[16];      /* dag | random */
+        int oversample_ratio;
+        double random_ratio;
+        char dag_order[16];     /* ascending | descending */
+        double lr_G, lr_D, lr_F, beta1, beta2, eps, init_gain;
+        long long seed;
+        int batch_size;
+    } train;
+} enco_config;
+
+typedef enum enco_opt_type {
+    ENCO_OPT_INT,
+    ENCO_OPT_INT64,
+    ENCO_OPT_FLOAT,
+    ENCO_OPT_BOOL,
+    ENCO_OPT_STRING,
+    ENCO_OPT_INT_LIST,
+} enco_opt_type;
+
+typedef struct enco_option {
+    const char *key;        /* "group.name" */
+    enco_opt_type type;
+    size_t offset;          /* into enco_config */
+    size_t count_offset;    /* ENCO_OPT_INT_LIST: offset of the int count */
+    double min, max;        /* numeric range (inclusive) */
+    const char *choices;    /* ENCO_OPT_STRING: "a|b|c", or NULL for free text */
+    const char *def;        /* default, as written in a config file */
+    const char *help;
+} enco_option;
+
+extern const enco_option enco_options[];
+extern const size_t enco_options_count;
+
+/* Every option at its default. */
+void enco_config_defaults(enco_config *cfg);
+/* Reads a libconfig file on top of cfg. Errors name the file, the line, the
+ * key and the reason; unknown keys get a "did you mean" suggestion. */
+enco_status enco_config_load(enco_config *cfg, const char *path);
+/* Applies "group.key=value" (a --set override). */
+enco_status enco_config_set(enco_config *cfg, const char *assignment);
+/* Checks cross-option rules (e.g. symmetric nce_layers). */
+enco_status enco_config_validate(const enco_config *cfg);
+/* Writes the effective configuration in libconfig syntax (malloc'd). */
+char *enco_config_dump(const enco_config *cfg);
+
+#endif

@@ -1,0 +1,198 @@
+/* One iteration from a safetensors state, with everything written out. */
+#include "train/stepio.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F4 sizeof(float)
+
+typedef struct step_inputs {
+    const enco_st_tensor *a, *b;
+    int32_t *ids[ENCO_MAX_PAIRS], *cand[ENCO_MAX_PAIRS], *cover[ENCO_MAX_PAIRS];
+} step_inputs;
+
+static void inputs_free(step_inputs *si)
+{
+    for (int p = 0; p < ENCO_MAX_PAIRS; p++) {
+        free(si->ids[p]);
+        free(si->cand[p]);
+        free(si->cover[p]);
+    }
+    memset(si, 0, sizeof *si);
+}
+
+/* An I64 (or I32) (n, cols) tensor as a new int32 array; NULL (no error) if absent. */
+static enco_status int_rows(const enco_st_file *f, const char *key, int n, int cols,
+                            int32_t **out)
+{
+    *out = NULL;
+    const enco_st_tensor *t = enco_st_find(f, key);
+    if (!t)
+        return ENCO_OK;
+    if ((t->dtype != ENCO_DT_I64 && t->dtype != ENCO_DT_I32) || t->ndim != 2 ||
+        t->shape[0] != n || t->shape[1] != cols)
+        return ENCO_FAIL(ENCO_ERR_FORMAT, "%s must be int64 of shape (%d, %d)", key, n, cols);
+    size_t count = (size_t)n * (size_t)cols;
+    int32_t *v = malloc((count ? count : 1) * sizeof *v);
+    if (!v)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    for (size_t i = 0; i < count; i++) {
+        int64_t x = t->dtype == ENCO_DT_I64 ? ((const int64_t *)t->data)[i]
+                                            : ((const int32_t *)t->data)[i];
+        if (x < 0 || x > INT32_MAX) {
+            free(v);
+            return ENCO_FAIL(ENCO_ERR_FORMAT, "%s holds %lld, not a position", key, (long long)x);
+        }
+        v[i] = (int32_t)x;
+    }
+    *out = v;
+    return ENCO_OK;
+}
+
+static enco_status read_inputs(const enco_trainer *t, const enco_st_file *in, const char *prefix,
+                               int use_dag_draws, step_inputs *si, enco_sampling_override *ov)
+{
+    memset(si, 0, sizeof *si);
+    memset(ov, 0, sizeof *ov);
+    char key[256];
+    int64_t shape[4] = {t->n, t->cfg.model.input_nc, t->h, t->w};
+    snprintf(key, sizeof key, "%sreal_A", prefix);
+    ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 4, shape, &si->a));
+    snprintf(key, sizeof key, "%sreal_B", prefix);
+    ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 4, shape, &si->b));
+    for (int p = 0; p < t->npairs; p++) {
+        int hw = t->fh[p] * t->fw[p], K = t->k[p];
+        int m = t->cfg.train.oversample_ratio * K < hw ? t->cfg.train.oversample_ratio * K : hw;
+        int r = (int)((double)K * t->cfg.train.random_ratio);
+        snprintf(key, sizeof key, "%sdag_cand.%d", prefix, p);
+        if (use_dag_draws && enco_st_find(in, key)) {
+            ENCO_TRY(int_rows(in, key, t->n, m, &si->cand[p]));
+            snprintf(key, sizeof key, "%sdag_cover.%d", prefix, p);
+            ENCO_TRY(int_rows(in, key, t->n, r, &si->cover[p]));
+            if (r > 0 && !si->cover[p])
+                return ENCO_FAIL(ENCO_ERR_FORMAT, "%s is missing", key);
+            ov->cand[p] = si->cand[p];
+            ov->cover[p] = si->cover[p];
+            continue;
+        }
+        snprintf(key, sizeof key, "%spatch_ids.%d", prefix, p);
+        ENCO_TRY(int_rows(in, key, t->n, K, &si->ids[p]));
+        ov->patch_ids[p] = si->ids[p];
+    }
+    return ENCO_OK;
+}
+
+static enco_status add_scalar(enco_st_file *out, const char *prefix, const char *name, float v)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return enco_st_add(out, key, ENCO_DT_F32, 0, NULL, &v);
+}
+
+static enco_status add_device(enco_trainer *t, enco_st_file *out, const char *key, cl_mem m,
+                              size_t off, int ndim, const int64_t *shape)
+{
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        count *= (size_t)shape[i];
+    float *host = malloc(count * F4);
+    if (!host)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    enco_status st = enco_download(t->ctx, m, off * F4, count * F4, host);
+    if (st == ENCO_OK)
+        st = enco_st_add(out, key, ENCO_DT_F32, ndim, shape, host);
+    free(host);
+    return st;
+}
+
+/* Losses, pred_fake and patch ids of the last iteration. */
+static enco_status write_iteration(enco_trainer *t, enco_st_file *out, const char *pre)
+{
+    float l[ENCO_LOSS_SLOTS];
+    ENCO_TRY(enco_trainer_losses(t, l));
+    ENCO_TRY(add_scalar(out, pre, "loss.D", l[ENCO_LOSS_D]));
+    ENCO_TRY(add_scalar(out, pre, "loss.G_GAN", l[ENCO_LOSS_G_GAN]));
+    ENCO_TRY(add_scalar(out, pre, "loss.EnCo", l[ENCO_LOSS_ENCO]));
+    ENCO_TRY(add_scalar(out, pre, "loss.idt", l[ENCO_LOSS_IDT]));
+    ENCO_TRY(add_scalar(out, pre, "loss.G", l[ENCO_LOSS_G]));
+    char key[256];
+    for (int p = 0; p < t->npairs; p++) {
+        snprintf(key, sizeof key, "loss.EnCo.%d", p);
+        ENCO_TRY(add_scalar(out, pre, key, l[ENCO_LOSS_ENCO_PAIR0 + p]));
+        size_t count = (size_t)t->n * t->k[p];
+        int32_t *ids = malloc(count * sizeof *ids);
+        int64_t *ids64 = malloc(count * sizeof *ids64);
+        enco_status st = ids && ids64 ? enco_trainer_patch_ids(t, p, ids)
+                                      : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        for (size_t i = 0; st == ENCO_OK && i < count; i++)
+            ids64[i] = ids[i];
+        snprintf(key, sizeof key, "%spatch_ids.%d", pre, p);
+        if (st == ENCO_OK)
+            st = enco_st_add(out, key, ENCO_DT_I64, 2, (int64_t[]){t->n, t->k[p]}, ids64);
+        free(ids);
+        free(ids64);
+        ENCO_TRY(st);
+    }
+    cl_mem dm;
+    size_t doff;
+    enco_seqnet_output(&t->dnet, &dm, &doff, NULL, NULL, NULL);
+    snprintf(key, sizeof key, "%spred_fake", pre);
+    return add_device(t, out, key, dm, doff, 4, (int64_t[]){t->n, 1, t->ph, t->pw});
+}
+
+enco_status enco_step_again(enco_trainer *t, const enco_st_file *in, const char *prefix,
+                            int use_dag_draws, enco_st_file *out, const char *out_prefix)
+{
+    step_inputs si;
+    enco_sampling_override ov;
+    enco_status st = read_inputs(t, in, prefix, use_dag_draws, &si, &ov);
+    if (st == ENCO_OK)
+        st = enco_trainer_step(t, si.a->data, si.b->data, &ov);
+    inputs_free(&si);
+    ENCO_TRY(st);
+    return write_iteration(t, out, out_prefix);
+}
+
+enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const enco_st_file *in,
+                                 const char *prefix, int use_dag_draws, enco_st_file *out,
+                                 enco_trainer **trainer_out)
+{
+    if (trainer_out)
+        *trainer_out = NULL;
+    char key[256];
+    snprintf(key, sizeof key, "%sreal_A", prefix);
+    const enco_st_tensor *a = enco_st_find(in, key);
+    if (!a || a->dtype != ENCO_DT_F32 || a->ndim != 4)
+        return ENCO_FAIL(ENCO_ERR_FORMAT, "the state needs %s as float32 (N, C, H, W)", key);
+    enco_trainer *t = NULL;
+    ENCO_TRY(enco_trainer_create(ctx, cfg, (int)a->shape[0], (int)a->shape[2], (int)a->shape[3],
+                                 &t));
+    enco_status st = enco_params_load(ctx, &t->G, in, prefix);
+    if (st == ENCO_OK)
+        st = enco_params_load(ctx, &t->D, in, prefix);
+    if (st == ENCO_OK)
+        st = enco_params_load(ctx, &t->F, in, prefix);
+    if (st == ENCO_OK)
+        st = enco_step_again(t, in, prefix, use_dag_draws, out, "");
+    if (st == ENCO_OK) {
+        cl_mem gm;
+        size_t goff;
+        enco_seqnet_output(&t->gnet, &gm, &goff, NULL, NULL, NULL);
+        int64_t shape[4] = {t->n, t->cfg.model.output_nc, t->h, t->w};
+        size_t img = (size_t)shape[1] * t->h * t->w;
+        st = add_device(t, out, "fake_B", gm, goff, 4, shape);
+        if (st == ENCO_OK && t->idt_on)
+            st = add_device(t, out, "idt_B", gm, goff + (size_t)t->n * img, 4, shape);
+    }
+    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
+    for (int i = 0; i < 3 && st == ENCO_OK; i++)
+        st = enco_params_save_grads(ctx, sets[i], out, "grad.");
+    for (int i = 0; i < 3 && st == ENCO_OK; i++)
+        st = enco_params_save(ctx, sets[i], out, "after.");
+    if (st != ENCO_OK || !trainer_out)
+        enco_trainer_free(t);
+    else
+        *trainer_out = t;
+    return st;
+}
