@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define F4 sizeof(float)
 
@@ -193,6 +194,26 @@ enco_status enco_trainer_init_weights(enco_trainer *t)
     return ENCO_OK;
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Ends a phase: with profiling on, waits for the device and books the time
+ * since the previous mark. */
+static enco_status mark(enco_trainer *t, enco_phase phase, double *since)
+{
+    if (!t->profile)
+        return ENCO_OK;
+    ENCO_TRY(enco_finish(t->ctx));
+    double now = now_seconds();
+    t->phase_seconds[phase] += now - *since;
+    *since = now;
+    return ENCO_OK;
+}
+
 static enco_status adam(enco_trainer *t, enco_param_set *ps, double lr)
 {
     if (!ps->n_params)
@@ -222,7 +243,7 @@ static enco_status combine(enco_trainer *t, int out, const int *slots, const flo
 }
 
 /* Spec section 6, step 2: D on (fake_B detached, real_B), LSGAN, Adam on D. */
-static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
+static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off, double *since)
 {
     enco_ctx *ctx = t->ctx;
     int n = t->n;
@@ -242,7 +263,8 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
     ENCO_TRY(combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
                      (float[]){0.5f, 0.5f}, 2));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, t->dpred, 0, NULL, 0, 1, NULL, 0));
-    return adam(t, &t->D, t->cfg.train.lr_D);
+    ENCO_TRY(adam(t, &t->D, t->cfg.train.lr_D));
+    return mark(t, ENCO_PHASE_D_STEP, since);
 }
 
 /* Lays given DAG draws out as the permutation rows the DAG kernel reads:
@@ -307,7 +329,7 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
 
 /* Spec section 6, step 3: G and F against the updated, frozen D. */
 static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
-                          const enco_sampling_override *ov)
+                          const enco_sampling_override *ov, double *since)
 {
     enco_ctx *ctx = t->ctx;
     const enco_config *cfg = &t->cfg;
@@ -330,6 +352,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
                      (float[]){(float)cfg->train.lambda_GAN}, 1));
     /* dL/d fake_B through the frozen D (no D parameter gradients). */
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, t->dpred, 0, t->g_dy, 0, 0, NULL, 0));
+    ENCO_TRY(mark(t, ENCO_PHASE_G_GAN, since));
 
     /* Queries of every pair first, then keys: BatchNorm running statistics
      * are updated in the reference's order. */
@@ -386,9 +409,12 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
                                      n, t->fh[p], t->fw[p], t->k[p]));
         inject[p] = (enco_feature_grad){t->query_layer[p], t->dfeat[p], 0, n};
     }
+    ENCO_TRY(mark(t, ENCO_PHASE_HEADS, since));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->gnet, t->g_dy, 0, NULL, 0, 1, inject, (size_t)P));
+    ENCO_TRY(mark(t, ENCO_PHASE_G_BACKWARD, since));
     ENCO_TRY(adam(t, &t->G, cfg->train.lr_G));
-    return adam(t, &t->F, cfg->train.lr_F);
+    ENCO_TRY(adam(t, &t->F, cfg->train.lr_F));
+    return mark(t, ENCO_PHASE_OPTIMIZER, since);
 }
 
 enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float *real_b,
@@ -399,13 +425,15 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
     ENCO_TRY(enco_upload(ctx, t->real, 0, n * img * F4, real_a));
     ENCO_TRY(enco_upload(ctx, t->real, n * img * F4, n * img * F4, real_b));
+    double since = t->profile ? now_seconds() : 0;
     int gn = t->idt_on ? 2 * n : n;
     ENCO_TRY(enco_seqnet_forward(ctx, &t->gnet, t->real, 0, gn));
+    ENCO_TRY(mark(t, ENCO_PHASE_G_FORWARD, &since));
     cl_mem gout;
     size_t goff;
     enco_seqnet_output(&t->gnet, &gout, &goff, NULL, NULL, NULL);
-    ENCO_TRY(d_step(t, gout, goff));
-    ENCO_TRY(g_step(t, gout, goff, ov));
+    ENCO_TRY(d_step(t, gout, goff, &since));
+    ENCO_TRY(g_step(t, gout, goff, ov, &since));
     t->iteration++;
     return ENCO_OK;
 }

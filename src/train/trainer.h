@@ -24,6 +24,17 @@ enum {
     ENCO_LOSS_SLOTS = ENCO_LOSS_ENCO_PAIR0 + ENCO_MAX_PAIRS
 };
 
+/* Phases of an iteration, timed when enco_trainer.profile is set. */
+typedef enum enco_phase {
+    ENCO_PHASE_G_FORWARD = 0,
+    ENCO_PHASE_D_STEP,      /* D forward, losses, backward, Adam on D */
+    ENCO_PHASE_G_GAN,       /* D forward on fake_B and backward to the image */
+    ENCO_PHASE_HEADS,       /* sampling, heads forward and backward, EnCo loss */
+    ENCO_PHASE_G_BACKWARD,
+    ENCO_PHASE_OPTIMIZER,   /* Adam on G and F */
+    ENCO_PHASE_COUNT
+} enco_phase;
+
 typedef struct enco_trainer {
     enco_ctx *ctx;
     enco_config cfg;
@@ -54,6 +65,8 @@ typedef struct enco_trainer {
     long long iteration;     /* iterations done */
     double lr_scale;         /* learning-rate schedule factor (1 = base) */
     int idt_on;              /* identity term on in this phase */
+    int profile;             /* time phases (adds a device sync per phase) */
+    double phase_seconds[ENCO_PHASE_COUNT]; /* accumulated while profiling */
 } enco_trainer;
 
 /* Plans everything for batches of n images of h x w (multiples of 4). */
