@@ -13,5 +13,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 int cmd_devices(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_step(int argc, char **argv);
 
 #endif

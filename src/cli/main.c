@@ -18,6 +18,7 @@ typedef struct command {
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL devices; --check runs a kernel and an SGEMM on each"},
     {"cache", cmd_cache, "show or clear the compiled-kernel cache"},
+    {"step", cmd_step, "run one training iteration from a state file and write everything out"},
 };
 
 static void usage(FILE *out)

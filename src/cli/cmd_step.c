@@ -1,0 +1,111 @@
+/* enco-cl step --config FILE --state IN.safetensors --out OUT.safetensors */
+#include "cli/cli.h"
+
+#include "core/internal.h"
+#include "train/stepio.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: enco-cl step --config FILE --state IN.safetensors --out OUT.safetensors\n"
+           "                    [--prefix P] [--dag-draws] [--set group.key=value]... [--device SEL]\n\n"
+           "Runs exactly one training iteration from a given state and writes everything out,\n"
+           "for checking enco-cl against another implementation (tools/reference/ is ours in\n"
+           "PyTorch). IN holds real_A and real_B (N, 3, H, W float32), every weight under\n"
+           "netG./netD./netF. names, and optionally patch_ids.<p> (int64, N x K) which replace\n"
+           "the sampling. OUT holds fake_B, idt_B, pred_fake, loss.D, loss.G_GAN, loss.EnCo,\n"
+           "loss.idt, loss.G, loss.EnCo.<p>, patch_ids.<p>, grad.<name> for every parameter\n"
+           "and after.<name> for every weight and buffer after the Adam steps.\n\n"
+           "  -c, --config FILE   configuration (libconfig syntax; see configs/defaults.cfg)\n"
+           "  -s, --state FILE    input state\n"
+           "  -o, --out FILE      output file (written atomically)\n"
+           "      --prefix P      read IN tensors under this prefix (e.g. \"in.\" for a fixture\n"
+           "                      of tests/fixtures); default: none\n"
+           "      --dag-draws     rank the given dag_cand.<p> / dag_cover.<p> draws with our\n"
+           "                      own score map instead of using patch_ids.<p>\n"
+           "      --set K=V       override one option\n"
+           "  -d, --device SEL    OpenCL device (index or part of a name)\n"
+           "  -h, --help          this text\n");
+}
+
+int cmd_step(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"prefix", required_argument, NULL, 'p'},
+                                         {"dag-draws", no_argument, NULL, 'g'},
+                                         {"set", required_argument, NULL, 'S'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = NULL, *state = NULL, *outp = NULL, *prefix = "", *device = NULL;
+    int dag_draws = 0, c;
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    const char *sets[64];
+    int nsets = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:s:o:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 's': state = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'p': prefix = optarg; break;
+        case 'g': dag_draws = 1; break;
+        case 'd': device = optarg; break;
+        case 'S':
+            if (nsets == 64)
+                return cli_usage_error("step", "too many --set options");
+            sets[nsets++] = optarg;
+            break;
+        case 'h': help(); return 0;
+        default: return cli_usage_error("step", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("step", "unexpected argument '%s'", argv[optind]);
+    if (!config || !state || !outp)
+        return cli_usage_error("step", "--config, --state and --out are required");
+    enco_status st = enco_config_load(&cfg, config);
+    for (int i = 0; st == ENCO_OK && i < nsets; i++)
+        st = enco_config_set(&cfg, sets[i]);
+    if (st == ENCO_OK)
+        st = enco_config_validate(&cfg);
+    if (st != ENCO_OK)
+        return cli_fail("step", st);
+    enco_st_file *in = NULL;
+    st = enco_st_read(state, &in);
+    if (st != ENCO_OK)
+        return cli_fail("step", st);
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.device = device};
+    st = enco_ctx_create(&ctx, &o);
+    if (st != ENCO_OK) {
+        enco_st_free(in);
+        return cli_fail("step", st);
+    }
+    fprintf(stderr, "enco-cl step: one iteration on %s\n", enco_ctx_device(ctx)->name);
+    enco_st_file *out = enco_st_new();
+    st = out ? enco_step_from_state(ctx, &cfg, in, prefix, dag_draws, out, NULL)
+             : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    if (st == ENCO_OK) {
+        char *dump = enco_config_dump(&cfg);
+        if (dump)
+            enco_st_set_meta(out, "config", dump);
+        free(dump);
+        enco_st_set_meta(out, "device", enco_ctx_device(ctx)->name);
+        st = enco_st_write(outp, out);
+    }
+    int rc = st == ENCO_OK ? 0 : cli_fail("step", st);
+    if (rc == 0)
+        fprintf(stderr, "enco-cl step: wrote %zu tensors to %s\n", out->count, outp);
+    enco_st_free(out);
+    enco_st_free(in);
+    enco_ctx_free(ctx);
+    return rc;
+}
