@@ -11,7 +11,6 @@
 #include <string.h>
 
 #define F4 sizeof(float)
-#define NC ENCO_HEAD_NC
 #define BN_MOMENTUM 0.1f
 
 static enco_status declare(enco_param_set *ps, const char *name, int ndim, const int64_t *shape,
@@ -59,7 +58,7 @@ static enco_status declare_norm(enco_heads *h, const char *base, int dim, int af
 }
 
 enco_status enco_heads_build(enco_heads *h, enco_param_set *ps, enco_prj_norm norm, int npairs,
-                             const int *cin, int max_rows)
+                             const int *cin, int nc, int max_rows)
 {
     memset(h, 0, sizeof *h);
     if (npairs < 1 || npairs > ENCO_MAX_PAIRS || max_rows < 1)
@@ -68,7 +67,10 @@ enco_status enco_heads_build(enco_heads *h, enco_param_set *ps, enco_prj_norm no
     if (norm == ENCO_PRJ_BN && max_rows < 2)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "BatchNorm heads need at least 2 patches per pass (num_patches * batch)");
+    if (nc < 2 || nc % 2 != 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "head width netF_nc = %d must be even and >= 2", nc);
     h->ps = ps;
+    h->nc = nc;
     h->norm = norm;
     h->npairs = npairs;
     h->max_rows = max_rows;
@@ -76,57 +78,58 @@ enco_status enco_heads_build(enco_heads *h, enco_param_set *ps, enco_prj_norm no
     for (int p = 0; p < npairs; p++) {
         h->cin[p] = cin[p];
         snprintf(nm, sizeof nm, "mlp_%d.0.weight", p);
-        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){NC, cin[p]}, 0, &h->mlp0_w[p]));
+        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){h->nc, cin[p]}, 0, &h->mlp0_w[p]));
         snprintf(nm, sizeof nm, "mlp_%d.1", p);
-        ENCO_TRY(declare_norm(h, nm, NC, 1, &h->mlp1[p]));
+        ENCO_TRY(declare_norm(h, nm, h->nc, 1, &h->mlp1[p]));
         snprintf(nm, sizeof nm, "mlp_%d.3.weight", p);
-        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){NC, NC}, 0, &h->mlp3_w[p]));
+        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){h->nc, h->nc}, 0, &h->mlp3_w[p]));
         snprintf(nm, sizeof nm, "mlp_%d.4", p);
-        ENCO_TRY(declare_norm(h, nm, NC, 0, &h->mlp4[p]));
+        ENCO_TRY(declare_norm(h, nm, h->nc, 0, &h->mlp4[p]));
     }
     for (int p = 0; p < npairs; p++) {
         snprintf(nm, sizeof nm, "prj_%d.0.weight", p);
-        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){NC / 2, NC}, 0, &h->prj0_w[p]));
+        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){h->nc / 2, h->nc}, 0, &h->prj0_w[p]));
         snprintf(nm, sizeof nm, "prj_%d.1", p);
-        ENCO_TRY(declare_norm(h, nm, NC / 2, 1, &h->prj1[p]));
+        ENCO_TRY(declare_norm(h, nm, h->nc / 2, 1, &h->prj1[p]));
         snprintf(nm, sizeof nm, "prj_%d.3.weight", p);
-        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){NC, NC / 2}, 0, &h->prj3_w[p]));
+        ENCO_TRY(declare(ps, nm, 2, (int64_t[]){h->nc, h->nc / 2}, 0, &h->prj3_w[p]));
         snprintf(nm, sizeof nm, "prj_%d.3.bias", p);
-        ENCO_TRY(declare(ps, nm, 1, (int64_t[]){NC}, 1, &h->prj3_b[p]));
+        ENCO_TRY(declare(ps, nm, 1, (int64_t[]){h->nc}, 1, &h->prj3_b[p]));
     }
     return ENCO_OK;
 }
 
-static enco_status alloc_pass(enco_ctx *ctx, enco_head_pass *ps, int rows, int cin, int query)
+static enco_status alloc_pass(enco_ctx *ctx, enco_head_pass *ps, int rows, int cin, int query,
+                              size_t nc)
 {
     size_t r = (size_t)rows * F4;
     ENCO_TRY(enco_buffer_alloc(ctx, r * (size_t)cin, &ps->x));
     cl_mem *full[] = {&ps->h1, &ps->n1, &ps->r1, &ps->h2, &ps->n2, &ps->out};
     for (size_t i = 0; i < sizeof full / sizeof full[0]; i++)
-        ENCO_TRY(enco_buffer_alloc(ctx, r * NC, full[i]));
+        ENCO_TRY(enco_buffer_alloc(ctx, r * nc, full[i]));
     if (query) {
-        ENCO_TRY(enco_buffer_alloc(ctx, r * NC / 2, &ps->g1));
-        ENCO_TRY(enco_buffer_alloc(ctx, r * NC / 2, &ps->gn1));
-        ENCO_TRY(enco_buffer_alloc(ctx, r * NC / 2, &ps->gr1));
-        ENCO_TRY(enco_buffer_alloc(ctx, r * NC, &ps->g2));
+        ENCO_TRY(enco_buffer_alloc(ctx, r * nc / 2, &ps->g1));
+        ENCO_TRY(enco_buffer_alloc(ctx, r * nc / 2, &ps->gn1));
+        ENCO_TRY(enco_buffer_alloc(ctx, r * nc / 2, &ps->gr1));
+        ENCO_TRY(enco_buffer_alloc(ctx, r * nc, &ps->g2));
     }
-    /* 4 norms x (mean, rstd) x max(rows, NC) */
-    size_t per = (size_t)(rows > NC ? rows : NC);
+    /* 4 norms x (mean, rstd) x max(rows, nc) */
+    size_t per = (size_t)rows > nc ? (size_t)rows : nc;
     return enco_buffer_alloc(ctx, 8 * per * F4, &ps->stats);
 }
 
 enco_status enco_heads_alloc(enco_ctx *ctx, enco_heads *h)
 {
-    int cmax = NC;
+    int cmax = h->nc;
     for (int p = 0; p < h->npairs; p++) {
-        ENCO_TRY(alloc_pass(ctx, &h->query[p], h->max_rows, h->cin[p], 1));
-        ENCO_TRY(alloc_pass(ctx, &h->key[p], h->max_rows, h->cin[p], 0));
+        ENCO_TRY(alloc_pass(ctx, &h->query[p], h->max_rows, h->cin[p], 1, (size_t)h->nc));
+        ENCO_TRY(alloc_pass(ctx, &h->key[p], h->max_rows, h->cin[p], 0, (size_t)h->nc));
         if (h->cin[p] > cmax)
             cmax = h->cin[p];
     }
     size_t r = (size_t)h->max_rows * F4;
-    ENCO_TRY(enco_buffer_alloc(ctx, r * NC, &h->grad_a));
-    ENCO_TRY(enco_buffer_alloc(ctx, r * NC, &h->grad_b));
+    ENCO_TRY(enco_buffer_alloc(ctx, r * h->nc, &h->grad_a));
+    ENCO_TRY(enco_buffer_alloc(ctx, r * h->nc, &h->grad_b));
     return enco_buffer_alloc(ctx, r * (size_t)cmax, &h->grad_x);
 }
 
@@ -159,7 +162,7 @@ static cl_mem mem_of(const enco_heads *h, long idx)
 /* Norm slot s (0..3) of a pass keeps mean at s*2*per, rstd at (s*2+1)*per. */
 static size_t stat_off(const enco_heads *h, int s, int which)
 {
-    size_t per = (size_t)(h->max_rows > NC ? h->max_rows : NC);
+    size_t per = (size_t)(h->max_rows > h->nc ? h->max_rows : h->nc);
     return ((size_t)s * 2 + (size_t)which) * per;
 }
 
@@ -218,24 +221,24 @@ enco_status enco_heads_forward(enco_ctx *ctx, enco_heads *h, int p, int query, c
                                        (size_t)n, (size_t)cin, (size_t)hh, (size_t)ww,
                                        (size_t)k));
     ENCO_TRY(enco_linear_forward(ctx, ps->h1, 0, ps->x, 0, W, off_of(h, h->mlp0_w[p]), NULL, 0,
-                                 (size_t)rows, (size_t)cin, NC));
-    ENCO_TRY(norm_forward(ctx, h, &h->mlp1[p], ps, 0, ps->n1, ps->h1, rows, NC));
-    ENCO_TRY(enco_relu_forward(ctx, ps->r1, 0, ps->n1, 0, (size_t)rows * NC));
+                                 (size_t)rows, (size_t)cin, h->nc));
+    ENCO_TRY(norm_forward(ctx, h, &h->mlp1[p], ps, 0, ps->n1, ps->h1, rows, h->nc));
+    ENCO_TRY(enco_relu_forward(ctx, ps->r1, 0, ps->n1, 0, (size_t)rows * h->nc));
     ENCO_TRY(enco_linear_forward(ctx, ps->h2, 0, ps->r1, 0, W, off_of(h, h->mlp3_w[p]), NULL, 0,
-                                 (size_t)rows, NC, NC));
-    ENCO_TRY(norm_forward(ctx, h, &h->mlp4[p], ps, 1, ps->n2, ps->h2, rows, NC));
+                                 (size_t)rows, h->nc, h->nc));
+    ENCO_TRY(norm_forward(ctx, h, &h->mlp4[p], ps, 1, ps->n2, ps->h2, rows, h->nc));
     cl_mem last = ps->n2;
     if (query) {
         ENCO_TRY(enco_linear_forward(ctx, ps->g1, 0, ps->n2, 0, W, off_of(h, h->prj0_w[p]), NULL,
-                                     0, (size_t)rows, NC, NC / 2));
-        ENCO_TRY(norm_forward(ctx, h, &h->prj1[p], ps, 2, ps->gn1, ps->g1, rows, NC / 2));
-        ENCO_TRY(enco_relu_forward(ctx, ps->gr1, 0, ps->gn1, 0, (size_t)rows * NC / 2));
+                                     0, (size_t)rows, h->nc, h->nc / 2));
+        ENCO_TRY(norm_forward(ctx, h, &h->prj1[p], ps, 2, ps->gn1, ps->g1, rows, h->nc / 2));
+        ENCO_TRY(enco_relu_forward(ctx, ps->gr1, 0, ps->gn1, 0, (size_t)rows * h->nc / 2));
         ENCO_TRY(enco_linear_forward(ctx, ps->g2, 0, ps->gr1, 0, W, off_of(h, h->prj3_w[p]), W,
-                                     off_of(h, h->prj3_b[p]), (size_t)rows, NC / 2, NC));
+                                     off_of(h, h->prj3_b[p]), (size_t)rows, h->nc / 2, h->nc));
         last = ps->g2;
         h->rows_run[p] = rows;
     }
-    return enco_l2norm_forward(ctx, ps->out, 0, last, 0, (size_t)rows, NC);
+    return enco_l2norm_forward(ctx, ps->out, 0, last, 0, (size_t)rows, h->nc);
 }
 
 enco_status enco_heads_backward(enco_ctx *ctx, enco_heads *h, int p, cl_mem dq, size_t dq_off,
@@ -249,23 +252,23 @@ enco_status enco_heads_backward(enco_ctx *ctx, enco_heads *h, int p, cl_mem dq, 
     cl_mem W = h->ps->params, G = h->ps->grads, a = h->grad_a, b = h->grad_b;
     size_t r = (size_t)rows;
     int cin = h->cin[p];
-    ENCO_TRY(enco_l2norm_backward(ctx, a, 0, dq, dq_off, ps->g2, 0, r, NC));
+    ENCO_TRY(enco_l2norm_backward(ctx, a, 0, dq, dq_off, ps->g2, 0, r, h->nc));
     /* prj: Linear(128 -> 256, bias), ReLU, Norm, Linear(256 -> 128) */
     ENCO_TRY(enco_linear_backward(ctx, b, 0, G, off_of(h, h->prj3_w[p]), G,
                                   off_of(h, h->prj3_b[p]), a, 0, ps->gr1, 0, W,
-                                  off_of(h, h->prj3_w[p]), r, NC / 2, NC));
-    ENCO_TRY(enco_relu_backward(ctx, a, 0, b, 0, ps->gn1, 0, r * NC / 2));
-    ENCO_TRY(norm_backward(ctx, h, &h->prj1[p], ps, 2, b, a, ps->g1, rows, NC / 2));
+                                  off_of(h, h->prj3_w[p]), r, h->nc / 2, h->nc));
+    ENCO_TRY(enco_relu_backward(ctx, a, 0, b, 0, ps->gn1, 0, r * h->nc / 2));
+    ENCO_TRY(norm_backward(ctx, h, &h->prj1[p], ps, 2, b, a, ps->g1, rows, h->nc / 2));
     ENCO_TRY(enco_linear_backward(ctx, a, 0, G, off_of(h, h->prj0_w[p]), NULL, 0, b, 0, ps->n2,
-                                  0, W, off_of(h, h->prj0_w[p]), r, NC, NC / 2));
+                                  0, W, off_of(h, h->prj0_w[p]), r, h->nc, h->nc / 2));
     /* mlp: Norm, Linear(256 -> 256), ReLU, Norm, Linear(cin -> 256) */
-    ENCO_TRY(norm_backward(ctx, h, &h->mlp4[p], ps, 1, b, a, ps->h2, rows, NC));
+    ENCO_TRY(norm_backward(ctx, h, &h->mlp4[p], ps, 1, b, a, ps->h2, rows, h->nc));
     ENCO_TRY(enco_linear_backward(ctx, a, 0, G, off_of(h, h->mlp3_w[p]), NULL, 0, b, 0, ps->r1, 0,
-                                  W, off_of(h, h->mlp3_w[p]), r, NC, NC));
-    ENCO_TRY(enco_relu_backward(ctx, b, 0, a, 0, ps->n1, 0, r * NC));
-    ENCO_TRY(norm_backward(ctx, h, &h->mlp1[p], ps, 0, a, b, ps->h1, rows, NC));
+                                  W, off_of(h, h->mlp3_w[p]), r, h->nc, h->nc));
+    ENCO_TRY(enco_relu_backward(ctx, b, 0, a, 0, ps->n1, 0, r * h->nc));
+    ENCO_TRY(norm_backward(ctx, h, &h->mlp1[p], ps, 0, a, b, ps->h1, rows, h->nc));
     ENCO_TRY(enco_linear_backward(ctx, h->grad_x, 0, G, off_of(h, h->mlp0_w[p]), NULL, 0, a, 0,
-                                  ps->x, 0, W, off_of(h, h->mlp0_w[p]), r, (size_t)cin, NC));
+                                  ps->x, 0, W, off_of(h, h->mlp0_w[p]), r, (size_t)cin, h->nc));
     return enco_patch_gather_backward(ctx, dfeat, dfeat_off, h->grad_x, 0, idx, idx_off, NULL, 0,
                                       (size_t)n, (size_t)cin, (size_t)hh, (size_t)ww, (size_t)k);
 }

@@ -9,7 +9,7 @@
 #include "nn/params.h"
 
 #define ENCO_MAX_PAIRS 8
-#define ENCO_HEAD_NC 256
+#define ENCO_HEAD_NC 256 /* default head width (netF_nc) */
 
 typedef enum enco_prj_norm {
     ENCO_PRJ_BN = 0,
@@ -28,13 +28,14 @@ typedef struct enco_head_pass {
     cl_mem x;                 /* (rows, cin) gathered patches */
     cl_mem h1, n1, r1, h2, n2; /* mlp: linear, norm, relu, linear, norm */
     cl_mem g1, gn1, gr1, g2;  /* prj: linear, norm, relu, linear (query only) */
-    cl_mem out;               /* (rows, 256) L2-normalised */
+    cl_mem out;               /* (rows, nc) L2-normalised */
     cl_mem stats;             /* mean/rstd of the four norms */
 } enco_head_pass;
 
 typedef struct enco_heads {
     enco_param_set *ps;
     enco_prj_norm norm;
+    int nc;                   /* head width: mlp outputs nc, prj hidden nc / 2 */
     int npairs;
     int cin[ENCO_MAX_PAIRS];
     int max_rows;
@@ -46,10 +47,10 @@ typedef struct enco_heads {
     int rows_run[ENCO_MAX_PAIRS];
 } enco_heads;
 
-/* Declares the parameters of F for pairs with input channels cin[p] and
- * allocates buffers for up to max_rows patch rows per pair. */
+/* Declares the parameters of F for pairs with input channels cin[p], head
+ * width nc (256 in the paper), for up to max_rows patch rows per pair. */
 enco_status enco_heads_build(enco_heads *h, enco_param_set *ps, enco_prj_norm norm, int npairs,
-                             const int *cin, int max_rows);
+                             const int *cin, int nc, int max_rows);
 enco_status enco_heads_alloc(enco_ctx *ctx, enco_heads *h);
 void enco_heads_free(enco_ctx *ctx, enco_heads *h);
 
@@ -61,7 +62,7 @@ void enco_heads_free(enco_ctx *ctx, enco_heads *h);
 enco_status enco_heads_forward(enco_ctx *ctx, enco_heads *h, int p, int query, cl_mem feat,
                                size_t feat_off, cl_mem idx, size_t idx_off, int n, int hh, int ww,
                                int k);
-/* Backward of pair p's last query pass from dq (rows, 256): parameter
+/* Backward of pair p's last query pass from dq (rows, nc): parameter
  * gradients accumulate into ps->grads and dfeat (n, cin, hh, ww) receives
  * the scattered patch gradients (accumulated: zero it first). */
 enco_status enco_heads_backward(enco_ctx *ctx, enco_heads *h, int p, cl_mem dq, size_t dq_off,
