@@ -20,6 +20,11 @@ from enco_model import EnCoNets, count_params, l2norm  # noqa: E402
 
 NETS = ("netG", "netD", "netF")
 
+# oneDNN (mkldnn) float32 convolutions in this torch build (Debian 1.13) gave gradients off by
+# several percent on some shapes (e.g. the 12x16 resblock maps of the 48x64 fixture) compared
+# with float64; the native convolution path agrees with float64 to ~1e-6. Use it everywhere.
+torch.backends.mkldnn.enabled = False
+
 
 # ----------------------------------------------------------------------------- state I/O
 
@@ -218,7 +223,7 @@ def train_step(nets, opts, cfg, real_A, real_B, sampler):
     if use_idt:
         loss_idt = t["lambda_IDT"] * (idt_B - real_B).abs().mean()
     else:
-        loss_idt = torch.zeros(())
+        loss_idt = torch.zeros((), dtype=fake_B.dtype)
     if use_idt and t["lambda_NCE"] > 0:  # reference: identity counts only with lambda_NCE > 0
         loss_G = loss_G_GAN + 0.5 * (loss_EnCo + loss_idt)
     else:
@@ -237,7 +242,7 @@ def train_step(nets, opts, cfg, real_A, real_B, sampler):
     out["pred_fake_D"] = pred_fake_D.detach().clone()
     out["pred_real"] = pred_real.detach().clone()
     for name, v in (("D", loss_D), ("G_GAN", loss_G_GAN), ("EnCo", loss_EnCo), ("idt", loss_idt), ("G", loss_G)):
-        out["loss." + name] = v.detach().reshape(()).float().clone()
+        out["loss." + name] = v.detach().reshape(()).to(fake_B.dtype).clone()
     for p in range(P):
         out["loss.EnCo.%d" % p] = losses[p].detach().reshape(()).clone()
         out["patch_ids.%d" % p] = id_list[p].clone()
@@ -263,7 +268,7 @@ def iteration_inputs(state, t):
     return strip_prefix(state, "iter%d." % t)
 
 
-def run(cfg, state, init=False, size=None, save_adam=False, log=print):
+def run(cfg, state, init=False, size=None, save_adam=False, log=print, dtype=torch.float32):
     torch.manual_seed(cfg["train"]["seed"])
     nets = EnCoNets(cfg)
     if init:
@@ -271,6 +276,9 @@ def run(cfg, state, init=False, size=None, save_adam=False, log=print):
     missing = load_weights(nets, state, strict=not init)
     if missing and init:
         log("initialised %d missing tensors from seed %d" % (len(missing), cfg["train"]["seed"]))
+    if dtype != torch.float32:  # analysis only: e.g. float64 to measure float32 rounding effects
+        nets.to(dtype)
+        state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
     opts = make_optimizers(nets, cfg)
     load_adam(nets, opts, state)
     gen = torch.Generator().manual_seed(cfg["train"]["seed"])
@@ -288,14 +296,14 @@ def run(cfg, state, init=False, size=None, save_adam=False, log=print):
             state["real_A"] = torch.rand(size, generator=g) * 2 - 1
             state["real_B"] = torch.rand(size, generator=g) * 2 - 1
         t0 = time.time()
-        out = train_step(nets, opts, cfg, state["real_A"].float(), state["real_B"].float(),
+        out = train_step(nets, opts, cfg, state["real_A"].to(dtype), state["real_B"].to(dtype),
                          Sampler(cfg, state, gen))
         out["time_s"] = torch.tensor(time.time() - t0, dtype=torch.float32)
     else:
         t0 = time.time()
         for i in range(n_iter):
             inp = iteration_inputs(state, i)
-            o = train_step(nets, opts, cfg, inp["real_A"].float(), inp["real_B"].float(),
+            o = train_step(nets, opts, cfg, inp["real_A"].to(dtype), inp["real_B"].to(dtype),
                            Sampler(cfg, inp, gen))
             for k, v in o.items():
                 if k.startswith("loss.") or k.startswith("patch_ids.") or k in ("fake_B", "pred_fake"):
@@ -322,6 +330,8 @@ def main(argv=None):
     ap.add_argument("--save-adam", action="store_true", help="also write adam_m./adam_v./adam_step. after the step")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--params", action="store_true", help="print parameter counts of G, D, F")
+    ap.add_argument("--float64", action="store_true",
+                    help="run in float64 (analysis only: outputs are then F64; fixtures are float32)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -334,7 +344,8 @@ def main(argv=None):
     size = [int(x) for x in args.size.split(",")] if args.size else None
     if size:
         size = [size[0], cfg["model"]["input_nc"], size[1], size[2]]
-    out, nets = run(cfg, state, init=args.init or not args.state, size=size, save_adam=args.save_adam)
+    out, nets = run(cfg, state, init=args.init or not args.state, size=size, save_adam=args.save_adam,
+                    dtype=torch.float64 if args.float64 else torch.float32)
     if args.params:
         for n in NETS:
             print("%s parameters: %d" % (n, count_params(getattr(nets, n))))
