@@ -75,6 +75,47 @@ const enco_option enco_options[] = {
      "random seed: the same seed gives the same model"},
     {"train.batch_size", ENCO_OPT_INT, OFF(train.batch_size), NOCOUNT, 1, 256, NULL, "1",
      "images per iteration"},
+    {"train.n_epochs", ENCO_OPT_INT, OFF(train.n_epochs), NOCOUNT, 0, 100000, NULL, "200",
+     "epochs at the initial learning rate"},
+    {"train.n_epochs_decay", ENCO_OPT_INT, OFF(train.n_epochs_decay), NOCOUNT, 0, 100000, NULL,
+     "200", "epochs of linear decay to zero after n_epochs"},
+    {"train.epoch_count", ENCO_OPT_INT, OFF(train.epoch_count), NOCOUNT, 0, 100000, NULL, "1",
+     "number of the first epoch (the reference's epoch_count)"},
+    {"train.warmup_epochs", ENCO_OPT_INT, OFF(train.warmup_epochs), NOCOUNT, 0, 100000, NULL,
+     "0", "epochs of linear learning-rate warm-up (0: none)"},
+    {"train.stop_idt_epochs", ENCO_OPT_INT, OFF(train.stop_idt_epochs), NOCOUNT, -1, 100000,
+     NULL, "-1", "last epoch with the identity term (-1: n_epochs)"},
+    {"train.lr_policy", ENCO_OPT_STRING, OFF(train.lr_policy), NOCOUNT, 0, 0, "linear|constant",
+     "\"linear\"", "learning-rate schedule, stepped at the end of every epoch"},
+    {"data.root", ENCO_OPT_STRING, OFF(data.root), NOCOUNT, 0, 0, NULL, "\"\"",
+     "dataset folder with trainA/ trainB/ (testA/ testB/); empty: the synthetic task"},
+    {"data.preprocess", ENCO_OPT_STRING, OFF(data.preprocess), NOCOUNT, 0, 0,
+     "resize_and_crop|crop|scale_width_and_crop|none", "\"resize_and_crop\"",
+     "how training images are resized and cropped"},
+    {"data.load_size", ENCO_OPT_INT, OFF(data.load_size), NOCOUNT, 4, 16384, NULL, "286",
+     "images are resized to this size first"},
+    {"data.crop_size", ENCO_OPT_INT, OFF(data.crop_size), NOCOUNT, 8, 16384, NULL, "256",
+     "then randomly cropped to this size (a multiple of 4)"},
+    {"data.no_flip", ENCO_OPT_BOOL, OFF(data.no_flip), NOCOUNT, 0, 1, NULL, "false",
+     "no random horizontal flips"},
+    {"data.serial_batches", ENCO_OPT_BOOL, OFF(data.serial_batches), NOCOUNT, 0, 1, NULL,
+     "false", "take B images in order instead of at random"},
+    {"data.flip_equivariance", ENCO_OPT_BOOL, OFF(data.flip_equivariance), NOCOUNT, 0, 1, NULL,
+     "false", "flip real_A and real_B independently with p = 0.5 every iteration"},
+    {"data.threads", ENCO_OPT_INT, OFF(data.threads), NOCOUNT, 1, 64, NULL, "2",
+     "background threads decoding and augmenting images"},
+    {"data.max_items", ENCO_OPT_INT, OFF(data.max_items), NOCOUNT, 0, 100000000, NULL, "0",
+     "use at most this many images per domain (0: all)"},
+    {"run.dir", ENCO_OPT_STRING, OFF(run.dir), NOCOUNT, 0, 0, NULL, "\"runs/enco\"",
+     "run folder: checkpoints, samples, losses, index.html"},
+    {"run.print_every", ENCO_OPT_INT, OFF(run.print_every), NOCOUNT, 1, 1000000, NULL, "10",
+     "iterations between progress lines and loss log entries"},
+    {"run.sample_every", ENCO_OPT_INT, OFF(run.sample_every), NOCOUNT, 0, 100000000, NULL,
+     "500", "iterations between sample grids (0: only at the end)"},
+    {"run.save_every", ENCO_OPT_INT, OFF(run.save_every), NOCOUNT, 0, 100000000, NULL, "5000",
+     "iterations between checkpoints (0: epoch ends only)"},
+    {"run.max_iterations", ENCO_OPT_INT, OFF(run.max_iterations), NOCOUNT, 0, 2000000000, NULL,
+     "0", "stop after this many iterations in all (0: train every epoch)"},
 };
 const size_t enco_options_count = sizeof enco_options / sizeof enco_options[0];
 
@@ -167,6 +208,17 @@ static enco_status store_number(enco_config *cfg, const enco_option *o, double v
     return ENCO_OK;
 }
 
+/* Room of a string field: up to the next field of the struct. */
+static size_t string_capacity(const enco_option *o)
+{
+    size_t next = sizeof(enco_config);
+    for (size_t i = 0; i < enco_options_count; i++)
+        if (enco_options[i].offset > o->offset && enco_options[i].offset < next)
+            next = enco_options[i].offset;
+    size_t cap = next - o->offset;
+    return cap > ENCO_CFG_STR ? ENCO_CFG_STR : cap;
+}
+
 static enco_status store_string(enco_config *cfg, const enco_option *o, const char *v,
                                 const char *where)
 {
@@ -176,9 +228,11 @@ static enco_status store_string(enco_config *cfg, const enco_option *o, const ch
     if (o->choices && !in_choices(o->choices, v))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s = \"%s\" is not one of %s", where, o->key,
                          v, o->choices);
-    if (strlen(v) >= 16)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s is too long", where, o->key);
-    snprintf((char *)cfg + o->offset, 16, "%s", v);
+    size_t cap = string_capacity(o);
+    if (strlen(v) >= cap)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s is longer than %zu characters", where,
+                         o->key, cap - 1);
+    snprintf((char *)cfg + o->offset, cap, "%s", v);
     return ENCO_OK;
 }
 
@@ -390,6 +444,14 @@ enco_status enco_config_validate(const enco_config *cfg)
     for (int i = 1; i < n; i++)
         if (cfg->model.nce_layers[i] <= cfg->model.nce_layers[i - 1])
             return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "model.nce_layers must be increasing");
+    if (cfg->data.crop_size % 4 != 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "data.crop_size = %d must be a multiple of 4",
+                         cfg->data.crop_size);
+    if (strcmp(cfg->data.preprocess, "resize_and_crop") == 0 &&
+        cfg->data.crop_size > cfg->data.load_size)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "data.crop_size (%d) is larger than data.load_size (%d)",
+                         cfg->data.crop_size, cfg->data.load_size);
     if (cfg->train.num_patches * cfg->train.batch_size < 2 &&
         strcmp(cfg->model.prj_norm, "bn") == 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
@@ -422,7 +484,7 @@ char *enco_config_dump(const enco_config *cfg)
             break;
         }
         case ENCO_OPT_BOOL: snprintf(val, sizeof val, "%s", *(const int *)base ? "true" : "false"); break;
-        case ENCO_OPT_STRING: snprintf(val, sizeof val, "\"%s\"", base); break;
+        case ENCO_OPT_STRING: snprintf(val, sizeof val, "\"%.250s\"", base); break;
         case ENCO_OPT_INT_LIST: {
             const int *v = (const int *)base;
             int n = *(const int *)((const char *)cfg + o->count_offset);

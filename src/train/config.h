@@ -6,7 +6,7 @@
 #include "core/internal.h"
 
 #define ENCO_MAX_NCE_LAYERS 16
-#define ENCO_CFG_STR 256
+#define ENCO_CFG_STR 512
 
 typedef struct enco_config {
     struct {
@@ -29,7 +29,22 @@ typedef struct enco_config {
         double lr_G, lr_D, lr_F, beta1, beta2, eps, init_gain;
         long long seed;
         int batch_size;
+        int n_epochs, n_epochs_decay, epoch_count, warmup_epochs, stop_idt_epochs;
+        char lr_policy[16];     /* linear | constant */
     } train;
+    struct {
+        char root[ENCO_CFG_STR];
+        char preprocess[32];    /* resize_and_crop | crop | scale_width_and_crop | none */
+        int load_size, crop_size;
+        int no_flip, serial_batches, flip_equivariance;
+        int threads;
+        int max_items;          /* 0: all */
+    } data;
+    struct {
+        char dir[ENCO_CFG_STR];
+        int print_every, sample_every, save_every;
+        int max_iterations;     /* 0: run every epoch */
+    } run;
 } enco_config;
 
 typedef enum enco_opt_type {

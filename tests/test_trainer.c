@@ -1,0 +1,275 @@
+/* Training state: initialisation from the seed, checkpoints that resume
+ * bit-identically, refusal of mismatched or damaged checkpoints, the
+ * learning-rate schedule, and determinism of whole iterations. */
+#include "harness.h"
+#include "train/checkpoint.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static const char *tmp(const char *leaf)
+{
+    static char buf[2][512];
+    static int which;
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/enco-test-trainer-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+    }
+    which ^= 1;
+    snprintf(buf[which], sizeof buf[which], "%s/%s", dir, leaf);
+    return buf[which];
+}
+
+static void small_config(enco_config *cfg)
+{
+    enco_config_defaults(cfg);
+    cfg->model.ngf = 4;
+    cfg->model.ndf = 4;
+    cfg->model.n_blocks = 2;
+    int layers[6] = {3, 7, 12, 13, 17, 21};
+    memcpy(cfg->model.nce_layers, layers, sizeof layers);
+    cfg->model.n_nce_layers = 6;
+    cfg->model.netF_nc = 16;
+    cfg->train.num_patches = 16;
+    cfg->train.seed = 7;
+}
+
+static float *images(int n, int h, int w, uint64_t seed)
+{
+    float *x = malloc((size_t)n * 3 * h * w * sizeof(float));
+    test_fill_uniform(x, (size_t)n * 3 * h * w, seed, -1, 1);
+    return x;
+}
+
+static enco_trainer *make(const enco_config *cfg)
+{
+    enco_trainer *t = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), cfg, 1, 32, 32, &t));
+    ENCO_CK(enco_trainer_init_weights(t));
+    return t;
+}
+
+static float *weights(enco_trainer *t, size_t *n)
+{
+    *n = t->G.n_params;
+    float *w = malloc(*n * sizeof(float));
+    ENCO_CK(enco_download(test_ctx(), t->G.params, 0, *n * sizeof(float), w));
+    return w;
+}
+
+static void steps(enco_trainer *t, int from, int count, float *losses_out)
+{
+    for (int i = from; i < from + count; i++) {
+        float *a = images(1, 32, 32, 100 + (uint64_t)i), *b = images(1, 32, 32, 200 + (uint64_t)i);
+        ENCO_CK(enco_trainer_step(t, a, b, NULL));
+        free(a);
+        free(b);
+    }
+    ENCO_CK(enco_trainer_losses(t, losses_out));
+}
+
+START_TEST(init_is_seeded)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *a = make(&cfg), *b = make(&cfg);
+    size_t n = 0;
+    float *wa = weights(a, &n), *wb = weights(b, &n);
+    test_assert_bitwise("init same seed", wa, wb, n);
+    /* xavier_normal(0.02): the first conv's std is 0.02*sqrt(2/(3*49+4*49)) */
+    const enco_param *p = enco_params_find(&a->G, "model.1.weight");
+    double s = 0;
+    for (size_t i = 0; i < p->numel; i++)
+        s += (double)wa[p->offset + i] * wa[p->offset + i];
+    double std = sqrt(s / (double)p->numel), want = 0.02 * sqrt(2.0 / (7.0 * 49));
+    ck_assert_msg(fabs(std - want) < 0.15 * want, "std %g, want %g", std, want);
+    const enco_param *bias = enco_params_find(&a->G, "model.1.bias");
+    for (size_t i = 0; i < bias->numel; i++)
+        ck_assert(wa[bias->offset + i] == 0.0f);
+    enco_trainer_free(b);
+    cfg.train.seed = 8;
+    b = make(&cfg);
+    free(wb);
+    wb = weights(b, &n);
+    ck_assert_msg(memcmp(wa, wb, n * sizeof(float)) != 0, "another seed gave the same weights");
+    free(wa), free(wb);
+    enco_trainer_free(a);
+    enco_trainer_free(b);
+}
+END_TEST
+
+START_TEST(iterations_are_deterministic_and_learn)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *a = make(&cfg), *b = make(&cfg);
+    float la[ENCO_LOSS_SLOTS], lb[ENCO_LOSS_SLOTS];
+    steps(a, 0, 3, la);
+    steps(b, 0, 3, lb);
+    test_assert_bitwise("losses after 3 steps", la, lb, ENCO_LOSS_SLOTS);
+    size_t n;
+    float *wa = weights(a, &n), *wb = weights(b, &n);
+    test_assert_bitwise("G after 3 steps", wa, wb, n);
+    for (int i = 0; i < ENCO_LOSS_SLOTS; i++)
+        ck_assert_msg(isfinite(la[i]), "loss slot %d is %g", i, la[i]);
+    ck_assert(la[ENCO_LOSS_D] > 0 && la[ENCO_LOSS_G] > 0);
+    free(wa), free(wb);
+    enco_trainer_free(a);
+    enco_trainer_free(b);
+}
+END_TEST
+
+START_TEST(resume_is_bit_identical)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    /* Uninterrupted: 4 steps. */
+    enco_trainer *a = make(&cfg);
+    float la[ENCO_LOSS_SLOTS];
+    steps(a, 0, 4, la);
+    size_t n;
+    float *wa = weights(a, &n);
+    /* Interrupted after 2, saved, restored into a fresh trainer, 2 more. */
+    enco_trainer *b = make(&cfg);
+    float lb[ENCO_LOSS_SLOTS];
+    steps(b, 0, 2, lb);
+    enco_run_state rs = {.epoch = 3, .epoch_iter = 2, .total_iter = 2, .sched_steps = 1};
+    const char *path = tmp("resume.safetensors");
+    ENCO_CK(enco_checkpoint_save(b, &rs, path));
+    enco_trainer_free(b);
+    enco_trainer *c = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &c));
+    enco_run_state back = {0};
+    ENCO_CK(enco_checkpoint_load(c, &back, path));
+    ck_assert_int_eq(back.epoch, 3);
+    ck_assert_int_eq(back.epoch_iter, 2);
+    ck_assert_int_eq(back.total_iter, 2);
+    ck_assert_int_eq(back.sched_steps, 1);
+    float lc[ENCO_LOSS_SLOTS];
+    steps(c, 2, 2, lc);
+    float *wc = weights(c, &n);
+    test_assert_bitwise("losses resumed", la, lc, ENCO_LOSS_SLOTS);
+    test_assert_bitwise("G resumed", wa, wc, n);
+    /* F's BatchNorm counters came back too. */
+    ck_assert_int_eq(a->F.counters[0].value, c->F.counters[0].value);
+    ck_assert_int_eq(a->F.adam_step, c->F.adam_step);
+    free(wa), free(wc);
+    enco_trainer_free(a);
+    enco_trainer_free(c);
+}
+END_TEST
+
+START_TEST(refuses_mismatched_and_damaged)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *a = make(&cfg);
+    enco_run_state rs = {.epoch = 1};
+    const char *path = tmp("ok.safetensors");
+    ENCO_CK(enco_checkpoint_save(a, &rs, path));
+    char good[512];
+    snprintf(good, sizeof good, "%s", path);
+
+    /* Another architecture: ngf 8. */
+    enco_config other = cfg;
+    other.model.ngf = 8;
+    enco_trainer *b = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), &other, 1, 32, 32, &b));
+    enco_run_state r2;
+    ck_assert_int_eq(enco_checkpoint_load(b, &r2, good), ENCO_ERR_FORMAT);
+    ck_assert_msg(strstr(enco_last_error(), "netG.model.1.weight") != NULL, "%s",
+                  enco_last_error());
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "different architecture"));
+    enco_trainer_free(b);
+
+    /* Another seed is refused: the run would not continue the same way. */
+    other = cfg;
+    other.train.seed = 99;
+    ENCO_CK(enco_trainer_create(test_ctx(), &other, 1, 32, 32, &b));
+    ck_assert_int_eq(enco_checkpoint_load(b, &r2, good), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "train.seed"));
+    enco_trainer_free(b);
+
+    /* Truncated copy. */
+    FILE *in = fopen(good, "rb");
+    fseek(in, 0, SEEK_END);
+    long size = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    char *buf = malloc((size_t)size);
+    ck_assert_int_eq(fread(buf, 1, (size_t)size, in), size);
+    fclose(in);
+    const char *cut = tmp("cut.safetensors");
+    FILE *out = fopen(cut, "wb");
+    fwrite(buf, 1, (size_t)size / 2, out);
+    fclose(out);
+    ck_assert_int_eq(enco_checkpoint_load(a, &r2, cut), ENCO_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "cut.safetensors"));
+    free(buf);
+
+    /* A generator-only file loads for translation, a full checkpoint too. */
+    enco_param_set g;
+    enco_seqnet gn;
+    enco_model_config mc = enco_model_config_default();
+    mc.ngf = 4, mc.n_blocks = 2;
+    enco_params_init(&g, "netG.");
+    ENCO_CK(enco_generator_build(&gn, &g, &mc, 1, 32, 32));
+    ENCO_CK(enco_params_alloc(test_ctx(), &g));
+    ENCO_CK(enco_generator_load(test_ctx(), &g, good));
+    enco_st_file *gonly = enco_st_new();
+    ENCO_CK(enco_params_save(test_ctx(), &g, gonly, ""));
+    const char *gp = tmp("G.safetensors");
+    ENCO_CK(enco_st_write(gp, gonly));
+    ENCO_CK(enco_generator_load(test_ctx(), &g, gp));
+    /* but not as a training checkpoint */
+    ck_assert_int_eq(enco_checkpoint_load(a, &r2, gp), ENCO_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "not an enco-cl training checkpoint"));
+    enco_st_free(gonly);
+    free(gn.layers), free(gn.slots);
+    enco_params_free(test_ctx(), &g);
+    enco_trainer_free(a);
+}
+END_TEST
+
+START_TEST(lr_schedule)
+{
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    cfg.train.n_epochs = 3, cfg.train.n_epochs_decay = 3, cfg.train.epoch_count = 1;
+    /* lr = 1 - max(0, e + 1 - 3) / 4 for scheduler steps e = 0.. */
+    const double want[] = {1, 1, 1, 0.75, 0.5, 0.25, 0};
+    for (int e = 0; e < 7; e++)
+        ck_assert_msg(fabs(enco_lr_factor(&cfg, e) - want[e]) < 1e-12, "epoch %d: %g", e,
+                      enco_lr_factor(&cfg, e));
+    cfg.train.warmup_epochs = 2;
+    ck_assert(fabs(enco_lr_factor(&cfg, 0) - 0.5) < 1e-12);
+    ck_assert(fabs(enco_lr_factor(&cfg, 1) - 1.0) < 1e-12);
+    strcpy(cfg.train.lr_policy, "constant");
+    ck_assert(enco_lr_factor(&cfg, 100) == 1.0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("trainer");
+    TCase *t = tcase_create("state");
+    tcase_set_timeout(t, 900);
+    tcase_add_test(t, init_is_seeded);
+    tcase_add_test(t, iterations_are_deterministic_and_learn);
+    tcase_add_test(t, resume_is_bit_identical);
+    tcase_add_test(t, refuses_mismatched_and_damaged);
+    tcase_add_test(t, lr_schedule);
+    suite_add_tcase(s, t);
+    int rc = test_run_suite(s);
+    if (dir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            rc = 1;
+    }
+    return rc;
+}
