@@ -291,8 +291,9 @@ enco_status enco_seqnet_forward(enco_ctx *ctx, enco_seqnet *net, cl_mem x, size_
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch of %d images; this network takes 1..%d", n,
                          net->max_n);
     const enco_slot *in = &net->slots[0];
-    ENCO_TRY(enco_copy(ctx, net->acts, in->off * F4, x, x_off * F4,
-                       (size_t)n * slot_floats(in) * F4));
+    if (x != net->acts || x_off != in->off) /* the caller may have written slot 0 itself */
+        ENCO_TRY(enco_copy(ctx, net->acts, in->off * F4, x, x_off * F4,
+                           (size_t)n * slot_floats(in) * F4));
     for (size_t i = 0; i < net->nlayers; i++)
         ENCO_TRY(layer_forward(ctx, net, &net->layers[i], n));
     net->n_run = n;

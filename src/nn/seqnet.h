@@ -75,7 +75,8 @@ static inline int enco_seqnet_mark(const enco_seqnet *net) { return net->cur; }
 enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net);
 void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net);
 
-/* Runs n <= max_n images x (n, c, h, w) through the network. */
+/* Runs n <= max_n images x (n, c, h, w) through the network. x may be the
+ * input slot itself (acts at slots[0].off), filled by the caller. */
 enco_status enco_seqnet_forward(enco_ctx *ctx, enco_seqnet *net, cl_mem x, size_t x_off, int n);
 /* The final output (n, co, ho, wo) of the last forward. */
 void enco_seqnet_output(const enco_seqnet *net, cl_mem *mem, size_t *off, int *c, int *h, int *w);

@@ -395,6 +395,23 @@ static enco_status load_setting(enco_config *cfg, config_setting_t *s, const cha
     }
 }
 
+static enco_status load_parsed(enco_config *cfg, config_t *lc, const char *path);
+
+enco_status enco_config_load_text(enco_config *cfg, const char *text, const char *name)
+{
+    config_t lc;
+    config_init(&lc);
+    if (!config_read_string(&lc, text)) {
+        enco_status st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s:%d: syntax error: %s", name,
+                                   config_error_line(&lc), config_error_text(&lc));
+        config_destroy(&lc);
+        return st;
+    }
+    enco_status st = load_parsed(cfg, &lc, name);
+    config_destroy(&lc);
+    return st;
+}
+
 enco_status enco_config_load(enco_config *cfg, const char *path)
 {
     config_t lc;
@@ -410,7 +427,14 @@ enco_status enco_config_load(enco_config *cfg, const char *path)
         config_destroy(&lc);
         return st;
     }
-    config_setting_t *root = config_root_setting(&lc);
+    enco_status st = load_parsed(cfg, &lc, path);
+    config_destroy(&lc);
+    return st;
+}
+
+static enco_status load_parsed(enco_config *cfg, config_t *lc, const char *path)
+{
+    config_setting_t *root = config_root_setting(lc);
     enco_status st = ENCO_OK;
     for (int i = 0; st == ENCO_OK && i < config_setting_length(root); i++) {
         config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
@@ -429,7 +453,6 @@ enco_status enco_config_load(enco_config *cfg, const char *path)
         for (int j = 0; st == ENCO_OK && j < config_setting_length(g); j++)
             st = load_setting(cfg, config_setting_get_elem(g, (unsigned)j), gname, path);
     }
-    config_destroy(&lc);
     return st;
 }
 

@@ -75,6 +75,9 @@ void enco_config_defaults(enco_config *cfg);
 /* Reads a libconfig file on top of cfg. Errors name the file, the line, the
  * key and the reason; unknown keys get a "did you mean" suggestion. */
 enco_status enco_config_load(enco_config *cfg, const char *path);
+/* The same from text in memory (e.g. a checkpoint's metadata); `name`
+ * stands for the file in messages. */
+enco_status enco_config_load_text(enco_config *cfg, const char *text, const char *name);
 /* Applies "group.key=value" (a --set override). */
 enco_status enco_config_set(enco_config *cfg, const char *assignment);
 /* Checks cross-option rules (e.g. symmetric nce_layers). */
