@@ -40,6 +40,8 @@ enum {
     ENCO_ERR_MISMATCH = -3007,     /* self-check result out of tolerance */
     ENCO_ERR_UNSUPPORTED = -3008,  /* feature not available on this device */
     ENCO_ERR_FORMAT = -3009,       /* malformed input data */
+    ENCO_ERR_NUMERIC = -3010,      /* NaN or Inf where a number was expected */
+    ENCO_ERR_INTERRUPTED = -3011,  /* stopped on request (signal); state was saved */
 };
 
 /* Name of any status: ours, OpenCL's ("CL_OUT_OF_RESOURCES") or CLBlast's. */

@@ -39,6 +39,8 @@ typedef struct enco_config {
         int no_flip, serial_batches, flip_equivariance;
         int threads;
         int max_items;          /* 0: all */
+        int synthetic;          /* make the synthetic task in root if it is missing */
+        int synth_train, synth_test;
     } data;
     struct {
         char dir[ENCO_CFG_STR];

@@ -1,0 +1,340 @@
+/* enco-cl train -c FILE [--set K=V]... [--resume] */
+#include "cli/cli.h"
+
+#include "data/loader.h"
+#include "data/synth.h"
+#include "train/evaluate.h"
+#include "train/run.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void help(void)
+{
+    printf("usage: enco-cl train -c CONFIG [--set group.key=value]... [--resume] [--dir DIR]\n"
+           "                     [--device SEL]\n\n"
+           "Trains an EnCo model on the dataset of data.root (ROOT/trainA, ROOT/trainB) and\n"
+           "keeps the run folder (run.dir): latest.safetensors (checkpoint), losses.jsonl,\n"
+           "samples/*.png (input | translation | identity), index.html (loss curves and the\n"
+           "latest samples) and config.cfg (the effective configuration).\n"
+           "Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues exactly.\n\n"
+           "  -c, --config FILE   configuration file (libconfig); 'enco-cl config --list'\n"
+           "                      shows every option with its default\n"
+           "      --set K=V       override one option, e.g. --set train.lr_D=1e-4\n"
+           "      --resume        continue the run in the run folder from its checkpoint\n"
+           "      --dir DIR       run folder (overrides run.dir)\n"
+           "  -d, --device SEL    OpenCL device (index or part of a name)\n"
+           "  -h, --help          this text\n");
+}
+
+/* Batches from the background loader, restarted whenever the loop asks for
+ * a batch out of sequence (a new epoch, or a resumed run). */
+typedef struct loader_source {
+    enco_loader *loader;
+    int flip_equivariance;
+    uint64_t seed;
+    size_t batches;
+    int64_t next_epoch, next_iter;
+    int started;
+    int n, c, h, w;
+} loader_source;
+
+#define FLIP_STREAM (1ULL << 61)
+
+static void flip_rows(float *x, size_t rows, int w)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0, j = w - 1; i < j; i++, j--) {
+            float t = x[r * (size_t)w + i];
+            x[r * (size_t)w + i] = x[r * (size_t)w + j];
+            x[r * (size_t)w + j] = t;
+        }
+}
+
+static int64_t src_length(void *self) { return (int64_t)((loader_source *)self)->batches; }
+
+static enco_status src_get(void *self, int64_t epoch, int64_t iter, float *a, float *b)
+{
+    loader_source *s = self;
+    if (!s->started || epoch != s->next_epoch || iter != s->next_iter) {
+        ENCO_TRY(enco_loader_start(s->loader, (int)epoch, (size_t)iter));
+        s->started = 1;
+    }
+    const enco_batch *bt = NULL;
+    ENCO_TRY(enco_loader_next(s->loader, &bt));
+    if (!bt)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "the loader ran out of batches in epoch %lld",
+                         (long long)epoch);
+    if (bt->n != s->n || bt->c != s->c || bt->h != s->h || bt->w != s->w)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "batch %lld of epoch %lld is %dx%dx%d, the run trains on %dx%dx%d: "
+                         "with data.preprocess = \"none\" every image must have one size",
+                         (long long)iter, (long long)epoch, bt->c, bt->h, bt->w, s->c, s->h, s->w);
+    size_t bytes = (size_t)bt->n * bt->c * bt->h * bt->w * sizeof(float);
+    memcpy(a, bt->a, bytes);
+    memcpy(b, bt->b, bytes);
+    if (s->flip_equivariance) {
+        /* Spec section 6: flip real_A with p = 0.5 and, independently, real_B;
+         * drawn from the counter-based generator keyed by (epoch, iteration). */
+        enco_rng rng = enco_rng_make(s->seed, FLIP_STREAM | ((uint64_t)epoch << 32) |
+                                                  (uint64_t)iter);
+        int fa = enco_rng_bounded(&rng, 2), fb = enco_rng_bounded(&rng, 2);
+        if (fa)
+            flip_rows(a, (size_t)bt->n * bt->c * bt->h, bt->w);
+        if (fb)
+            flip_rows(b, (size_t)bt->n * bt->c * bt->h, bt->w);
+    }
+    s->next_epoch = epoch;
+    s->next_iter = iter + 1;
+    return ENCO_OK;
+}
+
+static void fmt_time(char *buf, size_t size, double s)
+{
+    long t = (long)(s + 0.5);
+    snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static void on_progress(const enco_progress *p, void *user)
+{
+    (void)user;
+    if (p->event) {
+        if (strcmp(p->event, "checkpoint") == 0)
+            fprintf(stderr, "  checkpoint saved: %s\n", p->path);
+        else if (strcmp(p->event, "sample") == 0)
+            fprintf(stderr, "  samples: %s\n", p->path);
+        else if (strcmp(p->event, "resume") == 0)
+            fprintf(stderr, "resumed from %s at epoch %lld, iteration %lld\n", p->path,
+                    (long long)p->epoch, (long long)p->total_iter);
+        else if (strcmp(p->event, "stop") == 0)
+            fprintf(stderr, "stopped on request after iteration %lld\n", (long long)p->total_iter);
+        return;
+    }
+    char eta[32];
+    fmt_time(eta, sizeof eta, p->eta_s);
+    printf("epoch %lld [%lld/%lld] iter %lld/%lld %.2f it/s ETA %s lr x%.3g | D %.4f G_GAN %.4f "
+           "EnCo %.4f idt %.4f G %.4f\n",
+           (long long)p->epoch, (long long)p->epoch_iter, (long long)p->epoch_length,
+           (long long)p->total_iter, (long long)p->total_planned, p->it_per_s, eta, p->lr_factor,
+           p->losses[ENCO_LOSS_D], p->losses[ENCO_LOSS_G_GAN], p->losses[ENCO_LOSS_ENCO],
+           p->losses[ENCO_LOSS_IDT], p->losses[ENCO_LOSS_G]);
+    fflush(stdout);
+}
+
+static enco_status data_opts_of(const enco_config *cfg, enco_data_opts *o)
+{
+    enco_data_opts_default(o);
+    ENCO_TRY(enco_preprocess_parse(cfg->data.preprocess, &o->preprocess));
+    o->load_size = cfg->data.load_size;
+    o->crop_size = cfg->data.crop_size;
+    o->no_flip = cfg->data.no_flip;
+    o->serial_batches = cfg->data.serial_batches;
+    o->channels = cfg->model.input_nc;
+    o->n_epochs = cfg->train.n_epochs;
+    return enco_data_opts_validate(o);
+}
+
+int cmd_train_with(const enco_config *cfg_in, int resume, const char *device);
+
+/* The synthetic task has true B images for its test split: score the run. */
+static enco_status score_run(enco_ctx *ctx, const enco_config *cfg)
+{
+    char ckpt[ENCO_CFG_STR + 32];
+    snprintf(ckpt, sizeof ckpt, "%s/latest.safetensors", cfg->run.dir);
+    enco_translator *tr = NULL;
+    enco_eval_result r;
+    ENCO_TRY(enco_translator_open(ctx, ckpt, cfg, &tr));
+    enco_status st = enco_evaluate(tr, cfg->data.root, 0, &r);
+    enco_translator_close(tr);
+    ENCO_TRY(st);
+    cli_print_eval(&r);
+    char path[ENCO_CFG_STR + 32];
+    snprintf(path, sizeof path, "%s/eval.json", cfg->run.dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f,
+                "{\"images\": %zu, \"psnr\": %.4f, \"ssim\": %.5f, \"content\": %.5f, "
+                "\"identity_psnr\": %.4f, \"identity_ssim\": %.5f, \"identity_content\": %.5f, "
+                "\"worst_content\": %.5f, \"worst\": \"%s\"}\n",
+                r.images, r.psnr, r.ssim, r.content, r.base_psnr, r.base_ssim, r.base_content,
+                r.min_content, r.worst);
+        fclose(f);
+    }
+    return ENCO_OK;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 'S'},
+                                         {"resume", no_argument, NULL, 'r'},
+                                         {"dir", required_argument, NULL, 'D'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = NULL, *device = NULL, *dir = NULL;
+    const char *sets[64];
+    int nsets = 0, resume = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'S':
+            if (nsets == 64)
+                return cli_usage_error("train", "too many --set options");
+            sets[nsets++] = optarg;
+            break;
+        case 'r': resume = 1; break;
+        case 'D': dir = optarg; break;
+        case 'd': device = optarg; break;
+        case 'h': help(); return 0;
+        default:
+            return cli_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (!config)
+        return cli_usage_error("train", "a configuration is required: -c FILE (see configs/)");
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    enco_status st = enco_config_load(&cfg, config);
+    for (int i = 0; st == ENCO_OK && i < nsets; i++)
+        st = enco_config_set(&cfg, sets[i]);
+    if (st == ENCO_OK && dir) {
+        if (strlen(dir) >= sizeof cfg.run.dir)
+            return cli_usage_error("train", "--dir is too long");
+        snprintf(cfg.run.dir, sizeof cfg.run.dir, "%s", dir);
+    }
+    if (st == ENCO_OK)
+        st = enco_config_validate(&cfg);
+    if (st != ENCO_OK)
+        return cli_fail("train", st);
+    return cmd_train_with(&cfg, resume, device);
+}
+
+int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
+{
+    enco_config cfg = *cfg_in;
+    if (!cfg.data.root[0]) {
+        fprintf(stderr, "enco-cl train: data.root is empty: set it to a folder with trainA/ and "
+                        "trainB/ (or set data.synthetic = true for enco-cl's synthetic task)\n");
+        return 1;
+    }
+    enco_status st = ENCO_OK;
+    if (cfg.data.synthetic) {
+        char probe[ENCO_CFG_STR + 16];
+        snprintf(probe, sizeof probe, "%s/trainA", cfg.data.root);
+        struct stat sb;
+        if (stat(probe, &sb) != 0) {
+            enco_synth_opts so = {.size = cfg.data.load_size, .n_train = cfg.data.synth_train,
+                                  .n_test = cfg.data.synth_test,
+                                  .seed = (uint64_t)cfg.train.seed};
+            printf("enco-cl train: making the synthetic task in %s (%d training images per "
+                   "domain, %d test pairs, %dx%d)\n",
+                   cfg.data.root, so.n_train, so.n_test, so.size, so.size);
+            fflush(stdout);
+            char parents[ENCO_CFG_STR];
+            snprintf(parents, sizeof parents, "%s", cfg.data.root);
+            for (char *p = parents + 1; *p; p++)
+                if (*p == '/') {
+                    *p = '\0';
+                    mkdir(parents, 0755); /* errors surface in enco_synth_write */
+                    *p = '/';
+                }
+            st = enco_synth_write(cfg.data.root, &so);
+            if (st != ENCO_OK)
+                return cli_fail("train", st);
+        }
+    }
+    enco_data_opts dopts;
+    st = data_opts_of(&cfg, &dopts);
+    if (st != ENCO_OK)
+        return cli_fail("train", st);
+    enco_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    st = enco_dataset_open(&ds, cfg.data.root, "train");
+    if (st != ENCO_OK)
+        return cli_fail("train", st);
+    char warn[2048];
+    if (enco_dataset_warnings(&ds, warn, sizeof warn))
+        fprintf(stderr, "%s", warn);
+    enco_loader_opts lo = {.data = dopts, .seed = (uint64_t)cfg.train.seed,
+                           .batch_size = cfg.train.batch_size, .threads = cfg.data.threads};
+    enco_loader *loader = NULL;
+    st = enco_loader_create(&loader, &ds, &lo);
+    if (st != ENCO_OK) {
+        enco_dataset_close(&ds);
+        return cli_fail("train", st);
+    }
+    loader_source src = {.loader = loader, .batches = enco_loader_batches(loader),
+                         .n = cfg.train.batch_size, .c = cfg.model.input_nc,
+                         .flip_equivariance = cfg.data.flip_equivariance,
+                         .seed = (uint64_t)cfg.train.seed};
+    /* The trainer is planned for the size of the first batch. */
+    const enco_batch *first = NULL;
+    st = enco_loader_start(loader, cfg.train.epoch_count, 0);
+    if (st == ENCO_OK)
+        st = enco_loader_next(loader, &first);
+    if (st == ENCO_OK && !first)
+        st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s has fewer images than one batch of %d",
+                       cfg.data.root, cfg.train.batch_size);
+    enco_ctx *ctx = NULL;
+    enco_trainer *t = NULL;
+    if (st == ENCO_OK) {
+        src.h = first->h, src.w = first->w;
+        enco_ctx_options o = {.device = device};
+        st = enco_ctx_create(&ctx, &o);
+    }
+    if (st == ENCO_OK) {
+        printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, %dx%d, "
+               "batch %d, on %s\n",
+               ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
+               enco_ctx_device(ctx)->name);
+        fflush(stdout);
+        st = enco_trainer_create(ctx, &cfg, src.n, src.h, src.w, &t);
+    }
+    if (st == ENCO_OK && !resume)
+        st = enco_trainer_init_weights(t);
+    int rc = 0;
+    if (st == ENCO_OK) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        enco_batch_source bs = {.self = &src, .epoch_length = src_length, .get = src_get};
+        enco_run_options ro = {.dir = cfg.run.dir, .resume = resume, .stop = &stop_requested,
+                               .on_progress = on_progress};
+        st = enco_run_train(t, &bs, &ro);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (st == ENCO_OK)
+            printf("enco-cl train: done; run folder %s (open %s/index.html)\n", cfg.run.dir,
+                   cfg.run.dir);
+        if (st == ENCO_OK && cfg.data.synthetic)
+            st = score_run(ctx, &cfg);
+        else if (st == ENCO_ERR_INTERRUPTED)
+            rc = (fprintf(stderr, "enco-cl train: %s\n", enco_last_error()), 130);
+    }
+    if (st != ENCO_OK && st != ENCO_ERR_INTERRUPTED)
+        rc = cli_fail("train", st);
+    enco_trainer_free(t);
+    enco_ctx_free(ctx);
+    enco_loader_free(loader);
+    enco_dataset_close(&ds);
+    return rc;
+}

@@ -1,0 +1,220 @@
+/* enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR */
+#include "cli/cli.h"
+
+#include "data/image.h"
+#include "train/translate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void help(void)
+{
+    printf("usage: enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR [-c CONFIG] [--device SEL]\n\n"
+           "Translates images from domain A to B with a trained generator (G alone). Any\n"
+           "input size works: sizes are rounded to a multiple of 4 (bicubic, as the\n"
+           "reference does). Outputs are PNG files named after the inputs.\n\n"
+           "  -m, --model FILE    checkpoint of enco-cl train, or a generator converted from\n"
+           "                      PyTorch with tools/pth2safetensors.py\n"
+           "  -i, --input PATH    an image, or a folder of images (jpg, png, bmp, tga, ...)\n"
+           "  -o, --output DIR    folder for the results (created if missing)\n"
+           "  -c, --config FILE   architecture (model.*) when the file does not carry it;\n"
+           "                      default: the checkpoint's own, else ngf 64 with 9 blocks\n"
+           "  -d, --device SEL    OpenCL device (index or part of a name)\n"
+           "  -h, --help          this text\n");
+}
+
+static int is_image_name(const char *name)
+{
+    static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm",
+                                ".pgm", ".pnm", ".psd", ".hdr", ".pic"};
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (strcasecmp(dot, ext[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collects the image files of a folder (sorted), or the one file given. */
+static int list_inputs(const char *path, char ***out, size_t *n, size_t *skipped)
+{
+    struct stat sb;
+    *out = NULL, *n = 0, *skipped = 0;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "enco-cl translate: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        *out = malloc(sizeof **out);
+        (*out)[0] = strdup(path);
+        *n = 1;
+        return 0;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "enco-cl translate: cannot read folder %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (!is_image_name(e->d_name)) {
+            (*skipped)++;
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *out = realloc(*out, cap * sizeof **out);
+        }
+        size_t len = strlen(path) + strlen(e->d_name) + 2;
+        (*out)[*n] = malloc(len);
+        snprintf((*out)[*n], len, "%s/%s", path, e->d_name);
+        (*n)++;
+    }
+    closedir(d);
+    qsort(*out, *n, sizeof **out, cmp_str);
+    if (*n == 0) {
+        fprintf(stderr, "enco-cl translate: no images in %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int round4(int v)
+{
+    int r = (int)lround(v / 4.0) * 4;
+    return r < 8 ? 8 : r;
+}
+
+static int translate_one(enco_translator *tr, const char *in, const char *outdir, int channels)
+{
+    enco_image img = {0}, sized = {0}, res = {0};
+    enco_status st = enco_image_load(in, channels, &img);
+    if (st != ENCO_OK)
+        return cli_fail("translate", st);
+    int w = round4(img.w), h = round4(img.h);
+    const enco_image *use = &img;
+    if (w != img.w || h != img.h) {
+        st = enco_image_resize_bicubic(&img, w, h, &sized);
+        use = &sized;
+    }
+    float *x = NULL, *y = NULL;
+    if (st == ENCO_OK) {
+        x = malloc((size_t)channels * w * h * sizeof(float));
+        y = malloc((size_t)tr->cfg.model.output_nc * w * h * sizeof(float));
+        if (!x || !y)
+            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory for %s", in);
+    }
+    if (st == ENCO_OK) {
+        enco_image_to_tensor(use, x);
+        st = enco_translator_run(tr, x, h, w, y);
+    }
+    if (st == ENCO_OK)
+        st = enco_image_from_tensor(&res, y, tr->cfg.model.output_nc, h, w);
+    if (st == ENCO_OK) {
+        const char *base = strrchr(in, '/');
+        base = base ? base + 1 : in;
+        const char *dot = strrchr(base, '.');
+        size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+        size_t len = strlen(outdir) + stem + 8;
+        char *out = malloc(len);
+        snprintf(out, len, "%s/%.*s.png", outdir, (int)stem, base);
+        st = enco_image_save_png(out, &res);
+        free(out);
+    }
+    free(x);
+    free(y);
+    enco_image_free(&img);
+    enco_image_free(&sized);
+    enco_image_free(&res);
+    return st == ENCO_OK ? 0 : cli_fail("translate", st);
+}
+
+int cmd_translate(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"input", required_argument, NULL, 'i'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *model = NULL, *input = NULL, *outdir = NULL, *config = NULL, *device = NULL;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "m:i:o:c:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'i': input = optarg; break;
+        case 'o': outdir = optarg; break;
+        case 'c': config = optarg; break;
+        case 'd': device = optarg; break;
+        case 'h': help(); return 0;
+        default:
+            return cli_usage_error("translate", "unknown or incomplete option '%s'",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("translate", "unexpected argument '%s'", argv[optind]);
+    if (!model || !input || !outdir)
+        return cli_usage_error("translate", "-m, -i and -o are required");
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    enco_status st = ENCO_OK;
+    if (config && (st = enco_config_load(&cfg, config)) != ENCO_OK)
+        return cli_fail("translate", st);
+    char **files = NULL;
+    size_t n = 0, skipped = 0;
+    if (list_inputs(input, &files, &n, &skipped) != 0)
+        return 1;
+    if (skipped)
+        fprintf(stderr, "enco-cl translate: skipped %zu file%s that are not images\n", skipped,
+                skipped == 1 ? "" : "s");
+    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "enco-cl translate: cannot create %s: %s\n", outdir, strerror(errno));
+        return 1;
+    }
+    enco_ctx *ctx = NULL;
+    enco_ctx_options o = {.device = device};
+    enco_translator *tr = NULL;
+    st = enco_ctx_create(&ctx, &o);
+    if (st == ENCO_OK)
+        st = enco_translator_open(ctx, model, config ? &cfg : NULL, &tr);
+    int rc = st == ENCO_OK ? 0 : cli_fail("translate", st);
+    int tty = isatty(STDERR_FILENO), failures = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        fprintf(stderr, tty ? "\r[%zu/%zu] %s\033[K" : "[%zu/%zu] %s\n", i + 1, n, files[i]);
+        if (translate_one(tr, files[i], outdir, tr->cfg.model.input_nc) != 0)
+            failures++;
+    }
+    if (rc == 0) {
+        if (tty)
+            fputc('\n', stderr);
+        fprintf(stderr, "enco-cl translate: %zu of %zu image%s written to %s\n",
+                n - (size_t)failures, n, n == 1 ? "" : "s", outdir);
+        rc = failures ? 1 : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+    enco_translator_close(tr);
+    enco_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* The training loop: epochs, learning-rate schedule, identity phase, loss
+ * log, sample grids, index.html, checkpoints, resume and clean stops. The
+ * library reports progress through a callback and never prints. */
+#ifndef ENCO_TRAIN_RUN_H
+#define ENCO_TRAIN_RUN_H
+
+#include "train/checkpoint.h"
+
+#include <signal.h>
+
+/* Where batches come from (a dataset loader, or a test's generator). */
+typedef struct enco_batch_source {
+    void *self;
+    /* Iterations in one epoch (with the run's batch size). */
+    int64_t (*epoch_length)(void *self);
+    /* Fills batch `iter` of `epoch`: real_a, real_b (n, c, h, w). Must be a
+     * pure function of (epoch, iter) for resumed runs to match. */
+    enco_status (*get)(void *self, int64_t epoch, int64_t iter, float *real_a, float *real_b);
+} enco_batch_source;
+
+typedef struct enco_progress {
+    int64_t epoch, epoch_iter, epoch_length, total_iter, total_planned;
+    double it_per_s, eta_s, lr_factor;
+    float losses[ENCO_LOSS_SLOTS];
+    int npairs;
+    const char *event;       /* NULL, or "checkpoint", "sample", "resume", "stop" */
+    const char *path;        /* file of the event */
+} enco_progress;
+
+typedef struct enco_run_options {
+    const char *dir;                 /* run folder (created) */
+    int resume;                      /* continue from dir/latest.safetensors */
+    volatile sig_atomic_t *stop;     /* set by a signal handler: save and stop */
+    void (*on_progress)(const enco_progress *p, void *user);
+    void *user;
+} enco_run_options;
+
+/* Trains t->cfg's schedule (or up to run.max_iterations in all). On a stop
+ * request a checkpoint is written and ENCO_ERR_INTERRUPTED returned. A NaN
+ * or Inf loss ends the run with ENCO_ERR_NUMERIC and a diagnosis; the last
+ * good checkpoint is kept. */
+enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o);
+
+#endif

@@ -1,0 +1,103 @@
+/* Generator-only inference. */
+#include "train/translate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define F4 sizeof(float)
+
+enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_config *cfg,
+                                 enco_translator **out)
+{
+    *out = NULL;
+    enco_translator *t = calloc(1, sizeof *t);
+    if (!t)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    t->ctx = ctx;
+    enco_status st = enco_st_read(path, &t->weights);
+    if (st == ENCO_OK) {
+        if (cfg) {
+            t->cfg = *cfg;
+        } else {
+            enco_config_defaults(&t->cfg);
+            const char *text = enco_st_get_meta(t->weights, "config");
+            if (text)
+                st = enco_config_load_text(&t->cfg, text, path);
+        }
+    }
+    if (st == ENCO_OK && !enco_st_find(t->weights, "netG.model.1.weight"))
+        st = ENCO_FAIL(ENCO_ERR_FORMAT,
+                       "%s holds no generator (no netG.model.1.weight): convert PyTorch files "
+                       "with tools/pth2safetensors.py",
+                       path);
+    if (st != ENCO_OK) {
+        enco_translator_close(t);
+        return st;
+    }
+    *out = t;
+    return ENCO_OK;
+}
+
+static void unbuild(enco_translator *t)
+{
+    if (!t->built)
+        return;
+    enco_seqnet_free(t->ctx, &t->net);
+    enco_params_free(t->ctx, &t->g);
+    t->built = 0;
+}
+
+void enco_translator_close(enco_translator *t)
+{
+    if (!t)
+        return;
+    unbuild(t);
+    enco_st_free(t->weights);
+    free(t);
+}
+
+static enco_status build(enco_translator *t, int h, int w)
+{
+    unbuild(t);
+    enco_model_config mc = {.input_nc = t->cfg.model.input_nc,
+                            .output_nc = t->cfg.model.output_nc,
+                            .ngf = t->cfg.model.ngf,
+                            .n_blocks = t->cfg.model.n_blocks,
+                            .ndf = t->cfg.model.ndf,
+                            .n_layers_d = t->cfg.model.n_layers_D,
+                            .no_antialias = t->cfg.model.no_antialias,
+                            .no_antialias_up = t->cfg.model.no_antialias_up};
+    enco_params_init(&t->g, "netG.");
+    t->built = 1; /* from here on unbuild() releases what exists */
+    ENCO_TRY(enco_generator_build(&t->net, &t->g, &mc, 1, h, w));
+    ENCO_TRY(enco_params_alloc(t->ctx, &t->g));
+    ENCO_TRY(enco_seqnet_finish(t->ctx, &t->net));
+    enco_status st = enco_params_load(t->ctx, &t->g, t->weights, "");
+    if (st != ENCO_OK) {
+        enco_error_append(" (the generator does not match the configuration: ngf %d, %d blocks)",
+                          mc.ngf, mc.n_blocks);
+        return st;
+    }
+    t->h = h, t->w = w;
+    return ENCO_OK;
+}
+
+enco_status enco_translator_run(enco_translator *t, const float *x, int h, int w, float *y)
+{
+    if (!t->built || t->h != h || t->w != w) {
+        enco_status st = build(t, h, w);
+        if (st != ENCO_OK) {
+            unbuild(t);
+            return st;
+        }
+    }
+    size_t in = (size_t)t->cfg.model.input_nc * h * w;
+    size_t outn = (size_t)t->cfg.model.output_nc * h * w;
+    const enco_slot *s0 = &t->net.slots[0];
+    ENCO_TRY(enco_upload(t->ctx, t->net.acts, s0->off * F4, in * F4, x));
+    ENCO_TRY(enco_seqnet_forward(t->ctx, &t->net, t->net.acts, s0->off, 1));
+    cl_mem m;
+    size_t off;
+    enco_seqnet_output(&t->net, &m, &off, NULL, NULL, NULL);
+    return enco_download(t->ctx, m, off * F4, outn * F4, y);
+}

@@ -1,0 +1,28 @@
+/* Translation with a trained generator: G alone, any input size that is a
+ * multiple of 4 (the network is fully convolutional). */
+#ifndef ENCO_TRAIN_TRANSLATE_H
+#define ENCO_TRAIN_TRANSLATE_H
+
+#include "io/safetensors.h"
+#include "nn/models.h"
+#include "train/config.h"
+
+typedef struct enco_translator {
+    enco_ctx *ctx;
+    enco_config cfg;
+    enco_st_file *weights;   /* the generator's tensors, kept to rebuild per size */
+    enco_param_set g;
+    enco_seqnet net;
+    int built, h, w;
+} enco_translator;
+
+/* Opens a checkpoint or a generator-only file (e.g. converted from PyTorch).
+ * The architecture comes from cfg when given, else from the file's
+ * metadata, else from the defaults. */
+enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_config *cfg,
+                                 enco_translator **out);
+void enco_translator_close(enco_translator *t);
+/* y = G(x) for one image x (c, h, w) in [-1, 1]; h, w multiples of 4. */
+enco_status enco_translator_run(enco_translator *t, const float *x, int h, int w, float *y);
+
+#endif
