@@ -1,0 +1,412 @@
+/* Benchmarks: measured ceilings, the end-to-end iteration, roofline shares
+ * and the JSON report. The per-kernel table is in kernels.c. */
+#include "bench/bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define F4 sizeof(float)
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double enco_bench_median(double *v, size_t n)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+enco_bench_options enco_bench_options_default(void)
+{
+    return (enco_bench_options){.size = 256, .batch = 1, .repeat = 5, .warmup = 1};
+}
+
+/* ---- ceilings ------------------------------------------------------------ */
+
+static int name_has(const char *s, const char *part)
+{
+    size_t n = strlen(part);
+    for (; *s; s++) {
+        size_t i = 0;
+        while (i < n && s[i] && (s[i] | 0x20) == (part[i] | 0x20))
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+double enco_bench_nominal_gflops(const enco_device_info *dev, char *basis, size_t basis_size)
+{
+    double cu = dev->compute_units, ghz = dev->max_clock_mhz / 1000.0;
+    if (cu <= 0 || ghz <= 0) {
+        snprintf(basis, basis_size, "unknown: the device reports no compute units or clock");
+        return -1;
+    }
+    if (!dev->is_gpu && strcmp(dev->type, "CPU") == 0) {
+        /* PoCL names its CPU device after the LLVM target: the vector width
+         * follows from it. Per core and cycle: FMA pipes x lanes x 2. */
+        static const struct {
+            const char *target;
+            int flops;
+            const char *why;
+        } cpus[] = {
+            {"avx512", 64, "AVX-512: 2 FMA x 16 lanes x 2"},
+            {"skylake-avx512", 64, "AVX-512: 2 FMA x 16 lanes x 2"},
+            {"icelake", 64, "AVX-512: 2 FMA x 16 lanes x 2"},
+            {"sapphirerapids", 64, "AVX-512: 2 FMA x 16 lanes x 2"},
+            {"znver4", 32, "AVX2 (Zen 4 AVX-512 is double-pumped): 2 FMA x 8 lanes x 2"},
+            {"znver3", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+            {"znver2", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+            {"znver1", 16, "AVX2 on 128-bit units: 2 FMA x 4 lanes x 2"},
+            {"haswell", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+            {"broadwell", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+            {"skylake", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+            {"alderlake", 32, "AVX2: 2 FMA x 8 lanes x 2"},
+        };
+        for (size_t i = 0; i < sizeof cpus / sizeof cpus[0]; i++)
+            if (name_has(dev->name, cpus[i].target)) {
+                snprintf(basis, basis_size, "%u cores x %u MHz x %d FLOP/cycle (%s target '%s')",
+                         dev->compute_units, dev->max_clock_mhz, cpus[i].flops, cpus[i].why,
+                         cpus[i].target);
+                return cu * ghz * cpus[i].flops;
+            }
+        snprintf(basis, basis_size, "unknown: CPU vector width not known for '%s'", dev->name);
+        return -1;
+    }
+    if (name_has(dev->vendor, "advanced micro devices") || name_has(dev->vendor, "amd")) {
+        snprintf(basis, basis_size,
+                 "%u CUs x 64 lanes x 2 x %u MHz (GCN/RDNA1-2; RDNA3 dual issue can double it)",
+                 dev->compute_units, dev->max_clock_mhz);
+        return cu * 64 * 2 * ghz;
+    }
+    if (name_has(dev->vendor, "intel")) {
+        snprintf(basis, basis_size, "%u EUs x 8 lanes x 2 x %u MHz", dev->compute_units,
+                 dev->max_clock_mhz);
+        return cu * 8 * 2 * ghz;
+    }
+    snprintf(basis, basis_size,
+             "unknown: FP32 lanes per compute unit are not reported by OpenCL for vendor '%s'",
+             dev->vendor);
+    return -1;
+}
+
+static enco_status time_gemm(enco_ctx *ctx, int n, int repeat, cl_mem a, cl_mem b, cl_mem c,
+                             double *median)
+{
+    double *t = calloc((size_t)repeat, sizeof *t);
+    if (!t)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    enco_status st = enco_sgemm(ctx, 0, 0, (size_t)n, (size_t)n, (size_t)n, 1.0f, a, 0, (size_t)n,
+                                b, 0, (size_t)n, 0.0f, c, 0, (size_t)n);
+    if (st == ENCO_OK)
+        st = enco_finish(ctx);
+    for (int i = 0; st == ENCO_OK && i < repeat; i++) {
+        double t0 = now_seconds();
+        st = enco_sgemm(ctx, 0, 0, (size_t)n, (size_t)n, (size_t)n, 1.0f, a, 0, (size_t)n, b, 0,
+                        (size_t)n, 0.0f, c, 0, (size_t)n);
+        if (st == ENCO_OK)
+            st = enco_finish(ctx);
+        t[i] = now_seconds() - t0;
+    }
+    *median = enco_bench_median(t, (size_t)repeat);
+    free(t);
+    return st;
+}
+
+enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int repeat,
+                                enco_bench_peak *out)
+{
+    memset(out, 0, sizeof *out);
+    if (max_n < 64 || repeat < 1 || copy_mib <= 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "bench peak: SGEMM size %d (>= 64), repeat %d (>= 1), copy %.1f MiB",
+                         max_n, repeat, copy_mib);
+    out->nominal_gflops = enco_bench_nominal_gflops(enco_ctx_device(ctx), out->nominal_basis,
+                                                    sizeof out->nominal_basis);
+    size_t nn = (size_t)max_n * max_n;
+    float *host = malloc(nn * F4);
+    if (!host)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    for (size_t i = 0; i < nn; i++)
+        host[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    cl_mem a = NULL, b = NULL, c = NULL;
+    enco_status st = enco_buffer_alloc(ctx, nn * F4, &a);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, nn * F4, &b);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, nn * F4, &c);
+    if (st == ENCO_OK)
+        st = enco_upload(ctx, a, 0, nn * F4, host);
+    if (st == ENCO_OK)
+        st = enco_upload(ctx, b, 0, nn * F4, host);
+    free(host);
+    /* Sizes from small to max_n: the best rate is the ceiling. */
+    int sizes[8], ns = 0;
+    for (int n = 256; n < max_n && ns < 7; n *= 2)
+        sizes[ns++] = n;
+    sizes[ns++] = max_n;
+    for (int i = 0; st == ENCO_OK && i < ns; i++) {
+        double t = 0;
+        st = time_gemm(ctx, sizes[i], repeat, a, b, c, &t);
+        double rate = t > 0 ? 2.0 * sizes[i] * (double)sizes[i] * sizes[i] / t / 1e9 : 0;
+        if (st == ENCO_OK && rate > out->gemm_gflops) {
+            out->gemm_gflops = rate;
+            out->gemm_n = sizes[i];
+            out->gemm_seconds = t;
+        }
+    }
+    enco_buffer_free(ctx, a);
+    enco_buffer_free(ctx, b);
+    enco_buffer_free(ctx, c);
+    a = b = NULL;
+    ENCO_TRY(st);
+
+    size_t bytes = (size_t)(copy_mib * 1024 * 1024) / 4 * 4;
+    st = enco_buffer_alloc(ctx, bytes, &a);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, bytes, &b);
+    if (st == ENCO_OK)
+        st = enco_fill_zero(ctx, a, 0, bytes);
+    if (st == ENCO_OK)
+        st = enco_fill_zero(ctx, b, 0, bytes);
+    double *t = calloc((size_t)repeat, sizeof *t);
+    if (!t && st == ENCO_OK)
+        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    if (st == ENCO_OK)
+        st = enco_copy(ctx, b, 0, a, 0, bytes);
+    if (st == ENCO_OK)
+        st = enco_finish(ctx);
+    for (int i = 0; st == ENCO_OK && i < repeat; i++) {
+        double t0 = now_seconds();
+        st = enco_copy(ctx, b, 0, a, 0, bytes);
+        if (st == ENCO_OK)
+            st = enco_finish(ctx);
+        t[i] = now_seconds() - t0;
+    }
+    if (st == ENCO_OK) {
+        out->copy_mib = (double)bytes / (1024.0 * 1024.0);
+        out->copy_seconds = enco_bench_median(t, (size_t)repeat);
+        out->copy_gbs = out->copy_seconds > 0 ? 2.0 * (double)bytes / out->copy_seconds / 1e9 : 0;
+    }
+    free(t);
+    enco_buffer_free(ctx, a);
+    enco_buffer_free(ctx, b);
+    return st;
+}
+
+int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak, double *share)
+{
+    *share = 0;
+    const enco_op_cost *c = &row->cost;
+    if (c->flops > 0 && peak->gemm_gflops > 0) {
+        double ai = c->bytes > 0 ? c->flops / c->bytes : INFINITY;
+        double mem_rate = ai * peak->copy_gbs;
+        int memory_bound = mem_rate < peak->gemm_gflops;
+        double attainable = memory_bound ? mem_rate : peak->gemm_gflops;
+        if (row->seconds > 0 && attainable > 0)
+            *share = c->flops / row->seconds / 1e9 / attainable;
+        return memory_bound;
+    }
+    if (row->seconds > 0 && peak->copy_gbs > 0)
+        *share = c->bytes / row->seconds / 1e9 / peak->copy_gbs;
+    return 1;
+}
+
+/* ---- end to end -------------------------------------------------------- */
+
+const char *enco_bench_phase_name(enco_phase phase)
+{
+    static const char *names[ENCO_PHASE_COUNT] = {"G forward", "D step",     "G GAN (D fwd+bwd)",
+                                                  "heads + sampling", "G backward", "Adam G+F"};
+    return (int)phase >= 0 && phase < ENCO_PHASE_COUNT ? names[phase] : "?";
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* Numbers: finite values as %.9g, anything else as null. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("null", f);
+}
+
+static void json_rows(FILE *f, const enco_bench_peak *peak, const enco_bench_row *rows,
+                      size_t nrows)
+{
+    fputs("[", f);
+    for (size_t i = 0; i < nrows; i++) {
+        const enco_bench_row *r = &rows[i];
+        fputs(i ? ",\n    {" : "\n    {", f);
+        fputs("\"name\": ", f);
+        json_str(f, r->name);
+        fputs(", \"where\": ", f);
+        json_str(f, r->where);
+        fputs(", \"shape\": ", f);
+        json_str(f, r->shape);
+        fprintf(f, ", \"per_iter\": %d, \"runs\": %d, \"seconds\": ", r->per_iter, r->runs);
+        json_num(f, r->seconds);
+        fputs(", \"min_seconds\": ", f);
+        json_num(f, r->min_seconds);
+        fputs(", \"flops\": ", f);
+        json_num(f, r->cost.flops);
+        fputs(", \"bytes\": ", f);
+        json_num(f, r->cost.bytes);
+        fputs(", \"gflops\": ", f);
+        json_num(f, r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0);
+        fputs(", \"gbs\": ", f);
+        json_num(f, r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0);
+        if (peak) {
+            double share;
+            int mem = enco_bench_row_share(r, peak, &share);
+            fprintf(f, ", \"bound\": \"%s\", \"share\": ", mem ? "memory" : "compute");
+            json_num(f, share);
+        }
+        fputs("}", f);
+    }
+    fputs(nrows ? "\n  ]" : "]", f);
+}
+
+enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
+                                  const enco_bench_peak *peak, const enco_bench_options *kopts,
+                                  const enco_bench_row *rows, size_t nrows,
+                                  const enco_bench_e2e *e2e, size_t ne2e)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    snprintf(tmp, len + 16, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        enco_status st = ENCO_FAIL(ENCO_ERR_IO, "%s: cannot open for writing", tmp);
+        free(tmp);
+        return st;
+    }
+    fputs("{\n  \"tool\": \"enco-cl bench\"", f);
+    if (dev) {
+        fputs(",\n  \"device\": {\"name\": ", f);
+        json_str(f, dev->name);
+        fputs(", \"platform\": ", f);
+        json_str(f, dev->platform);
+        fputs(", \"vendor\": ", f);
+        json_str(f, dev->vendor);
+        fputs(", \"type\": ", f);
+        json_str(f, dev->type);
+        fputs(", \"driver\": ", f);
+        json_str(f, dev->driver_version);
+        fprintf(f, ", \"compute_units\": %u, \"max_clock_mhz\": %u}", dev->compute_units,
+                dev->max_clock_mhz);
+    }
+    if (peak) {
+        fprintf(f, ",\n  \"peak\": {\"gemm_n\": %d, \"gemm_seconds\": ", peak->gemm_n);
+        json_num(f, peak->gemm_seconds);
+        fputs(", \"gemm_gflops\": ", f);
+        json_num(f, peak->gemm_gflops);
+        fputs(", \"copy_mib\": ", f);
+        json_num(f, peak->copy_mib);
+        fputs(", \"copy_seconds\": ", f);
+        json_num(f, peak->copy_seconds);
+        fputs(", \"copy_gbs\": ", f);
+        json_num(f, peak->copy_gbs);
+        fputs(", \"nominal_gflops\": ", f);
+        if (peak->nominal_gflops > 0)
+            json_num(f, peak->nominal_gflops);
+        else
+            fputs("null", f);
+        fputs(", \"nominal_basis\": ", f);
+        json_str(f, peak->nominal_basis);
+        fputs("}", f);
+    }
+    if (kopts) {
+        fprintf(f, ",\n  \"kernels\": {\"size\": %d, \"batch\": %d, \"repeat\": %d, \"warmup\": %d, "
+                   "\"filter\": ",
+                kopts->size, kopts->batch, kopts->repeat, kopts->warmup);
+        if (kopts->filter)
+            json_str(f, kopts->filter);
+        else
+            fputs("null", f);
+        double total = 0;
+        for (size_t i = 0; i < nrows; i++)
+            total += rows[i].per_iter * rows[i].seconds;
+        fputs(", \"sum_per_iter_seconds\": ", f);
+        json_num(f, total);
+        fputs(",\n  \"rows\": ", f);
+        json_rows(f, peak, rows, nrows);
+        fputs("}", f);
+    }
+    if (e2e) {
+        fputs(",\n  \"e2e\": [", f);
+        for (size_t i = 0; i < ne2e; i++) {
+            const enco_bench_e2e *e = &e2e[i];
+            fprintf(f, "%s\n    {\"size\": %d, \"batch\": %d, \"iters\": %d, \"sec_per_iter\": ",
+                    i ? "," : "", e->size, e->batch, e->iters);
+            json_num(f, e->sec_per_iter);
+            fputs(", \"min_sec_per_iter\": ", f);
+            json_num(f, e->min_sec_per_iter);
+            fputs(", \"profiled_sec_per_iter\": ", f);
+            json_num(f, e->profiled_sec_per_iter);
+            fputs(", \"first_iter_seconds\": ", f);
+            json_num(f, e->first_iter_seconds);
+            fputs(", \"setup_seconds\": ", f);
+            json_num(f, e->setup_seconds);
+            fprintf(f, ", \"device_peak_bytes\": %llu, \"params\": [%zu, %zu, %zu], \"loss_G\": ",
+                    (unsigned long long)e->device_peak_bytes, e->params[0], e->params[1],
+                    e->params[2]);
+            json_num(f, e->loss_g);
+            fputs(", \"phases\": {", f);
+            for (int p = 0; p < ENCO_PHASE_COUNT; p++) {
+                fputs(p ? ", " : "", f);
+                json_str(f, enco_bench_phase_name((enco_phase)p));
+                fputs(": ", f);
+                json_num(f, e->phase_seconds[p]);
+            }
+            fputs("}}", f);
+        }
+        fputs(ne2e ? "\n  ]" : "]", f);
+    }
+    fputs("\n}\n", f);
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    enco_status st = ENCO_OK;
+    if (bad)
+        st = ENCO_FAIL(ENCO_ERR_IO, "%s: write failed", tmp);
+    else if (rename(tmp, path) != 0)
+        st = ENCO_FAIL(ENCO_ERR_IO, "%s: cannot rename to %s", tmp, path);
+    if (st != ENCO_OK)
+        remove(tmp);
+    free(tmp);
+    return st;
+}

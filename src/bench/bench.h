@@ -1,0 +1,126 @@
+/* Benchmarks (`enco-cl bench`): the device's measured ceilings (SGEMM rate
+ * and copy bandwidth), a per-kernel table at the real layer shapes of the
+ * EnCo model, and the end-to-end training iteration.
+ *
+ * Every timed launch is bracketed by clFinish and timed on the host
+ * (CLOCK_MONOTONIC), so a row's time includes the launch overhead the
+ * training loop pays; rows report the median of `repeat` launches after
+ * `warmup` untimed ones. Work and traffic come from the op families' cost
+ * functions (enco_*_cost). Nothing here prints: progress goes through a
+ * callback. */
+#ifndef ENCO_BENCH_BENCH_H
+#define ENCO_BENCH_BENCH_H
+
+#include "core/internal.h"
+#include "train/trainer.h"
+
+/* ---- ceilings ------------------------------------------------------------ */
+
+typedef struct enco_bench_peak {
+    int gemm_n;              /* square SGEMM size that gave the best rate */
+    double gemm_seconds;     /* median time of one n x n x n SGEMM */
+    double gemm_gflops;      /* best measured rate (2 n^3 / time) */
+    double copy_mib;         /* size of the copied buffer */
+    double copy_seconds;     /* median time of one clEnqueueCopyBuffer */
+    double copy_gbs;         /* (read + write bytes) / time, GB/s (1e9) */
+    double nominal_gflops;   /* vendor-style FP32 peak; < 0 when unknown */
+    char nominal_basis[128]; /* how the nominal peak was counted, or why unknown */
+} enco_bench_peak;
+
+/* Measures SGEMM through enco_sgemm at square sizes 256, 512, ... up to
+ * max_n, and a device-to-device copy of copy_mib MiB; repeat >= 1 timed runs
+ * each (median) after one warm-up. */
+enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int repeat,
+                                enco_bench_peak *out);
+
+/* Nominal FP32 peak of a device from its description, in GFLOP/s; returns
+ * < 0 (and says why in basis) where the SIMD width is not known. */
+double enco_bench_nominal_gflops(const enco_device_info *dev, char *basis, size_t basis_size);
+
+/* ---- per-kernel table ------------------------------------------------------ */
+
+typedef struct enco_bench_row {
+    char name[32];       /* op and pass: "conv2d.fwd", "instnorm.bwd", "adam" */
+    char where[64];      /* layer(s): "G model.1", "D model.3", "F mlp_0.0", "loss" */
+    char shape[96];      /* human-readable shape */
+    int per_iter;        /* launches of this exact shape per training iteration */
+    int runs;            /* timed launches */
+    double seconds;      /* median */
+    double min_seconds;
+    enco_op_cost cost;   /* of one launch */
+} enco_bench_row;
+
+/* Progress: called before each row (or phase) with a short label. */
+typedef void (*enco_bench_progress_fn)(void *user, const char *what, size_t done, size_t total);
+
+typedef struct enco_bench_options {
+    int size;            /* image height = width, multiple of 4, >= 16 (default 256) */
+    int batch;           /* images per batch (default 1) */
+    int repeat;          /* timed launches per row (default 5) */
+    int warmup;          /* untimed launches per row first (default 1) */
+    const char *filter;  /* keep rows whose "name where" contains this; NULL: all */
+    enco_bench_progress_fn progress;
+    void *progress_user;
+} enco_bench_options;
+
+/* Defaults as documented above. */
+enco_bench_options enco_bench_options_default(void);
+
+/* Lists the distinct launches of one training iteration of the default model
+ * (enco_config_defaults, batch opts->batch, opts->size square) without
+ * running them: rows with per_iter and cost filled, times zero. */
+enco_status enco_bench_plan(const enco_bench_options *opts, enco_bench_row **rows, size_t *count);
+
+/* Plans as above and times every row kept by the filter on ctx. *rows is
+ * malloc'd (free()); a filter that keeps nothing gives *count = 0. */
+enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
+                               enco_bench_row **rows, size_t *count);
+
+/* Attainable rate of a row under the roofline of the measured ceilings:
+ * min(gemm_gflops, intensity * copy_gbs) in GFLOP/s, or for rows without
+ * FLOPs the copy bandwidth in GB/s; *share is the achieved fraction of it
+ * (0 when the row was not timed). Returns 1 when the row is memory-bound. */
+int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak, double *share);
+
+/* ---- end to end ------------------------------------------------------------ */
+
+typedef struct enco_bench_e2e {
+    int size, batch, iters;
+    double setup_seconds;        /* trainer creation and weight init */
+    double first_iter_seconds;   /* first step (includes any kernel builds) */
+    double sec_per_iter;         /* median of the unprofiled timed steps */
+    double min_sec_per_iter;
+    double profiled_sec_per_iter; /* median of the profiled steps (adds syncs) */
+    double phase_seconds[ENCO_PHASE_COUNT]; /* per iteration, mean over profiled steps */
+    uint64_t device_peak_bytes;  /* enco_ctx_get_stats() of a fresh context */
+    uint64_t device_bytes;       /* still allocated at the end (the trainer) */
+    size_t params[3];            /* G, D, F trainable floats */
+    float loss_g;                /* loss_G of the last step (finite, or the run fails) */
+} enco_bench_e2e;
+
+/* Times the full training iteration of the default configuration at
+ * size x size, batch `batch`, on a context of its own (so the peak memory is
+ * this run's): `warmup` steps, `iters` timed steps, then `iters` steps with
+ * profiling on for the phase split (iters >= 1). Inputs are synthetic
+ * uniform values in [-1, 1]. */
+enco_status enco_bench_e2e_run(const enco_ctx_options *ctx_opts, int size, int batch, int iters,
+                               int warmup, enco_bench_progress_fn progress, void *user,
+                               enco_bench_e2e *out);
+
+/* Name of a phase: "G forward", "D step", ... */
+const char *enco_bench_phase_name(enco_phase phase);
+
+/* Median of v[0..n) (sorts v); 0 for n = 0. */
+double enco_bench_median(double *v, size_t n);
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* Writes whatever is given (NULL parts are left out) as one JSON object:
+ * {"device": {...}, "peak": {...}, "kernels": {"size":..,"rows":[...]},
+ *  "e2e": [...]}. Replaces the file atomically. */
+enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
+                                  const enco_bench_peak *peak, const enco_bench_options *kopts,
+                                  const enco_bench_row *rows, size_t nrows,
+                                  const enco_bench_e2e *e2e, size_t ne2e);
+
+#endif

@@ -1,0 +1,329 @@
+/* enco-cl bench [--peak] [--kernels] [--e2e] [options] */
+#include "cli/cli.h"
+
+#include "bench/bench.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void help(void)
+{
+    printf("usage: enco-cl bench [--peak] [--kernels] [--e2e] [options]\n\n"
+           "Measures the device and the EnCo training step. Without a part selected, runs\n"
+           "all three parts at --size.\n\n"
+           "  --peak          measured ceilings: SGEMM rate (enco_sgemm, square sizes up to\n"
+           "                  --gemm-max) and copy bandwidth (clEnqueueCopyBuffer, read +\n"
+           "                  write bytes); the nominal FP32 peak where the vendor's SIMD\n"
+           "                  width is known\n"
+           "  --kernels       per-kernel table at the real layer shapes of the default model\n"
+           "                  (batch 1, G at 2 images for the identity term), median of\n"
+           "                  --repeat launches, each between clFinish calls; includes --peak\n"
+           "                  for the share of the roofline ceiling\n"
+           "  --e2e           seconds per training iteration (median of --iters steps after\n"
+           "                  --warmup), then --iters profiled steps for the phase split, and\n"
+           "                  the peak device memory (a fresh context per size)\n\n"
+           "  --size S        image size (multiple of 4; default 256)\n"
+           "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
+           "  --op NAME       keep table rows whose 'name where' contains NAME\n"
+           "  --repeat N      timed launches per table row (default 5)\n"
+           "  --iters N       timed steps per --e2e size (default 3)\n"
+           "  --warmup N      untimed launches / steps first (default 1)\n"
+           "  --gemm-max N    largest SGEMM size (default 1024 on CPUs, 4096 on GPUs)\n"
+           "  --copy-mib M    copy size in MiB (default 64 on CPUs, 256 on GPUs)\n"
+           "  --json FILE     also write the results as JSON\n"
+           "  --quiet         no progress on stderr\n"
+           "  --device SPEC   device (index or part of a name; default ENCO_DEVICE / first GPU)\n"
+           "  -h, --help      this text\n");
+}
+
+typedef struct progress_state {
+    int quiet;
+    int tty;
+} progress_state;
+
+static void on_progress(void *user, const char *what, size_t done, size_t total)
+{
+    const progress_state *ps = user;
+    if (ps->quiet)
+        return;
+    if (ps->tty)
+        fprintf(stderr, "\r\033[K[%zu/%zu] %.100s", done + 1, total, what);
+    else if (strncmp(what, "e2e", 3) == 0 || total < 20 || done % (total / 10) == 0)
+        fprintf(stderr, "[%zu/%zu] %s\n", done + 1, total, what);
+    fflush(stderr);
+}
+
+static void progress_end(const progress_state *ps)
+{
+    if (!ps->quiet && ps->tty)
+        fprintf(stderr, "\r\033[K");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static void print_peak(const enco_bench_peak *pk)
+{
+    printf("ceilings (measured)\n");
+    printf("  SGEMM        %8.1f GFLOP/s  (n = %d, %.2f ms)\n", pk->gemm_gflops, pk->gemm_n,
+           pk->gemm_seconds * 1e3);
+    printf("  copy         %8.2f GB/s     (%.0f MiB, read + write, %.2f ms)\n", pk->copy_gbs,
+           pk->copy_mib, pk->copy_seconds * 1e3);
+    if (pk->nominal_gflops > 0)
+        printf("  nominal FP32 %8.1f GFLOP/s  (%s); SGEMM reaches %.0f%%\n", pk->nominal_gflops,
+               pk->nominal_basis, 100.0 * pk->gemm_gflops / pk->nominal_gflops);
+    else
+        printf("  nominal FP32  unknown (%s)\n", pk->nominal_basis);
+}
+
+static int cmp_row_time(const void *a, const void *b)
+{
+    const enco_bench_row *x = *(const enco_bench_row *const *)a;
+    const enco_bench_row *y = *(const enco_bench_row *const *)b;
+    double tx = x->per_iter * x->seconds, ty = y->per_iter * y->seconds;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+static void print_table(const enco_bench_options *o, const enco_bench_peak *pk,
+                        const enco_bench_row *rows, size_t n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].per_iter * rows[i].seconds;
+    printf("\nkernels at %dx%d, batch %d (median of %d after %d warm-up; x = launches per "
+           "iteration)\n",
+           o->size, o->size, o->batch, o->repeat, o->warmup);
+    printf("%-18s %-28s %-40s %3s %9s %8s %7s %3s %6s %9s %5s\n", "op", "where", "shape", "x",
+           "ms", "GFLOP/s", "GB/s", "bnd", "share", "ms/iter", "%it");
+    for (size_t i = 0; i < n; i++) {
+        const enco_bench_row *r = &rows[i];
+        double share;
+        int mem = enco_bench_row_share(r, pk, &share);
+        double it = r->per_iter * r->seconds;
+        printf("%-18s %-28.28s %-40.40s %3d %9.3f %8.2f %7.2f %3s %5.1f%% %9.2f %5.1f\n", r->name,
+               r->where, r->shape, r->per_iter, r->seconds * 1e3,
+               r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0.0,
+               r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0.0, mem ? "mem" : "cmp",
+               100.0 * share, it * 1e3, total > 0 ? 100.0 * it / total : 0.0);
+    }
+    printf("sum over rows x launches per iteration: %.3f s\n", total);
+    if (!n)
+        return;
+    /* Where the time goes: the heaviest rows and the op totals. */
+    const enco_bench_row **sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &rows[i];
+    qsort(sorted, n, sizeof *sorted, cmp_row_time);
+    printf("\nheaviest rows (share of the sum)\n");
+    for (size_t i = 0; i < n && i < 10; i++) {
+        const enco_bench_row *r = sorted[i];
+        double it = r->per_iter * r->seconds;
+        printf("  %5.1f%%  %8.2f ms  %-18s %s  %s\n", total > 0 ? 100.0 * it / total : 0.0,
+               it * 1e3, r->name, r->where, r->shape);
+    }
+    printf("\nby op (share of the sum)\n");
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(sorted[j]->name, sorted[i]->name) == 0;
+        if (seen)
+            continue;
+        double sum = 0;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(sorted[j]->name, sorted[i]->name) == 0)
+                sum += sorted[j]->per_iter * sorted[j]->seconds;
+        printf("  %5.1f%%  %8.2f ms  %s\n", total > 0 ? 100.0 * sum / total : 0.0, sum * 1e3,
+               sorted[i]->name);
+    }
+    free(sorted);
+}
+
+static void print_e2e(const enco_bench_e2e *e)
+{
+    printf("\nend to end %dx%d, batch %d: %.3f s/iter (median of %d, min %.3f); first step "
+           "%.3f s, setup %.3f s\n",
+           e->size, e->size, e->batch, e->sec_per_iter, e->iters, e->min_sec_per_iter,
+           e->first_iter_seconds, e->setup_seconds);
+    printf("  peak device memory %.1f MiB; parameters G %zu, D %zu, F %zu; loss_G %.4f\n",
+           (double)e->device_peak_bytes / (1024.0 * 1024.0), e->params[0], e->params[1],
+           e->params[2], (double)e->loss_g);
+    double sum = 0;
+    for (int p = 0; p < ENCO_PHASE_COUNT; p++)
+        sum += e->phase_seconds[p];
+    printf("  profiled: %.3f s/iter (a device sync per phase)\n", e->profiled_sec_per_iter);
+    for (int p = 0; p < ENCO_PHASE_COUNT; p++)
+        printf("    %-20s %8.3f s  %5.1f%%\n", enco_bench_phase_name((enco_phase)p),
+               e->phase_seconds[p], sum > 0 ? 100.0 * e->phase_seconds[p] / sum : 0.0);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"peak", no_argument, NULL, 'P'},       {"kernels", no_argument, NULL, 'K'},
+        {"e2e", no_argument, NULL, 'E'},        {"size", required_argument, NULL, 's'},
+        {"sizes", required_argument, NULL, 'S'}, {"op", required_argument, NULL, 'o'},
+        {"repeat", required_argument, NULL, 'r'}, {"iters", required_argument, NULL, 'i'},
+        {"warmup", required_argument, NULL, 'w'}, {"gemm-max", required_argument, NULL, 'g'},
+        {"copy-mib", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},      {"device", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    int want_peak = 0, want_kernels = 0, want_e2e = 0, iters = 3, gemm_max = 0, copy_mib = 0;
+    int sizes[16], nsizes = 0;
+    const char *json = NULL, *device = NULL;
+    progress_state ps = {.tty = isatty(2)};
+    enco_bench_options ko = enco_bench_options_default();
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'P': want_peak = 1; break;
+        case 'K': want_kernels = 1; break;
+        case 'E': want_e2e = 1; break;
+        case 's':
+            if (!parse_int(optarg, 16, 8192, &ko.size) || ko.size % 4)
+                return cli_usage_error("bench", "--size %s: a multiple of 4 from 16 to 8192",
+                                       optarg);
+            break;
+        case 'S': {
+            char *list = strdup(optarg), *save = NULL;
+            if (!list)
+                return cli_usage_error("bench", "out of memory");
+            nsizes = 0;
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int v;
+                if (nsizes == 16 || !parse_int(t, 16, 8192, &v) || v % 4) {
+                    free(list);
+                    return cli_usage_error("bench",
+                                           "--sizes %s: up to 16 multiples of 4 from 16 to 8192",
+                                           optarg);
+                }
+                sizes[nsizes++] = v;
+            }
+            free(list);
+            break;
+        }
+        case 'o': ko.filter = optarg; break;
+        case 'r':
+            if (!parse_int(optarg, 1, 100000, &ko.repeat))
+                return cli_usage_error("bench", "--repeat %s: a number >= 1", optarg);
+            break;
+        case 'i':
+            if (!parse_int(optarg, 1, 100000, &iters))
+                return cli_usage_error("bench", "--iters %s: a number >= 1", optarg);
+            break;
+        case 'w':
+            if (!parse_int(optarg, 0, 100000, &ko.warmup))
+                return cli_usage_error("bench", "--warmup %s: a number >= 0", optarg);
+            break;
+        case 'g':
+            if (!parse_int(optarg, 64, 32768, &gemm_max))
+                return cli_usage_error("bench", "--gemm-max %s: 64 to 32768", optarg);
+            break;
+        case 'c':
+            if (!parse_int(optarg, 1, 65536, &copy_mib))
+                return cli_usage_error("bench", "--copy-mib %s: 1 to 65536", optarg);
+            break;
+        case 'j': json = optarg; break;
+        case 'q': ps.quiet = 1; break;
+        case 'd': device = optarg; break;
+        case 'h': help(); return 0;
+        default:
+            return cli_usage_error("bench", "unknown option or missing value '%s'",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    if (!want_peak && !want_kernels && !want_e2e)
+        want_peak = want_kernels = want_e2e = 1;
+    if (!nsizes)
+        sizes[nsizes++] = ko.size;
+    ko.progress = on_progress;
+    ko.progress_user = &ps;
+
+    enco_ctx_options co = {.device = device};
+    enco_ctx *ctx = NULL;
+    enco_status st = enco_ctx_create(&ctx, &co);
+    if (st != ENCO_OK)
+        return cli_fail("bench", st);
+    const enco_device_info devinfo = *enco_ctx_device(ctx); /* outlives ctx */
+    const enco_device_info *dev = &devinfo;
+    printf("device: %s (%s, %s, %u compute units @ %u MHz)\n", dev->name, dev->platform,
+           dev->type, dev->compute_units, dev->max_clock_mhz);
+    if (!gemm_max)
+        gemm_max = dev->is_gpu ? 4096 : 1024;
+    if (!copy_mib)
+        copy_mib = dev->is_gpu ? 256 : 64;
+
+    int rc = 0;
+    enco_bench_peak peak, *pk = NULL;
+    enco_bench_row *rows = NULL;
+    size_t nrows = 0;
+    enco_bench_e2e e2e[16];
+    size_t ne2e = 0;
+    if (want_peak || want_kernels) {
+        on_progress(&ps, "ceilings: SGEMM and copy", 0, 1);
+        st = enco_bench_peak_run(ctx, gemm_max, copy_mib, ko.repeat, &peak);
+        progress_end(&ps);
+        if (st != ENCO_OK) {
+            rc = cli_fail("bench --peak", st);
+            goto done;
+        }
+        pk = &peak;
+        print_peak(pk);
+        fflush(stdout);
+    }
+    if (want_kernels) {
+        st = enco_bench_kernels(ctx, &ko, &rows, &nrows);
+        progress_end(&ps);
+        if (st != ENCO_OK) {
+            rc = cli_fail("bench --kernels", st);
+            goto done;
+        }
+        if (!nrows && ko.filter)
+            fprintf(stderr, "enco-cl bench: --op %s matches no row\n", ko.filter);
+        print_table(&ko, pk, rows, nrows);
+        fflush(stdout);
+    }
+    if (want_e2e) {
+        /* Each size on a fresh context: its peak memory is its own. */
+        enco_ctx_free(ctx);
+        ctx = NULL;
+        for (int i = 0; i < nsizes; i++) {
+            st = enco_bench_e2e_run(&co, sizes[i], ko.batch, iters, ko.warmup, on_progress, &ps,
+                                    &e2e[ne2e]);
+            progress_end(&ps);
+            if (st != ENCO_OK) {
+                rc = cli_fail("bench --e2e", st);
+                goto done;
+            }
+            print_e2e(&e2e[ne2e++]);
+            fflush(stdout);
+        }
+    }
+done:
+    if (json && rc == 0) {
+        st = enco_bench_write_json(json, dev, pk, want_kernels ? &ko : NULL, rows, nrows,
+                                   want_e2e ? e2e : NULL, ne2e);
+        if (st != ENCO_OK)
+            rc = cli_fail("bench --json", st);
+    }
+    free(rows);
+    enco_ctx_free(ctx);
+    return rc;
+}
