@@ -14,6 +14,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cmd_devices(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_step(int argc, char **argv);
+int cmd_translate(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+struct enco_eval_result;
+/* Prints an evaluation table to stdout; returns 0. */
+int cli_print_eval(const struct enco_eval_result *r);
 
 #endif

@@ -19,6 +19,11 @@ static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL devices; --check runs a kernel and an SGEMM on each"},
     {"cache", cmd_cache, "show or clear the compiled-kernel cache"},
     {"bench", cmd_bench, "benchmarks: device ceilings, per-kernel table, training-step time"},
+    {"synth", cmd_synth, "write a synthetic unpaired dataset with ground-truth test pairs"},
+    {"train", cmd_train, "train a model from a configuration file (see configs/)"},
+    {"config", cmd_config, "check a configuration; show every option (--list) or the effective values"},
+    {"eval", cmd_eval, "score a generator on test pairs with ground truth"},
+    {"translate", cmd_translate, "translate images with a trained generator"},
     {"step", cmd_step, "run one training iteration from a state file and write everything out"},
 };
 
