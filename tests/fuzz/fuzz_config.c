@@ -36,7 +36,33 @@ static void put(const void *data, size_t size)
     }
 }
 
-/* dump -> load -> dump must give the same text. */
+/* Index of the first option whose value differs, or -1. */
+static int first_difference(const enco_config *a, const enco_config *b)
+{
+    for (size_t i = 0; i < enco_options_count; i++) {
+        const enco_option *o = &enco_options[i];
+        const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+        size_t n = 0;
+        switch (o->type) {
+        case ENCO_OPT_INT:
+        case ENCO_OPT_BOOL: n = sizeof(int); break;
+        case ENCO_OPT_INT64: n = sizeof(long long); break;
+        case ENCO_OPT_FLOAT: n = sizeof(double); break;
+        case ENCO_OPT_STRING: n = strlen(x) + 1; break;
+        case ENCO_OPT_INT_LIST:
+            if (*(const int *)((const char *)a + o->count_offset) !=
+                *(const int *)((const char *)b + o->count_offset))
+                return (int)i;
+            n = (size_t)*(const int *)((const char *)a + o->count_offset) * sizeof(int);
+            break;
+        }
+        if (memcmp(x, y, n) != 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* dump -> load gives the same values, and dumping those gives the same text. */
 static void round_trip(const enco_config *cfg, const char *from)
 {
     (void)enco_config_validate(cfg);
@@ -49,6 +75,12 @@ static void round_trip(const enco_config *cfg, const char *from)
     if (enco_config_load(&back, path) != ENCO_OK) {
         fprintf(stderr, "fuzz_config: the dump of a config from %s does not load back: %s\n"
                 "--- dump:\n%s", from, enco_last_error(), a);
+        abort();
+    }
+    int d = first_difference(cfg, &back);
+    if (d >= 0) {
+        fprintf(stderr, "fuzz_config: %s changed in dump -> load of a config from %s\n"
+                "--- dump:\n%s", enco_options[d].key, from, a);
         abort();
     }
     char *b = enco_config_dump(&back);
