@@ -136,19 +136,30 @@ static void print_table(const enco_bench_options *o, const enco_bench_peak *pk,
                it * 1e3, r->name, r->where, r->shape);
     }
     printf("\nby op (share of the sum)\n");
-    for (size_t i = 0; i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(sorted[j]->name, sorted[i]->name) == 0;
-        if (seen)
-            continue;
-        double sum = 0;
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(sorted[j]->name, sorted[i]->name) == 0)
-                sum += sorted[j]->per_iter * sorted[j]->seconds;
-        printf("  %5.1f%%  %8.2f ms  %s\n", total > 0 ? 100.0 * sum / total : 0.0, sum * 1e3,
-               sorted[i]->name);
+    typedef struct op_sum {
+        const char *name;
+        double seconds;
+    } op_sum;
+    op_sum *ops = calloc(n, sizeof *ops);
+    size_t nops = 0;
+    for (size_t i = 0; ops && i < n; i++) {
+        size_t j = 0;
+        while (j < nops && strcmp(ops[j].name, rows[i].name) != 0)
+            j++;
+        if (j == nops)
+            ops[nops++].name = rows[i].name;
+        ops[j].seconds += rows[i].per_iter * rows[i].seconds;
     }
+    for (size_t i = 1; i < nops; i++) /* few entries: insertion sort, largest first */
+        for (size_t j = i; j > 0 && ops[j].seconds > ops[j - 1].seconds; j--) {
+            op_sum t = ops[j];
+            ops[j] = ops[j - 1];
+            ops[j - 1] = t;
+        }
+    for (size_t i = 0; i < nops; i++)
+        printf("  %5.1f%%  %8.2f ms  %s\n", total > 0 ? 100.0 * ops[i].seconds / total : 0.0,
+               ops[i].seconds * 1e3, ops[i].name);
+    free(ops);
     free(sorted);
 }
 
