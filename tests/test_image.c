@@ -177,8 +177,9 @@ END_TEST
 START_TEST(jpeg_close_to_pil)
 {
     struct { const char *src, *expect; int c; } cases[] = {{"rgb.jpg", "jpg_RGB.png", 3},
-                                                           {"gray.jpg", "grayjpg_L.png", 1}};
-    for (size_t i = 0; i < 2; i++) {
+                                                           {"gray.jpg", "grayjpg_L.png", 1},
+                                                           {"rgb_prog.jpg", "jpgprog_RGB.png", 3}};
+    for (size_t i = 0; i < 3; i++) {
         enco_image got, want;
         load_ok(cases[i].src, cases[i].c, &got);
         load_ok(cases[i].expect, cases[i].c, &want);
@@ -272,6 +273,29 @@ START_TEST(truncated_files)
         }
         free(buf);
     }
+}
+END_TEST
+
+/* Huffman tables with more than 256 codes overflow stb's table (an
+ * out-of-bounds write): refused before stb runs. */
+START_TEST(jpeg_bad_huffman_table)
+{
+    size_t n;
+    unsigned char *buf = read_all(fixture("rgb.jpg"), &n);
+    size_t at = 0;
+    for (size_t i = 2; i + 1 < n && !at; i++)
+        if (buf[i] == 0xFF && buf[i + 1] == 0xC4)
+            at = i;
+    ck_assert(at > 0);
+    buf[at + 5 + 12] = 0xFC;  /* 252 codes of 13 bits on top of the table's own */
+    write_all(tmp_path("dht.jpg"), buf, n);
+    expect_fail(tmp_path("dht.jpg"), ENCO_ERR_FORMAT, "Huffman table");
+    free(buf);
+    /* The fuzzer's reproducer, where the tree has it. */
+    char repro[1024];
+    snprintf(repro, sizeof repro, "%s/../fuzz/repro/image-stb-jpeg-dht-overflow.jpg", ENCO_TEST_DATA);
+    if (access(repro, R_OK) == 0)
+        expect_fail(repro, ENCO_ERR_FORMAT, "Huffman table");
 }
 END_TEST
 
@@ -441,6 +465,7 @@ int main(void)
     tcase_add_test(tc, missing_empty_and_non_image);
     tcase_add_test(tc, truncated_files);
     tcase_add_test(tc, zero_and_oversized);
+    tcase_add_test(tc, jpeg_bad_huffman_table);
     tcase_add_test(tc, png_round_trip_atomic);
     tcase_add_test(tc, tensor_round_trip);
     tcase_add_test(tc, resize_matches_pil);

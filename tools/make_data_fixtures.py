@@ -66,6 +66,7 @@ def main():
     save(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=8), "rgb.gif")
     save(rgb, "rgb.jpg", quality=95, subsampling=0)
     save(gray, "gray.jpg", quality=95)
+    save(rgb, "rgb_prog.jpg", quality=95, subsampling=0, progressive=True)
 
     # PIL's conversions of the sources (the reference's convert('RGB'/'L')).
     save(rgba.convert("L"), "rgba_L.png")
@@ -77,6 +78,7 @@ def main():
     # PIL's (libjpeg's) decodes, for a tolerance check of stb's decoder.
     save(Image.open(os.path.join(OUT, "rgb.jpg")).convert("RGB"), "jpg_RGB.png")
     save(Image.open(os.path.join(OUT, "gray.jpg")).convert("L"), "grayjpg_L.png")
+    save(Image.open(os.path.join(OUT, "rgb_prog.jpg")).convert("RGB"), "jpgprog_RGB.png")
 
     # Bicubic resizes: upscale, downscale (antialiased), mixed, gray.
     src = noise(23, 17, 12345)

@@ -114,6 +114,60 @@ static int reader_eof(void *user)
 
 static const stbi_io_callbacks reader_callbacks = {reader_read, reader_skip, reader_eof};
 
+/* Debian's stb (2.27) builds a JPEG Huffman table from 16 code counts
+ * without checking that they sum to at most 256, and writes past its
+ * 257-entry size list when they do (found by tests/fuzz/fuzz_image.c). Walk
+ * the segments as stb does and refuse such a DHT before stb sees it; returns
+ * the offending sum, or 0 when the file is fine (or not a JPEG). */
+static size_t jpeg_bad_dht(const unsigned char *b, size_t size)
+{
+    if (size < 4 || b[0] != 0xFF || b[1] != 0xD8)
+        return 0;
+    size_t pos = 2;
+    while (pos + 1 < size) {
+        if (b[pos] != 0xFF)
+            return 0;           /* stb fails on its own here */
+        while (pos < size && b[pos] == 0xFF)
+            pos++;
+        if (pos >= size)
+            return 0;
+        unsigned m = b[pos++];
+        if (m == 0xD9)
+            return 0;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8))
+            continue;
+        if (pos + 2 > size)
+            return 0;
+        size_t len = (size_t)b[pos] << 8 | b[pos + 1];
+        if (len < 2)
+            return 0;
+        if (m == 0xC4) {
+            size_t p = pos + 2;
+            long left = (long)len - 2;
+            while (left > 0) {
+                size_t n = 0;
+                for (size_t i = 0; i < 16; i++)
+                    n += p + 1 + i < size ? b[p + 1 + i] : 0;
+                if (n > 256)
+                    return n;
+                p += 17 + n;
+                left -= 17 + (long)n;
+            }
+            if (left != 0)
+                return 0;       /* stb rejects the segment */
+        }
+        pos += len;
+        if (m == 0xDA) {
+            /* Entropy-coded data: the next marker is FF followed by neither
+             * 00 (a stuffed FF) nor a restart marker. */
+            while (pos + 1 < size && !(b[pos] == 0xFF && b[pos + 1] != 0x00 &&
+                                       !(b[pos + 1] >= 0xD0 && b[pos + 1] <= 0xD7)))
+                pos++;
+        }
+    }
+    return 0;
+}
+
 /* stb reads uncompressed TGA rows with a read whose short count it ignores,
  * so a cut TGA decodes "successfully"; check its size against the header. */
 static int tga_uncompressed_short(const unsigned char *buf, size_t size)
@@ -191,6 +245,11 @@ enco_status enco_image_load_memory(const void *buf, size_t size, const char *nam
         return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: empty file", name);
     if (size > INT_MAX)
         return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: file too large (%zu bytes)", name, size);
+
+    size_t dht = jpeg_bad_dht(buf, size);
+    if (dht)
+        return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table declares %zu codes, "
+                         "at most 256 are possible)", name, dht);
 
     mem_reader r = {buf, size, 0, 0};
     int w = 0, h = 0, c = 0;
