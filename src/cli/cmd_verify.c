@@ -1,0 +1,161 @@
+/* enco-cl verify --devices A,B --steps N */
+#include "cli/cli.h"
+
+#include "train/verify.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(void)
+{
+    printf("usage: enco-cl verify --devices A,B [--steps N] [--size S] [--batch N]\n"
+           "                      [-c CONFIG] [--set group.key=value]... [--json FILE]\n\n"
+           "Trains the same seed for N iterations on two devices (or on one device twice:\n"
+           "--devices 0,0) from identical host-side draws (weights, batches, permutations),\n"
+           "then compares losses, G, D and F weights and the heads' running statistics\n"
+           "group by group against the tolerances of REPRODUCIBILITY.md. The same device\n"
+           "twice must agree bit for bit. Exit status 1 when a check fails.\n\n"
+           "  --devices A,B   two device selections (index or part of a name)\n"
+           "  --steps N       iterations (default 3)\n"
+           "  --size S        image side, a multiple of 4 (default 32)\n"
+           "  --batch N       batch size (default 1)\n"
+           "  -c, --config F  model and training options (default: a tiny model: ngf = ndf\n"
+           "                  = 4, 2 blocks, 16 patches; the synthetic task's images)\n"
+           "  --set K=V       override one option\n"
+           "  --json FILE     also write the report as JSON\n"
+           "  -h, --help      this text\n");
+}
+
+static void tiny(enco_config *cfg)
+{
+    cfg->model.ngf = 4;
+    cfg->model.ndf = 4;
+    cfg->model.n_blocks = 2;
+    int layers[6] = {3, 7, 12, 13, 17, 21};
+    memcpy(cfg->model.nce_layers, layers, sizeof layers);
+    cfg->model.n_nce_layers = 6;
+    cfg->model.netF_nc = 16;
+    cfg->train.num_patches = 16;
+    cfg->train.seed = 1;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!end || *end || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    static const struct option opts[] = {{"devices", required_argument, NULL, 'D'},
+                                         {"steps", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 'S'},
+                                         {"json", required_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *devices = NULL, *config = NULL, *json = NULL;
+    const char *sets[64];
+    int nsets = 0, steps = 3, size = 32, batch = 1, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': devices = optarg; break;
+        case 'n':
+            if (!parse_int(optarg, 1, 100000, &steps))
+                return cli_usage_error("verify", "--steps needs an integer >= 1");
+            break;
+        case 's':
+            if (!parse_int(optarg, 8, 4096, &size) || size % 4)
+                return cli_usage_error("verify", "--size needs a multiple of 4, at least 8");
+            break;
+        case 'b':
+            if (!parse_int(optarg, 1, 256, &batch))
+                return cli_usage_error("verify", "--batch needs an integer >= 1");
+            break;
+        case 'c': config = optarg; break;
+        case 'S':
+            if (nsets == 64)
+                return cli_usage_error("verify", "too many --set options");
+            sets[nsets++] = optarg;
+            break;
+        case 'j': json = optarg; break;
+        case 'h': help(); return 0;
+        default:
+            return cli_usage_error("verify", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+    const char *comma = devices ? strchr(devices, ',') : NULL;
+    if (!comma || comma == devices || !comma[1])
+        return cli_usage_error("verify", "--devices A,B is required (e.g. --devices 0,1)");
+    char dev_a[128];
+    snprintf(dev_a, sizeof dev_a, "%.*s", (int)(comma - devices), devices);
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    if (!config)
+        tiny(&cfg);
+    enco_status st = config ? enco_config_load(&cfg, config) : ENCO_OK;
+    for (int i = 0; st == ENCO_OK && i < nsets; i++)
+        st = enco_config_set(&cfg, sets[i]);
+    if (st == ENCO_OK)
+        st = enco_config_validate(&cfg);
+    if (st != ENCO_OK)
+        return cli_fail("verify", st);
+    enco_ctx *a = NULL, *b = NULL;
+    enco_ctx_options oa = {.device = dev_a}, ob = {.device = comma + 1};
+    st = enco_ctx_create(&a, &oa);
+    if (st == ENCO_OK)
+        st = enco_ctx_create(&b, &ob);
+    enco_verify_report rep;
+    if (st == ENCO_OK) {
+        fprintf(stderr, "enco-cl verify: %d iterations at %dx%d, batch %d, on %s and %s\n", steps,
+                size, size, batch, enco_ctx_device(a)->name, enco_ctx_device(b)->name);
+        st = enco_verify(a, b, &cfg, batch, size, size, steps, &rep);
+    }
+    enco_ctx_free(a);
+    enco_ctx_free(b);
+    if (st != ENCO_OK)
+        return cli_fail("verify", st);
+    printf("verify: %s vs %s, %d iterations%s\n", rep.device_a, rep.device_b, rep.steps,
+           rep.same_device ? " (same device: must be bitwise identical)" : "");
+    printf("  %-16s %12s %12s %12s  %s\n", "group", "max |diff|", "max rel", "tolerance",
+           "result (largest at)");
+    for (int g = 0; g < ENCO_VG_COUNT; g++) {
+        const enco_verify_row *r = &rep.rows[g];
+        printf("  %-16s %12.3g %12.3g %12.3g  %s (%s)\n", r->name, r->max_abs, r->max_rel,
+               r->tolerance, r->pass ? "pass" : "FAIL", r->worst[0] ? r->worst : "-");
+    }
+    printf("  bitwise identical: %s\n", rep.bitwise ? "yes" : "no");
+    printf("verify %s\n", rep.pass ? "passed" : "FAILED");
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (!f) {
+            fprintf(stderr, "enco-cl verify: cannot write %s\n", json);
+            return 1;
+        }
+        fprintf(f, "{\"device_a\": \"%s\", \"device_b\": \"%s\", \"steps\": %d, "
+                   "\"same_device\": %s, \"bitwise\": %s, \"pass\": %s, \"groups\": [",
+                rep.device_a, rep.device_b, rep.steps, rep.same_device ? "true" : "false",
+                rep.bitwise ? "true" : "false", rep.pass ? "true" : "false");
+        for (int g = 0; g < ENCO_VG_COUNT; g++) {
+            const enco_verify_row *r = &rep.rows[g];
+            fprintf(f, "%s{\"name\": \"%s\", \"max_abs\": %.6g, \"max_rel\": %.6g, "
+                       "\"tolerance\": %.6g, \"pass\": %s, \"worst\": \"%s\"}",
+                    g ? ", " : "", r->name, r->max_abs, r->max_rel, r->tolerance,
+                    r->pass ? "true" : "false", r->worst);
+        }
+        fprintf(f, "]}\n");
+        fclose(f);
+    }
+    return rep.pass ? 0 : 1;
+}

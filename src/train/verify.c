@@ -1,0 +1,181 @@
+/* Train the same seed on two devices and compare. */
+#include "train/verify.h"
+
+#include "data/synth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F4 sizeof(float)
+
+/* Batch `iter`: A images rendered from scenes of stream 2*iter, B from
+ * 2*iter+1 (unpaired), identical host data for both devices. */
+static enco_status batch(const enco_config *cfg, int n, int size, int iter, float *a, float *b)
+{
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < 2; d++) {
+            enco_synth_scene sc;
+            enco_synth_scene_make(&sc, (uint64_t)cfg->train.seed,
+                                  ((uint64_t)(iter * n + i) << 1) | (uint64_t)d);
+            enco_image img = {0}, conv = {0};
+            ENCO_TRY(enco_synth_render(&sc, d, size, &img));
+            enco_status st = enco_image_convert(&img, cfg->model.input_nc, &conv);
+            if (st == ENCO_OK)
+                enco_image_to_tensor(&conv, (d ? b : a) + (size_t)i * conv.c * size * size);
+            enco_image_free(&img);
+            enco_image_free(&conv);
+            ENCO_TRY(st);
+        }
+    return ENCO_OK;
+}
+
+typedef struct run_out {
+    float *losses;          /* steps x ENCO_LOSS_SLOTS */
+    float *w[3];            /* G, D, F params */
+    float *buf;             /* F buffers (running stats) */
+    size_t nw[3], nbuf;
+} run_out;
+
+static void run_out_free(run_out *r)
+{
+    free(r->losses);
+    for (int i = 0; i < 3; i++)
+        free(r->w[i]);
+    free(r->buf);
+}
+
+static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h, int steps,
+                            run_out *out, enco_trainer **keep)
+{
+    memset(out, 0, sizeof *out);
+    enco_trainer *t = NULL;
+    ENCO_TRY(enco_trainer_create(ctx, cfg, n, h, h, &t));
+    size_t img = (size_t)n * cfg->model.input_nc * h * h;
+    float *a = malloc(img * F4), *b = malloc(img * F4);
+    out->losses = malloc((size_t)steps * ENCO_LOSS_SLOTS * F4);
+    enco_status st = a && b && out->losses ? enco_trainer_init_weights(t)
+                                           : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    for (int s = 0; s < steps && st == ENCO_OK; s++) {
+        st = batch(cfg, n, h, s, a, b);
+        if (st == ENCO_OK)
+            st = enco_trainer_step(t, a, b, NULL);
+        if (st == ENCO_OK)
+            st = enco_trainer_losses(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
+    }
+    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    for (int i = 0; i < 3 && st == ENCO_OK; i++) {
+        out->nw[i] = sets[i]->n_params;
+        out->w[i] = malloc(out->nw[i] * F4);
+        st = out->w[i] ? enco_download(ctx, sets[i]->params, 0, out->nw[i] * F4, out->w[i])
+                       : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    }
+    if (st == ENCO_OK && t->F.n_buffers) {
+        out->nbuf = t->F.n_buffers;
+        out->buf = malloc(out->nbuf * F4);
+        st = out->buf ? enco_download(ctx, t->F.buffers, 0, out->nbuf * F4, out->buf)
+                      : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    }
+    free(a);
+    free(b);
+    if (st != ENCO_OK) {
+        run_out_free(out);
+        enco_trainer_free(t);
+        return st;
+    }
+    *keep = t;
+    return ENCO_OK;
+}
+
+static void compare(enco_verify_row *row, const float *a, const float *b, size_t n,
+                    const enco_param_set *ps, int buffers, double floor, int *bitwise)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(&a[i], &b[i], F4) != 0)
+            *bitwise = 0;
+        double d = fabs((double)a[i] - b[i]);
+        if (isnan(d))
+            d = INFINITY;
+        double scale = fmax(fmax(fabs(a[i]), fabs(b[i])), floor);
+        if (d / scale > row->max_rel)
+            row->max_rel = d / scale;
+        if (d > row->max_abs) {
+            row->max_abs = d;
+            if (ps) /* name the tensor holding the worst element */
+                for (size_t k = 0; k < ps->count; k++) {
+                    const enco_param *p = &ps->list[k];
+                    if (p->trainable == !buffers && i >= p->offset && i < p->offset + p->numel)
+                        snprintf(row->worst, sizeof row->worst, "%s%s", ps->prefix, p->name);
+                }
+        }
+    }
+}
+
+enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
+                        int w, int steps, enco_verify_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    if (h != w)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify uses square images");
+    if (steps < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify needs at least one step");
+    snprintf(rep->device_a, sizeof rep->device_a, "%s", enco_ctx_device(ctx_a)->name);
+    snprintf(rep->device_b, sizeof rep->device_b, "%s", enco_ctx_device(ctx_b)->name);
+    rep->steps = steps;
+    rep->same_device = strcmp(rep->device_a, rep->device_b) == 0 &&
+                       strcmp(enco_ctx_device(ctx_a)->platform,
+                              enco_ctx_device(ctx_b)->platform) == 0;
+    run_out ra, rb;
+    enco_trainer *ta = NULL, *tb = NULL;
+    ENCO_TRY(train_on(ctx_a, cfg, n, h, steps, &ra, &ta));
+    enco_status st = train_on(ctx_b, cfg, n, h, steps, &rb, &tb);
+    if (st != ENCO_OK) {
+        run_out_free(&ra);
+        enco_trainer_free(ta);
+        return st;
+    }
+    static const char *names[ENCO_VG_COUNT] = {"losses", "G weights", "D weights", "F weights",
+                                               "F running stats"};
+    /* Tolerances (REPRODUCIBILITY.md): float32 with different summation
+     * orders. Adam moves every weight by at most ~lr per step whatever the
+     * gradient noise, so weights get 2 * steps * lr; losses 1e-3 relative per
+     * step; running statistics follow the features: 1e-3 absolute per step. */
+    double lr[3] = {cfg->train.lr_G, cfg->train.lr_D, cfg->train.lr_F};
+    int bitwise = 1;
+    for (int g = 0; g < ENCO_VG_COUNT; g++)
+        rep->rows[g].name = names[g];
+    enco_verify_row *lrow = &rep->rows[ENCO_VG_LOSSES];
+    lrow->tolerance = 1e-3 * steps;
+    for (int s = 0; s < steps; s++) {
+        double before = lrow->max_rel;
+        compare(lrow, ra.losses + (size_t)s * ENCO_LOSS_SLOTS,
+                rb.losses + (size_t)s * ENCO_LOSS_SLOTS, ENCO_LOSS_ENCO_PAIR0 + (size_t)ta->npairs,
+                NULL, 0, 1e-6, &bitwise);
+        if (lrow->max_rel > before)
+            snprintf(lrow->worst, sizeof lrow->worst, "iteration %d", s + 1);
+    }
+    lrow->pass = lrow->max_rel <= lrow->tolerance;
+    enco_param_set *sets[3] = {&ta->G, &ta->D, &ta->F};
+    for (int i = 0; i < 3; i++) {
+        enco_verify_row *row = &rep->rows[ENCO_VG_G + i];
+        row->tolerance = 2.0 * steps * lr[i] + 1e-6;
+        compare(row, ra.w[i], rb.w[i], ra.nw[i], sets[i], 0, 1e-3, &bitwise);
+        row->pass = row->max_abs <= row->tolerance;
+    }
+    enco_verify_row *srow = &rep->rows[ENCO_VG_STATS];
+    srow->tolerance = 1e-3 * steps;
+    compare(srow, ra.buf, rb.buf, ra.nbuf, &ta->F, 1, 1e-3, &bitwise);
+    srow->pass = srow->max_abs <= srow->tolerance;
+    rep->bitwise = bitwise;
+    rep->pass = 1;
+    for (int g = 0; g < ENCO_VG_COUNT; g++)
+        rep->pass &= rep->rows[g].pass;
+    if (rep->same_device)
+        rep->pass &= bitwise; /* one device must reproduce itself exactly */
+    run_out_free(&ra);
+    run_out_free(&rb);
+    enco_trainer_free(ta);
+    enco_trainer_free(tb);
+    return ENCO_OK;
+}
