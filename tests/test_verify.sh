@@ -1,0 +1,54 @@
+#!/bin/sh
+# Cross-implementation reproducibility in CI: `enco-cl verify` between PoCL
+# and Oclgrind (two different OpenCL implementations, both on this machine's
+# CPU), and PoCL against itself (must be bitwise identical).
+# Both ICDs are registered in a private vendors folder for this process.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pocl=$(cat /etc/OpenCL/vendors/pocl.icd 2>/dev/null)
+if [ -z "$pocl" ]; then
+    echo "FAIL: no PoCL ICD in /etc/OpenCL/vendors" >&2
+    exit 1
+fi
+oclgrind_icd=""
+for f in /usr/lib/oclgrind/liboclgrind-rt-icd.so /usr/lib/*/oclgrind/liboclgrind-rt-icd.so; do
+    [ -f "$f" ] && oclgrind_icd=$f && break
+done
+if [ -z "$oclgrind_icd" ]; then
+    echo "FAIL: Oclgrind's ICD library is not installed (apt-get install oclgrind)" >&2
+    exit 1
+fi
+echo "$pocl" > "$tmp/pocl.icd"
+echo "$oclgrind_icd" > "$tmp/oclgrind.icd"
+export OCL_ICD_VENDORS="$tmp"
+unset ENCO_DEVICE
+
+fail=0
+check() { # name, json file
+    if grep -q '"pass": true, "groups"' "$2"; then
+        echo "ok   $1"
+    else
+        echo "FAIL $1"; cat "$2"; fail=$((fail + 1))
+    fi
+}
+
+"$bin" verify --devices pthread,pthread --steps 3 --size 32 --json "$tmp/same.json" || true
+check "PoCL twice: bitwise identical" "$tmp/same.json"
+grep -q '"bitwise": true' "$tmp/same.json" || { echo "FAIL same device not bitwise"; fail=$((fail + 1)); }
+
+"$bin" verify --devices oclgrind,pthread --steps 1 --size 24 --json "$tmp/cross.json" || true
+check "Oclgrind vs PoCL within tolerances" "$tmp/cross.json"
+grep -q '"device_a": "Oclgrind Simulator"' "$tmp/cross.json" || {
+    echo "FAIL the Oclgrind device was not used"; fail=$((fail + 1)); }
+
+# A bad selection is refused with the device list.
+if "$bin" verify --devices pthread,no-such-device > "$tmp/out" 2>&1; then
+    echo "FAIL a missing device was accepted"; fail=$((fail + 1))
+else
+    grep -q "available devices" "$tmp/out" && echo "ok   missing device refused" ||
+        { echo "FAIL no device list in: $(cat "$tmp/out")"; fail=$((fail + 1)); }
+fi
+echo "$((5 - fail)) passed, $fail failed"
+[ $fail -eq 0 ]
