@@ -125,8 +125,10 @@ static size_t jpeg_bad_dht(const unsigned char *b, size_t size)
         return 0;
     size_t pos = 2;
     while (pos + 1 < size) {
-        if (b[pos] != 0xFF)
-            return 0;           /* stb fails on its own here */
+        if (b[pos] != 0xFF) {
+            pos++;              /* stb skips bytes between segments looking for a marker */
+            continue;
+        }
         while (pos < size && b[pos] == 0xFF)
             pos++;
         if (pos >= size)

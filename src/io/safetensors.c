@@ -96,7 +96,8 @@ static enco_status add_owned(enco_st_file *f, char *name, enco_dtype dtype, int 
     t->name = name;
     t->dtype = dtype;
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
+    if (ndim > 0) /* a scalar has no shape array */
+        memcpy(t->shape, shape, (size_t)ndim * sizeof(int64_t));
     t->data = data;
     t->nbytes = nbytes;
     return ENCO_OK;
@@ -569,7 +570,8 @@ static enco_status parse_header(json *j, enco_st_file *f, const unsigned char *d
         st = jfail(j, "trailing characters after the header object");
     /* The data spans must tile the buffer exactly: no overlap, no holes. */
     if (st == ENCO_OK) {
-        qsort(spans, nspans, sizeof *spans, cmp_pending);
+        if (nspans > 1)
+            qsort(spans, nspans, sizeof *spans, cmp_pending);
         uint64_t at = 0;
         for (size_t i = 0; i < nspans && st == ENCO_OK; i++) {
             if (spans[i].begin != at)

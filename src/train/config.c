@@ -197,6 +197,9 @@ static enco_status store_number(enco_config *cfg, const enco_option *o, double v
     char *base = (char *)cfg + o->offset;
     if (o->type == ENCO_OPT_BOOL)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s must be true or false", where, o->key);
+    if (o->type == ENCO_OPT_STRING || o->type == ENCO_OPT_INT_LIST)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s must be a %s", where, o->key,
+                         o->type == ENCO_OPT_STRING ? "string" : "list of integers");
     if ((o->type == ENCO_OPT_INT || o->type == ENCO_OPT_INT64) && (!is_int || v != floor(v)))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s must be an integer, got %g", where, o->key,
                          v);
@@ -252,12 +255,12 @@ static enco_status store_list(enco_config *cfg, const enco_option *o, const long
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s has more than %d entries", where, o->key,
                          ENCO_MAX_NCE_LAYERS);
     int *dst = (int *)((char *)cfg + o->offset);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) /* check all first: a refused list leaves the old one */
         if (vals[i] < o->min || vals[i] > o->max)
             return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s entry %lld is out of range", where,
                              o->key, vals[i]);
+    for (int i = 0; i < n; i++)
         dst[i] = (int)vals[i];
-    }
     *(int *)((char *)cfg + o->count_offset) = n;
     return ENCO_OK;
 }
@@ -490,6 +493,26 @@ enco_status enco_config_validate(const enco_config *cfg)
     return ENCO_OK;
 }
 
+/* Writes s as a libconfig string literal: quotes, backslashes and control
+ * characters escaped (out holds at least 4 * strlen(s) + 3 bytes). */
+static void quote(char *out, const char *s)
+{
+    *out++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *out++ = '\\';
+            *out++ = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            out += sprintf(out, "\\x%02x", c);
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out++ = '"';
+    *out = '\0';
+}
+
 char *enco_config_dump(const enco_config *cfg)
 {
     size_t cap = 8192, len = 0;
@@ -501,11 +524,11 @@ char *enco_config_dump(const enco_config *cfg)
     for (size_t i = 0; i < enco_options_count; i++) {
         const enco_option *o = &enco_options[i];
         const char *dot = strchr(o->key, '.');
-        char line[1024], val[256];
+        char line[4 * ENCO_CFG_STR + 512], val[4 * ENCO_CFG_STR + 8];
         const char *base = (const char *)cfg + o->offset;
         switch (o->type) {
         case ENCO_OPT_INT: snprintf(val, sizeof val, "%d", *(const int *)base); break;
-        case ENCO_OPT_INT64: snprintf(val, sizeof val, "%lld", *(const long long *)base); break;
+        case ENCO_OPT_INT64: snprintf(val, sizeof val, "%lldL", *(const long long *)base); break;
         case ENCO_OPT_FLOAT: {
             double v = *(const double *)base;
             snprintf(val, sizeof val, "%.17g", v);
@@ -514,7 +537,7 @@ char *enco_config_dump(const enco_config *cfg)
             break;
         }
         case ENCO_OPT_BOOL: snprintf(val, sizeof val, "%s", *(const int *)base ? "true" : "false"); break;
-        case ENCO_OPT_STRING: snprintf(val, sizeof val, "\"%.250s\"", base); break;
+        case ENCO_OPT_STRING: quote(val, base); break;
         case ENCO_OPT_INT_LIST: {
             const int *v = (const int *)base;
             int n = *(const int *)((const char *)cfg + o->count_offset);
