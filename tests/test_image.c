@@ -300,6 +300,11 @@ START_TEST(jpeg_bad_huffman_table)
         ck_assert_msg(access(repro, R_OK) == 0, "missing %s", repro);
         expect_fail(repro, ENCO_ERR_FORMAT, "Huffman table");
     }
+    /* A 305-byte RLE TGA claiming 6144x3072 pixels (a fuzzer timeout) is
+     * refused before decoding. */
+    char big[1024];
+    snprintf(big, sizeof big, "%s/../fuzz/repro/image-tga-rle-huge-claim.tga", ENCO_TEST_DATA);
+    expect_fail(big, ENCO_ERR_FORMAT, "claims 6144x3072");
 }
 END_TEST
 

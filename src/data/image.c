@@ -265,6 +265,14 @@ enco_status enco_image_load_memory(const void *buf, size_t size, const char *nam
         return ENCO_FAIL(ENCO_ERR_FORMAT,
                          "%s: image %dx%d too large (limit %d pixels per side, %u pixels)", name, w,
                          h, ENCO_IMAGE_MAX_SIDE, ENCO_IMAGE_MAX_PIXELS);
+    /* No supported format compresses by more than a few thousand pixels per
+     * byte (deflate ~1032:1, GIF LZW below 4096:1): a tiny file claiming a huge
+     * image is truncated or corrupt, and decoding it would only waste time. */
+    if ((uint64_t)w * (uint64_t)h > 8192u * (uint64_t)size + (1u << 20))
+        return ENCO_FAIL(ENCO_ERR_FORMAT,
+                         "%s: truncated or corrupt file (its header claims %dx%d pixels, the "
+                         "file holds %zu bytes)",
+                         name, w, h, size);
 
     r = (mem_reader){buf, size, 0, 0};
     unsigned char *px = stbi_load_from_callbacks(&reader_callbacks, &r, &w, &h, &c, 0);
