@@ -19,7 +19,9 @@
 
 static float norm_act(float z, int act, float slope)
 {
-    if (act == NORM_ACT_NONE || z > 0.0f)
+    /* As torch.relu / leaky_relu: NaN and -0 pass through unchanged (a NaN
+     * must reach the loss, where the training loop stops on it). */
+    if (act == NORM_ACT_NONE || !(z < 0.0f))
         return z;
     return act == NORM_ACT_RELU ? 0.0f : z * slope;
 }

@@ -3,6 +3,7 @@
  * learning-rate schedule, and determinism of whole iterations. */
 #include "harness.h"
 #include "train/checkpoint.h"
+#include "train/run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -235,6 +236,93 @@ START_TEST(refuses_mismatched_and_damaged)
 }
 END_TEST
 
+/* A batch source that turns to NaN images from iteration `bad_from` on. */
+typedef struct nan_source {
+    int64_t bad_from;
+} nan_source;
+
+static int64_t nan_len(void *self)
+{
+    (void)self;
+    return 100;
+}
+
+static enco_status nan_get(void *self, int64_t epoch, int64_t iter, float *a, float *b)
+{
+    const nan_source *s = self;
+    size_t n = 3 * 32 * 32;
+    test_fill_uniform(a, n, (uint64_t)(epoch * 1000 + iter), -1, 1);
+    test_fill_uniform(b, n, (uint64_t)(epoch * 1000 + iter) + 7, -1, 1);
+    if (iter >= s->bad_from)
+        for (size_t i = 0; i < n; i++)
+            a[i] = NAN;
+    return ENCO_OK;
+}
+
+START_TEST(nan_loss_stops_and_keeps_checkpoint)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    cfg.run.print_every = 1;
+    cfg.run.save_every = 3;
+    cfg.run.sample_every = 0;
+    cfg.run.max_iterations = 20;
+    enco_trainer *t = make(&cfg);
+    nan_source ns = {.bad_from = 7};
+    enco_batch_source src = {.self = &ns, .epoch_length = nan_len, .get = nan_get};
+    char rundir[512];
+    snprintf(rundir, sizeof rundir, "%s", tmp("nan-run"));
+    enco_run_options ro = {.dir = rundir};
+    enco_status st = enco_run_train(t, &src, &ro);
+    if (st != ENCO_ERR_NUMERIC) {
+        float l[ENCO_LOSS_SLOTS];
+        enco_trainer_losses(t, l);
+        printf("losses after the run: D %g G %g (iteration %lld)\n", l[ENCO_LOSS_D], l[ENCO_LOSS_G],
+               (long long)t->iteration);
+    }
+    ck_assert_int_eq(st, ENCO_ERR_NUMERIC);
+    const char *msg = enco_last_error();
+    ck_assert_msg(strstr(msg, "iteration 8") && strstr(msg, "diverged") &&
+                      strstr(msg, "latest.safetensors"),
+                  "%s", msg);
+    /* The checkpoint on disk is the last good one (iteration 6), and loads. */
+    enco_trainer *u = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &u));
+    enco_run_state rs;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/latest.safetensors", rundir);
+    ENCO_CK(enco_checkpoint_load(u, &rs, ck));
+    ck_assert_int_eq(rs.total_iter, 6);
+    size_t n;
+    float *w = weights(u, &n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(isfinite(w[i]), "weight %zu of the kept checkpoint is %g", i, w[i]);
+    free(w);
+    enco_trainer_free(u);
+    enco_trainer_free(t);
+}
+END_TEST
+
+START_TEST(too_large_for_device_is_explained)
+{
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    enco_trainer *t = NULL;
+    /* 2048x2048 with the default model needs buffers beyond any allocation limit here. */
+    enco_status st = enco_trainer_create(test_ctx(), &cfg, 1, 2048, 2048, &t);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(st == CL_INVALID_BUFFER_SIZE || st == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                      st == CL_OUT_OF_RESOURCES,
+                  "status %s: %s", enco_status_str(st), enco_last_error());
+    const char *msg = enco_last_error();
+    ck_assert_msg(strstr(msg, "bytes") && strstr(msg, "does not fit") &&
+                      strstr(msg, "data.crop_size"),
+                  "%s", msg);
+    /* nothing stays allocated */
+    ck_assert_uint_eq(enco_ctx_get_stats(test_ctx()).device_bytes, 0);
+}
+END_TEST
+
 START_TEST(lr_schedule)
 {
     enco_config cfg;
@@ -263,6 +351,8 @@ int main(void)
     tcase_add_test(t, resume_is_bit_identical);
     tcase_add_test(t, refuses_mismatched_and_damaged);
     tcase_add_test(t, lr_schedule);
+    tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
+    tcase_add_test(t, too_large_for_device_is_explained);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     if (dir[0]) {

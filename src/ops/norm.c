@@ -122,7 +122,7 @@ static enco_status check_mc(const char *op, int m, int c, int min_m)
 
 static double act_ref(double z, enco_norm_act act, double slope)
 {
-    if (act == ENCO_NORM_ACT_NONE || z > 0)
+    if (act == ENCO_NORM_ACT_NONE || !(z < 0)) /* NaN and -0 pass, as torch */
         return z;
     return act == ENCO_NORM_ACT_RELU ? 0.0 : z * slope;
 }

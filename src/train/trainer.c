@@ -141,6 +141,15 @@ enco_status enco_trainer_create(enco_ctx *ctx, const enco_config *cfg, int n, in
     t->idt_on = cfg->train.nce_idt;
     t->rng = enco_rng_make((uint64_t)cfg->train.seed, 1);
     enco_status st = plan(t);
+    if (st == CL_INVALID_BUFFER_SIZE || st == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+        st == CL_OUT_OF_RESOURCES) {
+        const enco_device_info *d = enco_ctx_device(ctx);
+        enco_error_append("; training %dx%d images in batches of %d does not fit on %s "
+                          "(%llu MiB, at most %llu MiB per buffer): try a smaller data.crop_size "
+                          "or train.batch_size, or a smaller model (model.ngf)",
+                          w, h, n, d->name, (unsigned long long)(d->global_mem_bytes >> 20),
+                          (unsigned long long)(d->max_alloc_bytes >> 20));
+    }
     if (st != ENCO_OK) {
         enco_trainer_free(t);
         return st;
