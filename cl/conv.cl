@@ -43,6 +43,35 @@ __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *
     col[col_off + (n * get_global_size(1) + k) * (size_t)P + p] = v;
 }
 
+/* As conv_im2col, but writes the transposed column matrix: per image
+ * (rows*Wo, C*kh*kw), entry [p, k] at p*K + k. The weight gradient then is a
+ * GEMM whose second operand is not transposed (dW += dY colT). Global size
+ * (K, rows*Wo, nimg): consecutive work-items write consecutive floats. */
+__kernel void conv_im2col_t(__global const float *x, ulong x_off, __global float *col,
+                            ulong col_off, int C, int H, int W, int Wo, int kh, int kw, int sh,
+                            int sw, int pt, int pl, int mode, int oh0, int rows)
+{
+    const int k = (int)get_global_id(0);
+    const int p = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    const int K = C * kh * kw;
+    if (k >= K)
+        return;
+    const int r = p / Wo;
+    const int ow = p - r * Wo;
+    const int oh = oh0 + r;
+    const int kq = k / kw;
+    const int kj = k - kq * kw;
+    const int c = kq / kh;
+    const int ki = kq - c * kh;
+    const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+    const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+    float v = 0.0f;
+    if (ih >= 0 && iw >= 0)
+        v = x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)];
+    col[col_off + (n * get_global_size(1) + p) * (size_t)K + k] = v;
+}
+
 /* ---- col2im (gather) ----------------------------------------------------- */
 
 /* The padded coordinates t whose source (enco_pad_index) is i, as three runs

@@ -943,6 +943,120 @@ START_TEST(pad2d_rejects_bad_arguments)
 }
 END_TEST
 
+/* ---- the CPU GEMM kernel (cl/gemm.cl gemm_tile) --------------------------- */
+
+/* Launches kernel `name` of cl/gemm.cl ("gemm_builtin" or "gemm_tile") on
+ * C = alpha op(A) B + beta C for `batch` problems, as src/cl/gemm.c does. */
+static void gemm_launch(const char *name, int ta, int m, int n, int k, float alpha, cl_mem a,
+                        size_t a_off, int lda, size_t sa, cl_mem b, size_t b_off, int ldb,
+                        size_t sb, float beta, cl_mem c, size_t c_off, int ldc, size_t sc,
+                        int batch)
+{
+    const int tile = strcmp(name, "gemm_tile") == 0;
+    const size_t local_b[3] = {16, 16, 1}, local_t[3] = {1, 1, 1};
+    const size_t global_b[3] = {(size_t)n, (size_t)m, (size_t)batch};
+    const size_t global_t[3] = {(size_t)(m + 5) / 6, (size_t)(n + 15) / 16, (size_t)batch};
+    if (tile)
+        ENCO_CK(ENCO_RUN(test_ctx(), "gemm", name, 3, global_t, local_t, ENCO_ARG_INT(ta),
+                         ENCO_ARG_INT(m), ENCO_ARG_INT(n), ENCO_ARG_INT(k), ENCO_ARG_FLOAT(alpha),
+                         ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda),
+                         ENCO_ARG_ULONG(sa), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off),
+                         ENCO_ARG_INT(ldb), ENCO_ARG_ULONG(sb), ENCO_ARG_FLOAT(beta),
+                         ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off), ENCO_ARG_INT(ldc),
+                         ENCO_ARG_ULONG(sc)));
+    else
+        ENCO_CK(ENCO_RUN(test_ctx(), "gemm", name, 3, global_b, local_b, ENCO_ARG_INT(ta),
+                         ENCO_ARG_INT(0), ENCO_ARG_INT(m), ENCO_ARG_INT(n), ENCO_ARG_INT(k),
+                         ENCO_ARG_FLOAT(alpha), ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off),
+                         ENCO_ARG_INT(lda), ENCO_ARG_ULONG(sa), ENCO_ARG_MEM(b),
+                         ENCO_ARG_ULONG(b_off), ENCO_ARG_INT(ldb), ENCO_ARG_ULONG(sb),
+                         ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
+                         ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc)));
+}
+
+/* gemm_tile against float64 and against gemm_builtin (bit for bit where
+ * alpha = 1, beta = 0, the convolutions' forward and input-gradient case):
+ * sizes around the 6 x 16 tile, A transposed or not, padded leading
+ * dimensions, offsets, a batch of 2, beta 0 (C holds NaN: must not be read)
+ * and beta != 0. */
+START_TEST(gemm_tile_matches_reference)
+{
+    static const int full[][3] = {{1, 1, 1},  {5, 15, 3},  {6, 16, 4},  {7, 17, 9},
+                                  {13, 40, 5}, {3, 70, 11}, {12, 33, 1}};
+    static const int tiny[][3] = {{1, 1, 1}, {7, 17, 3}};
+    const int ncase = test_on_oclgrind() ? 2 : 7;
+    const int (*cases)[3] = test_on_oclgrind() ? tiny : full;
+    for (int ci = 0; ci < ncase; ci++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int bi = 0; bi < 2; bi++) {
+                const int m = cases[ci][0], n = cases[ci][1], k = cases[ci][2], batch = 2;
+                const float alpha = bi ? 0.75f : 1.0f, beta = bi ? -1.5f : 0.0f;
+                const int lda = (ta ? m : k) + 3, ldb = n + 2, ldc = n + 1;
+                const size_t a_off = 5, b_off = 7, c_off = 3;
+                const size_t sa = (size_t)lda * (ta ? k : m) + 4, sb = (size_t)ldb * k + 1,
+                             sc = (size_t)ldc * m + 2;
+                const size_t na = a_off + sa * batch, nb = b_off + sb * batch,
+                             nc = c_off + sc * batch;
+                float *ha = rand_f(na, 1000 + ci, -1, 1), *hb = rand_f(nb, 2000 + ci, -1, 1);
+                float *hc = rand_f(nc, 3000 + ci, -1, 1);
+                if (beta == 0.0f)
+                    for (size_t i = 0; i < nc; i++)
+                        hc[i] = NAN;
+                double *ref = zeros_f64((size_t)batch * m * n);
+                float *got_c = malloc((size_t)batch * m * n * sizeof(float));
+                ck_assert_ptr_nonnull(got_c);
+                for (int q = 0; q < batch; q++)
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double acc = 0;
+                            for (int t = 0; t < k; t++) {
+                                const float av = ta ? ha[a_off + q * sa + (size_t)t * lda + i]
+                                                    : ha[a_off + q * sa + (size_t)i * lda + t];
+                                acc += (double)av * hb[b_off + q * sb + (size_t)t * ldb + j];
+                            }
+                            const double c0 = hc[c_off + q * sc + (size_t)i * ldc + j];
+                            ref[((size_t)q * m + i) * n + j] =
+                                alpha * acc + (beta == 0.0f ? 0.0 : beta * c0);
+                        }
+                float *outs[2];
+                const char *names[2] = {"gemm_builtin", "gemm_tile"};
+                for (int v = 0; v < 2; v++) {
+                    cl_mem a = test_upload(ha, na), b = test_upload(hb, nb),
+                           c = test_upload(hc, nc);
+                    gemm_launch(names[v], ta, m, n, k, alpha, a, a_off, lda, sa, b, b_off, ldb,
+                                sb, beta, c, c_off, ldc, sc, batch);
+                    outs[v] = test_download(c, nc);
+                    test_release(a), test_release(b), test_release(c);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "gemm_tile m%d n%d k%d ta%d beta %g", m, n, k, ta,
+                         beta);
+                /* Padding between rows and batches of C is left untouched. */
+                for (size_t i = 0; i < nc; i++) {
+                    const size_t r = i < c_off ? 0 : (i - c_off) % sc;
+                    const int inside = i >= c_off && i < c_off + sc * batch &&
+                                       r < (size_t)ldc * m && (int)(r % ldc) < n;
+                    if (!inside)
+                        ck_assert_msg(memcmp(&outs[1][i], &hc[i], sizeof(float)) == 0,
+                                      "%s: element %zu outside C changed", what, i);
+                }
+                for (int q = 0; q < batch; q++)
+                    for (int i = 0; i < m; i++)
+                        memcpy(got_c + ((size_t)q * m + i) * n,
+                               outs[1] + c_off + q * sc + (size_t)i * ldc, n * sizeof(float));
+                test_assert_close(what, got_c, ref, (size_t)batch * m * n, 1e-5, 1e-5);
+                if (beta == 0.0f)
+                    for (int q = 0; q < batch; q++)
+                        for (int i = 0; i < m; i++)
+                            test_assert_bitwise(
+                                what, outs[1] + c_off + q * sc + (size_t)i * ldc,
+                                outs[0] + c_off + q * sc + (size_t)i * ldc, (size_t)n);
+                free(ha), free(hb), free(hc), free(ref), free(got_c), free(outs[0]),
+                    free(outs[1]);
+            }
+}
+END_TEST
+
 static Suite *conv_suite(void)
 {
     Suite *s = suite_create("conv");
@@ -967,6 +1081,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, pad2d_matches_reference);
     tcase_add_test(t, pad2d_reference_gradient_vs_finite_differences);
     tcase_add_test(t, pad2d_rejects_bad_arguments);
+    tcase_add_test(t, gemm_tile_matches_reference);
     suite_add_tcase(s, t);
     return s;
 }

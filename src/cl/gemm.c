@@ -2,6 +2,34 @@
 #include "cl/ctx.h"
 
 #include <clblast_c.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* On CPU devices CLBlast's kernels (untuned for PoCL) reach a few GFLOP/s;
+ * our register-tiled kernel (cl/gemm.cl gemm_tile) is several times faster
+ * there for op(B) = B. ENCO_GEMM_TILE=0 turns it off (CLBlast for all). */
+static int use_tile(const enco_ctx *ctx, int trans_b)
+{
+    if (trans_b || ctx->gemm != ENCO_GEMM_CLBLAST || strcmp(ctx->info.type, "CPU") != 0)
+        return 0;
+    const char *env = getenv("ENCO_GEMM_TILE");
+    return !(env && strcmp(env, "0") == 0);
+}
+
+static enco_status gemm_tile(enco_ctx *ctx, int ta, size_t m, size_t n, size_t k, float alpha,
+                             cl_mem a, size_t a_off, size_t lda, size_t sa, cl_mem b,
+                             size_t b_off, size_t ldb, size_t sb, float beta, cl_mem c,
+                             size_t c_off, size_t ldc, size_t sc, size_t batch)
+{
+    const size_t local[3] = {1, 1, 1};
+    const size_t global[3] = {(m + 5) / 6, (n + 15) / 16, batch};
+    return ENCO_RUN(ctx, "gemm", "gemm_tile", 3, global, local, ENCO_ARG_INT(ta),
+                    ENCO_ARG_INT(m), ENCO_ARG_INT(n), ENCO_ARG_INT(k), ENCO_ARG_FLOAT(alpha),
+                    ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda), ENCO_ARG_ULONG(sa),
+                    ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off), ENCO_ARG_INT(ldb), ENCO_ARG_ULONG(sb),
+                    ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
+                    ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc));
+}
 
 static enco_status gemm_builtin(enco_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                                 float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
@@ -36,6 +64,9 @@ enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb,
                             0, beta, c, c_off, ldc, 0, 1);
+    if (use_tile(ctx, trans_b))
+        return gemm_tile(ctx, trans_a, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb, 0, beta, c,
+                         c_off, ldc, 0, 1);
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
@@ -58,6 +89,9 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, stride_a, b,
                             b_off, ldb, stride_b, beta, c, c_off, ldc, stride_c, batch);
+    if (use_tile(ctx, trans_b))
+        return gemm_tile(ctx, trans_a, m, n, k, alpha, a, a_off, lda, stride_a, b, b_off, ldb,
+                         stride_b, beta, c, c_off, ldc, stride_c, batch);
     if (batch == 1)
         return enco_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
                           beta, c, c_off, ldc);

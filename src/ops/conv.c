@@ -84,6 +84,21 @@ static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem 
                     ENCO_ARG_INT(rows));
 }
 
+/* As run_im2col, transposed: per image (rows*wo, K). */
+static enco_status run_im2col_t(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x,
+                                size_t x_off, int nimg, const conv_geom *g, int oh0, int rows)
+{
+    const size_t global[3] = {geom_k(g), (size_t)rows * g->wo, (size_t)nimg};
+    const size_t local[3] = {local0(global[0]), 1, 1};
+    return ENCO_RUN(ctx, "conv", "conv_im2col_t", 3, global, local, ENCO_ARG_MEM(x),
+                    ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
+                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
+                    ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt),
+                    ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode), ENCO_ARG_INT(oh0),
+                    ENCO_ARG_INT(rows));
+}
+
 /* The source rows [*lo, *hi] read by output rows [oh0, oh0 + rows); empty
  * (*lo > *hi) when only zero padding is read. */
 static void band_source_rows(const conv_geom *g, int oh0, int rows, int *lo, int *hi)
@@ -310,13 +325,14 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
             const size_t pb = (size_t)rows * g.wo;
             const size_t dy_band = dy_off + (size_t)n0 * out_img + (size_t)oh0 * g.wo;
             if (dw) {
-                ENCO_TRY(run_im2col(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g, oh0,
-                                    rows));
-                /* Images in order: a fixed summation order over the batch. */
+                ENCO_TRY(run_im2col_t(ctx, ws, ws_off, x, x_off + (size_t)n0 * in_img, m, &g,
+                                      oh0, rows));
+                /* Images in order: a fixed summation order over the batch.
+                 * dW (cout x K) += dY_n[:, band] (cout x pb) colT_n (pb x K). */
                 for (int j = 0; j < m; j++)
-                    ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cout, K, pb, 1.0f, dy,
+                    ENCO_TRY(enco_sgemm(ctx, 0, 0, s->cout, K, pb, 1.0f, dy,
                                         dy_band + (size_t)j * out_img, P, ws,
-                                        ws_off + (size_t)j * K * pb, pb, 1.0f, dw, dw_off, K));
+                                        ws_off + (size_t)j * K * pb, K, 1.0f, dw, dw_off, K));
             }
             if (dx) {
                 ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, pb, s->cout, 1.0f, w, w_off, K, 0, dy,
@@ -539,18 +555,23 @@ enco_status enco_conv_transpose2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_o
             const int rows = g.ho - oh0 < pl.band ? g.ho - oh0 : pl.band;
             const size_t pb = (size_t)rows * g.wo;
             const size_t x_band = (size_t)n0 * in_img + (size_t)oh0 * g.wo;
-            /* col_n = im2col(dy_n): the conv whose adjoint the forward is. */
-            ENCO_TRY(run_im2col(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g, oh0,
-                                rows));
-            if (dx)
+            if (dx) {
+                /* col_n = im2col(dy_n): the conv whose adjoint the forward is. */
+                ENCO_TRY(run_im2col(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g,
+                                    oh0, rows));
                 ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, s->cin, pb, K, 1.0f, w, w_off, K, 0, ws,
                                             ws_off, pb, K * pb, 0.0f, dx, dx_off + x_band, P,
                                             in_img, (size_t)m));
-            if (dw)
-                for (int j = 0; j < m; j++) /* dW (cin x K) += x_n[:, band] col_n^T */
-                    ENCO_TRY(enco_sgemm(ctx, 0, 1, s->cin, K, pb, 1.0f, x,
+            }
+            if (dw) {
+                /* dW (cin x K) += x_n[:, band] (cin x pb) colT_n (pb x K) */
+                ENCO_TRY(run_im2col_t(ctx, ws, ws_off, dy, dy_off + (size_t)n0 * out_img, m, &g,
+                                      oh0, rows));
+                for (int j = 0; j < m; j++)
+                    ENCO_TRY(enco_sgemm(ctx, 0, 0, s->cin, K, pb, 1.0f, x,
                                         x_off + x_band + (size_t)j * in_img, P, ws,
-                                        ws_off + (size_t)j * K * pb, pb, 1.0f, dw, dw_off, K));
+                                        ws_off + (size_t)j * K * pb, K, 1.0f, dw, dw_off, K));
+            }
         }
     }
     if (db)
