@@ -12,64 +12,94 @@
 
 /* ---- im2col ------------------------------------------------------------ */
 
-/* One work-item per column entry, for the band of output rows [oh0, oh0 +
- * rows): per image the column matrix is (C*kh*kw, rows*Wo). Global size
- * (rows*Wo rounded up: guarded, C*kh*kw, nimg); 32-bit index math inside an
- * image (the host checks the sizes). */
+/* Columns of the band of output rows [oh0, oh0 + rows): per image the
+ * column matrix is (C*kh*kw, rows*Wo). One work-item per (output row, column
+ * row k, image) writes the Wo contiguous entries of that row, copying the
+ * interior run straight and mapping only the border entries through
+ * enco_pad_index. Global size (rows, C*kh*kw, nimg); 32-bit index math inside
+ * an image (the host checks the sizes). */
 __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *col,
                           ulong col_off, int C, int H, int W, int Wo, int kh, int kw, int sh,
                           int sw, int pt, int pl, int mode, int oh0, int rows)
 {
-    const int p = (int)get_global_id(0);
+    const int r = (int)get_global_id(0);
     const int k = (int)get_global_id(1);
     const size_t n = get_global_id(2);
-    const int P = rows * Wo;
-    if (p >= P)
+    if (r >= rows)
         return;
+    const int P = rows * Wo;
     /* Quotient and remainder as q, x - q*y: Oclgrind cannot check the
      * `freeze` that LLVM emits for a div/rem pair on the same operands. */
-    const int r = p / Wo;
-    const int ow = p - r * Wo;
-    const int oh = oh0 + r;
     const int kq = k / kw;
     const int kj = k - kq * kw;
     const int c = kq / kh;
     const int ki = kq - c * kh;
-    const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-    const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
-    float v = 0.0f;
-    if (ih >= 0 && iw >= 0)
-        v = x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)];
-    col[col_off + (n * get_global_size(1) + k) * (size_t)P + p] = v;
+    const int ih = enco_pad_index((oh0 + r) * sh - pt + ki, H, mode);
+    __global float *dst = col + col_off + (n * get_global_size(1) + k) * (size_t)P + r * Wo;
+    if (ih < 0) {
+        for (int ow = 0; ow < Wo; ow++)
+            dst[ow] = 0.0f;
+        return;
+    }
+    __global const float *src = x + x_off + ENCO_IDX4(n, c, ih, 0, C, H, W);
+    /* Interior: 0 <= ow*sw - pl + kj <= W - 1. */
+    const int lo_num = pl - kj;
+    int lo = lo_num <= 0 ? 0 : (lo_num + sw - 1) / sw;
+    const int hi_num = W - 1 + pl - kj;
+    int hi = hi_num < 0 ? -1 : hi_num / sw;
+    if (hi > Wo - 1)
+        hi = Wo - 1;
+    if (lo > hi + 1)
+        lo = hi + 1;
+    for (int ow = 0; ow < lo; ow++) {
+        const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+        dst[ow] = iw < 0 ? 0.0f : src[iw];
+    }
+    for (int ow = lo; ow <= hi; ow++)
+        dst[ow] = src[ow * sw - pl + kj];
+    for (int ow = hi + 1 > lo ? hi + 1 : lo; ow < Wo; ow++) {
+        const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+        dst[ow] = iw < 0 ? 0.0f : src[iw];
+    }
 }
 
 /* As conv_im2col, but writes the transposed column matrix: per image
- * (rows*Wo, C*kh*kw), entry [p, k] at p*K + k. The weight gradient then is a
- * GEMM whose second operand is not transposed (dW += dY colT). Global size
- * (K, rows*Wo, nimg): consecutive work-items write consecutive floats. */
+ * (rows*Wo, K), entry [p, k] at p*K + k, so that the weight gradient is a
+ * GEMM whose second operand is not transposed (dW += dY colT). One
+ * work-item per (output row, c*kh + ki, image) writes, for each ow, the kw
+ * contiguous entries of kj. Global size (rows, C*kh, nimg). */
 __kernel void conv_im2col_t(__global const float *x, ulong x_off, __global float *col,
                             ulong col_off, int C, int H, int W, int Wo, int kh, int kw, int sh,
                             int sw, int pt, int pl, int mode, int oh0, int rows)
 {
-    const int k = (int)get_global_id(0);
-    const int p = (int)get_global_id(1);
+    const int r = (int)get_global_id(0);
+    const int kq = (int)get_global_id(1);
     const size_t n = get_global_id(2);
-    const int K = C * kh * kw;
-    if (k >= K)
+    if (r >= rows)
         return;
-    const int r = p / Wo;
-    const int ow = p - r * Wo;
-    const int oh = oh0 + r;
-    const int kq = k / kw;
-    const int kj = k - kq * kw;
+    const int K = C * kh * kw;
     const int c = kq / kh;
     const int ki = kq - c * kh;
-    const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-    const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
-    float v = 0.0f;
-    if (ih >= 0 && iw >= 0)
-        v = x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)];
-    col[col_off + (n * get_global_size(1) + p) * (size_t)K + k] = v;
+    const int ih = enco_pad_index((oh0 + r) * sh - pt + ki, H, mode);
+    __global float *dst =
+        col + col_off + (n * (size_t)rows * Wo + (size_t)r * Wo) * K + (size_t)kq * kw;
+    __global const float *src = x + x_off + ENCO_IDX4(n, c, ih < 0 ? 0 : ih, 0, C, H, W);
+    for (int ow = 0; ow < Wo; ow++) {
+        __global float *d = dst + (size_t)ow * K;
+        const int iw0 = ow * sw - pl;
+        if (ih < 0) {
+            for (int kj = 0; kj < kw; kj++)
+                d[kj] = 0.0f;
+        } else if (iw0 >= 0 && iw0 + kw <= W) {
+            for (int kj = 0; kj < kw; kj++)
+                d[kj] = src[iw0 + kj];
+        } else {
+            for (int kj = 0; kj < kw; kj++) {
+                const int iw = enco_pad_index(iw0 + kj, W, mode);
+                d[kj] = iw < 0 ? 0.0f : src[iw];
+            }
+        }
+    }
 }
 
 /* ---- col2im (gather) ----------------------------------------------------- */
@@ -200,4 +230,157 @@ __kernel void conv_bias_grad(__global const float *dy, ulong dy_off, __global fl
     }
     if (lid == 0)
         db[db_off + c] += part[0];
+}
+
+/* ---- direct kernels for few output channels (cout <= CONV_SMALL) --------- */
+
+/* With cout <= 4 (the 64 -> 3 output convolution, D's last layer) the GEMM
+ * has M = cout and im2col's column matrix (K x P, written then read once)
+ * costs far more than the products; these kernels compute the same sums
+ * straight from x / dy / w, in the same order as the GEMM path. Geometry as
+ * conv_im2col with K = C*kh*kw; w is (cout, K). */
+#define CONV_SMALL 4
+
+/* y[n, co, p] = b[co] (or 0) + sum_k w[co, k] col[k, p], k in order.
+ * Global size (P rounded up, nimg). */
+__kernel void conv_fwd_small(__global const float *x, ulong x_off, __global const float *w,
+                             ulong w_off, __global const float *bias, ulong bias_off,
+                             int has_bias, __global float *y, ulong y_off, int cout, int C,
+                             int H, int W, int Ho, int Wo, int kh, int kw, int sh, int sw, int pt,
+                             int pl, int mode)
+{
+    const int p = (int)get_global_id(0);
+    const size_t n = get_global_id(1);
+    const int P = Ho * Wo;
+    if (p >= P)
+        return;
+    const int oh = p / Wo;
+    const int ow = p - oh * Wo;
+    const int K = C * kh * kw;
+    float acc[CONV_SMALL];
+    for (int co = 0; co < CONV_SMALL; co++)
+        acc[co] = 0.0f;
+    __global const float *wp = w + w_off;
+    for (int c = 0; c < C; c++) {
+        __global const float *xc = x + x_off + (n * C + c) * (size_t)H * W;
+        for (int ki = 0; ki < kh; ki++) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0)
+                continue;
+            for (int kj = 0; kj < kw; kj++) {
+                const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+                if (iw < 0)
+                    continue;
+                const float v = xc[ih * W + iw];
+                const int k = (c * kh + ki) * kw + kj;
+                for (int co = 0; co < cout; co++)
+                    acc[co] = fma(wp[co * K + k], v, acc[co]);
+            }
+        }
+    }
+    for (int co = 0; co < cout; co++) {
+        const float b0 = has_bias ? bias[bias_off + co] : 0.0f;
+        y[y_off + (n * cout + co) * (size_t)P + p] = b0 + acc[co];
+    }
+}
+
+/* dx = col2im(W^T dY) without the column matrix: as conv_col2im over the
+ * whole output (one band), each column entry computed as
+ * sum_co w[co, k] dy[n, co, p] (co in order) where it is read. Global size
+ * (H*W rounded up, C, nimg). */
+__kernel void conv_bwd_data_small(__global const float *dy, ulong dy_off,
+                                  __global const float *w, ulong w_off, __global float *x,
+                                  ulong x_off, int cout, int C, int H, int W, int Ho, int Wo,
+                                  int kh, int kw, int sh, int sw, int pt, int pl, int mode)
+{
+    const int q = (int)get_global_id(0);
+    const int c = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    if (q >= H * W)
+        return;
+    const int ih = q / W;
+    const int iw = q - ih * W;
+    const int K = C * kh * kw;
+    const size_t P = (size_t)Ho * Wo;
+    __global const float *dyn = dy + dy_off + n * (size_t)cout * P;
+    __global const float *wp = w + w_off;
+    int ha[3], hb[3], wa[3], wb[3];
+    conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
+    conv_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
+    float acc = 0.0f;
+    for (int rh = 0; rh < 3; rh++)
+        for (int th = ha[rh]; th <= hb[rh]; th++)
+            for (int ki = 0; ki < kh; ki++) {
+                const int nh = th + pt - ki;
+                if (nh < 0)
+                    break;
+                const int oh = nh / sh;
+                if (oh * sh != nh || oh >= Ho)
+                    continue;
+                for (int rw = 0; rw < 3; rw++)
+                    for (int tw = wa[rw]; tw <= wb[rw]; tw++)
+                        for (int kj = 0; kj < kw; kj++) {
+                            const int nw = tw + pl - kj;
+                            if (nw < 0)
+                                break;
+                            const int ow = nw / sw;
+                            if (ow * sw != nw || ow >= Wo)
+                                continue;
+                            const int k = (c * kh + ki) * kw + kj;
+                            const size_t p = (size_t)oh * Wo + ow;
+                            float t = 0.0f;
+                            for (int co = 0; co < cout; co++)
+                                t = fma(wp[co * K + k], dyn[co * P + p], t);
+                            acc += t;
+                        }
+            }
+    x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)] = acc;
+}
+
+/* dw[co, k] += sum over images in order of (sum_p dy[n, co, p] col_n[k, p],
+ * p in order). One work-item per k, all cout at once. Global size (K rounded
+ * up). */
+__kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
+                                    __global const float *x, ulong x_off, __global float *dw,
+                                    ulong dw_off, int nimg, int cout, int C, int H, int W, int Ho,
+                                    int Wo, int kh, int kw, int sh, int sw, int pt, int pl,
+                                    int mode)
+{
+    const int k = (int)get_global_id(0);
+    const int K = C * kh * kw;
+    if (k >= K)
+        return;
+    const int kq = k / kw;
+    const int kj = k - kq * kw;
+    const int c = kq / kh;
+    const int ki = kq - c * kh;
+    const size_t P = (size_t)Ho * Wo;
+    float tot[CONV_SMALL];
+    for (int co = 0; co < cout; co++)
+        tot[co] = dw[dw_off + (size_t)co * K + k];
+    for (int n = 0; n < nimg; n++) {
+        __global const float *xc = x + x_off + ((size_t)n * C + c) * (size_t)H * W;
+        __global const float *dyn = dy + dy_off + (size_t)n * cout * P;
+        float acc[CONV_SMALL];
+        for (int co = 0; co < CONV_SMALL; co++)
+            acc[co] = 0.0f;
+        for (int oh = 0; oh < Ho; oh++) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0)
+                continue;
+            for (int ow = 0; ow < Wo; ow++) {
+                const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+                if (iw < 0)
+                    continue;
+                const float v = xc[ih * W + iw];
+                const size_t p = (size_t)oh * Wo + ow;
+                for (int co = 0; co < cout; co++)
+                    acc[co] = fma(dyn[co * P + p], v, acc[co]);
+            }
+        }
+        for (int co = 0; co < cout; co++)
+            tot[co] += acc[co];
+    }
+    for (int co = 0; co < cout; co++)
+        dw[dw_off + (size_t)co * K + k] = tot[co];
 }

@@ -943,6 +943,63 @@ START_TEST(pad2d_rejects_bad_arguments)
 }
 END_TEST
 
+/* Both convolution paths on the same shapes: im2col + GEMM (forced with
+ * ENCO_CONV_DIRECT_MAX=0) and the direct kernels for cout <= 4 (forced up to
+ * 4), whole batch and banded workspace, against the float64 references.
+ * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
+ * next to every padding mode. */
+static const conv_case conv_cases_paths[] = {
+    {2, 5, 11, 19, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
+    {1, 4, 10, 23, 9, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {2, 3, 12, 21, 6, 4, 4, 2, 2, 1, 1, ENCO_PAD_ZERO, 0},
+    {1, 2, 9, 17, 3, 5, 5, 2, 1, 2, 2, ENCO_PAD_REPLICATE, 1},
+    {2, 6, 7, 20, 1, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
+};
+
+START_TEST(conv2d_gemm_and_direct_paths_match_reference)
+{
+    size_t count;
+    const conv_case *base = conv_list(&count);
+    const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
+    for (int path = 0; path < 2; path++) {
+        ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
+        for (size_t i = 0; i < count + nextra; i++) {
+            const conv_case *c = i < count ? &base[i] : &conv_cases_paths[i - count];
+            for (int banded = 0; banded < 2; banded++) {
+                conv_data d = conv_data_make(c, 500 + 10 * i);
+                const int images = banded ? -1 : d.s.n;
+                double *ref = zeros_f64(d.ny);
+                enco_conv2d_forward_ref(ref, d.xd, d.wd, d.bd, &d.s);
+                float *y = conv_fwd_device(&d, c->bias, images);
+                char label[160];
+                char what[64];
+                snprintf(what, sizeof what, "conv2d_%s%s_forward", path ? "direct" : "gemm",
+                         banded ? "_banded" : "");
+                conv_label(label, sizeof label, what, c);
+                test_assert_close(label, y, ref, d.ny, ATOL, RTOL);
+                double *rdx, *rdw, *rdb;
+                conv_bwd_ref(&d, c->bias, &rdx, &rdw, &rdb);
+                grads g = conv_bwd_device(&d, c->bias, images);
+                snprintf(what, sizeof what, "conv2d_%s%s_dx", path ? "direct" : "gemm",
+                         banded ? "_banded" : "");
+                conv_label(label, sizeof label, what, c);
+                test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
+                snprintf(what, sizeof what, "conv2d_%s%s_dw", path ? "direct" : "gemm",
+                         banded ? "_banded" : "");
+                conv_label(label, sizeof label, what, c);
+                test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
+                if (c->bias)
+                    test_assert_close(label, g.db, rdb, d.nb, ATOL, RTOL);
+                grads_free(&g);
+                free(rdx), free(rdw), free(rdb), free(y), free(ref);
+                conv_data_free(&d);
+            }
+        }
+    }
+    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+}
+END_TEST
+
 /* ---- the CPU GEMM kernel (cl/gemm.cl gemm_tile) --------------------------- */
 
 /* Launches kernel `name` of cl/gemm.cl ("gemm_builtin" or "gemm_tile") on
@@ -1082,6 +1139,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, pad2d_reference_gradient_vs_finite_differences);
     tcase_add_test(t, pad2d_rejects_bad_arguments);
     tcase_add_test(t, gemm_tile_matches_reference);
+    tcase_add_test(t, conv2d_gemm_and_direct_paths_match_reference);
     suite_add_tcase(s, t);
     return s;
 }

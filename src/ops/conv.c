@@ -10,6 +10,7 @@
 #include "ops/conv.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Geometry of one im2col / col2im pair (see cl/conv.cl). */
@@ -73,9 +74,8 @@ static enco_status check_int_range(size_t v, const char *op, const char *what)
 static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x, size_t x_off,
                               int nimg, const conv_geom *g, int oh0, int rows)
 {
-    const size_t global[3] = {(size_t)rows * g->wo, geom_k(g), (size_t)nimg};
-    const size_t local[3] = {local0(global[0]), 1, 1};
-    return ENCO_RUN(ctx, "conv", "conv_im2col", 3, global, local, ENCO_ARG_MEM(x),
+    const size_t global[3] = {(size_t)rows, geom_k(g), (size_t)nimg};
+    return ENCO_RUN(ctx, "conv", "conv_im2col", 3, global, NULL, ENCO_ARG_MEM(x),
                     ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
                     ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
                     ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
@@ -88,9 +88,8 @@ static enco_status run_im2col(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem 
 static enco_status run_im2col_t(enco_ctx *ctx, cl_mem col, size_t col_off, cl_mem x,
                                 size_t x_off, int nimg, const conv_geom *g, int oh0, int rows)
 {
-    const size_t global[3] = {geom_k(g), (size_t)rows * g->wo, (size_t)nimg};
-    const size_t local[3] = {local0(global[0]), 1, 1};
-    return ENCO_RUN(ctx, "conv", "conv_im2col_t", 3, global, local, ENCO_ARG_MEM(x),
+    const size_t global[3] = {(size_t)rows, (size_t)g->c * g->kh, (size_t)nimg};
+    return ENCO_RUN(ctx, "conv", "conv_im2col_t", 3, global, NULL, ENCO_ARG_MEM(x),
                     ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(col), ENCO_ARG_ULONG(col_off),
                     ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
                     ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
@@ -196,6 +195,69 @@ static enco_status plan_workspace(const char *op, const conv_geom *g, int n, cl_
     return check_mem(ws, ws_off, (size_t)pl->chunk * row * pl->band, op, "workspace");
 }
 
+/* ---- direct kernels for few output channels ------------------------------ */
+
+/* Largest cout that the direct kernels (cl/conv.cl conv_*_small) take
+ * instead of im2col + GEMM: 4, or ENCO_CONV_DIRECT_MAX (0 turns them off,
+ * for tests of the GEMM path on the same shapes). */
+static int direct_max(void)
+{
+    const char *env = getenv("ENCO_CONV_DIRECT_MAX");
+    if (env && *env) {
+        int v = atoi(env);
+        return v < 0 ? 0 : v > 4 ? 4 : v;
+    }
+    return 4;
+}
+
+static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
+                                 cl_mem w, size_t w_off, cl_mem b, size_t b_off, int n, int cout,
+                                 const conv_geom *g)
+{
+    const size_t global[2] = {geom_p(g), (size_t)n};
+    const size_t local[2] = {local0(global[0]), 1};
+    return ENCO_RUN(ctx, "conv", "conv_fwd_small", 2, global, local, ENCO_ARG_MEM(x),
+                    ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(w), ENCO_ARG_ULONG(w_off),
+                    ENCO_ARG_MEM(b ? b : w), ENCO_ARG_ULONG(b ? b_off : 0),
+                    ENCO_ARG_INT(b != NULL), ENCO_ARG_MEM(y), ENCO_ARG_ULONG(y_off),
+                    ENCO_ARG_INT(cout), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
+                    ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo),
+                    ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
+                    ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
+                    ENCO_ARG_INT(g->mode));
+}
+
+static enco_status run_bwd_data_small(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
+                                      size_t dy_off, cl_mem w, size_t w_off, int n, int cout,
+                                      const conv_geom *g)
+{
+    const size_t global[3] = {(size_t)g->h * g->w, (size_t)g->c, (size_t)n};
+    const size_t local[3] = {local0(global[0]), 1, 1};
+    return ENCO_RUN(ctx, "conv", "conv_bwd_data_small", 3, global, local, ENCO_ARG_MEM(dy),
+                    ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(w), ENCO_ARG_ULONG(w_off),
+                    ENCO_ARG_MEM(dx), ENCO_ARG_ULONG(dx_off), ENCO_ARG_INT(cout),
+                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                    ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
+                    ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+}
+
+static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off, cl_mem dy,
+                                        size_t dy_off, cl_mem x, size_t x_off, int n, int cout,
+                                        const conv_geom *g)
+{
+    const size_t global[1] = {geom_k(g)};
+    const size_t local[1] = {local0(global[0]) < 64 ? local0(global[0]) : 64};
+    return ENCO_RUN(ctx, "conv", "conv_bwd_weight_small", 1, global, local, ENCO_ARG_MEM(dy),
+                    ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                    ENCO_ARG_MEM(dw), ENCO_ARG_ULONG(dw_off), ENCO_ARG_INT(n),
+                    ENCO_ARG_INT(cout), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
+                    ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo),
+                    ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
+                    ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
+                    ENCO_ARG_INT(g->mode));
+}
+
 /* ---- Conv2d ------------------------------------------------------------- */
 
 void enco_conv2d_out_size(const enco_conv2d_shape *s, int *ho, int *wo)
@@ -274,6 +336,8 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
     conv_plan pl;
     ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
+    if (s->cout <= direct_max())
+        return run_fwd_small(ctx, y, y_off, x, x_off, w, w_off, b, b_off, s->n, s->cout, &g);
 
     if (b)
         ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
@@ -317,6 +381,15 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     conv_plan pl = {s->n, g.ho};
     if (dx || dw)
         ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
+    if (s->cout <= direct_max()) {
+        if (dw)
+            ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n, s->cout,
+                                          &g));
+        if (dx)
+            ENCO_TRY(run_bwd_data_small(ctx, dx, dx_off, dy, dy_off, w, w_off, s->n, s->cout,
+                                        &g));
+        dx = dw = NULL; /* done: only db is left */
+    }
 
     for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
         const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
