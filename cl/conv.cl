@@ -257,10 +257,13 @@ __kernel void conv_fwd_small(__global const float *x, ulong x_off, __global cons
     const int oh = p / Wo;
     const int ow = p - oh * Wo;
     const int K = C * kh * kw;
-    float acc[CONV_SMALL];
-    for (int co = 0; co < CONV_SMALL; co++)
-        acc[co] = 0.0f;
-    __global const float *wp = w + w_off;
+    /* Four scalar accumulators (registers); the channels past cout repeat
+     * the last one's weights and are not stored. */
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    __global const float *w0 = w + w_off;
+    __global const float *w1 = w0 + (size_t)min(1, cout - 1) * K;
+    __global const float *w2 = w0 + (size_t)min(2, cout - 1) * K;
+    __global const float *w3 = w0 + (size_t)min(3, cout - 1) * K;
     for (int c = 0; c < C; c++) {
         __global const float *xc = x + x_off + (n * C + c) * (size_t)H * W;
         for (int ki = 0; ki < kh; ki++) {
@@ -273,14 +276,17 @@ __kernel void conv_fwd_small(__global const float *x, ulong x_off, __global cons
                     continue;
                 const float v = xc[ih * W + iw];
                 const int k = (c * kh + ki) * kw + kj;
-                for (int co = 0; co < cout; co++)
-                    acc[co] = fma(wp[co * K + k], v, acc[co]);
+                a0 = fma(w0[k], v, a0);
+                a1 = fma(w1[k], v, a1);
+                a2 = fma(w2[k], v, a2);
+                a3 = fma(w3[k], v, a3);
             }
         }
     }
     for (int co = 0; co < cout; co++) {
         const float b0 = has_bias ? bias[bias_off + co] : 0.0f;
-        y[y_off + (n * cout + co) * (size_t)P + p] = b0 + acc[co];
+        const float acc = co == 0 ? a0 : co == 1 ? a1 : co == 2 ? a2 : a3;
+        y[y_off + (n * cout + co) * (size_t)P + p] = b0 + acc;
     }
 }
 
@@ -355,15 +361,18 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
     const int c = kq / kh;
     const int ki = kq - c * kh;
     const size_t P = (size_t)Ho * Wo;
-    float tot[CONV_SMALL];
-    for (int co = 0; co < cout; co++)
-        tot[co] = dw[dw_off + (size_t)co * K + k];
+    /* Scalar accumulators as in conv_fwd_small; channels past cout read the
+     * last channel's dy and are not stored. */
+    __global float *dwk = dw + dw_off + k;
+    float t0 = dwk[0], t1 = dwk[(size_t)min(1, cout - 1) * K],
+          t2 = dwk[(size_t)min(2, cout - 1) * K], t3 = dwk[(size_t)min(3, cout - 1) * K];
     for (int n = 0; n < nimg; n++) {
         __global const float *xc = x + x_off + ((size_t)n * C + c) * (size_t)H * W;
-        __global const float *dyn = dy + dy_off + (size_t)n * cout * P;
-        float acc[CONV_SMALL];
-        for (int co = 0; co < CONV_SMALL; co++)
-            acc[co] = 0.0f;
+        __global const float *d0 = dy + dy_off + (size_t)n * cout * P;
+        __global const float *d1 = d0 + (size_t)min(1, cout - 1) * P;
+        __global const float *d2 = d0 + (size_t)min(2, cout - 1) * P;
+        __global const float *d3 = d0 + (size_t)min(3, cout - 1) * P;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         for (int oh = 0; oh < Ho; oh++) {
             const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
             if (ih < 0)
@@ -374,13 +383,19 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
                     continue;
                 const float v = xc[ih * W + iw];
                 const size_t p = (size_t)oh * Wo + ow;
-                for (int co = 0; co < cout; co++)
-                    acc[co] = fma(dyn[co * P + p], v, acc[co]);
+                a0 = fma(d0[p], v, a0);
+                a1 = fma(d1[p], v, a1);
+                a2 = fma(d2[p], v, a2);
+                a3 = fma(d3[p], v, a3);
             }
         }
-        for (int co = 0; co < cout; co++)
-            tot[co] += acc[co];
+        /* Images in order, each image's sum added as a whole (as the GEMM
+         * path's beta = 1 accumulation). */
+        t0 += a0;
+        t1 += a1;
+        t2 += a2;
+        t3 += a3;
     }
     for (int co = 0; co < cout; co++)
-        dw[dw_off + (size_t)co * K + k] = tot[co];
+        dwk[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
 }
