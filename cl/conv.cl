@@ -399,3 +399,24 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
     for (int co = 0; co < cout; co++)
         dwk[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
 }
+
+/* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
+
+/* wt (cin, cout*kh*kw) = w (cout, cin, kh, kw) transposed over the channels
+ * and flipped in space: wt[ci, (co*kh + ki)*kw + kj] =
+ * w[co, ci, kh-1-ki, kw-1-kj]. Global size (cout*kh*kw rounded up, cin). */
+__kernel void conv_flip_weights(__global const float *w, ulong w_off, __global float *wt,
+                                ulong wt_off, int cin, int cout, int kh, int kw)
+{
+    const int q = (int)get_global_id(0);
+    const int ci = (int)get_global_id(1);
+    const int kk = kh * kw;
+    if (q >= cout * kk)
+        return;
+    const int co = q / kk;
+    const int r = q - co * kk;
+    const int ki = r / kw;
+    const int kj = r - ki * kw;
+    wt[wt_off + (size_t)ci * cout * kk + q] =
+        w[w_off + (((size_t)co * cin + ci) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)];
+}

@@ -943,9 +943,11 @@ START_TEST(pad2d_rejects_bad_arguments)
 }
 END_TEST
 
-/* Both convolution paths on the same shapes: im2col + GEMM (forced with
- * ENCO_CONV_DIRECT_MAX=0) and the direct kernels for cout <= 4 (forced up to
- * 4), whole batch and banded workspace, against the float64 references.
+/* Every convolution path on the same shapes: im2col + GEMM (forced with
+ * ENCO_CONV_DIRECT_MAX=0), the direct kernels for cout <= 4 (forced up to
+ * 4), and each without the flipped-weight input gradient
+ * (ENCO_CONV_BWD_FLIP=0), whole batch and banded workspace, against the
+ * float64 references.
  * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
  * next to every padding mode. */
 static const conv_case conv_cases_paths[] = {
@@ -954,6 +956,10 @@ static const conv_case conv_cases_paths[] = {
     {2, 3, 12, 21, 6, 4, 4, 2, 2, 1, 1, ENCO_PAD_ZERO, 0},
     {1, 2, 9, 17, 3, 5, 5, 2, 1, 2, 2, ENCO_PAD_REPLICATE, 1},
     {2, 6, 7, 20, 1, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
+    /* cin > cout, stride 1: the flipped-weight input gradient fits. */
+    {2, 8, 9, 11, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
+    {1, 8, 8, 10, 3, 5, 5, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 0},
+    {2, 10, 7, 9, 2, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
 };
 
 START_TEST(conv2d_gemm_and_direct_paths_match_reference)
@@ -961,8 +967,10 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     size_t count;
     const conv_case *base = conv_list(&count);
     const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
-    for (int path = 0; path < 2; path++) {
+    for (int mode = 0; mode < 4; mode++) {
+        const int path = mode & 1;
         ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
+        ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
         for (size_t i = 0; i < count + nextra; i++) {
             const conv_case *c = i < count ? &base[i] : &conv_cases_paths[i - count];
             for (int banded = 0; banded < 2; banded++) {
@@ -997,6 +1005,7 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
         }
     }
     ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
 }
 END_TEST
 

@@ -258,6 +258,62 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
                     ENCO_ARG_INT(g->mode));
 }
 
+/* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
+
+/* With stride 1 the gradient of the padded input, dxp (cin, Hp, Wp) with
+ * Hp = h + 2 pad_h, is the correlation of dy zero-padded by kh-1 / kw-1 with
+ * the flipped, channel-transposed weights: dxp = wt im2col(dy), a GEMM with
+ * the long dimension Hp*Wp as N and K' = cout*kh*kw. dx is dxp folded
+ * through the padding (Pad2d's backward). This replaces the (cin*kh*kw x P)
+ * column gradient and its col2im gather. Used when ENCO_CONV_BWD_FLIP is
+ * not 0 and wt plus one image's im2col(dy) and dxp fit the workspace
+ * (layout: wt, then per image of the chunk its column matrix, then the dxp of
+ * the chunk). Returns 0 in *done when it does not apply. */
+static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
+                                        size_t dy_off, cl_mem w, size_t w_off, cl_mem ws,
+                                        size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s, int *done)
+{
+    *done = 0;
+    const char *env = getenv("ENCO_CONV_BWD_FLIP");
+    if ((env && strcmp(env, "0") == 0) || s->stride_h != 1 || s->stride_w != 1)
+        return ENCO_OK;
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    const int hp = s->h + 2 * s->pad_h, wp = s->w + 2 * s->pad_w;
+    const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
+    const size_t wt_sz = (size_t)s->cin * kt, per_img = kt * pp + (size_t)s->cin * pp;
+    if (kt > (size_t)INT_MAX || pp > (size_t)INT_MAX / 2 || ws_floats < wt_sz + per_img)
+        return ENCO_OK;
+    size_t fit = (ws_floats - wt_sz) / per_img;
+    const int chunk = fit < (size_t)s->n ? (int)fit : s->n;
+    /* im2col(dy): source (cout, ho, wo), hp x wp window positions, zero pad. */
+    const conv_geom gd = {.c = s->cout, .h = ho, .w = wo, .ho = hp, .wo = wp, .kh = s->kh,
+                          .kw = s->kw, .sh = 1, .sw = 1, .pt = s->kh - 1, .pl = s->kw - 1,
+                          .mode = ENCO_PAD_ZERO};
+    /* The fold: Pad2d of (cin, h, w) to (cin, hp, wp). */
+    const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
+                          .sh = 1, .sw = 1, .pt = s->pad_h, .pl = s->pad_w, .mode = s->pad_mode};
+    const size_t global[2] = {kt, (size_t)s->cin};
+    ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_flip_weights", 2, global, NULL, ENCO_ARG_MEM(w),
+                      ENCO_ARG_ULONG(w_off), ENCO_ARG_MEM(ws), ENCO_ARG_ULONG(ws_off),
+                      ENCO_ARG_INT(s->cin), ENCO_ARG_INT(s->cout), ENCO_ARG_INT(s->kh),
+                      ENCO_ARG_INT(s->kw)));
+    const size_t in_img = (size_t)s->cin * s->h * s->w, out_img = (size_t)s->cout * ho * wo;
+    for (int n0 = 0; n0 < s->n; n0 += chunk) {
+        const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
+        const size_t col_off = ws_off + wt_sz, dxp_off = col_off + (size_t)m * kt * pp;
+        ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0, hp));
+        ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, (size_t)s->cin, pp, kt, 1.0f, ws, ws_off, kt, 0,
+                                    ws, col_off, pp, kt * pp, 0.0f, ws, dxp_off, pp,
+                                    (size_t)s->cin * pp, (size_t)m));
+        ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, dxp_off, NULL, 0, m, &gp,
+                            0, hp, 0));
+    }
+    *done = 1;
+    return ENCO_OK;
+}
+
 /* ---- Conv2d ------------------------------------------------------------- */
 
 void enco_conv2d_out_size(const enco_conv2d_shape *s, int *ho, int *wo)
@@ -381,6 +437,13 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     conv_plan pl = {s->n, g.ho};
     if (dx || dw)
         ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
+    if (dx) {
+        int done;
+        ENCO_TRY(conv2d_bwd_data_flip(ctx, dx, dx_off, dy, dy_off, w, w_off, ws, ws_off,
+                                      ws_floats, s, &done));
+        if (done)
+            dx = NULL;
+    }
     if (s->cout <= direct_max()) {
         if (dw)
             ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n, s->cout,
