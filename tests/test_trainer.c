@@ -323,6 +323,88 @@ START_TEST(too_large_for_device_is_explained)
 }
 END_TEST
 
+START_TEST(lost_device_keeps_checkpoint)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    cfg.run.print_every = 1;
+    cfg.run.save_every = 2;
+    cfg.run.sample_every = 0;
+    cfg.run.max_iterations = 50;
+    /* Kernel launches of one iteration, on a context of its own. */
+    enco_ctx *probe = NULL;
+    ENCO_CK(enco_ctx_create(&probe, NULL));
+    enco_trainer *t = NULL;
+    ENCO_CK(enco_trainer_create(probe, &cfg, 1, 32, 32, &t));
+    ENCO_CK(enco_trainer_init_weights(t));
+    uint64_t before = enco_ctx_get_stats(probe).kernel_launches;
+    float *a = images(1, 32, 32, 1), *b = images(1, 32, 32, 2);
+    ENCO_CK(enco_trainer_step(t, a, b, NULL));
+    uint64_t per_iter = enco_ctx_get_stats(probe).kernel_launches - before;
+    ck_assert_uint_gt(per_iter, 10);
+    enco_trainer_free(t);
+    enco_ctx_free(probe);
+    free(a), free(b);
+
+    /* The device stops responding in the middle of iteration 6. */
+    char fault[32];
+    snprintf(fault, sizeof fault, "%llu",
+             (unsigned long long)(before + 5 * per_iter + per_iter / 2));
+    setenv("ENCO_FAULT_AFTER_LAUNCHES", fault, 1);
+    enco_ctx *ctx = NULL;
+    enco_status st = enco_ctx_create(&ctx, NULL);
+    unsetenv("ENCO_FAULT_AFTER_LAUNCHES");
+    ENCO_CK(st);
+    ENCO_CK(enco_trainer_create(ctx, &cfg, 1, 32, 32, &t));
+    ENCO_CK(enco_trainer_init_weights(t));
+    nan_source ns = {.bad_from = 1000};
+    enco_batch_source src = {.self = &ns, .epoch_length = nan_len, .get = nan_get};
+    char rundir[512];
+    snprintf(rundir, sizeof rundir, "%s", tmp("lost-run"));
+    enco_run_options ro = {.dir = rundir};
+    st = enco_run_train(t, &src, &ro);
+    ck_assert_int_eq(st, CL_OUT_OF_RESOURCES);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "stopped responding"));
+    enco_trainer_free(t);
+    enco_ctx_free(ctx);
+    /* The checkpoint of iteration 4 is intact and loads on a working device. */
+    enco_trainer *u = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &u));
+    enco_run_state rs;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/latest.safetensors", rundir);
+    ENCO_CK(enco_checkpoint_load(u, &rs, ck));
+    ck_assert_int_eq(rs.total_iter, 4);
+    enco_trainer_free(u);
+}
+END_TEST
+
+START_TEST(extra_tensors_are_refused)
+{
+    /* A checkpoint with three head pairs does not load into a model with two,
+     * although every tensor the smaller model needs is in it. */
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *a = make(&cfg);
+    enco_run_state rs = {.epoch = 1};
+    const char *path = tmp("three-pairs.safetensors");
+    ENCO_CK(enco_checkpoint_save(a, &rs, path));
+    enco_config two = cfg;
+    int layers[4] = {3, 7, 17, 21};
+    memcpy(two.model.nce_layers, layers, sizeof layers);
+    two.model.n_nce_layers = 4;
+    enco_trainer *b = NULL;
+    ENCO_CK(enco_trainer_create(test_ctx(), &two, 1, 32, 32, &b));
+    enco_run_state r2;
+    ck_assert_int_eq(enco_checkpoint_load(b, &r2, path), ENCO_ERR_FORMAT);
+    ck_assert_msg(strstr(enco_last_error(), "netF.mlp_2") &&
+                      strstr(enco_last_error(), "not part of this model"),
+                  "%s", enco_last_error());
+    enco_trainer_free(a);
+    enco_trainer_free(b);
+}
+END_TEST
+
 START_TEST(lr_schedule)
 {
     enco_config cfg;
@@ -353,6 +435,8 @@ int main(void)
     tcase_add_test(t, lr_schedule);
     tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
     tcase_add_test(t, too_large_for_device_is_explained);
+    tcase_add_test(t, lost_device_keeps_checkpoint);
+    tcase_add_test(t, extra_tensors_are_refused);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     if (dir[0]) {

@@ -108,6 +108,7 @@ typedef struct enco_ctx_stats {
     unsigned cache_rejects;      /* cache entries found corrupt and rebuilt */
     uint64_t device_bytes;       /* currently allocated through enco_buffer_alloc */
     uint64_t device_peak_bytes;
+    uint64_t kernel_launches;    /* kernels enqueued through enco_kernel_run */
 } enco_ctx_stats;
 
 ENCO_API enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts);

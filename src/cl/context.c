@@ -87,6 +87,8 @@ enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
     snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2");
     resolve_gemm(ctx, opts->gemm);
     ctx->host_zero_fill = strstr(ctx->info.name, "Oclgrind") != NULL;
+    const char *fault = getenv("ENCO_FAULT_AFTER_LAUNCHES");
+    ctx->fault_after = fault ? strtol(fault, NULL, 10) : 0;
     enco_clear_error();
     *out = ctx;
     return ENCO_OK;
@@ -316,6 +318,12 @@ enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kern
                             const size_t *global, const size_t *local, size_t nargs,
                             const enco_arg *args)
 {
+    ctx->stats.kernel_launches++;
+    if (ctx->fault_after > 0 && (long)ctx->stats.kernel_launches > ctx->fault_after)
+        return ENCO_FAIL(CL_OUT_OF_RESOURCES,
+                         "launching kernel %s/%s failed: the device stopped responding "
+                         "(simulated by ENCO_FAULT_AFTER_LAUNCHES)",
+                         program, kernel);
     cl_kernel k = NULL;
     ENCO_TRY(enco_kernel_get(ctx, program, kernel, &k));
     for (size_t i = 0; i < nargs; i++) {

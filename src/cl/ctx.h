@@ -29,6 +29,8 @@ struct enco_ctx {
     char kernel_dir[ENCO_PATH_MAX]; /* "" = embedded sources */
     enco_gemm_backend gemm;
     int host_zero_fill; /* zero buffers by host writes (Oclgrind) */
+    long fault_after;   /* ENCO_FAULT_AFTER_LAUNCHES: simulate a lost device after this many
+                         * kernel launches (testing aid; 0 = never) */
     char build_options[256];
 
     enco_ctx_stats stats;

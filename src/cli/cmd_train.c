@@ -330,8 +330,14 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
         else if (st == ENCO_ERR_INTERRUPTED)
             rc = (fprintf(stderr, "enco-cl train: %s\n", enco_last_error()), 130);
     }
-    if (st != ENCO_OK && st != ENCO_ERR_INTERRUPTED)
+    if (st != ENCO_OK && st != ENCO_ERR_INTERRUPTED) {
         rc = cli_fail("train", st);
+        if (t && st > -1000 && st < 0) /* an OpenCL error while training */
+            fprintf(stderr,
+                    "enco-cl train: the device failed during training; the last checkpoint in "
+                    "%s is intact: continue with --resume (on this or another device)\n",
+                    cfg.run.dir);
+    }
     enco_trainer_free(t);
     enco_ctx_free(ctx);
     enco_loader_free(loader);

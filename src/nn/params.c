@@ -252,9 +252,35 @@ static enco_status load_block(enco_ctx *ctx, enco_param_set *ps, const enco_st_f
     return ENCO_OK;
 }
 
+/* A tensor under "<key_prefix><prefix>" that this set does not declare means
+ * the file holds another architecture (e.g. more blocks): name it. */
+static enco_status refuse_extra(const enco_param_set *ps, const enco_st_file *f,
+                                const char *key_prefix)
+{
+    char pre[128];
+    snprintf(pre, sizeof pre, "%s%s", key_prefix, ps->prefix);
+    size_t plen = strlen(pre);
+    for (size_t i = 0; i < f->count; i++) {
+        const char *name = f->tensors[i].name;
+        if (strncmp(name, pre, plen) != 0)
+            continue;
+        const char *leaf = name + plen;
+        int known = enco_params_find(ps, leaf) != NULL;
+        for (size_t c = 0; !known && c < ps->ncounters; c++)
+            known = strcmp(ps->counters[c].name, leaf) == 0;
+        if (!known)
+            return ENCO_FAIL(ENCO_ERR_FORMAT,
+                             "tensor %s is not part of this model (a checkpoint of a different "
+                             "architecture?)",
+                             name);
+    }
+    return ENCO_OK;
+}
+
 enco_status enco_params_load(enco_ctx *ctx, enco_param_set *ps, const enco_st_file *f,
                              const char *key_prefix)
 {
+    ENCO_TRY(refuse_extra(ps, f, key_prefix));
     ENCO_TRY(load_block(ctx, ps, f, key_prefix, 0, 0));
     for (size_t i = 0; i < ps->ncounters; i++) {
         char key[256];
