@@ -395,7 +395,7 @@ START_TEST(rejects_bad_args)
     ck_assert_int_eq(enco_relu_forward(ctx, NULL, 0, b, 0, 4), ENCO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "NULL"));
     ck_assert_int_eq(enco_tanh_forward(ctx, a, 0, b, 10, 7), ENCO_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(enco_last_error(), "holds 16 floats"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "holds 16 values"));
     ck_assert_int_eq(enco_leaky_relu_forward(ctx, a, 2, a, 0, 8, SLOPE), ENCO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "overlaps"));
     ck_assert_int_eq(enco_leaky_relu_forward(ctx, a, 0, b, 0, 8, NAN), ENCO_ERR_INVALID_ARG);

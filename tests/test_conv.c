@@ -542,12 +542,12 @@ START_TEST(conv2d_rejects_bad_arguments)
                    "workspace");
     /* A workspace size larger than the buffer. */
     expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 0, w, 0, b, 0, ws, 1, wsn, &ok),
-                   "buffer workspace");
-    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 1, w, 0, b, 0, ws, 0, wsn, &ok), "buffer x");
+                   "workspace needs elements");
+    expect_invalid(enco_conv2d_forward(ctx, y, 0, x, 1, w, 0, b, 0, ws, 0, wsn, &ok), "x needs elements");
     expect_invalid(enco_conv2d_forward(ctx, y, 0, NULL, 0, w, 0, b, 0, ws, 0, wsn, &ok), "NULL");
     expect_invalid(enco_conv2d_backward(ctx, x, 0, w, 0, NULL, 0, y, 0, NULL, 0, w, 0, ws, 0, wsn,
                                         &ok),
-                   "buffer x");
+                   "x buffer is NULL");
     test_release(x), test_release(w), test_release(y), test_release(b), test_release(ws);
 }
 END_TEST
@@ -814,7 +814,7 @@ START_TEST(convt_rejects_bad_arguments)
     size_t wsn = enco_conv_transpose2d_workspace_floats(&ok, 1);
     cl_mem ws = test_alloc(wsn);
     expect_invalid(enco_conv_transpose2d_forward(ctx, y, 1, x, 0, w, 0, NULL, 0, ws, 0, wsn, &ok),
-                   "buffer y");
+                   "y needs elements");
     expect_invalid(enco_conv_transpose2d_forward(ctx, y, 0, x, 0, w, 0, NULL, 0, ws, 0, 3, &ok),
                    "workspace");
     ENCO_CK(enco_conv_transpose2d_forward(ctx, y, 0, x, 0, w, 0, NULL, 0, ws, 0, wsn, &ok));
@@ -936,7 +936,7 @@ START_TEST(pad2d_rejects_bad_arguments)
     expect_invalid(enco_pad2d_backward(test_ctx(), x, 0, y, 0, &s), "mode");
     s.mode = ENCO_PAD_ZERO;
     s.bottom = 20; /* y too small */
-    expect_invalid(enco_pad2d_forward(test_ctx(), y, 0, x, 0, &s), "buffer y");
+    expect_invalid(enco_pad2d_forward(test_ctx(), y, 0, x, 0, &s), "y needs elements");
     enco_op_cost c = enco_pad2d_cost(&s, 0);
     ck_assert(fabs(c.bytes - 4.0 * (12 + 26 * 4)) < 0.5);
     test_release(x), test_release(y);

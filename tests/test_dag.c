@@ -363,7 +363,7 @@ START_TEST(rejects_bad_arguments)
     enco_rng r = enco_rng_make(1, 1);
     BAD(enco_dag_make_perms(&r, buf, NULL, 1, 0), "H*W=0");
     BAD(enco_dag_forward_ref(ref, sc, buf, buf, 1, 2, 2, 4, -1, 0.5, 0), "oversample");
-    BAD(enco_dag_perms_upload(ctx, o, 0, NULL, 0, &r, 1, 17), "do not fit");
+    BAD(enco_dag_perms_upload(ctx, o, 0, NULL, 0, &r, 1, 17), "but its buffer holds 16 values");
     ck_assert_uint_eq(r.counter, 0);
 #undef BAD
     ck_assert_int_eq(enco_dag_num_samples(0, 3, 4), 0);

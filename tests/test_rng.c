@@ -445,7 +445,7 @@ START_TEST(rejects_bad_arguments)
     ck_assert_int_eq(enco_rng_xavier_normal(&r, x, 4, 3, 3, 0.0), ENCO_ERR_INVALID_ARG);
     ck_assert_int_eq(enco_rng_fill_uniform(ctx, buf, 0, &r, 4, 2.0f, 1.0f), ENCO_ERR_INVALID_ARG);
     ck_assert_int_eq(enco_rng_fill_uniform(ctx, buf, 5, &r, 4, 0.0f, 1.0f), ENCO_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(enco_last_error(), "do not fit"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "needs elements [5, 9)"));
     ck_assert_int_eq(enco_rng_fill_u32(ctx, NULL, 0, &r, 4), ENCO_ERR_INVALID_ARG);
     ck_assert_int_eq(enco_rng_fill_u32(ctx, buf, 0, NULL, 4), ENCO_ERR_INVALID_ARG);
     ck_assert_int_eq(enco_rng_fill_u32(ctx, buf, 0, &r, 9), ENCO_ERR_INVALID_ARG);

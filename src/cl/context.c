@@ -222,6 +222,31 @@ enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, 
     return ENCO_OK;
 }
 
+enco_status enco_check_range(const char *op, const char *name, cl_mem mem, size_t off,
+                             size_t count, size_t elem_size)
+{
+    if (!mem)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s buffer is NULL", op, name);
+    size_t bytes = 0;
+    ENCO_CL(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+    size_t have = bytes / elem_size;
+    if (off > have || count > have - off)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: %s needs elements [%zu, %zu) but its buffer holds %zu values", op,
+                         name, off, off + count, have);
+    return ENCO_OK;
+}
+
+enco_status enco_check_disjoint(const char *op, const char *a_name, cl_mem a, size_t a_off,
+                                size_t a_count, const char *b_name, cl_mem b, size_t b_off,
+                                size_t b_count)
+{
+    if (a && a == b && a_off < b_off + b_count && b_off < a_off + a_count)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s and %s overlap in the same buffer", op,
+                         a_name, b_name);
+    return ENCO_OK;
+}
+
 /* ---- programs and kernels --------------------------------------------- */
 
 static enco_status program_get(enco_ctx *ctx, const char *name, cl_program *out)

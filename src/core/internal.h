@@ -48,6 +48,15 @@ enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t byte
 enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset,
                       size_t bytes);
 
+/* Argument checks shared by the op launchers: mem must be non-NULL and hold
+ * elements [off, off + count) of elem_size bytes; two ranges of one buffer
+ * must not overlap. Messages start with "op: name". */
+enco_status enco_check_range(const char *op, const char *name, cl_mem mem, size_t off,
+                             size_t count, size_t elem_size);
+enco_status enco_check_disjoint(const char *op, const char *a_name, cl_mem a, size_t a_off,
+                                size_t a_count, const char *b_name, cl_mem b, size_t b_off,
+                                size_t b_count);
+
 /* ---- kernels ---------------------------------------------------------- */
 
 /* One kernel argument: size and pointer to its value (NULL value = __local). */

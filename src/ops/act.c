@@ -10,15 +10,7 @@
 /* m must hold elements [off, off + n) of 4-byte values. */
 static enco_status check_buf(const char *op, const char *name, cl_mem m, size_t off, size_t n)
 {
-    if (!m)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: buffer %s is NULL", op, name);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off > bytes / 4 || n > bytes / 4 - off)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: %s needs elements [%zu, %zu) but its buffer holds %zu floats", op,
-                         name, off, off + n, bytes / 4);
-    return ENCO_OK;
+    return enco_check_range(op, name, m, off, n, 4);
 }
 
 /* An output and an input must be the same range (in place) or disjoint. */

@@ -7,15 +7,7 @@
 
 static enco_status need_mem(cl_mem mem, size_t off, size_t count, const char *what)
 {
-    if (!mem)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "blur: %s buffer is NULL", what);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off > bytes / sizeof(float) || count > bytes / sizeof(float) - off)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "blur: %s needs %zu floats from offset %zu but its buffer holds %zu", what,
-                         count, off, bytes / sizeof(float));
-    return ENCO_OK;
+    return enco_check_range("blur", what, mem, off, count, sizeof(float));
 }
 
 static enco_status check_dims(const char *op, int n, int c, int h, int w, int min_hw)

@@ -41,15 +41,7 @@ static size_t local0(size_t n)
 static enco_status check_mem(cl_mem mem, size_t off, size_t count, const char *op,
                              const char *name)
 {
-    if (!mem)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: buffer %s is NULL", op, name);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off + count > bytes / sizeof(float))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: buffer %s holds %zu floats, needs offset %zu + %zu", op, name,
-                         bytes / sizeof(float), off, count);
-    return ENCO_OK;
+    return enco_check_range(op, name, mem, off, count, sizeof(float));
 }
 
 static enco_status check_mode(int mode, const char *op)

@@ -62,15 +62,7 @@ int enco_dag_num_samples(int h, int w, int num_patches)
 
 static enco_status check_buffer(cl_mem buf, size_t off, size_t n, size_t elem, const char *what)
 {
-    if (!buf)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: NULL buffer", what);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off > bytes / elem || n > bytes / elem - off)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: elements [%zu, %zu + %zu) do not fit a buffer of %zu elements", what,
-                         off, off, n, bytes / elem);
-    return ENCO_OK;
+    return enco_check_range("dag", what, buf, off, n, elem);
 }
 
 /* ---- DAG ---------------------------------------------------------------- */

@@ -7,27 +7,14 @@
 
 static enco_status check_buf(const char *op, const char *name, cl_mem mem, size_t off, size_t n)
 {
-    if (!mem)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: buffer %s is NULL", op, name);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off > bytes / 4 || n > bytes / 4 - off)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: %s needs elements [%zu, %zu) but its buffer holds %zu floats", op,
-                         name, off, off + n, bytes / 4);
-    return ENCO_OK;
+    return enco_check_range(op, name, mem, off, n, 4);
 }
 
 /* Ranges [ao, ao + an) and [bo, bo + bn) must not share elements of one buffer. */
 static enco_status check_disjoint(const char *op, const char *an_, cl_mem a, size_t ao, size_t an,
                                   const char *bn_, cl_mem b, size_t bo, size_t bn)
 {
-    if (!a || !b || a != b)
-        return ENCO_OK;
-    if (ao < bo + bn && bo < ao + an)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %s and %s overlap in the same buffer", op, an_,
-                         bn_);
-    return ENCO_OK;
+    return enco_check_disjoint(op, an_, a, ao, an, bn_, b, bo, bn);
 }
 
 static enco_status check_dims(const char *op, enco_ctx *ctx, size_t m, size_t in, size_t out)

@@ -222,15 +222,7 @@ enco_status enco_rng_xavier_normal(enco_rng *rng, float *w, size_t n, size_t fan
 
 static enco_status check_buffer(cl_mem buf, size_t off, size_t n, size_t elem, const char *what)
 {
-    if (!buf)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: NULL buffer", what);
-    size_t bytes = 0;
-    ENCO_CL(clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
-    if (off > bytes / elem || n > bytes / elem - off)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: elements [%zu, %zu + %zu) do not fit a buffer of %zu elements", what,
-                         off, off, n, bytes / elem);
-    return ENCO_OK;
+    return enco_check_range("rng", what, buf, off, n, elem);
 }
 
 /* Number of Philox blocks touched by elements [first, first + n), n >= 1. */
