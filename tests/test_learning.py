@@ -162,6 +162,20 @@ with tempfile.TemporaryDirectory() as tmp:
                               os.path.join(intr, "latest.safetensors"))
     check("interrupted and resumed run is bit-identical", p.returncode == 0 and ok, str(detail))
 
+    # SIGTERM (a job scheduler's stop) saves and stops the same way.
+    term = os.path.join(tmp, "term")
+    proc = subprocess.Popen([BIN, "train", "-c", cfg, *quick, "--set", 'run.dir="%s"' % term,
+                             "--set", "run.max_iterations=40"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    while line and not line.startswith("epoch"):
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=600)
+    check("SIGTERM stops with status 130 after saving", proc.returncode == 130 and
+          os.path.isfile(os.path.join(term, "latest.safetensors")),
+          "status %s: %s" % (proc.returncode, err[-400:]))
+
     # ---- 4. translate --------------------------------------------------------------
     outdir = os.path.join(tmp, "translated")
     p = subprocess.run([BIN, "translate", "-m", os.path.join(run, "latest.safetensors"),

@@ -405,6 +405,31 @@ START_TEST(extra_tensors_are_refused)
 }
 END_TEST
 
+START_TEST(asymmetric_nce_layers_refused)
+{
+    /* Pairs are (first, last), (second, second last): 13 (4 ngf at H/4) and
+     * 17 (2 ngf at H/2) cannot be a key and its query. */
+    enco_config cfg;
+    small_config(&cfg);
+    int layers[4] = {3, 13, 17, 21};
+    memcpy(cfg.model.nce_layers, layers, sizeof layers);
+    cfg.model.n_nce_layers = 4;
+    enco_trainer *t = NULL;
+    ck_assert_int_eq(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &t), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_null(t);
+    ck_assert_msg(strstr(enco_last_error(), "key layer 13") &&
+                      strstr(enco_last_error(), "must be symmetric"),
+                  "%s", enco_last_error());
+    /* A layer the generator does not keep (a padding fused into a conv). */
+    int fused[6] = {0, 7, 12, 13, 17, 21};
+    memcpy(cfg.model.nce_layers, fused, sizeof fused);
+    cfg.model.n_nce_layers = 6;
+    ck_assert_int_eq(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &t), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "layer 0 is not a feature"));
+    ck_assert_uint_eq(enco_ctx_get_stats(test_ctx()).device_bytes, 0);
+}
+END_TEST
+
 START_TEST(lr_schedule)
 {
     enco_config cfg;
@@ -437,6 +462,7 @@ int main(void)
     tcase_add_test(t, too_large_for_device_is_explained);
     tcase_add_test(t, lost_device_keeps_checkpoint);
     tcase_add_test(t, extra_tensors_are_refused);
+    tcase_add_test(t, asymmetric_nce_layers_refused);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     if (dir[0]) {
