@@ -293,8 +293,10 @@ START_TEST(jpeg_bad_huffman_table)
     free(buf);
     /* The fuzzer's reproducers (the second hides the table behind garbage
      * bytes that stb skips). */
-    const char *repros[] = {"image-stb-jpeg-dht-overflow.jpg", "image-stb-jpeg-dht-overflow-2.jpg"};
-    for (int i = 0; i < 2; i++) {
+    const char *repros[] = {"image-stb-jpeg-dht-overflow.jpg", "image-stb-jpeg-dht-overflow-2.jpg",
+                            "image-stb-jpeg-dht-overflow-3.jpg" /* behind FF fill bytes */,
+                            "image-stb-jpeg-dht-overflow-4.jpg" /* table past its segment */};
+    for (int i = 0; i < 4; i++) {
         char repro[1024];
         snprintf(repro, sizeof repro, "%s/../fuzz/repro/%s", ENCO_TEST_DATA, repros[i]);
         ck_assert_msg(access(repro, R_OK) == 0, "missing %s", repro);
@@ -305,6 +307,13 @@ START_TEST(jpeg_bad_huffman_table)
     char big[1024];
     snprintf(big, sizeof big, "%s/../fuzz/repro/image-tga-rle-huge-claim.tga", ENCO_TEST_DATA);
     expect_fail(big, ENCO_ERR_FORMAT, "claims 6144x3072");
+    /* A PNG whose IDAT chunk claims more bytes than the file (stb would
+     * allocate gigabytes for it: a fuzzer out-of-memory). */
+    snprintf(big, sizeof big, "%s/../fuzz/repro/image-png-idat-length-oom.png", ENCO_TEST_DATA);
+    expect_fail(big, ENCO_ERR_FORMAT, "a chunk is longer than the file");
+    /* A PNM width of 48 digits (stb's int parsing would overflow). */
+    snprintf(big, sizeof big, "%s/../fuzz/repro/image-stb-pnm-int-overflow.ppm", ENCO_TEST_DATA);
+    expect_fail(big, ENCO_ERR_FORMAT, "PNM header");
 }
 END_TEST
 

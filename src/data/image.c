@@ -6,6 +6,8 @@
  * thread-local (C11), so loader threads can decode side by side. */
 #include "data/image.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -119,52 +121,54 @@ static const stbi_io_callbacks reader_callbacks = {reader_read, reader_skip, rea
  * 257-entry size list when they do (found by tests/fuzz/fuzz_image.c). Walk
  * the segments as stb does and refuse such a DHT before stb sees it; returns
  * the offending sum, or 0 when the file is fine (or not a JPEG). */
+/* stb sizes its PNG buffers from the chunk lengths before reading the data,
+ * so a chunk claiming gigabytes makes it allocate them. Every chunk must fit
+ * in the file: returns 1 when one does not. */
+static int png_bad_chunk(const unsigned char *b, size_t size)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (size < 8 || memcmp(b, sig, 8) != 0)
+        return 0;
+    size_t pos = 8;
+    while (pos + 12 <= size) {
+        uint32_t len = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 |
+                       (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        if (len > size - pos - 12)
+            return 1;
+        if (memcmp(b + pos + 4, "IEND", 4) == 0)
+            return 0;
+        pos += 12 + (size_t)len;
+    }
+    return 0;
+}
+
 static size_t jpeg_bad_dht(const unsigned char *b, size_t size)
 {
-    if (size < 4 || b[0] != 0xFF || b[1] != 0xD8)
+    /* stb takes a JPEG after any run of 0xFF fill bytes before SOI. */
+    size_t at = 0;
+    while (at < size && b[at] == 0xFF)
+        at++;
+    if (at == 0 || at >= size || b[at] != 0xD8)
         return 0;
-    size_t pos = 2;
-    while (pos + 1 < size) {
-        if (b[pos] != 0xFF) {
-            pos++;              /* stb skips bytes between segments looking for a marker */
+    /* Rather than follow stb's marker parsing (which skips garbage and fill
+     * bytes in several places), check every FF C4 in the file: a DHT whose
+     * code counts add up to more than 256 would overflow stb's table. Entropy
+     * data cannot hold FF C4 (an FF there is stuffed as FF 00). */
+    for (size_t pos = at; pos + 4 < size; pos++) {
+        if (b[pos] != 0xFF || b[pos + 1] != 0xC4)
             continue;
-        }
-        while (pos < size && b[pos] == 0xFF)
-            pos++;
-        if (pos >= size)
-            return 0;
-        unsigned m = b[pos++];
-        if (m == 0xD9)
-            return 0;
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8))
-            continue;
-        if (pos + 2 > size)
-            return 0;
-        size_t len = (size_t)b[pos] << 8 | b[pos + 1];
-        if (len < 2)
-            return 0;
-        if (m == 0xC4) {
-            size_t p = pos + 2;
-            long left = (long)len - 2;
-            while (left > 0) {
-                size_t n = 0;
-                for (size_t i = 0; i < 16; i++)
-                    n += p + 1 + i < size ? b[p + 1 + i] : 0;
-                if (n > 256)
-                    return n;
-                p += 17 + n;
-                left -= 17 + (long)n;
-            }
-            if (left != 0)
-                return 0;       /* stb rejects the segment */
-        }
-        pos += len;
-        if (m == 0xDA) {
-            /* Entropy-coded data: the next marker is FF followed by neither
-             * 00 (a stuffed FF) nor a restart marker. */
-            while (pos + 1 < size && !(b[pos] == 0xFF && b[pos + 1] != 0x00 &&
-                                       !(b[pos + 1] >= 0xD0 && b[pos + 1] <= 0xD7)))
-                pos++;
+        /* As stb: tables are read while the segment length has bytes left,
+         * even past the segment's end; reads past the file give 0. */
+        long left = ((long)b[pos + 2] << 8 | b[pos + 3]) - 2;
+        size_t p = pos + 4;
+        while (left > 0 && p < size) {
+            size_t n = 0;
+            for (size_t i = 0; i < 16; i++)
+                n += p + 1 + i < size ? b[p + 1 + i] : 0;
+            if (n > 256)
+                return n;
+            p += 17 + n;
+            left -= 17 + (long)n;
         }
     }
     return 0;
@@ -189,6 +193,32 @@ static int tga_uncompressed_short(const unsigned char *buf, size_t size)
 }
 
 /* The same for binary PNM (P5, P6): stb ignores a short pixel read. */
+/* stb reads a PNM header's numbers into an int without an overflow check
+ * (undefined behaviour): refuse a P5/P6 header number of more than 9 digits. */
+static int pnm_bad_header(const unsigned char *b, size_t size)
+{
+    if (size < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6'))
+        return 0;
+    size_t pos = 2;
+    for (int field = 0; field < 3 && pos < size; field++) {
+        while (pos < size && (isspace(b[pos]) || b[pos] == '#')) {
+            if (b[pos] == '#')
+                while (pos < size && b[pos] != '\n' && b[pos] != '\r')
+                    pos++;
+            else
+                pos++;
+        }
+        size_t digits = 0;
+        while (pos < size && isdigit(b[pos])) {
+            digits++;
+            pos++;
+        }
+        if (digits > 9)
+            return 1;
+    }
+    return 0;
+}
+
 static int pnm_short(const unsigned char *buf, size_t size)
 {
     stbi__context s;
@@ -248,6 +278,11 @@ enco_status enco_image_load_memory(const void *buf, size_t size, const char *nam
     if (size > INT_MAX)
         return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: file too large (%zu bytes)", name, size);
 
+    if (pnm_bad_header(buf, size))
+        return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: corrupt PNM header (a number is too long)", name);
+    if (png_bad_chunk(buf, size))
+        return ENCO_FAIL(ENCO_ERR_FORMAT,
+                         "%s: truncated or corrupt PNG (a chunk is longer than the file)", name);
     size_t dht = jpeg_bad_dht(buf, size);
     if (dht)
         return ENCO_FAIL(ENCO_ERR_FORMAT, "%s: corrupt JPEG (a Huffman table declares %zu codes, "
