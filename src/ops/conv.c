@@ -306,6 +306,24 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     return ENCO_OK;
 }
 
+/* The checks Conv2d and ConvTranspose2d share. */
+static enco_status check_geometry(const char *op, int n, int cin, int h, int w, int cout, int kh,
+                                  int kw, int stride_h, int stride_w, int pad_h, int pad_w)
+{
+    if (n < 1 || cin < 1 || h < 1 || w < 1 || cout < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: empty tensor (n %d, cin %d, h %d, w %d, cout %d)", op, n, cin, h, w,
+                         cout);
+    if (kh < 1 || kw < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: kernel %dx%d", op, kh, kw);
+    if (stride_h < 1 || stride_w < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: stride %dx%d must be >= 1", op, stride_h,
+                         stride_w);
+    if (pad_h < 0 || pad_w < 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: negative padding %dx%d", op, pad_h, pad_w);
+    return ENCO_OK;
+}
+
 /* ---- Conv2d ------------------------------------------------------------- */
 
 void enco_conv2d_out_size(const enco_conv2d_shape *s, int *ho, int *wo)
@@ -319,18 +337,8 @@ enco_status enco_conv2d_check(const enco_conv2d_shape *s)
     const char *op = "conv2d";
     if (!s)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: shape is NULL", op);
-    if (s->n < 1 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: empty tensor (n %d, cin %d, h %d, w %d, cout %d)", op, s->n,
-                         s->cin, s->h, s->w, s->cout);
-    if (s->kh < 1 || s->kw < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: kernel %dx%d", op, s->kh, s->kw);
-    if (s->stride_h < 1 || s->stride_w < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: stride %dx%d must be >= 1", op, s->stride_h,
-                         s->stride_w);
-    if (s->pad_h < 0 || s->pad_w < 0)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: negative padding %dx%d", op, s->pad_h,
-                         s->pad_w);
+    ENCO_TRY(check_geometry(op, s->n, s->cin, s->h, s->w, s->cout, s->kh, s->kw, s->stride_h,
+                            s->stride_w, s->pad_h, s->pad_w));
     ENCO_TRY(check_mode(s->pad_mode, op));
     if (s->pad_mode == ENCO_PAD_REFLECT && (s->pad_h >= s->h || s->pad_w >= s->w))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
@@ -572,18 +580,8 @@ enco_status enco_conv_transpose2d_check(const enco_conv_transpose2d_shape *s)
     const char *op = "conv_transpose2d";
     if (!s)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: shape is NULL", op);
-    if (s->n < 1 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s: empty tensor (n %d, cin %d, h %d, w %d, cout %d)", op, s->n,
-                         s->cin, s->h, s->w, s->cout);
-    if (s->kh < 1 || s->kw < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: kernel %dx%d", op, s->kh, s->kw);
-    if (s->stride_h < 1 || s->stride_w < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: stride %dx%d must be >= 1", op, s->stride_h,
-                         s->stride_w);
-    if (s->pad_h < 0 || s->pad_w < 0)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: negative padding %dx%d", op, s->pad_h,
-                         s->pad_w);
+    ENCO_TRY(check_geometry(op, s->n, s->cin, s->h, s->w, s->cout, s->kh, s->kw, s->stride_h,
+                            s->stride_w, s->pad_h, s->pad_w));
     if (s->out_pad_h < 0 || s->out_pad_w < 0 || s->out_pad_h >= s->stride_h ||
         s->out_pad_w >= s->stride_w)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
