@@ -177,6 +177,15 @@ enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, 
     return ENCO_OK;
 }
 
+enco_status enco_upload_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,
+                              const void *host)
+{
+    if (bytes == 0)
+        return ENCO_OK;
+    ENCO_CL(clEnqueueWriteBuffer(ctx->queue, mem, CL_FALSE, offset, bytes, host, 0, NULL, NULL));
+    return ENCO_OK;
+}
+
 enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host)
 {
     if (bytes == 0)

@@ -43,6 +43,9 @@ void enco_error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 enco_status enco_buffer_alloc(enco_ctx *ctx, size_t bytes, cl_mem *out);
 void enco_buffer_free(enco_ctx *ctx, cl_mem mem);
 enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, const void *host);
+/* Non-blocking upload: host must stay unchanged until the queue has run it. */
+enco_status enco_upload_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,
+                              const void *host);
 enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host);
 enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes);
 enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset,

@@ -110,6 +110,10 @@ static enco_status plan(enco_trainer *t)
         wf = x;
     t->work_floats = wf;
     ENCO_TRY(alloc(t, wf, &t->work));
+    t->perm_stride = 2 * (size_t)n * max_hw;
+    t->perm_host = malloc((size_t)t->npairs * t->perm_stride * sizeof(int32_t));
+    if (!t->perm_host)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     ENCO_TRY(alloc(t, (size_t)n * max_hw, &t->cand));
     ENCO_TRY(alloc(t, (size_t)n * max_hw, &t->cover));
     for (int p = 0; p < t->npairs; p++) {
@@ -172,6 +176,7 @@ void enco_trainer_free(enco_trainer *t)
         enco_buffer_free(ctx, t->dq[p]);
         enco_buffer_free(ctx, t->dfeat[p]);
     }
+    free(t->perm_host);
     enco_heads_free(ctx, &t->heads);
     enco_seqnet_free(ctx, &t->gnet);
     enco_seqnet_free(ctx, &t->dnet);
@@ -319,8 +324,13 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
                            ov->patch_ids[p]);
     }
     int given = ov && ov->cand[p];
+    /* Draws made at the start of the G step (draw_perms), uploaded without a
+     * host sync; the staging area stays untouched until the next iteration,
+     * whose blocking input upload waits for this one's queue. */
+    const int32_t *stage = t->perm_host + (size_t)p * t->perm_stride;
+    size_t bytes = (size_t)n * hw * sizeof(int32_t);
     if (strcmp(t->cfg.train.sampling, "random") == 0) {
-        ENCO_TRY(enco_dag_perms_upload(ctx, t->cand, 0, NULL, 0, &t->rng, n, hw));
+        ENCO_TRY(enco_upload_async(ctx, t->cand, 0, bytes, stage));
         return enco_dag_random_forward(ctx, t->idx[p], 0, t->cand, 0, n, t->fh[p], t->fw[p],
                                        t->cfg.train.num_patches);
     }
@@ -328,12 +338,30 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
                                    (size_t)t->pw, (size_t)t->fh[p], (size_t)t->fw[p]));
     if (given)
         ENCO_TRY(upload_draws(t, p, ov->cand[p], ov->cover[p]));
-    else
-        ENCO_TRY(enco_dag_perms_upload(ctx, t->cand, 0, t->cover, 0, &t->rng, n, hw));
+    else {
+        ENCO_TRY(enco_upload_async(ctx, t->cand, 0, bytes, stage));
+        ENCO_TRY(enco_upload_async(ctx, t->cover, 0, bytes, stage + (size_t)n * hw));
+    }
     return enco_dag_forward(ctx, t->idx[p], 0, t->score[p], 0, t->cand, 0, t->cover, 0, n,
                             t->fh[p], t->fw[p], t->cfg.train.num_patches,
                             t->cfg.train.oversample_ratio, t->cfg.train.random_ratio,
                             strcmp(t->cfg.train.dag_order, "descending") == 0);
+}
+
+/* The permutations every pair samples from this iteration, drawn in pair
+ * order (the generator's sequence does not depend on the device). */
+static enco_status draw_perms(enco_trainer *t, const enco_sampling_override *ov)
+{
+    int dag = strcmp(t->cfg.train.sampling, "random") != 0;
+    for (int p = 0; p < t->npairs; p++) {
+        if (ov && (ov->patch_ids[p] || (dag && ov->cand[p])))
+            continue;
+        int hw = t->fh[p] * t->fw[p];
+        int32_t *stage = t->perm_host + (size_t)p * t->perm_stride;
+        ENCO_TRY(enco_dag_make_perms(&t->rng, stage, dag ? stage + (size_t)t->n * hw : NULL,
+                                     t->n, hw));
+    }
+    return ENCO_OK;
 }
 
 /* Spec section 6, step 3: G and F against the updated, frozen D. */
@@ -363,6 +391,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, t->dpred, 0, t->g_dy, 0, 0, NULL, 0));
     ENCO_TRY(mark(t, ENCO_PHASE_G_GAN, since));
 
+    ENCO_TRY(draw_perms(t, ov));
     /* Queries of every pair first, then keys: BatchNorm running statistics
      * are updated in the reference's order. */
     for (int p = 0; p < P; p++) {

@@ -58,6 +58,9 @@ typedef struct enco_trainer {
     cl_mem score[ENCO_MAX_PAIRS];  /* (N, 1, fh, fw) */
     cl_mem idx[ENCO_MAX_PAIRS];    /* (N, K) int32 */
     cl_mem cand, cover;            /* (N, max fh*fw) int32 */
+    int32_t *perm_host;            /* per pair: cand then cover draws (2, N, fh*fw), staged
+                                    * for non-blocking uploads within an iteration */
+    size_t perm_stride;            /* int32 per pair in perm_host */
     cl_mem dq[ENCO_MAX_PAIRS];     /* (N*K, nc) */
     cl_mem dfeat[ENCO_MAX_PAIRS];  /* (N, C, fh, fw) */
 
