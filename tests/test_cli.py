@@ -80,5 +80,62 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("cache", env=env)
     check("cache empty after clear", rc == 0 and "entries:      0" in out, out + err)
 
+# ---- bad input to the training commands: one clear message, non-zero exit
+with tempfile.TemporaryDirectory() as d:
+    cfg = os.path.join(d, "bad.cfg")
+    with open(cfg, "w") as f:
+        f.write("model = {\n  ngf = 8;\n  lamda_NCE = 2.0;\n};\n")
+    rc, out, err = run("config", "-c", cfg)
+    check("config: unknown key names file:line and a suggestion",
+          rc == 1 and "bad.cfg:3" in err and "did you mean 'train.lambda_NCE'" in err, err)
+    with open(cfg, "w") as f:
+        f.write("train = {\n  lr_G = ;\n};\n")
+    rc, out, err = run("config", "-c", cfg)
+    check("config: syntax error names the line", rc == 1 and "bad.cfg:2" in err and
+          "syntax error" in err, err)
+    rc, out, err = run("config", "--set", "data.crop_size=300")
+    check("config: crop larger than load size is refused", rc == 1 and
+          "larger than data.load_size" in err, err)
+
+    rc, out, err = run("train")
+    check("train without -c exits 2", rc == 2 and "-c FILE" in err, err)
+    good = os.path.join(d, "good.cfg")
+    with open(good, "w") as f:
+        f.write('data = { root = "%s/none"; };\n' % d)
+    rc, out, err = run("train", "-c", good)
+    check("train on a missing dataset names the folder", rc == 1 and
+          os.path.join(d, "none") in err, err)
+    os.makedirs(os.path.join(d, "empty", "trainA"))
+    os.makedirs(os.path.join(d, "empty", "trainB"))
+    with open(good, "w") as f:
+        f.write('data = { root = "%s/empty"; };\n' % d)
+    rc, out, err = run("train", "-c", good)
+    check("train on empty folders says so", rc == 1 and "trainA" in err, err)
+
+    rc, out, err = run("synth", "--out", os.path.join(d, "s"), "--size", "16", "--train", "1",
+                       "--test", "1")
+    check("synth writes a tiny task", rc == 0 and
+          os.listdir(os.path.join(d, "s", "testA")) == ["0000.png"], out + err)
+    imgs = os.path.join(d, "s", "testA")
+    rc, out, err = run("translate", "-m", os.path.join(d, "no.safetensors"), "-i", imgs,
+                       "-o", os.path.join(d, "out"))
+    check("translate with a missing checkpoint names it", rc == 1 and "no.safetensors" in err,
+          err)
+    junk = os.path.join(d, "junk.safetensors")
+    with open(junk, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n not a checkpoint")
+    rc, out, err = run("translate", "-m", junk, "-i", imgs, "-o", os.path.join(d, "out"))
+    check("translate with a non-checkpoint file refuses it", rc == 1 and "junk.safetensors" in err,
+          err)
+    rc, out, err = run("eval", "-m", junk)
+    check("eval without --data exits 2", rc == 2, err)
+    rc, out, err = run("step", "--config", good)
+    check("step without --state/--out exits 2", rc == 2 and "--state" in err, err)
+    rc, out, err = run("verify", "--steps", "2")
+    check("verify without --devices exits 2", rc == 2 and "--devices" in err, err)
+    rc, out, err = run("verify", "--devices", "0,0", "--size", "30")
+    check("verify with a size not a multiple of 4 exits 2", rc == 2 and "multiple of 4" in err,
+          err)
+
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)
