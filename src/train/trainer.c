@@ -167,6 +167,9 @@ void enco_trainer_free(enco_trainer *t)
     if (!t)
         return;
     enco_ctx *ctx = t->ctx;
+    /* Pending non-blocking uploads still read perm_host (e.g. after a failed
+     * step): let the queue drain before it is freed. */
+    clFinish(enco_ctx_queue(ctx));
     cl_mem bufs[] = {t->real, t->d_in, t->dpred, t->g_dy, t->losses, t->work, t->cand, t->cover};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         enco_buffer_free(ctx, bufs[i]);
