@@ -50,19 +50,54 @@ static double max_diff(const enco_st_tensor *a, const enco_st_tensor *b, const c
     return m;
 }
 
+/* The DAG score of position pos in an fh x fw map of image b: the bilinear
+ * (align_corners = False) resize of the twin's D output, in double (spec 4.1). */
+static double dag_score(const enco_st_tensor *pred, int b, int fh, int fw, int64_t pos)
+{
+    int ph = (int)pred->shape[2], pw = (int)pred->shape[3];
+    const float *d = (const float *)pred->data + (size_t)b * ph * pw;
+    int y = (int)(pos / fw), x = (int)(pos % fw);
+    double sy = fmax(0.0, ((double)y + 0.5) * ph / fh - 0.5);
+    double sx = fmax(0.0, ((double)x + 0.5) * pw / fw - 0.5);
+    int y0 = (int)sy, x0 = (int)sx;
+    int y1 = y0 + (y0 < ph - 1), x1 = x0 + (x0 < pw - 1);
+    double ly = sy - y0, lx = sx - x0;
+    return (1 - ly) * ((1 - lx) * d[y0 * pw + x0] + lx * d[y0 * pw + x1]) +
+           ly * ((1 - lx) * d[y1 * pw + x0] + lx * d[y1 * pw + x1]);
+}
+
+/* Patch ids against the twin's. exact: they must be equal. Otherwise (our own
+ * DAG ranking of the twin's draws) a position may differ only where the two
+ * picks are a near-tie: their scores, from the twin's D output, within 1e-5 of
+ * its largest value (float32 score maps of the two engines differ by ~7e-6 of
+ * it), so that ranking the same near-equal scores in another order is the
+ * only way to get there. */
 static void check_ids(const enco_st_tensor *a, const enco_st_tensor *b, const char *what,
-                      int exact)
+                      int exact, const enco_st_tensor *pred, int fh, int fw)
 {
     ck_assert_uint_eq(enco_st_numel(a), enco_st_numel(b));
-    size_t bad = 0;
-    for (size_t i = 0; i < enco_st_numel(a); i++)
-        bad += ((const int64_t *)a->data)[i] != ((const int64_t *)b->data)[i];
-    printf("ids %s: %zu of %zu differ\n", what, bad, enco_st_numel(a));
+    size_t n = enco_st_numel(a), bad = 0, per_image = a->ndim == 2 ? (size_t)a->shape[1] : n;
+    double gap = 0, tol = 1e-5 * (max_abs(pred) + 1e-7);
+    for (size_t i = 0; i < n; i++) {
+        int64_t u = ((const int64_t *)a->data)[i], v = ((const int64_t *)b->data)[i];
+        if (u == v)
+            continue;
+        bad++;
+        if (!exact) {
+            int img = (int)(i / per_image);
+            gap = fmax(gap, fabs(dag_score(pred, img, fh, fw, u) -
+                                     dag_score(pred, img, fh, fw, v)));
+        }
+    }
+    printf("ids %s: %zu of %zu differ", what, bad, n);
+    if (!exact)
+        printf(", largest score gap between differing picks %.3g (tie tolerance %.3g)", gap, tol);
+    printf("\n");
     if (exact)
         ck_assert_msg(bad == 0, "%s: %zu indices differ", what, bad);
-    else /* own DAG ranking: near-ties may order differently in float32 */
-        ck_assert_msg(bad * 20 <= enco_st_numel(a), "%s: %zu of %zu indices differ", what, bad,
-                      enco_st_numel(a));
+    else
+        ck_assert_msg(gap <= tol, "%s: %zu of %zu indices differ, score gap %g > %g", what, bad,
+                      n, gap, tol);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -141,7 +176,7 @@ static void check_step(const char *name, int use_dag_draws)
         snprintf(key, sizeof key, "out.patch_ids.%d", p);
         char mine[64];
         snprintf(mine, sizeof mine, "patch_ids.%d", p);
-        check_ids(need(out, mine), need(f, key), key, !use_dag_draws);
+        check_ids(need(out, mine), need(f, key), key, !use_dag_draws, pref, t->fh[p], t->fw[p]);
     }
     if (use_dag_draws) { /* only the sampling is under test here */
         enco_trainer_free(t);

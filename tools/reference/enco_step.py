@@ -127,7 +127,7 @@ class Sampler:
         rows = []
         for b in range(N):
             if self.t["sampling"] == "random":
-                rows.append(torch.randperm(hw, generator=self.gen)[:K])
+                rows.append(torch.randperm(hw, generator=self.gen)[:K].to(score.device))
                 continue
             ck, vk = "dag_cand.%d" % p, "dag_cover.%d" % p
             if ck in self.given:
@@ -138,6 +138,7 @@ class Sampler:
             else:
                 cand = torch.randperm(hw, generator=self.gen)[:M]
                 cover = torch.randperm(hw, generator=self.gen)[hw - R:] if R > 0 else cand[:0]
+            cand, cover = cand.to(score.device), cover.to(score.device)
             rows.append(dag_select(score[b], cand, cover, K - R,
                                    descending=self.t["dag_order"] == "descending"))
         return torch.stack(rows, 0)
@@ -223,7 +224,7 @@ def train_step(nets, opts, cfg, real_A, real_B, sampler):
     if use_idt:
         loss_idt = t["lambda_IDT"] * (idt_B - real_B).abs().mean()
     else:
-        loss_idt = torch.zeros((), dtype=fake_B.dtype)
+        loss_idt = torch.zeros((), dtype=fake_B.dtype, device=fake_B.device)
     if use_idt and t["lambda_NCE"] > 0:  # reference: identity counts only with lambda_NCE > 0
         loss_G = loss_G_GAN + 0.5 * (loss_EnCo + loss_idt)
     else:
