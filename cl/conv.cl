@@ -420,3 +420,18 @@ __kernel void conv_flip_weights(__global const float *w, ulong w_off, __global f
     wt[wt_off + (size_t)ci * cout * kk + q] =
         w[w_off + (((size_t)co * cin + ci) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)];
 }
+
+/* Split-K weight gradient (GPUs): dw[i] += part[0][i] + part[1][i] + ... in
+ * part order, so the result does not depend on scheduling. Global size
+ * (count rounded up). */
+__kernel void conv_splitk_reduce(__global const float *part, int parts, ulong count,
+                                 __global float *dw, ulong dw_off)
+{
+    const size_t i = get_global_id(0);
+    if (i >= count)
+        return;
+    float s = part[i];
+    for (int p = 1; p < parts; p++)
+        s += part[(size_t)p * count + i];
+    dw[dw_off + i] += s;
+}

@@ -946,8 +946,10 @@ END_TEST
 /* Every convolution path on the same shapes: im2col + GEMM (forced with
  * ENCO_CONV_DIRECT_MAX=0), the direct kernels for cout <= 4 (forced up to
  * 4), and each without the flipped-weight input gradient
- * (ENCO_CONV_BWD_FLIP=0), whole batch and banded workspace, against the
- * float64 references.
+ * (ENCO_CONV_BWD_FLIP=0), whole batch and banded workspace, and the GEMM
+ * path with the weight gradient's reduction split in 3 and in 7 parts (the
+ * GPU split-K, forced with ENCO_CONV_SPLITK; 7 leaves a shorter last part on
+ * most shapes), against the float64 references.
  * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
  * next to every padding mode. */
 static const conv_case conv_cases_paths[] = {
@@ -967,10 +969,12 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     size_t count;
     const conv_case *base = conv_list(&count);
     const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
-    for (int mode = 0; mode < 4; mode++) {
-        const int path = mode & 1;
+    static const char *const splitk[6] = {"0", "0", "0", "0", "3", "7"};
+    for (int mode = 0; mode < 6; mode++) {
+        const int path = mode < 4 && (mode & 1);
         ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
+        ck_assert_int_eq(setenv("ENCO_CONV_SPLITK", splitk[mode], 1), 0);
         for (size_t i = 0; i < count + nextra; i++) {
             const conv_case *c = i < count ? &base[i] : &conv_cases_paths[i - count];
             for (int banded = 0; banded < 2; banded++) {
@@ -992,8 +996,9 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
                          banded ? "_banded" : "");
                 conv_label(label, sizeof label, what, c);
                 test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
-                snprintf(what, sizeof what, "conv2d_%s%s_dw", path ? "direct" : "gemm",
-                         banded ? "_banded" : "");
+                snprintf(what, sizeof what, "conv2d_%s%s_dw%s%s", path ? "direct" : "gemm",
+                         banded ? "_banded" : "", mode >= 4 ? "_splitk" : "",
+                         mode >= 4 ? splitk[mode] : "");
                 conv_label(label, sizeof label, what, c);
                 test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
                 if (c->bias)
@@ -1006,6 +1011,7 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     }
     ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_SPLITK"), 0);
 }
 END_TEST
 

@@ -129,6 +129,26 @@ ENCO_API enco_status enco_cache_clear(const char *dir, unsigned *removed);
 /* Default cache directory from the environment, written to buf. */
 ENCO_API enco_status enco_cache_default_dir(char *buf, size_t size);
 
+/* ---- CLBlast tuning ---------------------------------------------------- */
+
+/* CLBlast has tuned GEMM parameters for some devices only; others get generic
+ * ones. Results of CLBlast's tuner (clblast_tuner_xgemm writes
+ * clblast_xgemm_<V>_32.json in its working folder) can be imported for the
+ * context's device: the fastest result per kernel is applied
+ * (CLBlastOverrideParameters), checked with CLBlast SGEMMs against the host,
+ * and stored in the cache folder under a key of device, vendor, driver and
+ * platform versions; every later context on that device applies it (unless
+ * ENCO_CLBLAST_TUNING=0). Files from another device are refused. */
+ENCO_API enco_status enco_tuning_import(enco_ctx *ctx, const char *const *files, int nfiles,
+                                        char *summary, size_t size);
+/* Where this device's tuning is (or would be) stored. */
+ENCO_API enco_status enco_tuning_path(const enco_ctx *ctx, char *path, size_t size);
+/* What this context applied: "" (none), the file, or "ignored (reason)". */
+ENCO_API const char *enco_ctx_tuning(const enco_ctx *ctx);
+/* Removes this device's stored tuning (*removed = 1 if there was one). Takes
+ * effect for contexts created afterwards in new processes. */
+ENCO_API enco_status enco_tuning_clear(const enco_ctx *ctx, int *removed);
+
 /* ---- self check ------------------------------------------------------- */
 
 typedef struct enco_check_result {

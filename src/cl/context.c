@@ -87,6 +87,7 @@ enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
     snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2");
     resolve_gemm(ctx, opts->gemm);
     ctx->host_zero_fill = strstr(ctx->info.name, "Oclgrind") != NULL;
+    enco_tuning_load(ctx);
     const char *fault = getenv("ENCO_FAULT_AFTER_LAUNCHES");
     ctx->fault_after = fault ? strtol(fault, NULL, 10) : 0;
     enco_clear_error();
@@ -100,6 +101,9 @@ void enco_ctx_free(enco_ctx *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++)
+        if (ctx->scratch[i])
+            enco_buffer_free(ctx, ctx->scratch[i]);
     for (size_t i = 0; i < ctx->nkernels; i++)
         clReleaseKernel(ctx->kernels[i].kernel);
     for (size_t i = 0; i < ctx->nprograms; i++)
@@ -111,6 +115,24 @@ void enco_ctx_free(enco_ctx *ctx)
     if (ctx->context)
         clReleaseContext(ctx->context);
     free(ctx);
+}
+
+enco_status enco_ctx_scratch(enco_ctx *ctx, int slot, size_t bytes, cl_mem *out)
+{
+    if (slot < 0 || slot >= ENCO_SCRATCH_SLOTS)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "scratch slot %d out of range", slot);
+    if (ctx->scratch_bytes[slot] < bytes) {
+        if (ctx->scratch[slot]) {
+            clFinish(ctx->queue); /* kernels queued on the old buffer finish first */
+            enco_buffer_free(ctx, ctx->scratch[slot]);
+            ctx->scratch[slot] = NULL;
+            ctx->scratch_bytes[slot] = 0;
+        }
+        ENCO_TRY(enco_buffer_alloc(ctx, bytes, &ctx->scratch[slot]));
+        ctx->scratch_bytes[slot] = bytes;
+    }
+    *out = ctx->scratch[slot];
+    return ENCO_OK;
 }
 
 const enco_device_info *enco_ctx_device(const enco_ctx *ctx) { return &ctx->info; }

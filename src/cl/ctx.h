@@ -32,13 +32,19 @@ struct enco_ctx {
     long fault_after;   /* ENCO_FAULT_AFTER_LAUNCHES: simulate a lost device after this many
                          * kernel launches (testing aid; 0 = never) */
     char build_options[256];
+    char tuning[ENCO_PATH_MAX + 256]; /* "" = CLBlast's own parameters; else the file applied, or why not */
 
     enco_ctx_stats stats;
+    cl_mem scratch[ENCO_SCRATCH_SLOTS]; /* grown on demand, freed with the context */
+    size_t scratch_bytes[ENCO_SCRATCH_SLOTS];
     enco_program_entry *programs;
     size_t nprograms, cap_programs;
     enco_kernel_entry *kernels;
     size_t nkernels, cap_kernels;
 };
+
+/* Applies the stored CLBlast tuning of this device, if any (src/cl/tune.c). */
+void enco_tuning_load(enco_ctx *ctx);
 
 /* Builds (or loads from the disk cache) source for this ctx's device. */
 enco_status enco_program_build_cached(enco_ctx *ctx, const char *name, const char *source,

@@ -48,6 +48,10 @@ static int check_device(const enco_device_info *d)
     }
     enco_check_result r;
     st = enco_ctx_self_check(ctx, &r);
+    const char *tuning = enco_ctx_tuning(ctx);
+    if (strcmp(r.gemm_backend, "CLBlast") == 0)
+        printf("      CLBlast tuning: %s\n",
+               *tuning ? tuning : "CLBlast's own (none imported; see enco-cl tune)");
     enco_ctx_free(ctx);
     if (st != ENCO_OK) {
         printf("      check:          FAIL (error while running)\n");

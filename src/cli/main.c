@@ -18,6 +18,7 @@ typedef struct command {
 static const command commands[] = {
     {"devices", cmd_devices, "list OpenCL devices; --check runs a kernel and an SGEMM on each"},
     {"cache", cmd_cache, "show or clear the compiled-kernel cache"},
+    {"tune", cmd_tune, "tune CLBlast's GEMM for a device (its tuner), store and apply the result"},
     {"bench", cmd_bench, "benchmarks: device ceilings, per-kernel table, training-step time"},
     {"synth", cmd_synth, "write a synthetic unpaired dataset with ground-truth test pairs"},
     {"train", cmd_train, "train a model from a configuration file (see configs/)"},

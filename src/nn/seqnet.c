@@ -12,6 +12,18 @@
 
 static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
 
+/* Convolution workspace cap: ENCO_CONV_WS_MIB (default 128 MiB). Layers whose
+ * column matrix is larger run in bands of output rows (src/ops/conv.h). At
+ * 256x256 the output convolution's matrix alone would be 822 MB. */
+static size_t ws_cap_floats(void)
+{
+    const char *env = getenv("ENCO_CONV_WS_MIB");
+    long mib = env && *env ? strtol(env, NULL, 10) : 128;
+    if (mib < 1)
+        mib = 1;
+    return (size_t)mib * 1024 * 1024 / F4;
+}
+
 static enco_status new_slot(enco_seqnet *net, int c, int h, int w, int *id)
 {
     if (c <= 0 || h <= 0 || w <= 0)
@@ -108,7 +120,7 @@ enco_status enco_seqnet_conv(enco_seqnet *net, int module, const char *name, int
     ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){cout, in->c, k, k}, 0, &l.weight));
     if (bias)
         ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
-    size_t ws = enco_conv2d_workspace_floats(&l.conv, 1);
+    size_t ws = enco_conv2d_workspace_plan_floats(&l.conv, ws_cap_floats());
     if (ws > net->ws_floats)
         net->ws_floats = ws;
     return push_layer(net, &l, cout, ho, wo);

@@ -250,6 +250,59 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
                     ENCO_ARG_INT(g->mode));
 }
 
+/* ---- split-K weight gradient for GPUs ------------------------------------ */
+
+/* The weight gradient dW (cout x K) += dY (cout x pb) colT (pb x K) has a
+ * long reduction (pb = output pixels, up to 65536) and few output tiles when
+ * cout and K are small: one GEMM then occupies a handful of a GPU's compute
+ * units. Split the reduction into parts computed as one batched GEMM into a
+ * scratch area, then add the parts in order (conv_splitk_reduce).
+ * ENCO_CONV_SPLITK: 0 = never; N >= 2 = always N parts (any device; tests);
+ * unset = on GPUs, enough parts for about 4 work-groups of 64 x 64 per compute
+ * unit, each part at least 512 long, at most 64 parts. */
+static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
+{
+    const char *env = getenv("ENCO_CONV_SPLITK");
+    size_t s;
+    if (env && *env) {
+        s = (size_t)strtoul(env, NULL, 10);
+        if (s > k)
+            s = k;
+    } else {
+        const enco_device_info *d = enco_ctx_device(ctx);
+        if (!d->is_gpu)
+            return 1;
+        const size_t tiles = ((m + 63) / 64) * ((n + 63) / 64);
+        const size_t want = 4 * (size_t)d->compute_units;
+        s = (want + tiles - 1) / tiles;
+        if (s > k / 512)
+            s = k / 512;
+        if (s > 64)
+            s = 64;
+    }
+    return s < 2 ? 1 : (int)s;
+}
+
+/* dw (m x n, ldc n) += a (m x k, lda) b (k x n, ldb n) in `parts` parts. */
+static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, size_t k, cl_mem a,
+                               size_t a_off, size_t lda, cl_mem b, size_t b_off, cl_mem dw,
+                               size_t dw_off)
+{
+    const size_t len = (k + (size_t)parts - 1) / (size_t)parts, full = k / len,
+                 rem = k - full * len, count = m * n, total = full + (rem > 0);
+    cl_mem part;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, total * count * sizeof(float), &part));
+    ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, m, n, len, 1.0f, a, a_off, lda, len, b, b_off, n,
+                                len * n, 0.0f, part, 0, n, count, full));
+    if (rem)
+        ENCO_TRY(enco_sgemm(ctx, 0, 0, m, n, rem, 1.0f, a, a_off + full * len, lda, b,
+                            b_off + full * len * n, n, 0.0f, part, full * count, n));
+    const size_t global[1] = {(count + 63) / 64 * 64};
+    return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, global, NULL, ENCO_ARG_MEM(part),
+                    ENCO_ARG_INT((int)total), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
+                    ENCO_ARG_ULONG(dw_off));
+}
+
 /* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
 
 /* With stride 1 the gradient of the padded input, dxp (cin, Hp, Wp) with
@@ -275,6 +328,7 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     const int hp = s->h + 2 * s->pad_h, wp = s->w + 2 * s->pad_w;
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
     const size_t wt_sz = (size_t)s->cin * kt, per_img = kt * pp + (size_t)s->cin * pp;
+    /* flip_floats(s) == wt_sz + per_img: the planner relies on it. */
     if (kt > (size_t)INT_MAX || pp > (size_t)INT_MAX / 2 || ws_floats < wt_sz + per_img)
         return ENCO_OK;
     size_t fit = (ws_floats - wt_sz) / per_img;
@@ -367,6 +421,28 @@ size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images)
     return (size_t)(images < 1 ? 1 : images) * s->cin * s->kh * s->kw * (size_t)ho * wo;
 }
 
+/* Floats conv2d_bwd_data_flip needs for one image (0: stride is not 1). */
+static size_t flip_floats(const enco_conv2d_shape *s)
+{
+    if (s->stride_h != 1 || s->stride_w != 1)
+        return 0;
+    const size_t kt = (size_t)s->cout * s->kh * s->kw;
+    const size_t pp = (size_t)(s->h + 2 * s->pad_h) * (size_t)(s->w + 2 * s->pad_w);
+    return (size_t)s->cin * kt + kt * pp + (size_t)s->cin * pp;
+}
+
+size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats)
+{
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    const size_t row = (size_t)s->cin * s->kh * s->kw * (size_t)wo, image = row * (size_t)ho;
+    size_t need = image <= cap_floats ? image : row >= cap_floats ? row : cap_floats / row * row;
+    const size_t flip = flip_floats(s);
+    if (flip > need && flip <= cap_floats)
+        need = flip;
+    return need;
+}
+
 static conv_geom conv2d_geom(const enco_conv2d_shape *s)
 {
     conv_geom g = {.c = s->cin, .h = s->h, .w = s->w, .kh = s->kh, .kw = s->kw,
@@ -445,13 +521,18 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
             dx = NULL;
     }
     if (s->cout <= direct_max()) {
-        if (dw)
+        /* The direct weight gradient runs one work-item per weight (cin*kh*kw
+         * of them): right for a CPU, far too few for a GPU, which takes the
+         * split-K GEMM below instead. */
+        if (dw && !enco_ctx_device(ctx)->is_gpu) {
             ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n, s->cout,
                                           &g));
+            dw = NULL;
+        }
         if (dx)
             ENCO_TRY(run_bwd_data_small(ctx, dx, dx_off, dy, dy_off, w, w_off, s->n, s->cout,
                                         &g));
-        dx = dw = NULL; /* done: only db is left */
+        dx = NULL;
     }
 
     for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
@@ -465,10 +546,18 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
                                       oh0, rows));
                 /* Images in order: a fixed summation order over the batch.
                  * dW (cout x K) += dY_n[:, band] (cout x pb) colT_n (pb x K). */
-                for (int j = 0; j < m; j++)
-                    ENCO_TRY(enco_sgemm(ctx, 0, 0, s->cout, K, pb, 1.0f, dy,
-                                        dy_band + (size_t)j * out_img, P, ws,
-                                        ws_off + (size_t)j * K * pb, K, 1.0f, dw, dw_off, K));
+                const int parts = splitk_parts(ctx, (size_t)s->cout, K, pb);
+                for (int j = 0; j < m; j++) {
+                    if (parts > 1)
+                        ENCO_TRY(gemm_splitk(ctx, parts, (size_t)s->cout, K, pb, dy,
+                                             dy_band + (size_t)j * out_img, P, ws,
+                                             ws_off + (size_t)j * K * pb, dw, dw_off));
+                    else
+                        ENCO_TRY(enco_sgemm(ctx, 0, 0, s->cout, K, pb, 1.0f, dy,
+                                            dy_band + (size_t)j * out_img, P, ws,
+                                            ws_off + (size_t)j * K * pb, K, 1.0f, dw, dw_off,
+                                            K));
+                }
             }
             if (dx) {
                 ENCO_TRY(enco_sgemm_batched(ctx, 1, 0, K, pb, s->cout, 1.0f, w, w_off, K, 0, dy,

@@ -41,6 +41,13 @@ enco_status enco_conv2d_check(const enco_conv2d_shape *s);
  * workspace serves forward and backward. */
 size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images);
 
+/* The workspace a network that runs one image at a time should plan for this
+ * layer within cap_floats: one image's column matrix when it fits the cap,
+ * else whole output rows up to the cap (banded processing; at least one row);
+ * raised to what the flipped-weight input gradient of a stride-1 layer needs
+ * when that is within the cap too. */
+size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats);
+
 /* y = conv(x, w) + b. b may be NULL (no bias). */
 enco_status enco_conv2d_forward(enco_ctx *ctx,
                                 cl_mem y, size_t y_off,        /* (n, cout, ho, wo) */
