@@ -435,3 +435,55 @@ __kernel void conv_splitk_reduce(__global const float *part, int parts, ulong co
         s += part[(size_t)p * count + i];
     dw[dw_off + i] += s;
 }
+
+/* conv_bwd_weight_small for GPUs: the output rows split into `parts` ranges,
+ * one work-item per (k, part) summing its rows of every image in order into
+ * part[part][co][k] (conv_splitk_reduce then adds the parts to dw in order).
+ * Adjacent work-items read adjacent inputs. Global size (K rounded up,
+ * parts). */
+__kernel void conv_bwd_weight_small_part(__global const float *dy, ulong dy_off,
+                                         __global const float *x, ulong x_off,
+                                         __global float *part, int nimg, int cout, int C, int H,
+                                         int W, int Ho, int Wo, int kh, int kw, int sh, int sw,
+                                         int pt, int pl, int mode, int parts)
+{
+    const int k = (int)get_global_id(0);
+    const int q = (int)get_global_id(1);
+    const int K = C * kh * kw;
+    if (k >= K || q >= parts)
+        return;
+    const int len = (Ho + parts - 1) / parts;
+    const int oh_lo = q * len, oh_hi = min(Ho, oh_lo + len);
+    const int kq = k / kw;
+    const int kj = k - kq * kw;
+    const int c = kq / kh;
+    const int ki = kq - c * kh;
+    const size_t P = (size_t)Ho * Wo;
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+    for (int n = 0; n < nimg; n++) {
+        __global const float *xc = x + x_off + ((size_t)n * C + c) * (size_t)H * W;
+        __global const float *d0 = dy + dy_off + (size_t)n * cout * P;
+        __global const float *d1 = d0 + (size_t)min(1, cout - 1) * P;
+        __global const float *d2 = d0 + (size_t)min(2, cout - 1) * P;
+        __global const float *d3 = d0 + (size_t)min(3, cout - 1) * P;
+        for (int oh = oh_lo; oh < oh_hi; oh++) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0)
+                continue;
+            for (int ow = 0; ow < Wo; ow++) {
+                const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+                if (iw < 0)
+                    continue;
+                const float v = xc[ih * W + iw];
+                const size_t p = (size_t)oh * Wo + ow;
+                t0 = fma(d0[p], v, t0);
+                t1 = fma(d1[p], v, t1);
+                t2 = fma(d2[p], v, t2);
+                t3 = fma(d3[p], v, t3);
+            }
+        }
+    }
+    __global float *o = part + (size_t)q * cout * K + k;
+    for (int co = 0; co < cout; co++)
+        o[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
+}

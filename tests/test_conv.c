@@ -949,7 +949,8 @@ END_TEST
  * (ENCO_CONV_BWD_FLIP=0), whole batch and banded workspace, and the GEMM
  * path with the weight gradient's reduction split in 3 and in 7 parts (the
  * GPU split-K, forced with ENCO_CONV_SPLITK; 7 leaves a shorter last part on
- * most shapes), against the float64 references.
+ * most shapes), and the direct kernels with the weight gradient's rows split
+ * in 3 parts, against the float64 references.
  * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
  * next to every padding mode. */
 static const conv_case conv_cases_paths[] = {
@@ -969,9 +970,9 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     size_t count;
     const conv_case *base = conv_list(&count);
     const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
-    static const char *const splitk[6] = {"0", "0", "0", "0", "3", "7"};
-    for (int mode = 0; mode < 6; mode++) {
-        const int path = mode < 4 && (mode & 1);
+    static const char *const splitk[7] = {"0", "0", "0", "0", "3", "7", "3"};
+    for (int mode = 0; mode < 7; mode++) {
+        const int path = mode < 4 ? mode & 1 : mode == 6;
         ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_SPLITK", splitk[mode], 1), 0);

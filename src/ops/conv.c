@@ -283,6 +283,50 @@ static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
     return s < 2 ? 1 : (int)s;
 }
 
+/* Parts for the direct small-cout weight gradient: ENCO_CONV_SPLITK as above
+ * (N >= 2 forces N, clamped to the output rows); unset: on GPUs enough for
+ * about 8 * 256 work-items per compute unit. */
+static int small_parts(const enco_ctx *ctx, size_t K, int ho)
+{
+    const char *env = getenv("ENCO_CONV_SPLITK");
+    size_t s;
+    if (env && *env) {
+        s = (size_t)strtoul(env, NULL, 10);
+    } else {
+        const enco_device_info *d = enco_ctx_device(ctx);
+        if (!d->is_gpu)
+            return 1;
+        s = (8 * 256 * (size_t)d->compute_units + K - 1) / K;
+    }
+    if (s > (size_t)ho)
+        s = (size_t)ho;
+    return s < 2 ? 1 : (int)s;
+}
+
+static enco_status run_bwd_weight_small_split(enco_ctx *ctx, int parts, cl_mem dw, size_t dw_off,
+                                              cl_mem dy, size_t dy_off, cl_mem x, size_t x_off,
+                                              int n, int cout, const conv_geom *g)
+{
+    const size_t K = geom_k(g), count = (size_t)cout * K;
+    cl_mem part;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, (size_t)parts * count * sizeof(float),
+                              &part));
+    const size_t global[2] = {(K + 63) / 64 * 64, (size_t)parts};
+    const size_t local[2] = {64, 1};
+    ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_bwd_weight_small_part", 2, global, local,
+                      ENCO_ARG_MEM(dy), ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(x),
+                      ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(part), ENCO_ARG_INT(n),
+                      ENCO_ARG_INT(cout), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
+                      ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo),
+                      ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
+                      ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
+                      ENCO_ARG_INT(g->mode), ENCO_ARG_INT(parts)));
+    const size_t rg[1] = {(count + 63) / 64 * 64};
+    return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, rg, NULL, ENCO_ARG_MEM(part),
+                    ENCO_ARG_INT(parts), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
+                    ENCO_ARG_ULONG(dw_off));
+}
+
 /* dw (m x n, ldc n) += a (m x k, lda) b (k x n, ldb n) in `parts` parts. */
 static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, size_t k, cl_mem a,
                                size_t a_off, size_t lda, cl_mem b, size_t b_off, cl_mem dw,
@@ -522,11 +566,16 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     }
     if (s->cout <= direct_max()) {
         /* The direct weight gradient runs one work-item per weight (cin*kh*kw
-         * of them): right for a CPU, far too few for a GPU, which takes the
-         * split-K GEMM below instead. */
-        if (dw && !enco_ctx_device(ctx)->is_gpu) {
-            ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n, s->cout,
-                                          &g));
+         * of them): right for a CPU, far too few for a GPU, which splits the
+         * output rows into parts as well. */
+        if (dw) {
+            const int parts = small_parts(ctx, geom_k(&g), g.ho);
+            if (parts > 1)
+                ENCO_TRY(run_bwd_weight_small_split(ctx, parts, dw, dw_off, dy, dy_off, x, x_off,
+                                                    s->n, s->cout, &g));
+            else
+                ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n,
+                                              s->cout, &g));
             dw = NULL;
         }
         if (dx)
