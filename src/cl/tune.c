@@ -27,7 +27,7 @@ typedef struct tuned_kernel {
     char kernel[64];
     double time_ms;
     int nparams;
-    char names[MAX_PARAMS][16];
+    char names[MAX_PARAMS][40];
     size_t values[MAX_PARAMS];
     char source[ENCO_PATH_MAX + 96];
 } tuned_kernel;
@@ -225,16 +225,25 @@ static enco_status parse_tuner_json(const enco_ctx *ctx, const char *path, tuned
                        "best_parameters)",
                        path);
     else if (!json_field(buf, "kernel_family", family, sizeof family) ||
-             strncmp(family, "xgemm", 5) != 0)
+             (strncmp(family, "xgemm", 5) != 0 && strcmp(family, "gemm_routine") != 0))
         st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                        "%s: results of the '%s' tuner; enco-cl applies the GEMM tuners' "
-                       "(clblast_tuner_xgemm, clblast_tuner_xgemm_direct)",
+                       "(clblast_tuner_xgemm, clblast_tuner_xgemm_direct, "
+                       "clblast_tuner_routine_xgemm)",
                        path, family);
     else if (json_field(buf, "clblast_device_name", dev, sizeof dev) &&
              strcmp(dev, ctx->info.name) != 0)
         st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s was tuned on '%s', not on '%s'", path, dev,
                        ctx->info.name);
     else {
+        /* The routine tuner names its result after the test it ran; the
+         * parameter (XGEMM_MIN_INDIRECT_SIZE) belongs to CLBlast's GemmRoutine. */
+        if (strcmp(family, "gemm_routine") == 0)
+            snprintf(t->kernel, sizeof t->kernel, "GemmRoutine");
+        /* The direct tuner names the variant it timed (XgemmDirectTN, ...);
+         * all variants share XgemmDirect's parameters. */
+        else if (strncmp(t->kernel, "XgemmDirect", 11) == 0)
+            t->kernel[11] = '\0';
         char *end;
         t->time_ms = strtod(time_s, &end);
         if (end == time_s || !(t->time_ms > 0))
