@@ -429,19 +429,28 @@ const enco_bench_gemm_shape enco_bench_gemm_shapes[] = {
 const size_t enco_bench_gemm_shapes_count =
     sizeof enco_bench_gemm_shapes / sizeof enco_bench_gemm_shapes[0];
 
-enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, int repeat,
-                                int warmup, double *median)
+static double cpu_seconds(void)
 {
-    *median = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, int repeat,
+                                int warmup, double *median, double *cpu_median)
+{
+    *median = *cpu_median = 0;
     const size_t sa = s->m * s->k, sb = s->k * s->n, sc = s->m * s->n;
     const size_t lda = s->ta ? s->m : s->k;
     size_t most = sa > sb ? sa : sb;
     most = most > sc ? most : sc;
     float *host = malloc(most * F4);
     double *t = calloc((size_t)(repeat > 0 ? repeat : 1), sizeof *t);
-    if (!host || !t) {
+    double *tc = calloc((size_t)(repeat > 0 ? repeat : 1), sizeof *tc);
+    if (!host || !t || !tc) {
         free(host);
         free(t);
+        free(tc);
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
     }
     for (size_t i = 0; i < most; i++)
@@ -460,18 +469,23 @@ enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, i
         st = enco_upload(ctx, c, q * sc * F4, sc * F4, host);
     free(host);
     for (int i = 0; st == ENCO_OK && i < warmup + repeat; i++) {
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds();
         /* The weight as A, shared by the batch (stride 0), as the convolutions use it. */
         st = enco_sgemm_batched(ctx, s->ta, 0, s->m, s->n, s->k, 1.0f, a, 0, lda, 0, b, 0, s->n,
                                 sb, s->beta, c, 0, s->n, sc, s->batch);
         if (st == ENCO_OK)
             st = enco_finish(ctx);
-        if (i >= warmup)
+        if (i >= warmup) {
             t[i - warmup] = now_seconds() - t0;
+            tc[i - warmup] = cpu_seconds() - c0;
+        }
     }
-    if (st == ENCO_OK)
+    if (st == ENCO_OK) {
         *median = enco_bench_median(t, (size_t)repeat);
+        *cpu_median = enco_bench_median(tc, (size_t)repeat);
+    }
     free(t);
+    free(tc);
     enco_buffer_free(ctx, a);
     enco_buffer_free(ctx, b);
     enco_buffer_free(ctx, c);

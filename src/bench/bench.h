@@ -54,9 +54,11 @@ extern const enco_bench_gemm_shape enco_bench_gemm_shapes[];
 extern const size_t enco_bench_gemm_shapes_count;
 
 /* Times one shape: median of `repeat` calls (each up to clFinish) after
- * `warmup` untimed ones; *median in seconds. */
+ * `warmup` untimed ones; *median wall seconds, *cpu_median the process's CPU
+ * seconds (all threads: PoCL's workers run in the process), which a busy
+ * machine disturbs less than wall time. */
 enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, int repeat,
-                                int warmup, double *median);
+                                int warmup, double *median, double *cpu_median);
 
 /* ---- per-kernel table ------------------------------------------------------ */
 

@@ -100,6 +100,7 @@ void enco_ctx_free(enco_ctx *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    enco_buffer_free(ctx, ctx->gemm_scratch);
     for (size_t i = 0; i < ctx->nkernels; i++)
         clReleaseKernel(ctx->kernels[i].kernel);
     for (size_t i = 0; i < ctx->nprograms; i++)

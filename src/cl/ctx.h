@@ -33,6 +33,9 @@ struct enco_ctx {
                          * kernel launches (testing aid; 0 = never) */
     char build_options[256];
 
+    cl_mem gemm_scratch;        /* packed GEMM panels (src/cl/gemm.c); grown on demand */
+    size_t gemm_scratch_bytes;
+
     enco_ctx_stats stats;
     enco_program_entry *programs;
     size_t nprograms, cap_programs;

@@ -305,22 +305,23 @@ int cmd_bench(int argc, char **argv)
     if (want_gemm) {
         printf("\nSGEMM at the convolution shapes (median of %d after %d warm-up)\n", ko.repeat,
                ko.warmup);
-        printf("%-18s %2s %6s %6s %6s %5s %4s %9s %8s\n", "shape", "op", "M", "N", "K", "batch",
-               "beta", "ms", "GFLOP/s");
+        printf("%-18s %2s %6s %6s %6s %5s %4s %9s %8s %9s %8s\n", "shape", "op", "M", "N", "K",
+               "batch", "beta", "ms", "GFLOP/s", "cpu ms", "GF/cpu-s");
         for (size_t i = 0; i < enco_bench_gemm_shapes_count; i++) {
             const enco_bench_gemm_shape *s = &enco_bench_gemm_shapes[i];
             if (ko.filter && !strstr(s->name, ko.filter))
                 continue;
-            double t = 0;
-            st = enco_bench_gemm_run(ctx, s, ko.repeat, ko.warmup, &t);
+            double t = 0, tc = 0;
+            st = enco_bench_gemm_run(ctx, s, ko.repeat, ko.warmup, &t, &tc);
             if (st != ENCO_OK) {
                 rc = cli_fail("bench --gemm", st);
                 goto done;
             }
             double fl = 2.0 * (double)s->m * (double)s->n * (double)s->k * (double)s->batch;
-            printf("%-18s %2s %6zu %6zu %6zu %5zu %4.1f %9.3f %8.1f\n", s->name,
+            /* GF/cpu-s: the rate per CPU-second of the process (per core, on a CPU device). */
+            printf("%-18s %2s %6zu %6zu %6zu %5zu %4.1f %9.3f %8.1f %9.3f %8.1f\n", s->name,
                    s->ta ? "TN" : "NN", s->m, s->n, s->k, s->batch, (double)s->beta, t * 1e3,
-                   t > 0 ? fl / t / 1e9 : 0.0);
+                   t > 0 ? fl / t / 1e9 : 0.0, tc * 1e3, tc > 0 ? fl / tc / 1e9 : 0.0);
             fflush(stdout);
         }
     }
