@@ -144,30 +144,33 @@ __kernel void gemm_pack_a(int ta, int M, int K, __global const float *A, ulong a
     }
 }
 
-#define GP_PB 16 /* B panels per packing work-item */
+#define GP_PB 64
+#define GP_PR 2
 
-/* op(B) = B: global size (kc, ceil(npan / GP_PB), batch). Work-item (k, g)
- * copies row k0 + k of B, columns j0 + g * GP_PB * GP_NR .. (one contiguous
- * run), into row k of GP_PB panels. Panel p holds columns j0 + p * GP_NR ..
- * of rows k0 .. k0 + kc - 1; Bp item q starts q * npan * kc * GP_NR floats
- * after bp_off. */
+/* op(B) = B: global size (ceil(kc / GP_PR), ceil(npan / GP_PB), batch).
+ * Work-item (kr, g) copies rows k0 + kr * GP_PR .. (GP_PR of them) of B,
+ * columns j0 + g * GP_PB * GP_NR .. (contiguous runs), into GP_PB panels.
+ * Panel p holds columns j0 + p * GP_NR .. of rows k0 .. k0 + kc - 1; Bp item
+ * q starts q * npan * kc * GP_NR floats after bp_off. */
 __kernel void gemm_pack_b(int N, int k0, int kc, int j0, int npan, __global const float *B,
                           ulong b_off, int ldb, ulong stride_b, __global float *Bp, ulong bp_off)
 {
-    const int k = (int)get_global_id(0), g = (int)get_global_id(1);
+    const int kr = (int)get_global_id(0) * GP_PR, g = (int)get_global_id(1);
     const size_t q = get_global_id(2);
-    if (k >= kc || g * GP_PB >= npan)
+    if (kr >= kc || g * GP_PB >= npan)
         return;
-    __global const float *src = B + b_off + q * stride_b + (size_t)(k0 + k) * ldb;
-    const int pe = min((g + 1) * GP_PB, npan);
-    for (int p = g * GP_PB; p < pe; p++) {
-        const int jb = j0 + p * GP_NR;
-        __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + k) * GP_NR;
-        if (jb + GP_NR <= N) {
-            vstore16(vload16(0, src + jb), 0, dst);
-        } else {
-            for (int c = 0; c < GP_NR; c++)
-                dst[c] = jb + c < N ? src[jb + c] : 0.0f;
+    const int pe = min((g + 1) * GP_PB, npan), ke = min(kr + GP_PR, kc);
+    for (int k = kr; k < ke; k++) {
+        __global const float *src = B + b_off + q * stride_b + (size_t)(k0 + k) * ldb;
+        for (int p = g * GP_PB; p < pe; p++) {
+            const int jb = j0 + p * GP_NR;
+            __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + k) * GP_NR;
+            if (jb + GP_NR <= N) {
+                vstore16(vload16(0, src + jb), 0, dst);
+            } else {
+                for (int c = 0; c < GP_NR; c++)
+                    dst[c] = jb + c < N ? src[jb + c] : 0.0f;
+            }
         }
     }
 }
@@ -194,25 +197,30 @@ __kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global con
 
 #define GP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-/* Global size (ceil(M / GP_MR), npan, batch); dimension 0 runs over the row
- * panels so that consecutive work-groups share one B panel (in L1/L2).
- * Block (mp, np) of batch item q: rows mp * GP_MR.., columns j0 + np * GP_NR..
- * of C, k from k0 to k0 + kc - 1 of the packed A (whose panels hold ka
- * values of k each). mode bit 0: start from the raw sums in P (else 0); bit 1:
- * finish (C = alpha * sum + beta * C, C not read when beta == 0), else store
- * the raw sums in P. P item q is ceil(M / GP_MR) * GP_MR rows of npan * GP_NR. */
+/* Global size (ceil(M / (GP_MR * mb)), npan, batch). Work-item (mg, np)
+ * computes the GP_MR x GP_NR blocks of row panels mg * mb .. mg * mb + mb - 1
+ * in turn against one B panel, which stays in L1/L2 meanwhile (and a work-item
+ * has enough work to hide PoCL's per-work-group cost). Block (mp, np) of batch
+ * item q: rows mp * GP_MR.., columns j0 + np * GP_NR.. of C, k from k0 to
+ * k0 + kc - 1 of the packed A (whose panels hold ka values of k each). mode
+ * bit 0: start from the raw sums in P (else 0); bit 1: finish (C = alpha *
+ * sum + beta * C, C not read when beta == 0), else store the raw sums in P.
+ * P item q is ceil(M / GP_MR) * GP_MR rows of npan * GP_NR. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
-    int M, int N, int ka, int k0, int kc, int j0, int npan, int mode, float alpha, float beta,
-    __global const float *Ap, ulong ap_off, ulong ap_stride, __global const float *Bp,
-    ulong bp_off, __global float *P, ulong p_off, __global float *C, ulong c_off, int ldc,
-    ulong stride_c)
+    int M, int N, int ka, int k0, int kc, int j0, int npan, int mode, int mb, float alpha,
+    float beta, __global const float *Ap, ulong ap_off, ulong ap_stride,
+    __global const float *Bp, ulong bp_off, __global float *P, ulong p_off, __global float *C,
+    ulong c_off, int ldc, ulong stride_c)
 {
-    const int mp = (int)get_global_id(0), np = (int)get_global_id(1);
+    const int mg = (int)get_global_id(0), np = (int)get_global_id(1);
     const size_t q = get_global_id(2);
-    const int i0 = mp * GP_MR, jl = np * GP_NR, j = j0 + jl;
-    if (i0 >= M || np >= npan)
+    const int mpan = (M + GP_MR - 1) / GP_MR;
+    if (mg * mb >= mpan || np >= npan)
         return;
-    const int mpad = (M + GP_MR - 1) / GP_MR * GP_MR, pld = npan * GP_NR;
+    const int me = min(mg * mb + mb, mpan);
+    for (int mp = mg * mb; mp < me; mp++) {
+    const int i0 = mp * GP_MR, jl = np * GP_NR, j = j0 + jl;
+    const int mpad = mpan * GP_MR, pld = npan * GP_NR;
     __global const float *ap = Ap + ap_off + q * ap_stride + ((size_t)mp * ka + k0) * GP_MR;
     __global const float *bp = Bp + bp_off + (q * npan + np) * (size_t)kc * GP_NR;
     __global float *pp = P + p_off + (q * mpad + i0) * (size_t)pld + jl;
@@ -240,7 +248,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
         vstore8(c##r##a, 0, pp + r * pld);                                           \
         vstore8(c##r##b, 1, pp + r * pld);
         GP_ROWS(GP_SAVE)
-        return;
+        continue;
     }
     __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + j;
     if (i0 + GP_MR <= M && j + GP_NR <= N) {
@@ -256,7 +264,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
             }                                                                        \
         }
         GP_ROWS(GP_STORE_FULL)
-        return;
+        continue;
     }
 #define GP_STORE_EDGE(r)                                                             \
     if (i0 + r < M) {                                                                \
@@ -268,6 +276,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
             cr[jj] = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * cr[jj];   \
     }
     GP_ROWS(GP_STORE_EDGE)
+    }
 #undef GP_INIT
 #undef GP_FMA
 #undef GP_SAVE

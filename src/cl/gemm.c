@@ -21,7 +21,8 @@ static int use_packed(const enco_ctx *ctx)
 #define GP_MR 6
 #define GP_NR 16
 #define GP_KB 64
-#define GP_PB 16
+#define GP_PB 64
+#define GP_PR 2
 
 /* Blocking: K is cut into blocks of at most KC_MAX (a B panel of one block
  * stays in L2), B is packed in chunks of at most NC_FLOATS floats (a chunk
@@ -52,6 +53,7 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n
                                cl_mem c, size_t c_off, size_t ldc, size_t sc, size_t batch)
 {
     const size_t kc_max = tune("ENCO_GEMM_KC", 4096), nc_floats = tune("ENCO_GEMM_NC", 1u << 20);
+    const size_t mb = tune("ENCO_GEMM_MB", 4);
     const size_t mpan = (m + GP_MR - 1) / GP_MR, mpad = mpan * GP_MR;
     const size_t npad = enco_round_up(n, GP_NR);
     const size_t nsplit = (k + kc_max - 1) / kc_max, kc = (k + nsplit - 1) / nsplit;
@@ -92,7 +94,7 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n
                                       ENCO_ARG_ULONG(b_off + q0 * sb), ENCO_ARG_INT(ldb),
                                       ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
                 } else {
-                    const size_t gb[3] = {kcs, (npan + GP_PB - 1) / GP_PB, nq};
+                    const size_t gb[3] = {(kcs + GP_PR - 1) / GP_PR, (npan + GP_PB - 1) / GP_PB, nq};
                     ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_b", 3, gb, NULL, ENCO_ARG_INT(n),
                                       ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
                                       ENCO_ARG_INT(npan), ENCO_ARG_MEM(b),
@@ -100,11 +102,11 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n
                                       ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
                 }
                 const int mode = (sp > 0 ? 1 : 0) | (sp + 1 == nsplit ? 2 : 0);
-                const size_t gm[3] = {mpan, npan, nq};
+                const size_t gm[3] = {(mpan + mb - 1) / mb, npan, nq};
                 ENCO_TRY(ENCO_RUN(
                     ctx, "gemm", "gemm_packed", 3, gm, lone, ENCO_ARG_INT(m), ENCO_ARG_INT(n),
                     ENCO_ARG_INT(k), ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
-                    ENCO_ARG_INT(npan), ENCO_ARG_INT(mode), ENCO_ARG_FLOAT(alpha),
+                    ENCO_ARG_INT(npan), ENCO_ARG_INT(mode), ENCO_ARG_INT(mb), ENCO_ARG_FLOAT(alpha),
                     ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_off + q0 * ap_stride),
                     ENCO_ARG_ULONG(ap_stride), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off),
                     ENCO_ARG_MEM(s), ENCO_ARG_ULONG(p_off), ENCO_ARG_MEM(c),
