@@ -26,7 +26,9 @@ __kernel void gemm_builtin(int ta, int tb, int M, int N, int K, float alpha,
     c[ci] = beta == 0.0f ? alpha * acc : alpha * acc + beta * c[ci];
 }
 
-/* Register-tiled SGEMM for CPU devices (PoCL): one work-item computes a
+/* No longer dispatched (src/cl/gemm.c uses the packed kernels below); kept
+ * for tests/test_conv.c gemm_tile_matches_reference, which launches it by name.
+ * Register-tiled SGEMM for CPU devices (PoCL): one work-item computes a
  * GT_MR x 16 block of C with 2 * GT_MR float8 accumulators, broadcasting one
  * element of op(A) per row against two float8 of B per k. Work-groups of one
  * item: the SIMD width comes from the float8 types, not from PoCL's
