@@ -26,7 +26,9 @@ __kernel void gemm_builtin(int ta, int tb, int M, int N, int K, float alpha,
     c[ci] = beta == 0.0f ? alpha * acc : alpha * acc + beta * c[ci];
 }
 
-/* Register-tiled SGEMM for CPU devices (PoCL): one work-item computes a
+/* No longer dispatched (src/cl/gemm.c uses the packed kernels below); kept
+ * for tests/test_conv.c gemm_tile_matches_reference, which launches it by name.
+ * Register-tiled SGEMM for CPU devices (PoCL): one work-item computes a
  * GT_MR x 16 block of C with 2 * GT_MR float8 accumulators, broadcasting one
  * element of op(A) per row against two float8 of B per k. Work-groups of one
  * item: the SIMD width comes from the float8 types, not from PoCL's
@@ -94,4 +96,192 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_tile(
 #undef GT_DECL
 #undef GT_FMA
 #undef GT_STORE
+}
+
+/* Packed SGEMM for CPU devices (PoCL), in three kernels:
+ *   gemm_pack_a  op(A) (M x K) -> Ap: panels of GP_MR rows, k-major
+ *                (Ap[q][panel][k][GP_MR]), rows past M zero;
+ *   gemm_pack_b  a block of op(B) (kc rows from k0, columns from j0) -> Bp:
+ *                panels of GP_NR columns, k-major (Bp[q][panel][k][GP_NR]),
+ *                columns past N zero;
+ *   gemm_packed  one work-item per GP_MR x GP_NR block of C, reading its A
+ *                and B panels as contiguous streams.
+ * Packed panels are contiguous, so the hardware prefetcher follows them and
+ * no cache set or TLB entry is thrashed by a large leading dimension (rows of
+ * B 16 KiB apart map to the same L1 set). The host (src/cl/gemm.c) packs B
+ * in column chunks that stay in the last-level cache and, for a very long K,
+ * splits K in blocks whose raw partial sums go through a scratch P, so that
+ * every element of C is still one fma chain over k = 0..K-1 in order, scaled
+ * as gemm_builtin scales it: the result does not depend on the blocking. */
+#define GP_MR 6
+#define GP_NR 16
+#define GP_KB 64 /* k values per packing work-item */
+
+/* Global size (ceil(M / GP_MR), ceil(K / GP_KB), batch); Ap item q starts
+ * q * ceil(M / GP_MR) * GP_MR * K floats after ap_off. */
+__kernel void gemm_pack_a(int ta, int M, int K, __global const float *A, ulong a_off, int lda,
+                          ulong stride_a, __global float *Ap, ulong ap_off)
+{
+    const int p = (int)get_global_id(0), kb = (int)get_global_id(1) * GP_KB;
+    const size_t q = get_global_id(2);
+    const int np = (M + GP_MR - 1) / GP_MR;
+    if (p >= np || kb >= K)
+        return;
+    __global const float *a = A + a_off + q * stride_a;
+    __global float *dst = Ap + ap_off + ((q * np + p) * (size_t)K + kb) * GP_MR;
+    const int ke = min(kb + GP_KB, K) - kb;
+    for (int r = 0; r < GP_MR; r++) {
+        const int i = p * GP_MR + r;
+        if (i >= M) {
+            for (int k = 0; k < ke; k++)
+                dst[k * GP_MR + r] = 0.0f;
+        } else if (ta) {
+            for (int k = 0; k < ke; k++)
+                dst[k * GP_MR + r] = a[(size_t)(kb + k) * lda + i];
+        } else {
+            __global const float *ar = a + (size_t)i * lda + kb;
+            for (int k = 0; k < ke; k++)
+                dst[k * GP_MR + r] = ar[k];
+        }
+    }
+}
+
+#define GP_PB 64
+#define GP_PR 2
+
+/* op(B) = B: global size (ceil(kc / GP_PR), ceil(npan / GP_PB), batch).
+ * Work-item (kr, g) copies rows k0 + kr * GP_PR .. (GP_PR of them) of B,
+ * columns j0 + g * GP_PB * GP_NR .. (contiguous runs), into GP_PB panels.
+ * Panel p holds columns j0 + p * GP_NR .. of rows k0 .. k0 + kc - 1; Bp item
+ * q starts q * npan * kc * GP_NR floats after bp_off. */
+__kernel void gemm_pack_b(int N, int k0, int kc, int j0, int npan, __global const float *B,
+                          ulong b_off, int ldb, ulong stride_b, __global float *Bp, ulong bp_off)
+{
+    const int kr = (int)get_global_id(0) * GP_PR, g = (int)get_global_id(1);
+    const size_t q = get_global_id(2);
+    if (kr >= kc || g * GP_PB >= npan)
+        return;
+    const int pe = min((g + 1) * GP_PB, npan), ke = min(kr + GP_PR, kc);
+    for (int k = kr; k < ke; k++) {
+        __global const float *src = B + b_off + q * stride_b + (size_t)(k0 + k) * ldb;
+        for (int p = g * GP_PB; p < pe; p++) {
+            const int jb = j0 + p * GP_NR;
+            __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + k) * GP_NR;
+            if (jb + GP_NR <= N) {
+                vstore16(vload16(0, src + jb), 0, dst);
+            } else {
+                for (int c = 0; c < GP_NR; c++)
+                    dst[c] = jb + c < N ? src[jb + c] : 0.0f;
+            }
+        }
+    }
+}
+
+/* op(B) = B^T (B is N x K): as gemm_pack_b, global size
+ * (npan, ceil(kc / GP_KB), batch): work-item (p, kb) reads GP_NR rows of B
+ * from column k0 + kb * GP_KB on. */
+__kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global const float *B,
+                           ulong b_off, int ldb, ulong stride_b, __global float *Bp, ulong bp_off)
+{
+    const int p = (int)get_global_id(0), kb = (int)get_global_id(1) * GP_KB;
+    const size_t q = get_global_id(2);
+    if (p >= npan || kb >= kc)
+        return;
+    __global const float *b = B + b_off + q * stride_b;
+    __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + kb) * GP_NR;
+    const int ke = min(kb + GP_KB, kc) - kb, jb = j0 + p * GP_NR;
+    for (int c = 0; c < GP_NR; c++) {
+        __global const float *src = b + (size_t)(jb + c) * ldb + k0 + kb;
+        for (int k = 0; k < ke; k++)
+            dst[k * GP_NR + c] = jb + c < N ? src[k] : 0.0f;
+    }
+}
+
+#define GP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+/* Global size (ceil(M / (GP_MR * mb)), npan, batch). Work-item (mg, np)
+ * computes the GP_MR x GP_NR blocks of row panels mg * mb .. mg * mb + mb - 1
+ * in turn against one B panel, which stays in L1/L2 meanwhile (and a work-item
+ * has enough work to hide PoCL's per-work-group cost). Block (mp, np) of batch
+ * item q: rows mp * GP_MR.., columns j0 + np * GP_NR.. of C, k from k0 to
+ * k0 + kc - 1 of the packed A (whose panels hold ka values of k each). mode
+ * bit 0: start from the raw sums in P (else 0); bit 1: finish (C = alpha *
+ * sum + beta * C, C not read when beta == 0), else store the raw sums in P.
+ * P item q is ceil(M / GP_MR) * GP_MR rows of npan * GP_NR. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
+    int M, int N, int ka, int k0, int kc, int j0, int npan, int mode, int mb, float alpha,
+    float beta, __global const float *Ap, ulong ap_off, ulong ap_stride,
+    __global const float *Bp, ulong bp_off, __global float *P, ulong p_off, __global float *C,
+    ulong c_off, int ldc, ulong stride_c)
+{
+    const int mg = (int)get_global_id(0), np = (int)get_global_id(1);
+    const size_t q = get_global_id(2);
+    const int mpan = (M + GP_MR - 1) / GP_MR;
+    if (mg * mb >= mpan || np >= npan)
+        return;
+    const int me = min(mg * mb + mb, mpan);
+    for (int mp = mg * mb; mp < me; mp++) {
+    const int i0 = mp * GP_MR, jl = np * GP_NR, j = j0 + jl;
+    const int mpad = mpan * GP_MR, pld = npan * GP_NR;
+    __global const float *ap = Ap + ap_off + q * ap_stride + ((size_t)mp * ka + k0) * GP_MR;
+    __global const float *bp = Bp + bp_off + (q * npan + np) * (size_t)kc * GP_NR;
+    __global float *pp = P + p_off + (q * mpad + i0) * (size_t)pld + jl;
+#define GP_INIT(r)                                                                   \
+    float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                       \
+    if (mode & 1) {                                                                  \
+        c##r##a = vload8(0, pp + r * pld);                                           \
+        c##r##b = vload8(1, pp + r * pld);                                           \
+    }
+    GP_ROWS(GP_INIT)
+#define GP_FMA(r)                                                                    \
+    {                                                                                \
+        const float8 av = (float8)(ap[r]);                                           \
+        c##r##a = fma(av, b0, c##r##a);                                              \
+        c##r##b = fma(av, b1, c##r##b);                                              \
+    }
+    for (int k = 0; k < kc; k++) {
+        const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
+        GP_ROWS(GP_FMA)
+        ap += GP_MR;
+        bp += GP_NR;
+    }
+    if (!(mode & 2)) {
+#define GP_SAVE(r)                                                                   \
+        vstore8(c##r##a, 0, pp + r * pld);                                           \
+        vstore8(c##r##b, 1, pp + r * pld);
+        GP_ROWS(GP_SAVE)
+        continue;
+    }
+    __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + j;
+    if (i0 + GP_MR <= M && j + GP_NR <= N) {
+#define GP_STORE_FULL(r)                                                             \
+        {                                                                            \
+            __global float *cr = c + (size_t)r * ldc;                                \
+            if (beta == 0.0f) {                                                      \
+                vstore8(alpha * c##r##a, 0, cr);                                     \
+                vstore8(alpha * c##r##b, 1, cr);                                     \
+            } else {                                                                 \
+                vstore8(alpha * c##r##a + beta * vload8(0, cr), 0, cr);              \
+                vstore8(alpha * c##r##b + beta * vload8(1, cr), 1, cr);              \
+            }                                                                        \
+        }
+        GP_ROWS(GP_STORE_FULL)
+        continue;
+    }
+#define GP_STORE_EDGE(r)                                                             \
+    if (i0 + r < M) {                                                                \
+        float t[GP_NR];                                                              \
+        vstore8(c##r##a, 0, t);                                                      \
+        vstore8(c##r##b, 1, t);                                                      \
+        __global float *cr = c + (size_t)r * ldc;                                    \
+        for (int jj = 0; jj < GP_NR && j + jj < N; jj++)                             \
+            cr[jj] = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * cr[jj];   \
+    }
+    GP_ROWS(GP_STORE_EDGE)
+    }
+#undef GP_INIT
+#undef GP_FMA
+#undef GP_SAVE
+#undef GP_STORE_FULL
+#undef GP_STORE_EDGE
 }

@@ -483,21 +483,44 @@ END_TEST
 
 /* ---- GEMM and the self check ------------------------------------------ */
 
-static void gemm_case(enco_gemm_backend backend, int ta, int tb, size_t m, size_t n, size_t k,
-                      size_t batch, float beta)
+/* One GEMM problem as the tests pose it. */
+typedef struct gemm_spec {
+    enco_gemm_backend backend;
+    int ta, tb;
+    size_t m, n, k, batch;
+    float beta;
+    size_t pad;   /* extra elements per row of A, B and C (leading dimension > width) */
+    int shared_a; /* stride_a = 0: one A for the whole batch, as the convolutions pass it */
+    int nan_c;    /* C starts as NaN everywhere (only with beta = 0: C must not be read) */
+} gemm_spec;
+
+/* Runs spec on a fresh context, checks every C against a float64 reference
+ * and every float around and between the C matrices for being untouched;
+ * returns the whole C buffer after the call (malloc'd) for bitwise
+ * comparisons, and the number of kernels launched through enco_kernel_run. */
+static float *gemm_run(const gemm_spec *g, uint64_t *launches)
 {
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.gemm = backend};
+    enco_ctx_options o = {.gemm = g->backend};
     ENCO_CK(enco_ctx_create(&ctx, &o));
-    ck_assert_int_eq(enco_ctx_gemm_backend(ctx), backend);
-    size_t lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
-    size_t sa = m * k + 3, sb = k * n + 5, sc = m * n + 7; /* padded strides */
-    size_t na = sa * batch, nb = sb * batch, nc = sc * batch;
+    ck_assert_int_eq(enco_ctx_gemm_backend(ctx), g->backend);
+    const size_t m = g->m, n = g->n, k = g->k, batch = g->batch;
+    const size_t arows = g->ta ? k : m, acols = g->ta ? m : k;
+    const size_t brows = g->tb ? n : k, bcols = g->tb ? k : n;
+    const size_t lda = acols + g->pad, ldb = bcols + g->pad, ldc = n + g->pad;
+    /* Padded strides; C rows also end with pad floats that must stay as they are. */
+    const size_t sa = g->shared_a ? 0 : arows * lda + 3, sb = brows * ldb + 5, sc = m * ldc + 7;
+    const size_t na = g->shared_a ? arows * lda : sa * batch, nb = sb * batch, nc = sc * batch;
     float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float));
     float *c = malloc(nc * sizeof(float));
     test_fill_uniform(a, na, 21, -1, 1);
     test_fill_uniform(b, nb, 22, -1, 1);
     test_fill_uniform(c, nc, 23, -1, 1);
+    if (g->nan_c) {
+        ck_assert(g->beta == 0.0f);
+        for (size_t i = 0; i < nc; i++)
+            c[i] = NAN;
+    }
     cl_mem ba, bb, bc;
     ENCO_CK(enco_buffer_alloc(ctx, (na + 2) * sizeof(float), &ba));
     ENCO_CK(enco_buffer_alloc(ctx, (nb + 2) * sizeof(float), &bb));
@@ -506,39 +529,62 @@ static void gemm_case(enco_gemm_backend backend, int ta, int tb, size_t m, size_
     ENCO_CK(enco_upload(ctx, ba, 8, na * sizeof(float), a));
     ENCO_CK(enco_upload(ctx, bb, 8, nb * sizeof(float), b));
     ENCO_CK(enco_upload(ctx, bc, 8, nc * sizeof(float), c));
-    if (batch == 1)
-        ENCO_CK(enco_sgemm(ctx, ta, tb, m, n, k, 1.5f, ba, 2, lda, bb, 2, ldb, beta, bc, 2, ldc));
+    const uint64_t launches0 = enco_ctx_get_stats(ctx).kernel_launches;
+    if (batch == 1 && !g->shared_a)
+        ENCO_CK(enco_sgemm(ctx, g->ta, g->tb, m, n, k, 1.5f, ba, 2, lda, bb, 2, ldb, g->beta, bc,
+                           2, ldc));
     else
-        ENCO_CK(enco_sgemm_batched(ctx, ta, tb, m, n, k, 1.5f, ba, 2, lda, sa, bb, 2, ldb, sb, beta,
-                                   bc, 2, ldc, sc, batch));
+        ENCO_CK(enco_sgemm_batched(ctx, g->ta, g->tb, m, n, k, 1.5f, ba, 2, lda, sa, bb, 2, ldb,
+                                   sb, g->beta, bc, 2, ldc, sc, batch));
+    ENCO_CK(enco_finish(ctx));
+    *launches = enco_ctx_get_stats(ctx).kernel_launches - launches0;
     float *out = malloc(nc * sizeof(float));
     ENCO_CK(enco_download(ctx, bc, 8, nc * sizeof(float), out));
     double *ref = malloc(m * n * sizeof(double));
     float *got = malloc(m * n * sizeof(float));
+    char *inside = calloc(nc, 1);
     for (size_t q = 0; q < batch; q++) {
         const float *A = a + q * sa, *B = b + q * sb, *C = c + q * sc;
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) {
                 double acc = 0;
                 for (size_t p = 0; p < k; p++) {
-                    double av = ta ? A[p * lda + i] : A[i * lda + p];
-                    double bv = tb ? B[j * ldb + p] : B[p * ldb + j];
+                    double av = g->ta ? A[p * lda + i] : A[i * lda + p];
+                    double bv = g->tb ? B[j * ldb + p] : B[p * ldb + j];
                     acc += av * bv;
                 }
-                ref[i * n + j] = 1.5 * acc + (double)beta * C[i * ldc + j];
+                ref[i * n + j] = 1.5 * acc;
+                if (g->beta != 0.0f)
+                    ref[i * n + j] += (double)g->beta * C[i * ldc + j];
                 got[i * n + j] = out[q * sc + i * ldc + j];
+                inside[q * sc + i * ldc + j] = 1;
             }
-        char what[96];
-        snprintf(what, sizeof what, "sgemm_%s_%c%c_%zux%zux%zu_b%zu",
-                 backend == ENCO_GEMM_BUILTIN ? "builtin" : "clblast", ta ? 'T' : 'N',
-                 tb ? 'T' : 'N', m, n, k, batch);
+        char what[128];
+        snprintf(what, sizeof what, "sgemm_%s_%c%c_%zux%zux%zu_b%zu%s%s%s",
+                 g->backend == ENCO_GEMM_BUILTIN ? "builtin" : "clblast", g->ta ? 'T' : 'N',
+                 g->tb ? 'T' : 'N', m, n, k, batch, g->pad ? "_padded" : "",
+                 g->shared_a ? "_shared_a" : "", g->nan_c ? "_nan_c" : "");
         test_assert_close(what, got, ref, m * n, 1e-4, 1e-4);
     }
-    free(a), free(b), free(c), free(out), free(ref), free(got);
+    for (size_t i = 0; i < nc; i++)
+        if (!inside[i])
+            ck_assert_msg(memcmp(&out[i], &c[i], sizeof(float)) == 0,
+                          "C buffer element %zu outside every C matrix changed (%.9g -> %.9g)",
+                          i, (double)c[i], (double)out[i]);
+    free(a), free(b), free(c), free(ref), free(got), free(inside);
     enco_buffer_free(ctx, ba);
     enco_buffer_free(ctx, bb);
     enco_buffer_free(ctx, bc);
     enco_ctx_free(ctx);
+    return out;
+}
+
+static void gemm_case(enco_gemm_backend backend, int ta, int tb, size_t m, size_t n, size_t k,
+                      size_t batch, float beta)
+{
+    gemm_spec g = {backend, ta, tb, m, n, k, batch, beta, 0, 0, 0};
+    uint64_t launches;
+    free(gemm_run(&g, &launches));
 }
 
 START_TEST(gemm_backends)
@@ -551,6 +597,104 @@ START_TEST(gemm_backends)
         gemm_case(ENCO_GEMM_CLBLAST, ta, tb, 19, 23, 17, 1, 0.0f);
         gemm_case(ENCO_GEMM_CLBLAST, ta, tb, 33, 20, 41, 3, 0.5f);
     }
+}
+END_TEST
+
+/* Sets (value != NULL) or clears an environment variable, returning a copy of
+ * the old value for gemm_env_restore. */
+static char *gemm_env_set(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    if (value)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+    return saved;
+}
+
+static void gemm_env_restore(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
+static int gemm_is_packed_device(void)
+{
+    return strcmp(enco_ctx_device(test_ctx())->type, "CPU") == 0 && !test_on_oclgrind();
+}
+
+/* The packed path (CPU devices, backend CLBlast): sizes that are not
+ * multiples of the 6 x 16 block or of the 64-wide packing steps, transposes,
+ * padded leading dimensions, batches with strides and with a shared A, beta
+ * 0 over NaN garbage and beta != 0; then the same problems with K cut into
+ * blocks and B packed in narrow chunks and in batch groups (ENCO_GEMM_KC /
+ * ENCO_GEMM_NC) must give the same bits, because every element is one fma
+ * chain over k in order whatever the blocking. */
+static const gemm_spec packed_specs[] = {
+    {ENCO_GEMM_CLBLAST, 0, 0, 13, 37, 130, 2, 0.0f, 3, 1, 1},
+    {ENCO_GEMM_CLBLAST, 1, 0, 13, 37, 130, 3, 0.5f, 2, 0, 0},
+    {ENCO_GEMM_CLBLAST, 0, 1, 7, 50, 67, 2, 1.0f, 1, 0, 0},
+    {ENCO_GEMM_CLBLAST, 1, 1, 25, 16, 65, 1, 0.0f, 0, 0, 1},
+    {ENCO_GEMM_CLBLAST, 0, 0, 6, 16, 1, 1, 0.0f, 0, 0, 0},
+    {ENCO_GEMM_CLBLAST, 0, 0, 1, 1, 300, 2, -2.0f, 5, 1, 0},
+    {ENCO_GEMM_CLBLAST, 1, 0, 70, 129, 200, 2, 0.0f, 0, 1, 1},
+};
+
+START_TEST(gemm_packed_blocking)
+{
+    if (!gemm_is_packed_device())
+        return;
+    const gemm_spec *g = &packed_specs[_i];
+    char *kc = gemm_env_set("ENCO_GEMM_KC", NULL), *nc = gemm_env_set("ENCO_GEMM_NC", NULL);
+    char *tile = gemm_env_set("ENCO_GEMM_TILE", NULL);
+    uint64_t launches;
+    float *ref = gemm_run(g, &launches);
+    /* pack A, pack B, the product: our kernels ran, not CLBlast. */
+    ck_assert_uint_ge(launches, 3);
+    float *again = gemm_run(g, &launches);
+    const size_t nc_floats = ((g->m * (g->n + g->pad) + 7) * g->batch);
+    test_assert_bitwise("sgemm_packed_repeat", ref, again, nc_floats);
+    free(again);
+    /* K in blocks of 30 or fewer, B chunks of 32 columns: more launches, same bits. */
+    char *kc2 = gemm_env_set("ENCO_GEMM_KC", "30");
+    char *nc2 = gemm_env_set("ENCO_GEMM_NC", "960");
+    uint64_t launches_blocked;
+    float *blocked = gemm_run(g, &launches_blocked);
+    test_assert_bitwise("sgemm_packed_blocked", ref, blocked, nc_floats);
+    if (g->k > 30 || g->n > 32)
+        ck_assert_uint_gt(launches_blocked, launches);
+    free(blocked);
+    /* A chunk budget for two batch items at a time. */
+    char buf[32];
+    snprintf(buf, sizeof buf, "%zu", 2 * ((g->n + 15) / 16 * 16) * g->k);
+    gemm_env_restore("ENCO_GEMM_KC", kc2);
+    free(gemm_env_set("ENCO_GEMM_NC", buf));
+    float *grouped = gemm_run(g, &launches);
+    test_assert_bitwise("sgemm_packed_grouped", ref, grouped, nc_floats);
+    free(grouped);
+    gemm_env_restore("ENCO_GEMM_NC", nc2);
+    free(ref);
+    gemm_env_restore("ENCO_GEMM_KC", kc);
+    gemm_env_restore("ENCO_GEMM_NC", nc);
+    gemm_env_restore("ENCO_GEMM_TILE", tile);
+}
+END_TEST
+
+/* ENCO_GEMM_TILE=0 sends CPU devices to CLBlast: none of our kernels run. */
+START_TEST(gemm_tile_off_uses_clblast)
+{
+    if (!gemm_is_packed_device())
+        return;
+    char *tile = gemm_env_set("ENCO_GEMM_TILE", "0");
+    const gemm_spec g = {ENCO_GEMM_CLBLAST, 0, 0, 13, 37, 130, 2, 0.0f, 3, 1, 1};
+    uint64_t launches;
+    free(gemm_run(&g, &launches));
+    ck_assert_uint_eq(launches, 0);
+    gemm_env_restore("ENCO_GEMM_TILE", tile);
 }
 END_TEST
 
@@ -615,6 +759,9 @@ static Suite *runtime_suite(void)
     tcase_add_test(t, cache_default_dir);
     tcase_add_test(t, kernel_dir_override);
     tcase_add_loop_test(t, gemm_backends, 0, 4);
+    tcase_add_loop_test(t, gemm_packed_blocking, 0,
+                        (int)(sizeof packed_specs / sizeof packed_specs[0]));
+    tcase_add_test(t, gemm_tile_off_uses_clblast);
     tcase_add_test(t, gemm_rejects_empty);
     tcase_add_test(t, self_check_passes);
     tcase_add_test(t, buffer_too_large_is_clear);

@@ -410,3 +410,84 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
     free(tmp);
     return st;
 }
+
+/* ---- GEMM at the convolution shapes --------------------------------------- */
+
+const enco_bench_gemm_shape enco_bench_gemm_shapes[] = {
+    {"square 1024", 0, 1024, 1024, 1024, 1, 0.0f},
+    {"res fwd (256px)", 0, 256, 4096, 2304, 2, 0.0f},
+    {"res dcol (256px)", 1, 2304, 4096, 256, 2, 0.0f},
+    {"res dW (256px)", 0, 256, 2304, 4096, 1, 1.0f},
+    {"res fwd (64px)", 0, 256, 256, 2304, 2, 0.0f},
+    {"c128 fwd (256px)", 0, 128, 65536, 576, 1, 0.0f},
+    {"c64 fwd (256px)", 0, 64, 65536, 1152, 1, 0.0f},
+    {"c64 dW (256px)", 0, 64, 576, 65536, 1, 1.0f},
+    {"c128 dW (256px)", 0, 128, 1152, 65536, 1, 1.0f},
+    {"c64 dcol (256px)", 1, 576, 65536, 64, 1, 0.0f},
+    {"c128 dcol (256px)", 1, 1152, 65536, 128, 1, 0.0f},
+};
+const size_t enco_bench_gemm_shapes_count =
+    sizeof enco_bench_gemm_shapes / sizeof enco_bench_gemm_shapes[0];
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, int repeat,
+                                int warmup, double *median, double *cpu_median)
+{
+    *median = *cpu_median = 0;
+    const size_t sa = s->m * s->k, sb = s->k * s->n, sc = s->m * s->n;
+    const size_t lda = s->ta ? s->m : s->k;
+    size_t most = sa > sb ? sa : sb;
+    most = most > sc ? most : sc;
+    float *host = malloc(most * F4);
+    double *t = calloc((size_t)(repeat > 0 ? repeat : 1), sizeof *t);
+    double *tc = calloc((size_t)(repeat > 0 ? repeat : 1), sizeof *tc);
+    if (!host || !t || !tc) {
+        free(host);
+        free(t);
+        free(tc);
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    }
+    for (size_t i = 0; i < most; i++)
+        host[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    cl_mem a = NULL, b = NULL, c = NULL;
+    enco_status st = enco_buffer_alloc(ctx, sa * F4, &a);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, sb * s->batch * F4, &b);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, sc * s->batch * F4, &c);
+    if (st == ENCO_OK)
+        st = enco_upload(ctx, a, 0, sa * F4, host);
+    for (size_t q = 0; st == ENCO_OK && q < s->batch; q++)
+        st = enco_upload(ctx, b, q * sb * F4, sb * F4, host);
+    for (size_t q = 0; st == ENCO_OK && q < s->batch; q++)
+        st = enco_upload(ctx, c, q * sc * F4, sc * F4, host);
+    free(host);
+    for (int i = 0; st == ENCO_OK && i < warmup + repeat; i++) {
+        double t0 = now_seconds(), c0 = cpu_seconds();
+        /* The weight as A, shared by the batch (stride 0), as the convolutions use it. */
+        st = enco_sgemm_batched(ctx, s->ta, 0, s->m, s->n, s->k, 1.0f, a, 0, lda, 0, b, 0, s->n,
+                                sb, s->beta, c, 0, s->n, sc, s->batch);
+        if (st == ENCO_OK)
+            st = enco_finish(ctx);
+        if (i >= warmup) {
+            t[i - warmup] = now_seconds() - t0;
+            tc[i - warmup] = cpu_seconds() - c0;
+        }
+    }
+    if (st == ENCO_OK) {
+        *median = enco_bench_median(t, (size_t)repeat);
+        *cpu_median = enco_bench_median(tc, (size_t)repeat);
+    }
+    free(t);
+    free(tc);
+    enco_buffer_free(ctx, a);
+    enco_buffer_free(ctx, b);
+    enco_buffer_free(ctx, c);
+    return st;
+}

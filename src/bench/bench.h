@@ -37,6 +37,29 @@ enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int r
  * < 0 (and says why in basis) where the SIMD width is not known. */
 double enco_bench_nominal_gflops(const enco_device_info *dev, char *basis, size_t basis_size);
 
+/* ---- GEMM at the convolution shapes ---------------------------------------- */
+
+/* One enco_sgemm_batched problem: op(A) M x K (A shared by the batch,
+ * stride 0, as the convolution weights are), B K x N and C M x N per item. */
+typedef struct enco_bench_gemm_shape {
+    const char *name;
+    int ta;
+    size_t m, n, k, batch;
+    float beta;
+} enco_bench_gemm_shape;
+
+/* The shapes that dominate a training iteration (resblocks, 64/128-channel
+ * layers at full resolution), plus a square reference. */
+extern const enco_bench_gemm_shape enco_bench_gemm_shapes[];
+extern const size_t enco_bench_gemm_shapes_count;
+
+/* Times one shape: median of `repeat` calls (each up to clFinish) after
+ * `warmup` untimed ones; *median wall seconds, *cpu_median the process's CPU
+ * seconds (all threads: PoCL's workers run in the process), which a busy
+ * machine disturbs less than wall time. */
+enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, int repeat,
+                                int warmup, double *median, double *cpu_median);
+
 /* ---- per-kernel table ------------------------------------------------------ */
 
 typedef struct enco_bench_row {

@@ -123,7 +123,7 @@ enco_status enco_ctx_scratch(enco_ctx *ctx, int slot, size_t bytes, cl_mem *out)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "scratch slot %d out of range", slot);
     if (ctx->scratch_bytes[slot] < bytes) {
         if (ctx->scratch[slot]) {
-            clFinish(ctx->queue); /* kernels queued on the old buffer finish first */
+            /* OpenCL frees it once the commands queued on it have run. */
             enco_buffer_free(ctx, ctx->scratch[slot]);
             ctx->scratch[slot] = NULL;
             ctx->scratch_bytes[slot] = 0;

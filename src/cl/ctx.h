@@ -34,6 +34,7 @@ struct enco_ctx {
     char build_options[256];
     char tuning[ENCO_PATH_MAX + 256]; /* "" = CLBlast's own parameters; else the file applied, or why not */
 
+
     enco_ctx_stats stats;
     cl_mem scratch[ENCO_SCRATCH_SLOTS]; /* grown on demand, freed with the context */
     size_t scratch_bytes[ENCO_SCRATCH_SLOTS];

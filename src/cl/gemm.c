@@ -6,29 +6,103 @@
 #include <string.h>
 
 /* On CPU devices CLBlast's kernels (untuned for PoCL) reach a few GFLOP/s;
- * our register-tiled kernel (cl/gemm.cl gemm_tile) is several times faster
- * there for op(B) = B. ENCO_GEMM_TILE=0 turns it off (CLBlast for all). */
-static int use_tile(const enco_ctx *ctx, int trans_b)
+ * our packed kernels (cl/gemm.cl gemm_pack_a / gemm_pack_b / gemm_packed)
+ * are many times faster there. ENCO_GEMM_TILE=0 turns them off (CLBlast for
+ * all). */
+static int use_packed(const enco_ctx *ctx)
 {
-    if (trans_b || ctx->gemm != ENCO_GEMM_CLBLAST || strcmp(ctx->info.type, "CPU") != 0)
+    if (ctx->gemm != ENCO_GEMM_CLBLAST || strcmp(ctx->info.type, "CPU") != 0)
         return 0;
     const char *env = getenv("ENCO_GEMM_TILE");
     return !(env && strcmp(env, "0") == 0);
 }
 
-static enco_status gemm_tile(enco_ctx *ctx, int ta, size_t m, size_t n, size_t k, float alpha,
-                             cl_mem a, size_t a_off, size_t lda, size_t sa, cl_mem b,
-                             size_t b_off, size_t ldb, size_t sb, float beta, cl_mem c,
-                             size_t c_off, size_t ldc, size_t sc, size_t batch)
+/* Must match cl/gemm.cl. */
+#define GP_MR 6
+#define GP_NR 16
+#define GP_KB 64
+#define GP_PB 64
+#define GP_PR 2
+
+/* Blocking: K is cut into blocks of at most KC_MAX (a B panel of one block
+ * stays in L2), B is packed in chunks of at most NC_FLOATS floats (a chunk
+ * stays in the last-level cache while the row panels of A stream past it). */
+static size_t tune(const char *name, size_t dflt)
 {
-    const size_t local[3] = {1, 1, 1};
-    const size_t global[3] = {(m + 5) / 6, (n + 15) / 16, batch};
-    return ENCO_RUN(ctx, "gemm", "gemm_tile", 3, global, local, ENCO_ARG_INT(ta),
-                    ENCO_ARG_INT(m), ENCO_ARG_INT(n), ENCO_ARG_INT(k), ENCO_ARG_FLOAT(alpha),
-                    ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda), ENCO_ARG_ULONG(sa),
-                    ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off), ENCO_ARG_INT(ldb), ENCO_ARG_ULONG(sb),
-                    ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
-                    ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc));
+    const char *env = getenv(name);
+    long v = env ? strtol(env, NULL, 10) : 0;
+    return v > 0 ? (size_t)v : dflt;
+}
+
+static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                               float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
+                               cl_mem b, size_t b_off, size_t ldb, size_t sb, float beta,
+                               cl_mem c, size_t c_off, size_t ldc, size_t sc, size_t batch)
+{
+    const size_t kc_max = tune("ENCO_GEMM_KC", 4096), nc_floats = tune("ENCO_GEMM_NC", 1u << 20);
+    const size_t mb = tune("ENCO_GEMM_MB", 4);
+    const size_t mpan = (m + GP_MR - 1) / GP_MR, mpad = mpan * GP_MR;
+    const size_t npad = enco_round_up(n, GP_NR);
+    const size_t nsplit = (k + kc_max - 1) / kc_max, kc = (k + nsplit - 1) / nsplit;
+    /* A shared by the batch (stride 0) is packed once. */
+    const size_t batch_a = sa ? batch : 1, ap_stride = sa ? mpad * k : 0;
+    size_t nc, qg;
+    if (npad * kc <= nc_floats) {
+        nc = npad;
+        qg = nc_floats / (npad * kc);
+        qg = qg < 1 ? 1 : qg > batch ? batch : qg;
+    } else {
+        nc = nc_floats / kc / GP_NR * GP_NR;
+        nc = nc < GP_NR ? GP_NR : nc;
+        qg = 1;
+    }
+    const size_t ap_size = batch_a * mpad * k, bp_size = qg * nc * kc;
+    const size_t p_size = nsplit > 1 ? qg * mpad * nc : 0;
+    cl_mem s;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, (ap_size + bp_size + p_size) * sizeof(float),
+                              &s));
+    const size_t ap_off = 0, bp_off = ap_size, p_off = ap_size + bp_size;
+
+    const size_t lone[3] = {1, 1, 1};
+    const size_t ga[3] = {mpan, (k + GP_KB - 1) / GP_KB, batch_a};
+    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_a", 3, ga, NULL, ENCO_ARG_INT(ta), ENCO_ARG_INT(m),
+                      ENCO_ARG_INT(k), ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda),
+                      ENCO_ARG_ULONG(sa), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_off)));
+    for (size_t q0 = 0; q0 < batch; q0 += qg) {
+        const size_t nq = batch - q0 < qg ? batch - q0 : qg;
+        for (size_t j0 = 0; j0 < n; j0 += nc) {
+            const size_t cols = n - j0 < nc ? n - j0 : nc, npan = (cols + GP_NR - 1) / GP_NR;
+            for (size_t sp = 0; sp < nsplit; sp++) {
+                const size_t k0 = sp * kc, kcs = k - k0 < kc ? k - k0 : kc;
+                if (tb) {
+                    const size_t gb[3] = {npan, (kcs + GP_KB - 1) / GP_KB, nq};
+                    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_bt", 3, gb, NULL, ENCO_ARG_INT(n),
+                                      ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
+                                      ENCO_ARG_INT(npan), ENCO_ARG_MEM(b),
+                                      ENCO_ARG_ULONG(b_off + q0 * sb), ENCO_ARG_INT(ldb),
+                                      ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
+                } else {
+                    const size_t gb[3] = {(kcs + GP_PR - 1) / GP_PR, (npan + GP_PB - 1) / GP_PB, nq};
+                    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_b", 3, gb, NULL, ENCO_ARG_INT(n),
+                                      ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
+                                      ENCO_ARG_INT(npan), ENCO_ARG_MEM(b),
+                                      ENCO_ARG_ULONG(b_off + q0 * sb), ENCO_ARG_INT(ldb),
+                                      ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
+                }
+                const int mode = (sp > 0 ? 1 : 0) | (sp + 1 == nsplit ? 2 : 0);
+                const size_t gm[3] = {(mpan + mb - 1) / mb, npan, nq};
+                ENCO_TRY(ENCO_RUN(
+                    ctx, "gemm", "gemm_packed", 3, gm, lone, ENCO_ARG_INT(m), ENCO_ARG_INT(n),
+                    ENCO_ARG_INT(k), ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
+                    ENCO_ARG_INT(npan), ENCO_ARG_INT(mode), ENCO_ARG_INT(mb), ENCO_ARG_FLOAT(alpha),
+                    ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_off + q0 * ap_stride),
+                    ENCO_ARG_ULONG(ap_stride), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off),
+                    ENCO_ARG_MEM(s), ENCO_ARG_ULONG(p_off), ENCO_ARG_MEM(c),
+                    ENCO_ARG_ULONG(c_off + q0 * sc), ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc)));
+            }
+        }
+    }
+    return ENCO_OK;
 }
 
 static enco_status gemm_builtin(enco_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k,
@@ -64,9 +138,9 @@ enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb,
                             0, beta, c, c_off, ldc, 0, 1);
-    if (use_tile(ctx, trans_b))
-        return gemm_tile(ctx, trans_a, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb, 0, beta, c,
-                         c_off, ldc, 0, 1);
+    if (use_packed(ctx))
+        return gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb,
+                           0, beta, c, c_off, ldc, 0, 1);
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
@@ -89,9 +163,9 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, stride_a, b,
                             b_off, ldb, stride_b, beta, c, c_off, ldc, stride_c, batch);
-    if (use_tile(ctx, trans_b))
-        return gemm_tile(ctx, trans_a, m, n, k, alpha, a, a_off, lda, stride_a, b, b_off, ldb,
-                         stride_b, beta, c, c_off, ldc, stride_c, batch);
+    if (use_packed(ctx))
+        return gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, stride_a, b,
+                           b_off, ldb, stride_b, beta, c, c_off, ldc, stride_c, batch);
     if (batch == 1)
         return enco_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
                           beta, c, c_off, ldc);

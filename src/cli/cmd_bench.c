@@ -23,6 +23,8 @@ static void help(void)
            "                  (batch 1, G at 2 images for the identity term), median of\n"
            "                  --repeat launches, each between clFinish calls; includes --peak\n"
            "                  for the share of the roofline ceiling\n"
+           "  --gemm          SGEMM (enco_sgemm_batched) at the convolution shapes that\n"
+           "                  dominate training; median of --repeat calls, GFLOP/s\n"
            "  --e2e           seconds per training iteration (median of --iters steps after\n"
            "                  --warmup), then --iters profiled steps for the phase split, and\n"
            "                  the peak device memory (a fresh context per size)\n\n"
@@ -185,14 +187,14 @@ int cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"peak", no_argument, NULL, 'P'},       {"kernels", no_argument, NULL, 'K'},
-        {"e2e", no_argument, NULL, 'E'},        {"size", required_argument, NULL, 's'},
+        {"e2e", no_argument, NULL, 'E'},        {"gemm", no_argument, NULL, 'G'},        {"size", required_argument, NULL, 's'},
         {"sizes", required_argument, NULL, 'S'}, {"op", required_argument, NULL, 'o'},
         {"repeat", required_argument, NULL, 'r'}, {"iters", required_argument, NULL, 'i'},
         {"warmup", required_argument, NULL, 'w'}, {"gemm-max", required_argument, NULL, 'g'},
         {"copy-mib", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"device", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    int want_peak = 0, want_kernels = 0, want_e2e = 0, iters = 3, gemm_max = 0, copy_mib = 0;
+    int want_peak = 0, want_kernels = 0, want_e2e = 0, want_gemm = 0, iters = 3, gemm_max = 0, copy_mib = 0;
     int sizes[16], nsizes = 0;
     const char *json = NULL, *device = NULL;
     progress_state ps = {.tty = isatty(2)};
@@ -205,6 +207,7 @@ int cmd_bench(int argc, char **argv)
         case 'P': want_peak = 1; break;
         case 'K': want_kernels = 1; break;
         case 'E': want_e2e = 1; break;
+        case 'G': want_gemm = 1; break;
         case 's':
             if (!parse_int(optarg, 16, 8192, &ko.size) || ko.size % 4)
                 return cli_usage_error("bench", "--size %s: a multiple of 4 from 16 to 8192",
@@ -260,7 +263,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-    if (!want_peak && !want_kernels && !want_e2e)
+    if (!want_peak && !want_kernels && !want_e2e && !want_gemm)
         want_peak = want_kernels = want_e2e = 1;
     if (!nsizes)
         sizes[nsizes++] = ko.size;
@@ -298,6 +301,29 @@ int cmd_bench(int argc, char **argv)
         pk = &peak;
         print_peak(pk);
         fflush(stdout);
+    }
+    if (want_gemm) {
+        printf("\nSGEMM at the convolution shapes (median of %d after %d warm-up)\n", ko.repeat,
+               ko.warmup);
+        printf("%-18s %2s %6s %6s %6s %5s %4s %9s %8s %9s %8s\n", "shape", "op", "M", "N", "K",
+               "batch", "beta", "ms", "GFLOP/s", "cpu ms", "GF/cpu-s");
+        for (size_t i = 0; i < enco_bench_gemm_shapes_count; i++) {
+            const enco_bench_gemm_shape *s = &enco_bench_gemm_shapes[i];
+            if (ko.filter && !strstr(s->name, ko.filter))
+                continue;
+            double t = 0, tc = 0;
+            st = enco_bench_gemm_run(ctx, s, ko.repeat, ko.warmup, &t, &tc);
+            if (st != ENCO_OK) {
+                rc = cli_fail("bench --gemm", st);
+                goto done;
+            }
+            double fl = 2.0 * (double)s->m * (double)s->n * (double)s->k * (double)s->batch;
+            /* GF/cpu-s: the rate per CPU-second of the process (per core, on a CPU device). */
+            printf("%-18s %2s %6zu %6zu %6zu %5zu %4.1f %9.3f %8.1f %9.3f %8.1f\n", s->name,
+                   s->ta ? "TN" : "NN", s->m, s->n, s->k, s->batch, (double)s->beta, t * 1e3,
+                   t > 0 ? fl / t / 1e9 : 0.0, tc * 1e3, tc > 0 ? fl / tc / 1e9 : 0.0);
+            fflush(stdout);
+        }
     }
     if (want_kernels) {
         st = enco_bench_kernels(ctx, &ko, &rows, &nrows);
