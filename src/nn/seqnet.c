@@ -18,7 +18,7 @@ static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->
 static size_t ws_cap_floats(void)
 {
     const char *env = getenv("ENCO_CONV_WS_MIB");
-    long mib = env && *env ? strtol(env, NULL, 10) : 128;
+    long mib = env && *env ? strtol(env, NULL, 10) : 256;
     if (mib < 1)
         mib = 1;
     return (size_t)mib * 1024 * 1024 / F4;

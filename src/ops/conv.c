@@ -354,18 +354,34 @@ static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, siz
  * the flipped, channel-transposed weights: dxp = wt im2col(dy), a GEMM with
  * the long dimension Hp*Wp as N and K' = cout*kh*kw. dx is dxp folded
  * through the padding (Pad2d's backward). This replaces the (cin*kh*kw x P)
- * column gradient and its col2im gather. Used when ENCO_CONV_BWD_FLIP is
- * not 0 and wt plus one image's im2col(dy) and dxp fit the workspace
+ * column gradient and its col2im gather. Used when flip_wanted() and wt plus
+ * one image's im2col(dy) and dxp fit the workspace
  * (layout: wt, then per image of the chunk its column matrix, then the dxp of
  * the chunk). Returns 0 in *done when it does not apply. */
+/* Both paths do the same FLOPs; what differs is the GEMM's inner dimension
+ * (cout for the column gradient, cout*kh*kw here) and the memory passes
+ * around it. Measured at 128x128 on PoCL (packed GEMM; bench/RESULTS.md) the
+ * flip wins where cout < cin (model.22, model.26: +13 to +40 %) or cout is
+ * tiny (the output conv: 6x), and loses where cout >= cin (resblocks -10 %,
+ * model.8 -22 %, D's 4x4 convs -28 to -50 %); on the H100 the two were even.
+ * ENCO_CONV_BWD_FLIP: 0 = never, 1 = whenever it fits, unset = that rule. */
+static int flip_wanted(const enco_conv2d_shape *s)
+{
+    if (s->stride_h != 1 || s->stride_w != 1)
+        return 0;
+    const char *env = getenv("ENCO_CONV_BWD_FLIP");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return s->cout < s->cin || s->cout <= direct_max();
+}
+
 static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
                                         size_t dy_off, cl_mem w, size_t w_off, cl_mem ws,
                                         size_t ws_off, size_t ws_floats,
                                         const enco_conv2d_shape *s, int *done)
 {
     *done = 0;
-    const char *env = getenv("ENCO_CONV_BWD_FLIP");
-    if ((env && strcmp(env, "0") == 0) || s->stride_h != 1 || s->stride_w != 1)
+    if (!flip_wanted(s))
         return ENCO_OK;
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
@@ -465,10 +481,10 @@ size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images)
     return (size_t)(images < 1 ? 1 : images) * s->cin * s->kh * s->kw * (size_t)ho * wo;
 }
 
-/* Floats conv2d_bwd_data_flip needs for one image (0: stride is not 1). */
+/* Floats conv2d_bwd_data_flip needs for one image (0: not used here). */
 static size_t flip_floats(const enco_conv2d_shape *s)
 {
-    if (s->stride_h != 1 || s->stride_w != 1)
+    if (!flip_wanted(s))
         return 0;
     const size_t kt = (size_t)s->cout * s->kh * s->kw;
     const size_t pp = (size_t)(s->h + 2 * s->pad_h) * (size_t)(s->w + 2 * s->pad_w);
