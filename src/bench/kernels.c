@@ -928,7 +928,8 @@ enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
                      p.v[i].row.shape);
             opts->progress(opts->progress_user, what, i, kept);
         }
-        st = time_row(ctx, &p.v[i], &mp.cfg, mp.gnet.ws_floats, mp.dnet.ws_floats, opts->warmup,
+        st = time_row(ctx, &p.v[i], &mp.cfg, enco_seqnet_workspace_floats(ctx, &mp.gnet),
+                      enco_seqnet_workspace_floats(ctx, &mp.dnet), opts->warmup,
                       opts->repeat);
         if (st == ENCO_OK)
             (*rows)[(*count)++] = p.v[i].row;

@@ -12,13 +12,15 @@
 
 static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
 
-/* Convolution workspace cap: ENCO_CONV_WS_MIB (default 128 MiB). Layers whose
+/* Convolution workspace cap: ENCO_CONV_WS_MIB, default 256 MiB on CPUs (it
+ * keeps model.26's flipped-weight input gradient at 256x256, worth 3 s/iter
+ * there) and 128 MiB on GPUs (where the flip gains nothing). Layers whose
  * column matrix is larger run in bands of output rows (src/ops/conv.h). At
  * 256x256 the output convolution's matrix alone would be 822 MB. */
-static size_t ws_cap_floats(void)
+static size_t ws_cap_floats(enco_ctx *ctx)
 {
     const char *env = getenv("ENCO_CONV_WS_MIB");
-    long mib = env && *env ? strtol(env, NULL, 10) : 256;
+    long mib = env && *env ? strtol(env, NULL, 10) : enco_ctx_device(ctx)->is_gpu ? 128 : 256;
     if (mib < 1)
         mib = 1;
     return (size_t)mib * 1024 * 1024 / F4;
@@ -120,9 +122,6 @@ enco_status enco_seqnet_conv(enco_seqnet *net, int module, const char *name, int
     ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){cout, in->c, k, k}, 0, &l.weight));
     if (bias)
         ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
-    size_t ws = enco_conv2d_workspace_plan_floats(&l.conv, ws_cap_floats());
-    if (ws > net->ws_floats)
-        net->ws_floats = ws;
     return push_layer(net, &l, cout, ho, wo);
 }
 
@@ -143,9 +142,6 @@ enco_status enco_seqnet_convt(enco_seqnet *net, int module, const char *name, in
      * then takes fan_in from dim 1 (= out channels), as it does. */
     ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){in->c, cout, k, k}, 0, &l.weight));
     ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
-    size_t ws = enco_conv_transpose2d_workspace_floats(&l.convt, 1);
-    if (ws > net->ws_floats)
-        net->ws_floats = ws;
     return push_layer(net, &l, cout, ho, wo);
 }
 
@@ -228,8 +224,28 @@ enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
     ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_a));
     ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_b));
     ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_skip));
-    ENCO_TRY(enco_buffer_alloc(ctx, (net->ws_floats ? net->ws_floats : 1) * F4, &net->ws));
-    return ENCO_OK;
+    /* The convolution workspace is the context's (one for G, D and every
+     * other network: it only lives during one layer's launch); sized here so
+     * that the training loop never grows it. */
+    net->ws_floats = enco_seqnet_workspace_floats(ctx, net);
+    cl_mem ws;
+    return enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws);
+}
+
+size_t enco_seqnet_workspace_floats(enco_ctx *ctx, const enco_seqnet *net)
+{
+    const size_t cap = ws_cap_floats(ctx);
+    size_t most = 1;
+    for (size_t i = 0; i < net->nlayers; i++) {
+        const enco_layer *l = &net->layers[i];
+        size_t ws = l->kind == ENCO_L_CONV ? enco_conv2d_workspace_plan_floats(&l->conv, cap)
+                    : l->kind == ENCO_L_CONVT
+                        ? enco_conv_transpose2d_workspace_floats(&l->convt, 1)
+                        : 0;
+        if (ws > most)
+            most = ws;
+    }
+    return most;
 }
 
 void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
@@ -239,7 +255,6 @@ void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
     enco_buffer_free(ctx, net->grad_a);
     enco_buffer_free(ctx, net->grad_b);
     enco_buffer_free(ctx, net->grad_skip);
-    enco_buffer_free(ctx, net->ws);
     free(net->layers);
     free(net->slots);
     memset(net, 0, sizeof *net);
@@ -257,7 +272,9 @@ static cl_mem pmem(const enco_seqnet *net, long index)
 
 static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n)
 {
-    cl_mem a = net->acts;
+    cl_mem a = net->acts, ws = NULL;
+    if (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT)
+        ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws));
     size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
     size_t count = (size_t)n * l->co * l->ho * l->wo;
     switch (l->kind) {
@@ -265,7 +282,7 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_lay
         enco_conv2d_shape s = l->conv;
         s.n = n;
         return enco_conv2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight), poff(net, l->weight),
-                                   pmem(net, l->bias), poff(net, l->bias), net->ws, 0,
+                                   pmem(net, l->bias), poff(net, l->bias), ws, 0,
                                    net->ws_floats, &s);
     }
     case ENCO_L_CONVT: {
@@ -273,7 +290,7 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_lay
         s.n = n;
         return enco_conv_transpose2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight),
                                              poff(net, l->weight), pmem(net, l->bias),
-                                             poff(net, l->bias), net->ws, 0, net->ws_floats, &s);
+                                             poff(net, l->bias), ws, 0, net->ws_floats, &s);
     }
     case ENCO_L_INORM:
         return enco_instnorm_forward(ctx, a, yo, net->stats, l->stat_off, net->stats,
@@ -355,7 +372,9 @@ enco_status enco_seqnet_feature(const enco_seqnet *net, int module, cl_mem *mem,
 static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n,
                                   cl_mem gy, cl_mem gx, int param_grads)
 {
-    cl_mem a = net->acts;
+    cl_mem a = net->acts, ws = NULL;
+    if (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT)
+        ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws));
     enco_param_set *ps = net->ps;
     size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
     size_t count = (size_t)n * l->co * l->ho * l->wo;
@@ -368,7 +387,7 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_la
         enco_conv2d_shape s = l->conv;
         s.n = n;
         return enco_conv2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb, poff(net, l->bias),
-                                    gy, 0, a, xo, ps->params, poff(net, l->weight), net->ws, 0,
+                                    gy, 0, a, xo, ps->params, poff(net, l->weight), ws, 0,
                                     net->ws_floats, &s);
     }
     case ENCO_L_CONVT: {
@@ -378,7 +397,7 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_la
         s.n = n;
         return enco_conv_transpose2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb,
                                               poff(net, l->bias), gy, 0, a, xo, ps->params,
-                                              poff(net, l->weight), net->ws, 0, net->ws_floats,
+                                              poff(net, l->weight), ws, 0, net->ws_floats,
                                               &s);
     }
     default:

@@ -49,7 +49,7 @@ typedef struct enco_seqnet {
     size_t nslots, cap_slots;
     int cur;                /* slot the next layer reads */
     size_t stats_floats, max_slot_floats, ws_floats;
-    cl_mem acts, stats, grad_a, grad_b, grad_skip, ws;
+    cl_mem acts, stats, grad_a, grad_b, grad_skip; /* workspace: the context's ENCO_SCRATCH_CONV */
     int n_run;              /* batch of the last forward */
 } enco_seqnet;
 
@@ -74,6 +74,9 @@ static inline int enco_seqnet_mark(const enco_seqnet *net) { return net->cur; }
 /* Plans and allocates the arena. Call once after the last layer. */
 enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net);
 void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net);
+/* Floats of convolution workspace the network plans on this device (the
+ * largest layer's need under the cap; see ENCO_CONV_WS_MIB in seqnet.c). */
+size_t enco_seqnet_workspace_floats(enco_ctx *ctx, const enco_seqnet *net);
 
 /* Runs n <= max_n images x (n, c, h, w) through the network. x may be the
  * input slot itself (acts at slots[0].off), filled by the caller. */
