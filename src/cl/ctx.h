@@ -44,6 +44,9 @@ struct enco_ctx {
     size_t nkernels, cap_kernels;
 };
 
+/* mkdir -p: 0 on success (or when it exists). */
+int enco_mkdir_p(const char *dir);
+
 /* Applies the stored CLBlast tuning of this device, if any (src/cl/tune.c). */
 void enco_tuning_load(enco_ctx *ctx);
 

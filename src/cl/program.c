@@ -111,7 +111,7 @@ static void entry_path(const enco_ctx *ctx, const unsigned char key[16], char *p
     snprintf(path, size, "%s/%s%s", ctx->cache_dir, hex, ENTRY_SUFFIX);
 }
 
-static int mkdir_p(const char *dir)
+int enco_mkdir_p(const char *dir)
 {
     char tmp[ENCO_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", dir);
@@ -198,7 +198,7 @@ static void cache_store(enco_ctx *ctx, cl_program prog, const char *path,
     put_u64(buf + 16, enco_fnv1a(ENCO_FNV_OFFSET, payload, size));
     memcpy(buf + 24, key, 16);
 
-    if (mkdir_p(ctx->cache_dir) == 0) {
+    if (enco_mkdir_p(ctx->cache_dir) == 0) {
         char tmp[ENCO_PATH_MAX + 160];
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");

@@ -327,20 +327,6 @@ static enco_status check_clblast(enco_ctx *ctx)
     return st;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char tmp[ENCO_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
-}
-
 enco_status enco_tuning_import(enco_ctx *ctx, const char *const *files, int nfiles,
                                char *summary, size_t size)
 {
@@ -372,7 +358,7 @@ enco_status enco_tuning_import(enco_ctx *ctx, const char *const *files, int nfil
 
     char path[ENCO_PATH_MAX + 64], tmp[ENCO_PATH_MAX + 80];
     ENCO_TRY(enco_tuning_path(ctx, path, sizeof path));
-    if (mkdir_p(ctx->cache_dir) != 0)
+    if (enco_mkdir_p(ctx->cache_dir) != 0)
         return ENCO_FAIL(ENCO_ERR_IO, "cannot create %s: %s", ctx->cache_dir, strerror(errno));
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
