@@ -2,6 +2,7 @@
 """Runs the enco-cl binary as a user would and checks output and exit codes."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,69 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("verify", "--devices", "0,0", "--size", "30")
     check("verify with a size not a multiple of 4 exits 2", rc == 2 and "multiple of 4" in err,
           err)
+
+# enco-cl tune: a stand-in for clblast_tuner_xgemm (not installed in CI) that
+# writes a result file for its first phase as the real tuner does, then hangs
+# in its second phase until the time limit stops it.
+FAKE_TUNER = """#!/bin/sh
+echo "* (1/4) Tuning main GEMM kernel (GEMMK == 0) for fixed set of parameters"
+echo "args: $*" > args.txt
+cat > clblast_xgemm_1_32.json <<'JSON'
+{
+  "kernel_family": "xgemm_1",
+  "precision": "32",
+  "best_kernel": "Xgemm",
+  "best_time": "0.19",
+  "best_parameters": "GEMMK=0 KREG=1 KWG=32 KWI=2 MDIMA=8 MDIMC=8 MWG=32 NDIMB=16 NDIMC=16 NWG=64 PRECISION=32 SA=1 SB=1 STRM=0 STRN=0 VWM=4 VWN=4",
+  "results": []
+}
+JSON
+echo "* Found best result 0.19 ms: 25671.7 GFLOPS"
+echo "* (2/4) Tuning main GEMM kernel (GEMMK == 0) for random parameters out of larger set"
+exec sleep 60
+"""
+with tempfile.TemporaryDirectory() as d:
+    env = {"ENCO_CACHE_DIR": os.path.join(d, "c")}
+    rc, out, err = run("tune", env=env)
+    check("tune without an action exits 2", rc == 2 and "--run" in err, err)
+    rc, out, err = run("tune", "--run", "--size", "12x3", env=env)
+    check("tune with a bad --size exits 2", rc == 2 and "MxNxK" in err, err)
+    rc, out, err = run("tune", "--show", env=env)
+    check("tune --show without tuning says so", rc == 0 and "no stored tuning" in out, out + err)
+    rc, out, err = run("tune", "--run", "--tuner", os.path.join(d, "missing-tuner"), env=env)
+    check("tune --run without the tuner says what to install",
+          rc == 1 and "clblast-utils" in err, err)
+    fake = os.path.join(d, "fake_tuner")
+    with open(fake, "w") as f:
+        f.write(FAKE_TUNER)
+    os.chmod(fake, 0o755)
+    rc, out, err = run("tune", "--run", "--tuner", fake, "--time-limit", "3", "--size",
+                       "64x128x32", env=env)
+    check("tune --run stops the tuner at the time limit and keeps its finished phase",
+          rc == 0 and "time limit reached" in err and "stored and checked" in out, out + err)
+    check("tune --run shows the tuner's phases", "tuner (1/4)" in err and "tuner (2/4)" in err,
+          err)
+    work = re.search(r"work folder (\S+)", err)
+    args = open(os.path.join(work.group(1), "args.txt")).read() if work else ""
+    if work:
+        shutil.rmtree(work.group(1))
+    check("tune --run passes size and device to the tuner",
+          "-m 64 -n 128 -k 32" in args and "-platform 0 -device 0" in args, args + err)
+    rc, out, err = run("tune", "--show", env=env)
+    check("tune --show prints the stored parameters",
+          rc == 0 and "Xgemm 0.19 GEMMK=0 KREG=1 KWG=32" in out, out + err)
+    rc, out, err = run("devices", "--check", "--device", "0", env=env)
+    check("devices --check shows the applied tuning", rc == 0 and
+          re.search(r"CLBlast tuning: .*clblast-[0-9a-f]+\.tuning \(Xgemm\)", out), out + err)
+    bad = os.path.join(d, "bad.json")
+    with open(bad, "w") as f:
+        f.write("{}")
+    rc, out, err = run("tune", "--import", bad, env=env)
+    check("tune --import of a non-result refuses it", rc == 1 and "bad.json" in err, err)
+    rc, out, err = run("tune", "--clear", env=env)
+    check("tune --clear", rc == 0 and "removed the stored tuning" in out, out + err)
+    rc, out, err = run("devices", "--check", "--device", "0", env=env)
+    check("after --clear CLBlast's own parameters are used", "CLBlast's own" in out, out)
 
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)
