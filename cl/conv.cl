@@ -400,6 +400,138 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
         dwk[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
 }
 
+/* ---- strip kernels for few output channels on CPUs (stride 1 along w) ---- */
+
+/* conv_fwd_small for stride-1 rows and kw <= 16, explicit float8 for PoCL's
+ * CPU device: one work-item (work-groups of 1) computes 16 consecutive
+ * outputs of one row for every output channel, two float8 accumulators per
+ * channel, summing k = (c, ki, kj) in order as conv_fwd_small. Strips whose
+ * inputs lie inside the row load them straight with vload8; border and
+ * partial strips first gather their padded input segment (16 + kw - 1
+ * values, zeros past the last needed column) into private memory. The
+ * channel count CO is a compile-time constant of each specialisation. */
+#define CONV_STRIP 16
+
+#define CONV_FWD_FMA1(I, xa, xb, kidx)                                                            \
+    do {                                                                                          \
+        const float8 w_ = (float8)(wp[(I) * K + (kidx)]);                                         \
+        a##I = fma(w_, xa, a##I);                                                                 \
+        b##I = fma(w_, xb, b##I);                                                                 \
+    } while (0)
+
+#define CONV_FWD_FMA(CO, xa, xb, kidx)                                                            \
+    do {                                                                                          \
+        CONV_FWD_FMA1(0, xa, xb, kidx);                                                           \
+        if ((CO) > 1)                                                                             \
+            CONV_FWD_FMA1(1, xa, xb, kidx);                                                       \
+        if ((CO) > 2)                                                                             \
+            CONV_FWD_FMA1(2, xa, xb, kidx);                                                       \
+        if ((CO) > 3)                                                                             \
+            CONV_FWD_FMA1(3, xa, xb, kidx);                                                       \
+    } while (0)
+
+#define CONV_FWD_STORE(I)                                                                         \
+    do {                                                                                          \
+        if ((I) < CO) {                                                                           \
+            const float8 b_ = (float8)(has_bias ? bias[I] : 0.0f);                                \
+            __global float *yr_ = y + ((n * CO + (I)) * (size_t)Ho + oh) * Wo + ow0;              \
+            if (full) {                                                                           \
+                vstore8(b_ + a##I, 0, yr_);                                                       \
+                vstore8(b_ + b##I, 0, yr_ + 8);                                                   \
+            } else {                                                                              \
+                float t_[CONV_STRIP];                                                             \
+                vstore8(b_ + a##I, 0, t_);                                                        \
+                vstore8(b_ + b##I, 0, t_ + 8);                                                    \
+                for (int l_ = 0; l_ < Wo - ow0; l_++)                                             \
+                    yr_[l_] = t_[l_];                                                             \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+static inline __attribute__((always_inline)) void
+conv_fwd_strip_body(__global const float *x, __global const float *w, __global const float *bias,
+                    int has_bias, __global float *y, const int CO, int C, int H, int W, int Ho,
+                    int Wo, int kh, int kw, int sh, int pt, int pl, int mode, int ow0, int oh,
+                    size_t n)
+{
+    const int K = C * kh * kw;
+    const int iw0 = ow0 - pl;
+    const int full = ow0 + CONV_STRIP <= Wo;
+    const int interior = full && iw0 >= 0 && iw0 + CONV_STRIP - 1 + kw - 1 < W;
+    /* The last padded column any output of the row reads. */
+    const int last = Wo - 1 - pl + kw - 1;
+    float8 a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f, a2 = 0.0f, b2 = 0.0f, a3 = 0.0f,
+           b3 = 0.0f;
+    for (int c = 0; c < C; c++) {
+        __global const float *xc = x + (n * C + c) * (size_t)H * W;
+        for (int ki = 0; ki < kh; ki++) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0)
+                continue;
+            __global const float *xr = xc + (size_t)ih * W;
+            __global const float *wp = w + (c * kh + ki) * kw;
+            if (interior) {
+                __global const float *xs = xr + iw0;
+                for (int kj = 0; kj < kw; kj++) {
+                    const float8 xa = vload8(0, xs + kj);
+                    const float8 xb = vload8(0, xs + kj + 8);
+                    CONV_FWD_FMA(CO, xa, xb, kj);
+                }
+            } else {
+                float seg[2 * CONV_STRIP];
+                for (int t = 0; t < CONV_STRIP - 1 + kw; t++) {
+                    const int i = iw0 + t;
+                    const int s = i > last ? -1 : enco_pad_index(i, W, mode);
+                    seg[t] = s < 0 ? 0.0f : xr[s];
+                }
+                for (int kj = 0; kj < kw; kj++) {
+                    const float8 xa = vload8(0, seg + kj);
+                    const float8 xb = vload8(0, seg + kj + 8);
+                    CONV_FWD_FMA(CO, xa, xb, kj);
+                }
+            }
+        }
+    }
+    CONV_FWD_STORE(0);
+    CONV_FWD_STORE(1);
+    CONV_FWD_STORE(2);
+    CONV_FWD_STORE(3);
+}
+
+/* Global size (ceil(Wo / 16), Ho, nimg), work-groups of 1. Needs sw == 1,
+ * kw <= 16, 1 <= cout <= 4. */
+__kernel void conv_fwd_small_strip(__global const float *x, ulong x_off, __global const float *w,
+                                   ulong w_off, __global const float *bias, ulong bias_off,
+                                   int has_bias, __global float *y, ulong y_off, int cout, int C,
+                                   int H, int W, int Ho, int Wo, int kh, int kw, int sh, int pt,
+                                   int pl, int mode)
+{
+    const int ow0 = (int)get_global_id(0) * CONV_STRIP;
+    const int oh = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    if (ow0 >= Wo || oh >= Ho)
+        return;
+    x += x_off, w += w_off, bias += bias_off, y += y_off;
+    switch (cout) {
+    case 1:
+        conv_fwd_strip_body(x, w, bias, has_bias, y, 1, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
+                            mode, ow0, oh, n);
+        break;
+    case 2:
+        conv_fwd_strip_body(x, w, bias, has_bias, y, 2, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
+                            mode, ow0, oh, n);
+        break;
+    case 3:
+        conv_fwd_strip_body(x, w, bias, has_bias, y, 3, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
+                            mode, ow0, oh, n);
+        break;
+    default:
+        conv_fwd_strip_body(x, w, bias, has_bias, y, 4, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
+                            mode, ow0, oh, n);
+        break;
+    }
+}
+
 /* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
 
 /* wt (cin, cout*kh*kw) = w (cout, cin, kh, kw) transposed over the channels
