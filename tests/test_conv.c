@@ -963,6 +963,16 @@ static const conv_case conv_cases_paths[] = {
     {2, 8, 9, 11, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
     {1, 8, 8, 10, 3, 5, 5, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 0},
     {2, 10, 7, 9, 2, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+    /* The CPU strip kernels (16 outputs per forward strip, 8 columns per
+     * weight-gradient vector step): border, interior and partial strips,
+     * cout 1..4, stride 2 along h only, kw 9, a kernel larger than the image,
+     * and kw 17 (the per-output forward kernel). */
+    {2, 3, 5, 45, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {1, 2, 6, 37, 1, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+    {2, 2, 7, 40, 4, 3, 5, 2, 1, 1, 2, ENCO_PAD_REPLICATE, 1},
+    {1, 3, 4, 34, 2, 5, 9, 1, 1, 2, 4, ENCO_PAD_REPLICATE, 0},
+    {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, ENCO_PAD_ZERO, 1},
+    {1, 1, 4, 20, 2, 3, 17, 1, 1, 1, 8, ENCO_PAD_ZERO, 0},
 };
 
 START_TEST(conv2d_gemm_and_direct_paths_match_reference)
