@@ -288,15 +288,26 @@ __kernel void blur_down_backward_rows(int C, int H, int W, int Ho, int Wo, int p
         int oh[BLUR_DOWN_MAX_TAPS], kh[BLUR_DOWN_MAX_TAPS];
         int nh = blur_down_taps(sh, H, Ho, oh, kh);
         __global float *dr = dxp + (size_t)sh * W;
+        __global const float *g0 = gp + (size_t)oh[0] * Wo;
+        __global const float *g1 = gp + (size_t)oh[nh > 1 ? 1 : 0] * Wo;
+        int q0 = kh[0] * 3, q1 = kh[nh > 1 ? 1 : 0] * 3;
+        float p00 = fr[q0], p01 = fr[q0 + 1], p02 = fr[q0 + 2];
+        float p10 = fr[q1], p11 = fr[q1 + 1], p12 = fr[q1 + 2];
         int sc0 = 0;
         if (mend >= 1) {
             for (int m0 = 1;; m0 += 8) {
                 if (m0 > mend)
                     m0 = mend;
                 float8 ev = (float8)(0.0f), od = (float8)(0.0f);
-                for (int a = 0; a < nh; a++)
-                    blur_down_bwd_strip(gp + (size_t)oh[a] * Wo, m0, fr[kh[a] * 3],
-                                        fr[kh[a] * 3 + 1], fr[kh[a] * 3 + 2], &ev, &od);
+                if (nh <= 2) { /* every row but 1 and H - 2: taps hoisted */
+                    blur_down_bwd_strip(g0, m0, p00, p01, p02, &ev, &od);
+                    if (nh == 2)
+                        blur_down_bwd_strip(g1, m0, p10, p11, p12, &ev, &od);
+                } else {
+                    for (int a = 0; a < nh; a++)
+                        blur_down_bwd_strip(gp + (size_t)oh[a] * Wo, m0, fr[kh[a] * 3],
+                                            fr[kh[a] * 3 + 1], fr[kh[a] * 3 + 2], &ev, &od);
+                }
                 vstore16(blur_zip8(ev, od), 0, dr + 2 * m0);
                 if (m0 == mend)
                     break;
@@ -442,16 +453,26 @@ __kernel void blur_up_backward_rows(int C, int H, int W, int planes, int rows, i
         int jh[BLUR_UP_MAX_TAPS], kh[BLUR_UP_MAX_TAPS];
         int nh = blur_up_taps(sh, H, jh, kh);
         __global float *dr = dxp + (size_t)sh * W;
+        /* Rows 1 .. H - 2 read dy rows 2sh - 1 .. 2sh + 2 with taps 0 .. 3. */
+        int inner = sh >= 1 && sh <= H - 2;
+        __global const float *gr = gp + (size_t)(inner ? 2 * sh - 1 : 0) * Wo;
         int sc0 = 0;
         if (send >= 1) {
             for (int s0 = 1;; s0 += 8) {
                 if (s0 > send)
                     s0 = send;
                 float8 acc = (float8)(0.0f);
-                for (int a = 0; a < nh; a++) {
-                    int k = kh[a] * 4;
-                    acc = blur_up_bwd_strip(gp + (size_t)jh[a] * Wo, s0, fr[k], fr[k + 1],
-                                            fr[k + 2], fr[k + 3], acc);
+                if (inner) { /* dy rows 2sh - 1 .. 2sh + 2 through filter rows 0 .. 3 */
+                    acc = blur_up_bwd_strip(gr, s0, fr[0], fr[1], fr[2], fr[3], acc);
+                    acc = blur_up_bwd_strip(gr + Wo, s0, fr[4], fr[5], fr[6], fr[7], acc);
+                    acc = blur_up_bwd_strip(gr + 2 * Wo, s0, fr[8], fr[9], fr[10], fr[11], acc);
+                    acc = blur_up_bwd_strip(gr + 3 * Wo, s0, fr[12], fr[13], fr[14], fr[15], acc);
+                } else {
+                    for (int a = 0; a < nh; a++) {
+                        int k = kh[a] * 4;
+                        acc = blur_up_bwd_strip(gp + (size_t)jh[a] * Wo, s0, fr[k], fr[k + 1],
+                                                fr[k + 2], fr[k + 3], acc);
+                    }
                 }
                 vstore8(acc, 0, dr + s0);
                 if (s0 == send)
