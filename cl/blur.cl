@@ -169,7 +169,9 @@ __kernel void blur_up_backward(int C, int H, int W, int planes,
  * row, interior strips use float8/float16 code with no padding maps (the
  * last strip overlaps the one before it instead of running short: the same
  * item writes the same values twice), borders and narrow planes a scalar
- * loop over the general tap lists. Sums run in a fixed order per element. */
+ * loop over the general tap lists. Sums run in a fixed order per element.
+ * vec = 0 turns the strips off (Oclgrind 21.10: its uninitialised-value check
+ * misreports float16 .even/.odd and crashes on these kernels). */
 
 static inline float16 blur_zip8(float8 e, float8 o)
 {
@@ -211,7 +213,7 @@ static inline float blur_down_fwd_one(__global const float *r0, __global const f
 }
 
 __kernel void blur_down_forward_rows(int C, int H, int W, int Ho, int Wo, int planes, int rows,
-                                     int nblk, __global const float *x, ulong x_off,
+                                     int nblk, int vec, __global const float *x, ulong x_off,
                                      __global const float *filt, ulong f_off,
                                      __global float *y, ulong y_off)
 {
@@ -223,7 +225,7 @@ __kernel void blur_down_forward_rows(int C, int H, int W, int Ho, int Wo, int pl
     __global const float *f = filt + f_off + (size_t)(p % C) * 9;
     __global float *yp = y + y_off + (size_t)p * Ho * Wo;
     /* Vector strips start at 1 .. vend; vend + 8 .. Wo - 1 and 0 are scalar. */
-    int vend = W >= 18 ? (W - 16) / 2 : 0;
+    int vend = vec && W >= 18 ? (W - 16) / 2 : 0;
     float f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3], f4 = f[4], f5 = f[5], f6 = f[6], f7 = f[7],
           f8 = f[8];
     for (int oh = oh0; oh < oh1; oh++) {
@@ -267,7 +269,7 @@ static inline void blur_down_bwd_strip(__global const float *g, int m0, float a0
 }
 
 __kernel void blur_down_backward_rows(int C, int H, int W, int Ho, int Wo, int planes, int rows,
-                                      int nblk, __global const float *dy, ulong dy_off,
+                                      int nblk, int vec, __global const float *dy, ulong dy_off,
                                       __global const float *filt, ulong f_off,
                                       __global float *dx, ulong dx_off)
 {
@@ -283,7 +285,7 @@ __kernel void blur_down_backward_rows(int C, int H, int W, int Ho, int Wo, int p
         fr[i] = f[i];
     /* Vector strips m0 in 1 .. mend (dx cols 2 .. 2 mend + 15); they need
      * m0 + 8 <= Wo - 1 and must miss col W - 2 when W is odd (reflected tap). */
-    int mend = min(Wo - 9, (W - 18) / 2);
+    int mend = vec ? min(Wo - 9, (W - 18) / 2) : 0;
     for (int sh = sh0; sh < sh1; sh++) {
         int oh[BLUR_DOWN_MAX_TAPS], kh[BLUR_DOWN_MAX_TAPS];
         int nh = blur_down_taps(sh, H, Ho, oh, kh);
@@ -363,7 +365,7 @@ static inline float blur_up_fwd_one(__global const float *r, int W, int j, float
     return fma(a2, r[m], acc);
 }
 
-__kernel void blur_up_forward_rows(int C, int H, int W, int planes, int rows, int nblk,
+__kernel void blur_up_forward_rows(int C, int H, int W, int planes, int rows, int nblk, int vec,
                                    __global const float *x, ulong x_off,
                                    __global const float *filt, ulong f_off,
                                    __global float *y, ulong y_off)
@@ -379,7 +381,7 @@ __kernel void blur_up_forward_rows(int C, int H, int W, int planes, int rows, in
     float fr[16];
     for (int i = 0; i < 16; i++)
         fr[i] = f[i];
-    int mend = W - 9; /* strips m0 in 1 .. mend need x cols m0 - 1 .. m0 + 8 */
+    int mend = vec ? W - 9 : 0; /* strips m0 in 1 .. mend need x cols m0 - 1 .. m0 + 8 */
     for (int jh = jh0; jh < jh1; jh++) {
         int m = jh >> 1;
         /* Two taps: (input row, filter row). Even rows: (m, 1), (m - 1, 3);
@@ -432,7 +434,7 @@ static inline float8 blur_up_bwd_strip(__global const float *g, int s0, float a0
     return fma((float8)a3, nx, acc);
 }
 
-__kernel void blur_up_backward_rows(int C, int H, int W, int planes, int rows, int nblk,
+__kernel void blur_up_backward_rows(int C, int H, int W, int planes, int rows, int nblk, int vec,
                                     __global const float *dy, ulong dy_off,
                                     __global const float *filt, ulong f_off,
                                     __global float *dx, ulong dx_off)
@@ -448,7 +450,7 @@ __kernel void blur_up_backward_rows(int C, int H, int W, int planes, int rows, i
     float fr[16];
     for (int i = 0; i < 16; i++)
         fr[i] = f[i];
-    int send = W - 9; /* strips s0 in 1 .. send: s0 + 7 <= W - 2 */
+    int send = vec ? W - 9 : 0; /* strips s0 in 1 .. send: s0 + 7 <= W - 2 */
     for (int sh = sh0; sh < sh1; sh++) {
         int jh[BLUR_UP_MAX_TAPS], kh[BLUR_UP_MAX_TAPS];
         int nh = blur_up_taps(sh, H, jh, kh);

@@ -85,6 +85,8 @@ static enco_status launch_rows(enco_ctx *ctx, const char *kernel, int out_h, int
     cl_int rows_arg = (cl_int)rows, nblk_arg = nblk;
     args[na++] = (enco_arg){sizeof rows_arg, &rows_arg};
     args[na++] = (enco_arg){sizeof nblk_arg, &nblk_arg};
+    cl_int vec_arg = strstr(enco_ctx_device(ctx)->name, "Oclgrind") == NULL;
+    args[na++] = (enco_arg){sizeof vec_arg, &vec_arg};
     for (size_t i = 0; i < ntail; i++)
         args[na++] = tail[i];
     size_t global[1] = {(size_t)planes * (size_t)nblk}, local[1] = {1};
