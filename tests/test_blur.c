@@ -134,14 +134,23 @@ static void check_case(int up, int bwd, shape s, int random_filter, size_t off, 
     test_release(bin), test_release(bf), test_release(bout);
 }
 
+/* On CPU devices the row kernels run: float8 strips inside a row, overlapping
+ * last strip, scalar borders, and narrow rows all scalar. The widths below
+ * hit each case: downsample forward vectorises from W = 18 (one strip), its
+ * backward from W = 20; upsample forward and backward from W = 10; 40 and 41
+ * give several strips with an overlapped last one, odd and even. */
 static const shape down_shapes[] = {
-    {2, 3, 7, 5}, {1, 2, 8, 8}, {2, 1, 2, 3}, {1, 2, 3, 2}, {1, 3, 31, 17}, {2, 2, 16, 9},
+    {2, 3, 7, 5},  {1, 2, 8, 8},  {2, 1, 2, 3},  {1, 2, 3, 2},  {1, 3, 31, 17}, {2, 2, 16, 9},
+    {1, 1, 5, 18}, {2, 1, 4, 19}, {1, 2, 3, 20}, {2, 2, 9, 40}, {1, 3, 6, 41},  {1, 1, 37, 37},
 };
-static const shape down_shapes_tiny[] = {{2, 2, 5, 4}, {1, 1, 2, 3}, {1, 1, 3, 3}};
+static const shape down_shapes_tiny[] = {{2, 2, 5, 4}, {1, 1, 2, 3}, {1, 1, 3, 3},
+                                         {1, 1, 3, 20}, {1, 1, 2, 21}};
 static const shape up_shapes[] = {
-    {2, 3, 7, 5}, {1, 2, 8, 8}, {2, 1, 1, 3}, {1, 2, 1, 1}, {1, 3, 16, 11}, {2, 2, 2, 9},
+    {2, 3, 7, 5},  {1, 2, 8, 8},  {2, 1, 1, 3},  {1, 2, 1, 1},  {1, 3, 16, 11}, {2, 2, 2, 9},
+    {1, 1, 3, 10}, {2, 1, 1, 10}, {1, 2, 5, 17}, {2, 2, 4, 20}, {1, 1, 9, 29},  {1, 3, 2, 40},
 };
-static const shape up_shapes_tiny[] = {{2, 2, 3, 4}, {1, 1, 1, 2}, {1, 1, 2, 1}};
+static const shape up_shapes_tiny[] = {{2, 2, 3, 4}, {1, 1, 1, 2}, {1, 1, 2, 1}, {1, 1, 2, 10},
+                                       {1, 1, 1, 11}};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -185,7 +194,7 @@ END_TEST
  * sums filter taps to 1), borders included: checks padding without the ref. */
 START_TEST(constant_preserved)
 {
-    shape s = test_on_oclgrind() ? (shape){1, 2, 3, 5} : (shape){2, 3, 9, 6};
+    shape s = test_on_oclgrind() ? (shape){1, 2, 3, 21} : (shape){2, 3, 9, 42};
     for (int up = 0; up < 2; up++) {
         size_t nin = in_count(s), nout = out_count(up, s);
         float *x = malloc(nin * sizeof(float));
@@ -212,6 +221,31 @@ START_TEST(up_forward) { run_shapes(1, 0); }
 END_TEST
 
 START_TEST(down_backward) { run_shapes(0, 1); }
+END_TEST
+
+/* The per-element kernels (GPU devices) on every shape. */
+START_TEST(element_kernels)
+{
+    setenv("ENCO_BLUR_ROWS", "0", 1);
+    for (int up = 0; up < 2; up++)
+        for (int bwd = 0; bwd < 2; bwd++)
+            run_shapes(up, bwd);
+    unsetenv("ENCO_BLUR_ROWS");
+}
+END_TEST
+
+/* Row kernels with tiny row blocks: several blocks per plane, the last one
+ * partial (37 outputs per block: 1 row of a 40-wide plane, 2 of a 17-wide). */
+START_TEST(row_blocks)
+{
+    setenv("ENCO_BLUR_ROWS", "1", 1);
+    setenv("ENCO_BLUR_BLOCK", "37", 1);
+    for (int up = 0; up < 2; up++)
+        for (int bwd = 0; bwd < 2; bwd++)
+            run_shapes(up, bwd);
+    unsetenv("ENCO_BLUR_BLOCK");
+    unsetenv("ENCO_BLUR_ROWS");
+}
 END_TEST
 
 START_TEST(up_backward) { run_shapes(1, 1); }
@@ -264,7 +298,7 @@ END_TEST
 
 START_TEST(deterministic)
 {
-    shape s = test_on_oclgrind() ? (shape){1, 2, 5, 3} : (shape){2, 3, 33, 17};
+    shape s = test_on_oclgrind() ? (shape){1, 2, 5, 21} : (shape){2, 3, 33, 41};
     for (int up = 0; up < 2; up++)
         for (int bwd = 0; bwd < 2; bwd++) {
             size_t nin = bwd ? out_count(up, s) : in_count(s);
@@ -331,6 +365,8 @@ static Suite *blur_suite(void)
     tcase_add_test(t, backward_ref_fd);
     tcase_add_test(t, down_backward);
     tcase_add_test(t, up_backward);
+    tcase_add_test(t, element_kernels);
+    tcase_add_test(t, row_blocks);
     tcase_add_test(t, deterministic);
     tcase_add_test(t, rejects_bad_args);
     suite_add_tcase(s, t);

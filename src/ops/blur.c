@@ -2,6 +2,8 @@
 #include "ops/blur.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -47,6 +49,50 @@ static enco_status launch(enco_ctx *ctx, const char *kernel, int gw, int gh, int
     return enco_kernel_run(ctx, "blur", kernel, 3, global, local, nargs, args);
 }
 
+/* Row kernels (cl/blur.cl *_rows: one work-item per block of output rows,
+ * float8 strips) on CPU devices and Oclgrind; the one-item-per-element
+ * kernels on GPUs. ENCO_BLUR_ROWS=0 / =1 forces either (tests cover both). */
+static int use_rows(enco_ctx *ctx)
+{
+    const char *env = getenv("ENCO_BLUR_ROWS");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return !enco_ctx_device(ctx)->is_gpu;
+}
+
+/* Launches a row kernel over planes x row blocks, work-groups of one item.
+ * A block holds about 4096 outputs (fewer items than that would leave the
+ * two cores' queues short; more, and PoCL's per-group cost shows). The
+ * first args are the kernel's up to `rows`; rows and nblk are inserted. */
+static enco_status launch_rows(enco_ctx *ctx, const char *kernel, int out_h, int out_w,
+                               int planes, size_t nhead, const enco_arg *head, size_t ntail,
+                               const enco_arg *tail)
+{
+    const char *env = getenv("ENCO_BLUR_BLOCK");
+    long target = env && *env ? strtol(env, NULL, 10) : 4096;
+    if (target < 1)
+        target = 4096;
+    long rows = target / out_w;
+    if (rows < 1)
+        rows = 1;
+    if (rows > out_h)
+        rows = out_h;
+    int nblk = (int)((out_h + rows - 1) / rows);
+    enco_arg args[16];
+    size_t na = 0;
+    for (size_t i = 0; i < nhead; i++)
+        args[na++] = head[i];
+    cl_int rows_arg = (cl_int)rows, nblk_arg = nblk;
+    args[na++] = (enco_arg){sizeof rows_arg, &rows_arg};
+    args[na++] = (enco_arg){sizeof nblk_arg, &nblk_arg};
+    cl_int vec_arg = strstr(enco_ctx_device(ctx)->name, "Oclgrind") == NULL;
+    args[na++] = (enco_arg){sizeof vec_arg, &vec_arg};
+    for (size_t i = 0; i < ntail; i++)
+        args[na++] = tail[i];
+    size_t global[1] = {(size_t)planes * (size_t)nblk}, local[1] = {1};
+    return enco_kernel_run(ctx, "blur", kernel, 1, global, local, na, args);
+}
+
 static void fill_filter(float *filt, int channels, const double *a, int k, double scale)
 {
     double sum = 0;
@@ -85,6 +131,9 @@ enco_status enco_blur_down_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem
                        ENCO_ARG_INT(ho),    ENCO_ARG_INT(wo),        ENCO_ARG_INT(n * c),
                        ENCO_ARG_MEM(x),     ENCO_ARG_ULONG(x_off),   ENCO_ARG_MEM(filt),
                        ENCO_ARG_ULONG(filt_off), ENCO_ARG_MEM(y),    ENCO_ARG_ULONG(y_off)};
+    if (use_rows(ctx))
+        return launch_rows(ctx, "blur_down_forward_rows", ho, wo, n * c, 6, args,
+                           sizeof args / sizeof args[0] - 6, args + 6);
     return launch(ctx, "blur_down_forward", wo, ho, n * c, sizeof args / sizeof args[0], args);
 }
 
@@ -101,6 +150,9 @@ enco_status enco_blur_down_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_
                        ENCO_ARG_INT(ho),    ENCO_ARG_INT(wo),        ENCO_ARG_INT(n * c),
                        ENCO_ARG_MEM(dy),    ENCO_ARG_ULONG(dy_off),  ENCO_ARG_MEM(filt),
                        ENCO_ARG_ULONG(filt_off), ENCO_ARG_MEM(dx),   ENCO_ARG_ULONG(dx_off)};
+    if (use_rows(ctx))
+        return launch_rows(ctx, "blur_down_backward_rows", h, w, n * c, 6, args,
+                           sizeof args / sizeof args[0] - 6, args + 6);
     return launch(ctx, "blur_down_backward", w, h, n * c, sizeof args / sizeof args[0], args);
 }
 
@@ -174,6 +226,9 @@ enco_status enco_blur_up_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
                        ENCO_ARG_INT(n * c),   ENCO_ARG_MEM(x),          ENCO_ARG_ULONG(x_off),
                        ENCO_ARG_MEM(filt),    ENCO_ARG_ULONG(filt_off), ENCO_ARG_MEM(y),
                        ENCO_ARG_ULONG(y_off)};
+    if (use_rows(ctx))
+        return launch_rows(ctx, "blur_up_forward_rows", 2 * h, 2 * w, n * c, 4, args,
+                           sizeof args / sizeof args[0] - 4, args + 4);
     return launch(ctx, "blur_up_forward", 2 * w, 2 * h, n * c, sizeof args / sizeof args[0], args);
 }
 
@@ -189,6 +244,9 @@ enco_status enco_blur_up_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_me
                        ENCO_ARG_INT(n * c),   ENCO_ARG_MEM(dy),         ENCO_ARG_ULONG(dy_off),
                        ENCO_ARG_MEM(filt),    ENCO_ARG_ULONG(filt_off), ENCO_ARG_MEM(dx),
                        ENCO_ARG_ULONG(dx_off)};
+    if (use_rows(ctx))
+        return launch_rows(ctx, "blur_up_backward_rows", h, w, n * c, 4, args,
+                           sizeof args / sizeof args[0] - 4, args + 4);
     return launch(ctx, "blur_up_backward", w, h, n * c, sizeof args / sizeof args[0], args);
 }
 
