@@ -48,7 +48,15 @@ enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, 
  * the largest request: the first use of a shape allocates, later ones reuse.
  * Counted in the device memory statistics like every buffer. The contents do
  * not survive a larger request. */
-enum { ENCO_SCRATCH_SPLITK = 0, ENCO_SCRATCH_GEMM = 1, ENCO_SCRATCH_CONV = 2, ENCO_SCRATCH_SLOTS = 4 };
+enum {
+    ENCO_SCRATCH_SPLITK,
+    ENCO_SCRATCH_GEMM,
+    ENCO_SCRATCH_CONV,
+    ENCO_SCRATCH_GRAD_A, /* seqnet backward: gradient ping-pong and skip */
+    ENCO_SCRATCH_GRAD_B,
+    ENCO_SCRATCH_GRAD_SKIP,
+    ENCO_SCRATCH_SLOTS
+};
 enco_status enco_ctx_scratch(enco_ctx *ctx, int slot, size_t bytes, cl_mem *out);
 /* Non-blocking upload: host must stay unchanged until the queue has run it. */
 enco_status enco_upload_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,

@@ -207,6 +207,15 @@ enco_status enco_seqnet_add(enco_seqnet *net, int module, int skip)
     return push_layer(net, &l, in->c, in->h, in->w);
 }
 
+static enco_status grad_buffers(enco_ctx *ctx, const enco_seqnet *net, cl_mem *ga, cl_mem *gb,
+                                cl_mem *gs)
+{
+    const size_t g = net->max_slot_floats * (size_t)net->max_n * F4;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GRAD_A, g, ga));
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GRAD_B, g, gb));
+    return enco_ctx_scratch(ctx, ENCO_SCRATCH_GRAD_SKIP, net->skip_floats * F4, gs);
+}
+
 enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
 {
     size_t total = 0;
@@ -217,13 +226,22 @@ enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
         if (f > net->max_slot_floats)
             net->max_slot_floats = f;
     }
-    size_t g = net->max_slot_floats * (size_t)net->max_n * F4;
+    /* The skip gradient only ever holds a residual block's output. */
+    net->skip_floats = 1;
+    for (size_t i = 0; i < net->nlayers; i++) {
+        const enco_layer *l = &net->layers[i];
+        size_t f = (size_t)l->co * l->ho * l->wo * (size_t)net->max_n;
+        if (l->kind == ENCO_L_ADD && f > net->skip_floats)
+            net->skip_floats = f;
+    }
     ENCO_TRY(enco_buffer_alloc(ctx, total * F4, &net->acts));
     ENCO_TRY(enco_buffer_alloc(ctx, (net->stats_floats ? net->stats_floats : 1) * F4,
                                &net->stats));
-    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_a));
-    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_b));
-    ENCO_TRY(enco_buffer_alloc(ctx, g, &net->grad_skip));
+    /* The backward's gradient buffers live only during one backward call,
+     * so every network of a context shares them (G and D: D's 100 MB at
+     * 256x256 are saved); sized here so that training never grows them. */
+    cl_mem ga, gb, gs;
+    ENCO_TRY(grad_buffers(ctx, net, &ga, &gb, &gs));
     /* The convolution workspace is the context's (one for G, D and every
      * other network: it only lives during one layer's launch); sized here so
      * that the training loop never grows it. */
@@ -252,9 +270,6 @@ void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
 {
     enco_buffer_free(ctx, net->acts);
     enco_buffer_free(ctx, net->stats);
-    enco_buffer_free(ctx, net->grad_a);
-    enco_buffer_free(ctx, net->grad_b);
-    enco_buffer_free(ctx, net->grad_skip);
     free(net->layers);
     free(net->slots);
     memset(net, 0, sizeof *net);
@@ -440,7 +455,8 @@ enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, siz
             return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "cannot inject a gradient at layer %d",
                              inject[j].module);
     }
-    cl_mem gy = net->grad_a, gx = net->grad_b;
+    cl_mem gy, gx, gskip;
+    ENCO_TRY(grad_buffers(ctx, net, &gy, &gx, &gskip));
     const enco_slot *out = &net->slots[net->cur];
     ENCO_TRY(enco_copy(ctx, gy, 0, dy, dy_off * F4, (size_t)n * slot_floats(out) * F4));
     int pending_skip = -1;
@@ -456,10 +472,10 @@ enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, siz
              * backward reaches the skip slot. */
             if (pending_skip >= 0)
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "nested residual blocks unsupported");
-            ENCO_TRY(enco_copy(ctx, net->grad_skip, 0, gy, 0, out_count * F4));
+            ENCO_TRY(enco_copy(ctx, gskip, 0, gy, 0, out_count * F4));
             pending_skip = l->skip;
             if (l->in == pending_skip) {
-                ENCO_TRY(enco_axpy(ctx, gy, 0, net->grad_skip, 0, out_count, 1.0f));
+                ENCO_TRY(enco_axpy(ctx, gy, 0, gskip, 0, out_count, 1.0f));
                 pending_skip = -1;
             }
             continue;
@@ -471,7 +487,7 @@ enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, siz
             break;
         if (l->in == pending_skip) {
             size_t in_count = (size_t)n * l->c * l->h * l->w;
-            ENCO_TRY(enco_axpy(ctx, gx, 0, net->grad_skip, 0, in_count, 1.0f));
+            ENCO_TRY(enco_axpy(ctx, gx, 0, gskip, 0, in_count, 1.0f));
             pending_skip = -1;
         }
         cl_mem t = gy;

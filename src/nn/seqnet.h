@@ -48,8 +48,8 @@ typedef struct enco_seqnet {
     enco_slot *slots;
     size_t nslots, cap_slots;
     int cur;                /* slot the next layer reads */
-    size_t stats_floats, max_slot_floats, ws_floats;
-    cl_mem acts, stats, grad_a, grad_b, grad_skip; /* workspace: the context's ENCO_SCRATCH_CONV */
+    size_t stats_floats, max_slot_floats, ws_floats, skip_floats;
+    cl_mem acts, stats; /* workspace and backward gradients: the context's scratch slots */
     int n_run;              /* batch of the last forward */
 } enco_seqnet;
 
