@@ -343,6 +343,41 @@ __kernel void conv_bwd_data_small(__global const float *dy, ulong dy_off,
     x[x_off + ENCO_IDX4(n, c, ih, iw, C, H, W)] = acc;
 }
 
+/* Returns a + (sum over output rows [oh_lo, oh_hi) of image n, pixels p in
+ * order, of dy[n, co, p] * the input under weight (c, ki, kj) at p), channel co
+ * in component co; channels past cout repeat the last one's dy (their sums
+ * are not stored). Scalar fma chains, one per channel. */
+static inline float4 small_dw_rows(__global const float *dy, __global const float *x, size_t n,
+                                   int cout, int C, int H, int W, int Ho, int Wo, int sh, int sw,
+                                   int pt, int pl, int mode, int c, int ki, int kj, int oh_lo,
+                                   int oh_hi, float4 a)
+{
+    const size_t P = (size_t)Ho * Wo;
+    __global const float *xc = x + (n * C + c) * (size_t)H * W;
+    __global const float *d0 = dy + n * cout * P;
+    __global const float *d1 = d0 + (size_t)min(1, cout - 1) * P;
+    __global const float *d2 = d0 + (size_t)min(2, cout - 1) * P;
+    __global const float *d3 = d0 + (size_t)min(3, cout - 1) * P;
+    float a0 = a.s0, a1 = a.s1, a2 = a.s2, a3 = a.s3;
+    for (int oh = oh_lo; oh < oh_hi; oh++) {
+        const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+        if (ih < 0)
+            continue;
+        for (int ow = 0; ow < Wo; ow++) {
+            const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
+            if (iw < 0)
+                continue;
+            const float v = xc[ih * W + iw];
+            const size_t p = (size_t)oh * Wo + ow;
+            a0 = fma(d0[p], v, a0);
+            a1 = fma(d1[p], v, a1);
+            a2 = fma(d2[p], v, a2);
+            a3 = fma(d3[p], v, a3);
+        }
+    }
+    return (float4)(a0, a1, a2, a3);
+}
+
 /* dw[co, k] += sum over images in order of (sum_p dy[n, co, p] col_n[k, p],
  * p in order). One work-item per k, all cout at once. Global size (K rounded
  * up). */
@@ -360,44 +395,16 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
     const int kj = k - kq * kw;
     const int c = kq / kh;
     const int ki = kq - c * kh;
-    const size_t P = (size_t)Ho * Wo;
-    /* Scalar accumulators as in conv_fwd_small; channels past cout read the
-     * last channel's dy and are not stored. */
     __global float *dwk = dw + dw_off + k;
-    float t0 = dwk[0], t1 = dwk[(size_t)min(1, cout - 1) * K],
-          t2 = dwk[(size_t)min(2, cout - 1) * K], t3 = dwk[(size_t)min(3, cout - 1) * K];
-    for (int n = 0; n < nimg; n++) {
-        __global const float *xc = x + x_off + ((size_t)n * C + c) * (size_t)H * W;
-        __global const float *d0 = dy + dy_off + (size_t)n * cout * P;
-        __global const float *d1 = d0 + (size_t)min(1, cout - 1) * P;
-        __global const float *d2 = d0 + (size_t)min(2, cout - 1) * P;
-        __global const float *d3 = d0 + (size_t)min(3, cout - 1) * P;
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (int oh = 0; oh < Ho; oh++) {
-            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-            if (ih < 0)
-                continue;
-            for (int ow = 0; ow < Wo; ow++) {
-                const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
-                if (iw < 0)
-                    continue;
-                const float v = xc[ih * W + iw];
-                const size_t p = (size_t)oh * Wo + ow;
-                a0 = fma(d0[p], v, a0);
-                a1 = fma(d1[p], v, a1);
-                a2 = fma(d2[p], v, a2);
-                a3 = fma(d3[p], v, a3);
-            }
-        }
+    float4 t = (float4)(dwk[0], dwk[(size_t)min(1, cout - 1) * K],
+                        dwk[(size_t)min(2, cout - 1) * K], dwk[(size_t)min(3, cout - 1) * K]);
+    for (int n = 0; n < nimg; n++)
         /* Images in order, each image's sum added as a whole (as the GEMM
          * path's beta = 1 accumulation). */
-        t0 += a0;
-        t1 += a1;
-        t2 += a2;
-        t3 += a3;
-    }
+        t += small_dw_rows(dy + dy_off, x + x_off, (size_t)n, cout, C, H, W, Ho, Wo, sh, sw, pt,
+                           pl, mode, c, ki, kj, 0, Ho, (float4)(0.0f));
     for (int co = 0; co < cout; co++)
-        dwk[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
+        dwk[(size_t)co * K] = co == 0 ? t.s0 : co == 1 ? t.s1 : co == 2 ? t.s2 : t.s3;
 }
 
 /* ---- strip kernels for few output channels on CPUs (stride 1 along w) ---- */
@@ -590,32 +597,11 @@ __kernel void conv_bwd_weight_small_part(__global const float *dy, ulong dy_off,
     const int kj = k - kq * kw;
     const int c = kq / kh;
     const int ki = kq - c * kh;
-    const size_t P = (size_t)Ho * Wo;
-    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
-    for (int n = 0; n < nimg; n++) {
-        __global const float *xc = x + x_off + ((size_t)n * C + c) * (size_t)H * W;
-        __global const float *d0 = dy + dy_off + (size_t)n * cout * P;
-        __global const float *d1 = d0 + (size_t)min(1, cout - 1) * P;
-        __global const float *d2 = d0 + (size_t)min(2, cout - 1) * P;
-        __global const float *d3 = d0 + (size_t)min(3, cout - 1) * P;
-        for (int oh = oh_lo; oh < oh_hi; oh++) {
-            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-            if (ih < 0)
-                continue;
-            for (int ow = 0; ow < Wo; ow++) {
-                const int iw = enco_pad_index(ow * sw - pl + kj, W, mode);
-                if (iw < 0)
-                    continue;
-                const float v = xc[ih * W + iw];
-                const size_t p = (size_t)oh * Wo + ow;
-                t0 = fma(d0[p], v, t0);
-                t1 = fma(d1[p], v, t1);
-                t2 = fma(d2[p], v, t2);
-                t3 = fma(d3[p], v, t3);
-            }
-        }
-    }
+    float4 t = (float4)(0.0f);
+    for (int n = 0; n < nimg; n++)
+        t = small_dw_rows(dy + dy_off, x + x_off, (size_t)n, cout, C, H, W, Ho, Wo, sh, sw, pt, pl,
+                          mode, c, ki, kj, oh_lo, oh_hi, t);
     __global float *o = part + (size_t)q * cout * K + k;
     for (int co = 0; co < cout; co++)
-        o[(size_t)co * K] = co == 0 ? t0 : co == 1 ? t1 : co == 2 ? t2 : t3;
+        o[(size_t)co * K] = co == 0 ? t.s0 : co == 1 ? t.s1 : co == 2 ? t.s2 : t.s3;
 }
