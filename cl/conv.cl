@@ -539,6 +539,139 @@ __kernel void conv_fwd_small_strip(__global const float *x, ulong x_off, __globa
     }
 }
 
+/* conv_bwd_weight_small for stride-1 rows on CPUs: one work-item (work-groups
+ * of 1) per (c, ki, pair of kj) and block of output rows of one image sums
+ * dy[n, co, p] x[...] over the block's pixels into
+ * part[(n * nblk + blk) * cout + co][k]; conv_splitk_reduce then adds the
+ * parts to dw in order. Along a row, the columns where both kj read inside
+ * the input go eight at a time (float8 accumulators per (co, kj), vload8 of
+ * dy and x); the rest (borders, the last < 8) go one at a time through
+ * enco_pad_index into scalar accumulators. Each sum is (lanes pairwise) +
+ * scalars: a fixed order. Global size (C * kh * ceil(kw / 2), nblk, nimg). */
+#define CONV_WG_FMA2(I, d)                                                                        \
+    do {                                                                                          \
+        v##I##0 = fma(d, x0, v##I##0);                                                            \
+        v##I##1 = fma(d, x1, v##I##1);                                                            \
+    } while (0)
+
+#define CONV_WG_FMA1(I, d)                                                                        \
+    do {                                                                                          \
+        s##I##0 = fma(d, y0, s##I##0);                                                            \
+        s##I##1 = fma(d, y1, s##I##1);                                                            \
+    } while (0)
+
+#define CONV_WG_STORE1(I, J)                                                                      \
+    do {                                                                                          \
+        if ((I) < CO && ((J) == 0 || kj0 + 1 < kw)) {                                             \
+            const float4 h4_ = v##I##J.lo + v##I##J.hi;                                           \
+            const float2 h2_ = h4_.lo + h4_.hi;                                                   \
+            part[((size_t)q * CO + (I)) * K + k0 + (J)] = (h2_.x + h2_.y) + s##I##J;              \
+        }                                                                                         \
+    } while (0)
+
+static inline __attribute__((always_inline)) void
+conv_bwd_weight_strip_body(__global const float *dy, __global const float *x, __global float *part,
+                           const int CO, int C, int H, int W, int Ho, int Wo, int kh, int kw,
+                           int sh, int pt, int pl, int mode, int c, int ki, int kj0, int oh_lo,
+                           int oh_hi, size_t n, int q)
+{
+    const int K = C * kh * kw;
+    const int kj1 = min(kj0 + 1, kw - 1);
+    const int k0 = (c * kh + ki) * kw + kj0;
+    const size_t P = (size_t)Ho * Wo;
+    __global const float *xc = x + (n * C + c) * (size_t)H * W;
+    __global const float *dyn = dy + n * CO * P;
+    /* Columns ow in [lo, hi) read x inside the row for both kj. */
+    const int lo = max(0, pl - kj0), hi = min(Wo, W + pl - kj1);
+    const int vend = hi > lo ? lo + (hi - lo) / 8 * 8 : lo;
+    float8 v00 = 0.0f, v01 = 0.0f, v10 = 0.0f, v11 = 0.0f, v20 = 0.0f, v21 = 0.0f, v30 = 0.0f,
+           v31 = 0.0f;
+    float s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f, s20 = 0.0f, s21 = 0.0f, s30 = 0.0f,
+          s31 = 0.0f;
+    for (int oh = oh_lo; oh < oh_hi; oh++) {
+        const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+        if (ih < 0)
+            continue;
+        __global const float *xr = xc + (size_t)ih * W;
+        __global const float *dr = dyn + (size_t)oh * Wo;
+        for (int ow = lo; ow < vend; ow += 8) {
+            const float8 x0 = vload8(0, xr + ow - pl + kj0);
+            const float8 x1 = vload8(0, xr + ow - pl + kj1);
+            CONV_WG_FMA2(0, vload8(0, dr + ow));
+            if (CO > 1)
+                CONV_WG_FMA2(1, vload8(0, dr + P + ow));
+            if (CO > 2)
+                CONV_WG_FMA2(2, vload8(0, dr + 2 * P + ow));
+            if (CO > 3)
+                CONV_WG_FMA2(3, vload8(0, dr + 3 * P + ow));
+        }
+        for (int ow = 0; ow < Wo; ow++) {
+            if (ow == lo)
+                ow = vend;
+            if (ow >= Wo)
+                break;
+            const int i0 = enco_pad_index(ow - pl + kj0, W, mode);
+            const int i1 = enco_pad_index(ow - pl + kj1, W, mode);
+            const float y0 = i0 < 0 ? 0.0f : xr[i0];
+            const float y1 = i1 < 0 ? 0.0f : xr[i1];
+            CONV_WG_FMA1(0, dr[ow]);
+            if (CO > 1)
+                CONV_WG_FMA1(1, dr[P + ow]);
+            if (CO > 2)
+                CONV_WG_FMA1(2, dr[2 * P + ow]);
+            if (CO > 3)
+                CONV_WG_FMA1(3, dr[3 * P + ow]);
+        }
+    }
+    CONV_WG_STORE1(0, 0);
+    CONV_WG_STORE1(0, 1);
+    CONV_WG_STORE1(1, 0);
+    CONV_WG_STORE1(1, 1);
+    CONV_WG_STORE1(2, 0);
+    CONV_WG_STORE1(2, 1);
+    CONV_WG_STORE1(3, 0);
+    CONV_WG_STORE1(3, 1);
+}
+
+__kernel void conv_bwd_weight_small_strip(__global const float *dy, ulong dy_off,
+                                          __global const float *x, ulong x_off,
+                                          __global float *part, int cout, int C, int H, int W,
+                                          int Ho, int Wo, int kh, int kw, int sh, int pt, int pl,
+                                          int mode, int rows)
+{
+    const int g = (int)get_global_id(0);
+    const int blk = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    const int ngrp = (kw + 1) / 2;
+    if (g >= C * kh * ngrp)
+        return;
+    const int cq = g / ngrp;
+    const int kj0 = 2 * (g - cq * ngrp);
+    const int c = cq / kh;
+    const int ki = cq - c * kh;
+    const int oh_lo = blk * rows, oh_hi = min(Ho, oh_lo + rows);
+    const int q = (int)n * (int)get_global_size(1) + blk;
+    dy += dy_off, x += x_off;
+    switch (cout) {
+    case 1:
+        conv_bwd_weight_strip_body(dy, x, part, 1, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode, c,
+                                   ki, kj0, oh_lo, oh_hi, n, q);
+        break;
+    case 2:
+        conv_bwd_weight_strip_body(dy, x, part, 2, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode, c,
+                                   ki, kj0, oh_lo, oh_hi, n, q);
+        break;
+    case 3:
+        conv_bwd_weight_strip_body(dy, x, part, 3, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode, c,
+                                   ki, kj0, oh_lo, oh_hi, n, q);
+        break;
+    default:
+        conv_bwd_weight_strip_body(dy, x, part, 4, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode, c,
+                                   ki, kj0, oh_lo, oh_hi, n, q);
+        break;
+    }
+}
+
 /* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
 
 /* wt (cin, cout*kh*kw) = w (cout, cin, kh, kw) transposed over the channels

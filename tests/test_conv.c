@@ -949,8 +949,9 @@ END_TEST
  * (ENCO_CONV_BWD_FLIP=0), whole batch and banded workspace, and the GEMM
  * path with the weight gradient's reduction split in 3 and in 7 parts (the
  * GPU split-K, forced with ENCO_CONV_SPLITK; 7 leaves a shorter last part on
- * most shapes), and the direct kernels with the weight gradient's rows split
- * in 3 parts, against the float64 references.
+ * most shapes), the direct kernels with the weight gradient's rows split
+ * in 3 parts, and the direct kernels without the CPU strip kernels, against
+ * the float64 references.
  * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
  * next to every padding mode. */
 static const conv_case conv_cases_paths[] = {
@@ -973,6 +974,9 @@ static const conv_case conv_cases_paths[] = {
     {1, 3, 4, 34, 2, 5, 9, 1, 1, 2, 4, ENCO_PAD_REPLICATE, 0},
     {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, ENCO_PAD_ZERO, 1},
     {1, 1, 4, 20, 2, 3, 17, 1, 1, 1, 8, ENCO_PAD_ZERO, 0},
+    /* Taller than one 16-row block of the weight-gradient strip kernel. */
+    {2, 4, 40, 24, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {1, 3, 35, 19, 2, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
 };
 
 START_TEST(conv2d_gemm_and_direct_paths_match_reference)
@@ -980,9 +984,12 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     size_t count;
     const conv_case *base = conv_list(&count);
     const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
-    static const char *const splitk[7] = {"0", "0", "0", "0", "3", "7", "3"};
-    for (int mode = 0; mode < 7; mode++) {
-        const int path = mode < 4 ? mode & 1 : mode == 6;
+    static const char *const splitk[8] = {"0", "0", "0", "0", "3", "7", "3", "0"};
+    for (int mode = 0; mode < 8; mode++) {
+        const int path = mode < 4 ? mode & 1 : mode >= 6;
+        /* mode 7: the per-output / per-weight small kernels instead of the
+         * CPU strip kernels (ENCO_CONV_STRIP=0; what GPUs run). */
+        ck_assert_int_eq(setenv("ENCO_CONV_STRIP", mode == 7 ? "0" : "", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
         ck_assert_int_eq(setenv("ENCO_CONV_SPLITK", splitk[mode], 1), 0);
@@ -1023,6 +1030,7 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_SPLITK"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
 }
 END_TEST
 

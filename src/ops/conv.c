@@ -202,6 +202,16 @@ static int direct_max(void)
     return 4;
 }
 
+/* The float8 strip kernels for few output channels (CPUs, stride 1 along w):
+ * on CPU devices unless ENCO_CONV_STRIP=0; ENCO_CONV_STRIP=1 forces them on
+ * any device (the bitwise cross-implementation check pins the path). */
+static int use_strip(const enco_ctx *ctx, const conv_geom *g)
+{
+    const char *env = getenv("ENCO_CONV_STRIP");
+    const int on = env && *env ? strcmp(env, "0") != 0 : !enco_ctx_device(ctx)->is_gpu;
+    return on && g->sw == 1;
+}
+
 static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
                                  cl_mem w, size_t w_off, cl_mem b, size_t b_off, int n, int cout,
                                  const conv_geom *g)
@@ -209,7 +219,7 @@ static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
     /* CPUs, stride 1 along w: strips of 16 outputs per work-item with float8
      * (conv_fwd_small_strip); GPUs and other shapes: one work-item per
      * output. */
-    if (!enco_ctx_device(ctx)->is_gpu && g->sw == 1 && g->kw <= 16) {
+    if (use_strip(ctx, g) && g->kw <= 16) {
         const size_t sg[3] = {((size_t)g->wo + 15) / 16, (size_t)g->ho, (size_t)n};
         const size_t sl[3] = {1, 1, 1};
         return ENCO_RUN(ctx, "conv", "conv_fwd_small_strip", 3, sg, sl, ENCO_ARG_MEM(x),
@@ -253,6 +263,29 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
                                         size_t dy_off, cl_mem x, size_t x_off, int n, int cout,
                                         const conv_geom *g)
 {
+    /* CPUs, stride 1 along w: conv_bwd_weight_small_strip over blocks of 16
+     * output rows of each image into the split-K scratch, then the parts
+     * added to dw in order (image, block). */
+    if (use_strip(ctx, g)) {
+        const int rows = 16, nblk = (g->ho + rows - 1) / rows, parts = n * nblk;
+        const size_t count = (size_t)cout * geom_k(g);
+        cl_mem part;
+        ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, (size_t)parts * count * sizeof(float),
+                                  &part));
+        const size_t sg[3] = {(size_t)g->c * g->kh * ((g->kw + 1) / 2), (size_t)nblk, (size_t)n};
+        const size_t sl[3] = {1, 1, 1};
+        ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_bwd_weight_small_strip", 3, sg, sl, ENCO_ARG_MEM(dy),
+                          ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                          ENCO_ARG_MEM(part), ENCO_ARG_INT(cout), ENCO_ARG_INT(g->c),
+                          ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho),
+                          ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
+                          ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
+                          ENCO_ARG_INT(g->mode), ENCO_ARG_INT(rows)));
+        const size_t rg[1] = {(count + 63) / 64 * 64};
+        return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, rg, NULL, ENCO_ARG_MEM(part),
+                        ENCO_ARG_INT(parts), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
+                        ENCO_ARG_ULONG(dw_off));
+    }
     const size_t global[1] = {geom_k(g)};
     const size_t local[1] = {local0(global[0]) < 64 ? local0(global[0]) : 64};
     return ENCO_RUN(ctx, "conv", "conv_bwd_weight_small", 1, global, local, ENCO_ARG_MEM(dy),
