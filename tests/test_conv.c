@@ -316,6 +316,25 @@ START_TEST(conv2d_output_sizes)
     ck_assert(fabs(c.flops - (2.0 * 2 * 4 * 20 * 27 + 2 * 4 * 20)) < 0.5);
     ck_assert(fabs(c.bytes - 4.0 * (2 * 3 * 72 + 4 * 27 + 4 + 2 * 4 * 20)) < 0.5);
     ck_assert(enco_conv2d_cost(&s, 1).flops > c.flops);
+
+    /* The network planner: one image's column matrix when it fits the cap,
+     * else whole output rows (at least one), raised to the flipped-weight
+     * input gradient's need where that path is taken and fits. */
+    const size_t row = (size_t)3 * 9 * 4, image = row * 5; /* s: stride 2, no flip */
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, 1000), image);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, image - 1), 4 * row);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, row + 5), row);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, 7), row);
+    /* cout < cin, stride 1: the flip path needs cin*kt + kt*pp + cin*pp. */
+    enco_conv2d_shape f = {.n = 1, .cin = 6, .h = 5, .w = 4, .cout = 5, .kh = 3, .kw = 3,
+                           .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+    const size_t kt = 5 * 9, pp = 7 * 6, flip = 6 * kt + kt * pp + 6 * pp;
+    const size_t fimage = (size_t)6 * 9 * 5 * 4;
+    ck_assert_uint_lt(fimage, flip);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), flip);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, flip - 1), fimage); /* no room */
+    f.cout = 8; /* cout >= cin: the column-gradient path, no flip workspace */
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), (size_t)6 * 9 * 5 * 4);
 }
 END_TEST
 

@@ -263,6 +263,13 @@ static void json_num(FILE *f, double v)
         fputs("null", f);
 }
 
+/* `, "key": value` */
+static void json_kv(FILE *f, const char *key, double v)
+{
+    fprintf(f, ", \"%s\": ", key);
+    json_num(f, v);
+}
+
 static void json_rows(FILE *f, const enco_bench_peak *peak, const enco_bench_row *rows,
                       size_t nrows)
 {
@@ -278,16 +285,11 @@ static void json_rows(FILE *f, const enco_bench_peak *peak, const enco_bench_row
         json_str(f, r->shape);
         fprintf(f, ", \"per_iter\": %d, \"runs\": %d, \"seconds\": ", r->per_iter, r->runs);
         json_num(f, r->seconds);
-        fputs(", \"min_seconds\": ", f);
-        json_num(f, r->min_seconds);
-        fputs(", \"flops\": ", f);
-        json_num(f, r->cost.flops);
-        fputs(", \"bytes\": ", f);
-        json_num(f, r->cost.bytes);
-        fputs(", \"gflops\": ", f);
-        json_num(f, r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0);
-        fputs(", \"gbs\": ", f);
-        json_num(f, r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0);
+        json_kv(f, "min_seconds", r->min_seconds);
+        json_kv(f, "flops", r->cost.flops);
+        json_kv(f, "bytes", r->cost.bytes);
+        json_kv(f, "gflops", r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0);
+        json_kv(f, "gbs", r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0);
         if (peak) {
             double share;
             int mem = enco_bench_row_share(r, peak, &share);
@@ -333,14 +335,10 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
     if (peak) {
         fprintf(f, ",\n  \"peak\": {\"gemm_n\": %d, \"gemm_seconds\": ", peak->gemm_n);
         json_num(f, peak->gemm_seconds);
-        fputs(", \"gemm_gflops\": ", f);
-        json_num(f, peak->gemm_gflops);
-        fputs(", \"copy_mib\": ", f);
-        json_num(f, peak->copy_mib);
-        fputs(", \"copy_seconds\": ", f);
-        json_num(f, peak->copy_seconds);
-        fputs(", \"copy_gbs\": ", f);
-        json_num(f, peak->copy_gbs);
+        json_kv(f, "gemm_gflops", peak->gemm_gflops);
+        json_kv(f, "copy_mib", peak->copy_mib);
+        json_kv(f, "copy_seconds", peak->copy_seconds);
+        json_kv(f, "copy_gbs", peak->copy_gbs);
         fputs(", \"nominal_gflops\": ", f);
         if (peak->nominal_gflops > 0)
             json_num(f, peak->nominal_gflops);
@@ -361,8 +359,7 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
         double total = 0;
         for (size_t i = 0; i < nrows; i++)
             total += rows[i].per_iter * rows[i].seconds;
-        fputs(", \"sum_per_iter_seconds\": ", f);
-        json_num(f, total);
+        json_kv(f, "sum_per_iter_seconds", total);
         fputs(",\n  \"rows\": ", f);
         json_rows(f, peak, rows, nrows);
         fputs("}", f);
@@ -374,14 +371,10 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
             fprintf(f, "%s\n    {\"size\": %d, \"batch\": %d, \"iters\": %d, \"sec_per_iter\": ",
                     i ? "," : "", e->size, e->batch, e->iters);
             json_num(f, e->sec_per_iter);
-            fputs(", \"min_sec_per_iter\": ", f);
-            json_num(f, e->min_sec_per_iter);
-            fputs(", \"profiled_sec_per_iter\": ", f);
-            json_num(f, e->profiled_sec_per_iter);
-            fputs(", \"first_iter_seconds\": ", f);
-            json_num(f, e->first_iter_seconds);
-            fputs(", \"setup_seconds\": ", f);
-            json_num(f, e->setup_seconds);
+            json_kv(f, "min_sec_per_iter", e->min_sec_per_iter);
+            json_kv(f, "profiled_sec_per_iter", e->profiled_sec_per_iter);
+            json_kv(f, "first_iter_seconds", e->first_iter_seconds);
+            json_kv(f, "setup_seconds", e->setup_seconds);
             fprintf(f, ", \"device_peak_bytes\": %llu, \"params\": [%zu, %zu, %zu], \"loss_G\": ",
                     (unsigned long long)e->device_peak_bytes, e->params[0], e->params[1],
                     e->params[2]);

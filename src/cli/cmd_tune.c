@@ -111,25 +111,29 @@ static int run_tuner(const char *tuner, const char *dir, unsigned plat, unsigned
         _exit(127);
     }
     const time_t t0 = time(NULL);
-    long shown = 0;
+    long pos = 0; /* the log up to here has been shown */
     int status = 0, done = 0, killed = 0;
     while (!done) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
             done = 1;
+        /* New complete lines only: the log grows to megabytes (one table
+         * row per configuration), so it is read on from where it was left. */
         FILE *f = fopen(log, "r");
-        if (f) {
+        if (f && fseek(f, pos, SEEK_SET) == 0) {
             char line[4096];
-            long lineno = 0;
-            while (fgets(line, sizeof line, f))
-                if (++lineno > shown) {
-                    shown = lineno;
-                    if (strncmp(line, "* (", 3) == 0 || strncmp(line, "* Found best", 12) == 0 ||
-                        strncmp(line, "* Best param", 12) == 0)
-                        fprintf(stderr, "[%3lds] tuner %s", (long)(time(NULL) - t0), line + 2);
-                }
-            fclose(f);
+            while (fgets(line, sizeof line, f)) {
+                size_t len = strlen(line);
+                if (len == 0 || (line[len - 1] != '\n' && len + 1 < sizeof line))
+                    break; /* still being written */
+                pos = ftell(f);
+                if (strncmp(line, "* (", 3) == 0 || strncmp(line, "* Found best", 12) == 0 ||
+                    strncmp(line, "* Best param", 12) == 0)
+                    fprintf(stderr, "[%3lds] tuner %s", (long)(time(NULL) - t0), line + 2);
+            }
         }
+        if (f)
+            fclose(f);
         if (done)
             break;
         if (!killed && time(NULL) - t0 >= limit_s) {

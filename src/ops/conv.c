@@ -202,6 +202,35 @@ static int direct_max(void)
     return 4;
 }
 
+/* Partial sums of a weight gradient split into `parts` (GPUs: split-K and
+ * split rows; CPUs: the strip kernel's row blocks): a scratch area of parts x
+ * count floats, and dw[i] += part[0][i] + part[1][i] + ... in part order
+ * (conv_splitk_reduce), so the result does not depend on scheduling. */
+static enco_status parts_scratch(enco_ctx *ctx, size_t parts, size_t count, cl_mem *part)
+{
+    return enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, parts * count * sizeof(float), part);
+}
+
+static enco_status add_parts(enco_ctx *ctx, cl_mem part, size_t parts, size_t count, cl_mem dw,
+                             size_t dw_off)
+{
+    const size_t global[1] = {(count + 63) / 64 * 64};
+    return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, global, NULL, ENCO_ARG_MEM(part),
+                    ENCO_ARG_INT((int)parts), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
+                    ENCO_ARG_ULONG(dw_off));
+}
+
+/* ENCO_CONV_SPLITK: 1 with *parts set when the variable is given (0 = never
+ * split, N >= 2 = N parts on any device), 0 when it is not. */
+static int splitk_env(size_t *parts)
+{
+    const char *env = getenv("ENCO_CONV_SPLITK");
+    if (!env || !*env)
+        return 0;
+    *parts = (size_t)strtoul(env, NULL, 10);
+    return 1;
+}
+
 /* The float8 strip kernels for few output channels (CPUs, stride 1 along w):
  * on CPU devices unless ENCO_CONV_STRIP=0; ENCO_CONV_STRIP=1 forces them on
  * any device (the bitwise cross-implementation check pins the path). */
@@ -270,8 +299,7 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
         const int rows = 16, nblk = (g->ho + rows - 1) / rows, parts = n * nblk;
         const size_t count = (size_t)cout * geom_k(g);
         cl_mem part;
-        ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, (size_t)parts * count * sizeof(float),
-                                  &part));
+        ENCO_TRY(parts_scratch(ctx, (size_t)parts, count, &part));
         const size_t sg[3] = {(size_t)g->c * g->kh * ((g->kw + 1) / 2), (size_t)nblk, (size_t)n};
         const size_t sl[3] = {1, 1, 1};
         ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_bwd_weight_small_strip", 3, sg, sl, ENCO_ARG_MEM(dy),
@@ -281,10 +309,7 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
                           ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw),
                           ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
                           ENCO_ARG_INT(g->mode), ENCO_ARG_INT(rows)));
-        const size_t rg[1] = {(count + 63) / 64 * 64};
-        return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, rg, NULL, ENCO_ARG_MEM(part),
-                        ENCO_ARG_INT(parts), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
-                        ENCO_ARG_ULONG(dw_off));
+        return add_parts(ctx, part, (size_t)parts, count, dw, dw_off);
     }
     const size_t global[1] = {geom_k(g)};
     const size_t local[1] = {local0(global[0]) < 64 ? local0(global[0]) : 64};
@@ -310,10 +335,8 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
  * unit, each part at least 512 long, at most 64 parts. */
 static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
 {
-    const char *env = getenv("ENCO_CONV_SPLITK");
     size_t s;
-    if (env && *env) {
-        s = (size_t)strtoul(env, NULL, 10);
+    if (splitk_env(&s)) {
         if (s > k)
             s = k;
     } else {
@@ -336,11 +359,8 @@ static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
  * about 8 * 256 work-items per compute unit. */
 static int small_parts(const enco_ctx *ctx, size_t K, int ho)
 {
-    const char *env = getenv("ENCO_CONV_SPLITK");
     size_t s;
-    if (env && *env) {
-        s = (size_t)strtoul(env, NULL, 10);
-    } else {
+    if (!splitk_env(&s)) {
         const enco_device_info *d = enco_ctx_device(ctx);
         if (!d->is_gpu)
             return 1;
@@ -357,8 +377,7 @@ static enco_status run_bwd_weight_small_split(enco_ctx *ctx, int parts, cl_mem d
 {
     const size_t K = geom_k(g), count = (size_t)cout * K;
     cl_mem part;
-    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, (size_t)parts * count * sizeof(float),
-                              &part));
+    ENCO_TRY(parts_scratch(ctx, (size_t)parts, count, &part));
     const size_t global[2] = {(K + 63) / 64 * 64, (size_t)parts};
     const size_t local[2] = {64, 1};
     ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_bwd_weight_small_part", 2, global, local,
@@ -369,10 +388,7 @@ static enco_status run_bwd_weight_small_split(enco_ctx *ctx, int parts, cl_mem d
                       ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
                       ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
                       ENCO_ARG_INT(g->mode), ENCO_ARG_INT(parts)));
-    const size_t rg[1] = {(count + 63) / 64 * 64};
-    return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, rg, NULL, ENCO_ARG_MEM(part),
-                    ENCO_ARG_INT(parts), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
-                    ENCO_ARG_ULONG(dw_off));
+    return add_parts(ctx, part, (size_t)parts, count, dw, dw_off);
 }
 
 /* dw (m x n, ldc n) += a (m x k, lda) b (k x n, ldb n) in `parts` parts. */
@@ -383,16 +399,13 @@ static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, siz
     const size_t len = (k + (size_t)parts - 1) / (size_t)parts, full = k / len,
                  rem = k - full * len, count = m * n, total = full + (rem > 0);
     cl_mem part;
-    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_SPLITK, total * count * sizeof(float), &part));
+    ENCO_TRY(parts_scratch(ctx, total, count, &part));
     ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, m, n, len, 1.0f, a, a_off, lda, len, b, b_off, n,
                                 len * n, 0.0f, part, 0, n, count, full));
     if (rem)
         ENCO_TRY(enco_sgemm(ctx, 0, 0, m, n, rem, 1.0f, a, a_off + full * len, lda, b,
                             b_off + full * len * n, n, 0.0f, part, full * count, n));
-    const size_t global[1] = {(count + 63) / 64 * 64};
-    return ENCO_RUN(ctx, "conv", "conv_splitk_reduce", 1, global, NULL, ENCO_ARG_MEM(part),
-                    ENCO_ARG_INT((int)total), ENCO_ARG_ULONG(count), ENCO_ARG_MEM(dw),
-                    ENCO_ARG_ULONG(dw_off));
+    return add_parts(ctx, part, total, count, dw, dw_off);
 }
 
 /* ---- input gradient of stride-1 convolutions as a forward convolution ---- */
