@@ -50,8 +50,10 @@ static enco_status launch(enco_ctx *ctx, const char *kernel, int gw, int gh, int
 }
 
 /* Row kernels (cl/blur.cl *_rows: one work-item per block of output rows,
- * float8 strips) on CPU devices and Oclgrind; the one-item-per-element
- * kernels on GPUs. ENCO_BLUR_ROWS=0 / =1 forces either (tests cover both). */
+ * float8 strips) on CPU devices; the one-item-per-element kernels on GPUs,
+ * Oclgrind included (it reports every device type). ENCO_BLUR_ROWS=0 / =1
+ * forces either; the tests cover both, so Oclgrind checks the row kernels
+ * too, in their scalar form (vec = 0 below). */
 static int use_rows(enco_ctx *ctx)
 {
     const char *env = getenv("ENCO_BLUR_ROWS");
