@@ -191,6 +191,125 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
     x[xi] = acc;
 }
 
+/* col2im of a 1x1, stride-1 geometry over the whole plane (the fold of
+ * Pad2d's backward and of the flipped-weight input gradient) for CPUs: one
+ * work-item per plane (c, image) of x, no divisions, no per-work-item
+ * arrays for PoCL to spill. Every element sums the same terms in the same
+ * order as conv_col2im (from 0: the padded rows whose source is ih, in
+ * conv_source_runs order, each over the padded columns whose source is iw,
+ * in that order), so both give the same bits. col per image is (C, Hp, Wp);
+ * global size (C, nimg). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_fold_rows(
+    __global const float *col, ulong col_off, __global float *x, ulong x_off, int C, int H, int W,
+    int Hp, int Wp, int pt, int pl, int mode)
+{
+    const int c = (int)get_global_id(0);
+    const size_t n = get_global_id(1);
+    if (c >= C)
+        return;
+    __global const float *cp = col + col_off + (n * C + c) * (size_t)Hp * Wp;
+    __global float *xp = x + x_off + ENCO_IDX4(n, c, 0, 0, C, H, W);
+    /* The longest run [jlo, jhi] of columns whose only source column is
+     * themselves (with reflection, columns 0 and W-1 are such columns too, but
+     * apart from the interior). */
+    int jlo = 0, jhi = -1, start = -1;
+    for (int iw = 0; iw <= W; iw++) {
+        int trivial = 0;
+        if (iw < W) {
+            int wa[3], wb[3];
+            conv_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
+            trivial = wa[1] > wb[1] && wa[2] > wb[2];
+        }
+        if (trivial && start < 0)
+            start = iw;
+        if (!trivial && start >= 0) {
+            if (iw - 1 - start > jhi - jlo) {
+                jlo = start;
+                jhi = iw - 1;
+            }
+            start = -1;
+        }
+    }
+    for (int ih = 0; ih < H; ih++) {
+        int ha[3], hb[3];
+        conv_source_runs(ih, H, -pt, Hp - 1 - pt, mode, ha, hb);
+        __global float *xr = xp + (size_t)ih * W;
+        for (int iw = 0; iw < W; iw++) {
+            if (iw == jlo && jhi >= jlo) {
+                /* Interior columns: one term per source row. */
+                for (int j = jlo; j <= jhi; j++)
+                    xr[j] = 0.0f;
+                for (int rh = 0; rh < 3; rh++)
+                    for (int th = ha[rh]; th <= hb[rh]; th++) {
+                        __global const float *row = cp + (size_t)(th + pt) * Wp + pl;
+                        for (int j = jlo; j <= jhi; j++)
+                            xr[j] += row[j];
+                    }
+                iw = jhi;
+                continue;
+            }
+            int wa[3], wb[3];
+            conv_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
+            float acc = 0.0f;
+            for (int rh = 0; rh < 3; rh++)
+                for (int th = ha[rh]; th <= hb[rh]; th++) {
+                    __global const float *row = cp + (size_t)(th + pt) * Wp + pl;
+                    for (int rw = 0; rw < 3; rw++)
+                        for (int tw = wa[rw]; tw <= wb[rw]; tw++)
+                            acc += row[tw];
+                }
+            xr[iw] = acc;
+        }
+    }
+}
+
+/* conv_bias_grad's result for CPUs: one work-item per channel keeps the ls
+ * lane sums of that kernel's work-group in a private array (lane l sums the
+ * elements p = l (mod ls) of every image, in order) and reduces them in the
+ * same tree, so both give the same bits. ls is the work-group size the GPU
+ * kernel would use (a power of two, at most 256). Global size (C). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_bias_grad_rows(
+    __global const float *dy, ulong dy_off, __global float *db, ulong db_off, int N, int C, int P,
+    int ls)
+{
+    const int c = (int)get_global_id(0);
+    if (c >= C)
+        return;
+    float acc[256];
+    for (int l = 0; l < ls; l++)
+        acc[l] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        __global const float *plane = dy + dy_off + ((size_t)n * C + c) * (size_t)P;
+        int p = 0;
+        for (; p + ls <= P; p += ls)
+            for (int l = 0; l < ls; l++)
+                acc[l] += plane[p + l];
+        for (int l = 0; p + l < P; l++)
+            acc[l] += plane[p + l];
+    }
+    for (int s = ls / 2; s > 0; s >>= 1)
+        for (int l = 0; l < s; l++)
+            acc[l] += acc[l + s];
+    db[db_off + c] += acc[0];
+}
+
+/* conv_flip_weights for CPUs: one work-item per input channel writes its
+ * row of wt. Global size (cin). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_flip_weights_rows(
+    __global const float *w, ulong w_off, __global float *wt, ulong wt_off, int cin, int cout,
+    int kh, int kw)
+{
+    const int ci = (int)get_global_id(0);
+    if (ci >= cin)
+        return;
+    __global float *dst = wt + wt_off + (size_t)ci * cout * kh * kw;
+    for (int co = 0; co < cout; co++) {
+        __global const float *src = w + w_off + ((size_t)co * cin + ci) * kh * kw;
+        for (int r = kh * kw - 1; r >= 0; r--)
+            *dst++ = src[r];
+    }
+}
+
 /* ---- bias ----------------------------------------------------------------- */
 
 /* y[n, c, p] = bias[c] for N images of (C, P). Global size (P rounded up,

@@ -285,3 +285,131 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
 #undef GP_STORE_FULL
 #undef GP_STORE_EDGE
 }
+
+/* Implicit im2col operands for the packed GEMM: the packing kernels below
+ * read the convolution input x directly instead of a column matrix built in
+ * memory, so a convolution pays one pass over its packed operand instead of
+ * three (im2col write, pack read, pack write). They write exactly what
+ * gemm_pack_b / gemm_pack_bt write from the explicit matrix, so the GEMM's
+ * result is the same to the bit.
+ * Column matrix of image q (x + x_off + q * stride_x, shape (C, H, W)):
+ * (C*kh*kw) x (Ho*Wo), row k = (c*kh + ki)*kw + kj, column p = oh*Wo + ow,
+ * entry x[c, enco_pad_index(oh*sh - pt + ki), enco_pad_index(ow*sw - pl + kj)]
+ * (0 where either is -1), as conv_im2col in cl/conv.cl. */
+
+/* op(B) = the column matrix (K x P). Global size (npan, ceil(kc / GP_KB),
+ * batch): work-item (p, kb) writes panel p (columns j0 + p*GP_NR ..) for
+ * rows k0 + kb .. (GP_KB of them), each a contiguous run of GP_NR floats. */
+__kernel void gemm_pack_im2col(int N, int k0, int kc, int j0, int npan, __global const float *x,
+                               ulong x_off, ulong stride_x, __global float *Bp, ulong bp_off,
+                               int C, int H, int W, int Wo, int kh, int kw, int sh, int sw,
+                               int pt, int pl, int mode)
+{
+    const int p = (int)get_global_id(0), kb = (int)get_global_id(1) * GP_KB;
+    const size_t q = get_global_id(2);
+    if (p >= npan || kb >= kc)
+        return;
+    __global const float *xs = x + x_off + q * stride_x;
+    __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + kb) * GP_NR;
+    const int ke = min(kb + GP_KB, kc) - kb, jb = j0 + p * GP_NR;
+    const int ncols = min(GP_NR, N - jb);
+    const int oh = jb / Wo, ow0 = jb - oh * Wo;
+    const int fast = ncols == GP_NR && ow0 + GP_NR <= Wo && sw == 1;
+    const int kk = k0 + kb, kq = kk / kw;
+    int kj = kk - kq * kw;
+    int c = kq / kh;
+    int ki = kq - c * kh;
+    for (int k = 0; k < ke; k++) {
+        __global float *d = dst + k * GP_NR;
+        if (fast) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            const int iw0 = ow0 - pl + kj;
+            if (ih < 0) {
+                vstore16((float16)(0.0f), 0, d);
+            } else {
+                __global const float *row = xs + ((size_t)c * H + ih) * W;
+                if (iw0 >= 0 && iw0 + GP_NR <= W) {
+                    vstore16(vload16(0, row + iw0), 0, d);
+                } else {
+                    for (int jj = 0; jj < GP_NR; jj++) {
+                        const int iw = enco_pad_index(iw0 + jj, W, mode);
+                        d[jj] = iw < 0 ? 0.0f : row[iw];
+                    }
+                }
+            }
+        } else {
+            int o_h = oh, o_w = ow0;
+            for (int jj = 0; jj < GP_NR; jj++) {
+                float v = 0.0f;
+                if (jj < ncols) {
+                    const int ih = enco_pad_index(o_h * sh - pt + ki, H, mode);
+                    const int iw = enco_pad_index(o_w * sw - pl + kj, W, mode);
+                    if (ih >= 0 && iw >= 0)
+                        v = xs[((size_t)c * H + ih) * W + iw];
+                }
+                d[jj] = v;
+                if (++o_w == Wo) {
+                    o_w = 0;
+                    o_h++;
+                }
+            }
+        }
+        if (++kj == kw) {
+            kj = 0;
+            if (++ki == kh) {
+                ki = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* op(B) = the transposed column matrix (P x K): GEMM rows are pixels, columns
+ * are K indices. Global size (npan, ceil(kc / GP_KB), batch): work-item
+ * (p, kb) writes panel p (K indices j0 + p*GP_NR ..) for pixels k0 + kb ..
+ * (GP_KB of them), one K index (a strided column of the panel) at a time,
+ * walking the pixels in runs along output rows. */
+__kernel void gemm_pack_im2col_t(int N, int k0, int kc, int j0, int npan,
+                                 __global const float *x, ulong x_off, ulong stride_x,
+                                 __global float *Bp, ulong bp_off, int C, int H, int W, int Wo,
+                                 int kh, int kw, int sh, int sw, int pt, int pl, int mode)
+{
+    const int p = (int)get_global_id(0), kb = (int)get_global_id(1) * GP_KB;
+    const size_t q = get_global_id(2);
+    if (p >= npan || kb >= kc)
+        return;
+    __global const float *xs = x + x_off + q * stride_x;
+    __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + kb) * GP_NR;
+    const int ke = min(kb + GP_KB, kc) - kb, jb = j0 + p * GP_NR;
+    const int pix0 = k0 + kb, oh0 = pix0 / Wo, ow00 = pix0 - oh0 * Wo;
+    for (int jj = 0; jj < GP_NR; jj++) {
+        __global float *d = dst + jj;
+        const int j = jb + jj;
+        if (j >= N) {
+            for (int k = 0; k < ke; k++)
+                d[k * GP_NR] = 0.0f;
+            continue;
+        }
+        const int kq = j / kw, kj = j - kq * kw, c = kq / kh, ki = kq - c * kh;
+        __global const float *plane = xs + (size_t)c * H * W;
+        int oh = oh0, ow = ow00;
+        for (int k = 0; k < ke;) {
+            const int run = min(ke - k, Wo - ow);
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0) {
+                for (int r = 0; r < run; r++)
+                    d[(k + r) * GP_NR] = 0.0f;
+            } else {
+                __global const float *row = plane + (size_t)ih * W;
+                for (int r = 0; r < run; r++) {
+                    const int t = (ow + r) * sw - pl + kj;
+                    const int iw = t >= 0 && t < W ? t : enco_pad_index(t, W, mode);
+                    d[(k + r) * GP_NR] = iw < 0 ? 0.0f : row[iw];
+                }
+            }
+            k += run;
+            ow = 0;
+            oh++;
+        }
+    }
+}

@@ -176,10 +176,14 @@ static void conv_data_free(conv_data *d)
 
 /* Workspace floats for `images` whole images, or for -images output rows
  * of one image when images < 0 (the banded path). */
+static size_t conv_ws_min; /* a larger workspace where a test needs one */
+
 static size_t conv_ws(const conv_data *d, int images)
 {
-    if (images > 0)
-        return enco_conv2d_workspace_floats(&d->s, images);
+    if (images > 0) {
+        const size_t n = enco_conv2d_workspace_floats(&d->s, images);
+        return n > conv_ws_min ? n : conv_ws_min;
+    }
     return (size_t)-images * d->s.cin * d->s.kh * d->s.kw * d->wo;
 }
 
@@ -970,7 +974,8 @@ END_TEST
  * GPU split-K, forced with ENCO_CONV_SPLITK; 7 leaves a shorter last part on
  * most shapes), the direct kernels with the weight gradient's rows split
  * in 3 parts, and the direct kernels without the CPU strip kernels, against
- * the float64 references.
+ * the float64 references; the first and third again with explicit
+ * column matrices.
  * Extra shapes with cout > 4 and wide rows exercise the im2col interior runs
  * next to every padding mode. */
 static const conv_case conv_cases_paths[] = {
@@ -1004,7 +1009,12 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     const conv_case *base = conv_list(&count);
     const size_t nextra = test_on_oclgrind() ? 1 : sizeof conv_cases_paths / sizeof conv_cases_paths[0];
     static const char *const splitk[8] = {"0", "0", "0", "0", "3", "7", "3", "0"};
-    for (int mode = 0; mode < 8; mode++) {
+    /* Modes 8 and 9: modes 0 and 2 with the column matrices in memory
+     * (ENCO_CONV_IMPLICIT=0; on CPUs the packed GEMM otherwise builds them
+     * while packing, so the banded workspace is only used here). */
+    for (int xmode = 0; xmode < 10; xmode++) {
+        const int mode = xmode < 8 ? xmode : 2 * (xmode - 8);
+        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", xmode >= 8 ? "0" : "", 1), 0);
         const int path = mode < 4 ? mode & 1 : mode >= 6;
         /* mode 7: the per-output / per-weight small kernels instead of the
          * CPU strip kernels (ENCO_CONV_STRIP=0; what GPUs run). */
@@ -1050,6 +1060,96 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_SPLITK"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+}
+END_TEST
+
+/* The CPU kernels give the bits of the portable ones: the implicit im2col
+ * of the packed GEMM (forward, weight gradient, and the flipped-weight input
+ * gradient's im2col of dy) against the column matrix in memory
+ * (ENCO_CONV_IMPLICIT=0), and the per-plane fold, bias-gradient and
+ * weight-flip kernels against the per-element ones (ENCO_CONV_ROWS=0/1).
+ * The flipped-weight input gradient is forced in both runs so that the
+ * comparison is of the same arithmetic. Where the packed GEMM does not run
+ * (Oclgrind), the first half compares the explicit path with itself and the
+ * second still holds. Shapes: reflection with a pad of 3 on narrow planes
+ * (columns 0 and W-1 are apart from the interior), replicate, zero, panels
+ * of 16 columns that straddle output rows, bias. */
+static const conv_case conv_cases_cpu_bits[] = {
+    {2, 3, 13, 10, 4, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+    {2, 5, 11, 19, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
+    {1, 4, 9, 23, 6, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 0},
+    {2, 6, 17, 33, 9, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+    {1, 3, 8, 9, 5, 3, 3, 2, 2, 1, 1, ENCO_PAD_REFLECT, 1},
+    {1, 2, 6, 5, 2, 3, 3, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 1},
+};
+
+START_TEST(conv2d_cpu_kernels_same_bits)
+{
+    const size_t ncase = test_on_oclgrind() ? 2 : sizeof conv_cases_cpu_bits / sizeof conv_cases_cpu_bits[0];
+    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
+    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    for (size_t i = 0; i < ncase; i++) {
+        const conv_case *c = &conv_cases_cpu_bits[i];
+        conv_data d = conv_data_make(c, 900 + 10 * i);
+        float *y[2];
+        grads g[2];
+        /* Room for the explicit flipped-weight path (its column matrix of dy). */
+        conv_ws_min = (size_t)4 * d.s.n * d.s.cout * d.s.kh * d.s.kw * (d.s.h + 2 * d.s.pad_h) *
+                      (d.s.w + 2 * d.s.pad_w);
+        for (int fast = 0; fast < 2; fast++) {
+            ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", fast ? "1" : "0", 1), 0);
+            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+            y[fast] = conv_fwd_device(&d, c->bias, d.s.n);
+            g[fast] = conv_bwd_device(&d, c->bias, d.s.n);
+        }
+        char label[160];
+        conv_label(label, sizeof label, "cpu_kernels_forward", c);
+        test_assert_bitwise(label, y[1], y[0], d.ny);
+        conv_label(label, sizeof label, "cpu_kernels_dx", c);
+        test_assert_bitwise(label, g[1].dx, g[0].dx, d.nx);
+        conv_label(label, sizeof label, "cpu_kernels_dw", c);
+        test_assert_bitwise(label, g[1].dw, g[0].dw, d.nw);
+        if (c->bias) {
+            conv_label(label, sizeof label, "cpu_kernels_db", c);
+            test_assert_bitwise(label, g[1].db, g[0].db, d.nb);
+        }
+        /* And against the float64 reference, so that "the same" is right. */
+        double *rdx, *rdw, *rdb;
+        conv_bwd_ref(&d, c->bias, &rdx, &rdw, &rdb);
+        conv_label(label, sizeof label, "cpu_kernels_dx_ref", c);
+        test_assert_close(label, g[1].dx, rdx, d.nx, ATOL, RTOL);
+        conv_label(label, sizeof label, "cpu_kernels_dw_ref", c);
+        test_assert_close(label, g[1].dw, rdw, d.nw, ATOL, RTOL);
+        free(rdx), free(rdw), free(rdb);
+        conv_ws_min = 0;
+        for (int k = 0; k < 2; k++)
+            free(y[k]), grads_free(&g[k]);
+        conv_data_free(&d);
+    }
+    /* Pad2d's backward is the fold alone. */
+    for (int mode = 0; mode < 3; mode++) {
+        enco_pad2d_shape ps = {.n = 2, .c = 3, .h = 7, .w = 6, .top = 3, .bottom = 2, .left = 1,
+                               .right = 3, .mode = mode};
+        const size_t nx = 2 * 3 * 7 * 6, ny = (size_t)2 * 3 * (7 + 5) * (6 + 4);
+        float *dyh = rand_f(ny, 77 + (uint64_t)mode, -1, 1);
+        cl_mem dy = test_upload(dyh, ny);
+        float *dx[2];
+        for (int fast = 0; fast < 2; fast++) {
+            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+            cl_mem dxm = test_alloc(nx);
+            ENCO_CK(enco_pad2d_backward(test_ctx(), dxm, 0, dy, 0, &ps));
+            dx[fast] = test_download(dxm, nx);
+            test_release(dxm);
+        }
+        test_assert_bitwise("cpu_kernels_pad2d_backward", dx[1], dx[0], nx);
+        free(dx[0]), free(dx[1]), free(dyh);
+        test_release(dy);
+    }
+    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
 }
 END_TEST
 
@@ -1176,6 +1276,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_forward_matches_reference);
     tcase_add_test(t, conv2d_backward_matches_reference);
     tcase_add_test(t, conv2d_chunked_workspace);
+    tcase_add_test(t, conv2d_cpu_kernels_same_bits);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);
     tcase_add_test(t, conv2d_offsets);

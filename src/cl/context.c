@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void resolve_gemm(enco_ctx *ctx, enco_gemm_backend requested)
 {
@@ -90,9 +91,47 @@ enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
     enco_tuning_load(ctx);
     const char *fault = getenv("ENCO_FAULT_AFTER_LAUNCHES");
     ctx->fault_after = fault ? strtol(fault, NULL, 10) : 0;
+    const char *prof = getenv("ENCO_PROFILE_KERNELS");
+    ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
     enco_clear_error();
     *out = ctx;
     return ENCO_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int prof_cmp(const void *a, const void *b)
+{
+    const enco_kernel_entry *x = *(enco_kernel_entry *const *)a, *y = *(enco_kernel_entry *const *)b;
+    return x->prof_s < y->prof_s ? 1 : x->prof_s > y->prof_s ? -1 : 0;
+}
+
+/* ENCO_PROFILE_KERNELS: the kernels by total time, on stderr. */
+static void profile_report(const enco_ctx *ctx)
+{
+    double total = 0;
+    enco_kernel_entry **v = malloc((ctx->nkernels + 1) * sizeof *v);
+    if (!v)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        if (ctx->kernels[i].prof_n) {
+            v[n++] = &ctx->kernels[i];
+            total += ctx->kernels[i].prof_s;
+        }
+    qsort(v, n, sizeof *v, prof_cmp);
+    fprintf(stderr, "kernel profile (ENCO_PROFILE_KERNELS; a device sync around every launch): "
+                    "%.3f s in %zu kernels\n", total, n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %6.1f%%  %10.3f ms  %8lu x  %s/%s\n",
+                total > 0 ? 100.0 * v[i]->prof_s / total : 0.0, 1e3 * v[i]->prof_s, v[i]->prof_n,
+                v[i]->program, v[i]->name);
+    free(v);
 }
 
 void enco_ctx_free(enco_ctx *ctx)
@@ -101,6 +140,8 @@ void enco_ctx_free(enco_ctx *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    if (ctx->profile)
+        profile_report(ctx);
     for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++)
         if (ctx->scratch[i])
             enco_buffer_free(ctx, ctx->scratch[i]);
@@ -366,6 +407,8 @@ enco_status enco_kernel_get(enco_ctx *ctx, const char *program, const char *kern
     snprintf(e->program, sizeof e->program, "%s", program);
     snprintf(e->name, sizeof e->name, "%s", kernel);
     e->kernel = k;
+    e->prof_s = 0;
+    e->prof_n = 0;
     *out = k;
     return ENCO_OK;
 }
@@ -394,8 +437,22 @@ enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kern
         if (g[d] == 0)
             return ENCO_OK; /* empty launch: nothing to do */
     }
+    double t0 = 0;
+    if (ctx->profile) {
+        clFinish(ctx->queue);
+        t0 = now_s();
+    }
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return ENCO_FAIL(err, "launching kernel %s/%s failed", program, kernel);
+    if (ctx->profile) {
+        clFinish(ctx->queue);
+        for (size_t i = 0; i < ctx->nkernels; i++)
+            if (ctx->kernels[i].kernel == k) {
+                ctx->kernels[i].prof_s += now_s() - t0;
+                ctx->kernels[i].prof_n++;
+                break;
+            }
+    }
     return ENCO_OK;
 }

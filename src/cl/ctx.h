@@ -15,6 +15,8 @@ typedef struct enco_kernel_entry {
     char program[ENCO_NAME_MAX];
     char name[ENCO_NAME_MAX];
     cl_kernel kernel;
+    double prof_s;          /* ENCO_PROFILE_KERNELS: wall seconds over its launches */
+    unsigned long prof_n;   /* ... and their count */
 } enco_kernel_entry;
 
 struct enco_ctx {
@@ -29,6 +31,7 @@ struct enco_ctx {
     char kernel_dir[ENCO_PATH_MAX]; /* "" = embedded sources */
     enco_gemm_backend gemm;
     int host_zero_fill; /* zero buffers by host writes (Oclgrind) */
+    int profile;        /* ENCO_PROFILE_KERNELS: sync and time every launch, table at free */
     long fault_after;   /* ENCO_FAULT_AFTER_LAUNCHES: simulate a lost device after this many
                          * kernel launches (testing aid; 0 = never) */
     char build_options[256];

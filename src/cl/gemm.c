@@ -34,10 +34,51 @@ static size_t tune(const char *name, size_t dflt)
     return v > 0 ? (size_t)v : dflt;
 }
 
-static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k,
-                               float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
-                               cl_mem b, size_t b_off, size_t ldb, size_t sb, float beta,
-                               cl_mem c, size_t c_off, size_t ldc, size_t sc, size_t batch)
+/* The B operand of gemm_packed: a matrix (op(B) = B or B^T, kind 0) or the
+ * column matrix of a convolution input x, built while packing (kind 1:
+ * op(B) = im2col(x), kind 2: its transpose). sb is the batch stride of B or
+ * of x. */
+typedef struct bsrc {
+    int kind, tb;
+    cl_mem b;
+    size_t b_off, ldb, sb;
+    const enco_im2col_geom *g;
+} bsrc;
+
+static enco_status pack_b(enco_ctx *ctx, const bsrc *bs, size_t q0, size_t nq, size_t n,
+                          size_t k0, size_t kcs, size_t j0, size_t npan, cl_mem s, size_t bp_off)
+{
+    const size_t off = bs->b_off + q0 * bs->sb;
+    if (bs->kind != 0) {
+        const enco_im2col_geom *g = bs->g;
+        const size_t gb[3] = {npan, (kcs + GP_KB - 1) / GP_KB, nq};
+        return ENCO_RUN(ctx, "gemm", bs->kind == 1 ? "gemm_pack_im2col" : "gemm_pack_im2col_t", 3,
+                        gb, NULL, ENCO_ARG_INT(n), ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs),
+                        ENCO_ARG_INT(j0), ENCO_ARG_INT(npan), ENCO_ARG_MEM(bs->b),
+                        ENCO_ARG_ULONG(off), ENCO_ARG_ULONG(bs->sb), ENCO_ARG_MEM(s),
+                        ENCO_ARG_ULONG(bp_off), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
+                        ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                        ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
+                        ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+    }
+    if (bs->tb) {
+        const size_t gb[3] = {npan, (kcs + GP_KB - 1) / GP_KB, nq};
+        return ENCO_RUN(ctx, "gemm", "gemm_pack_bt", 3, gb, NULL, ENCO_ARG_INT(n),
+                        ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0), ENCO_ARG_INT(npan),
+                        ENCO_ARG_MEM(bs->b), ENCO_ARG_ULONG(off), ENCO_ARG_INT(bs->ldb),
+                        ENCO_ARG_ULONG(bs->sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off));
+    }
+    const size_t gb[3] = {(kcs + GP_PR - 1) / GP_PR, (npan + GP_PB - 1) / GP_PB, nq};
+    return ENCO_RUN(ctx, "gemm", "gemm_pack_b", 3, gb, NULL, ENCO_ARG_INT(n), ENCO_ARG_INT(k0),
+                    ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0), ENCO_ARG_INT(npan), ENCO_ARG_MEM(bs->b),
+                    ENCO_ARG_ULONG(off), ENCO_ARG_INT(bs->ldb), ENCO_ARG_ULONG(bs->sb),
+                    ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off));
+}
+
+static enco_status gemm_packed(enco_ctx *ctx, int ta, const bsrc *bs, size_t m, size_t n,
+                               size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                               size_t sa, float beta, cl_mem c, size_t c_off, size_t ldc,
+                               size_t sc, size_t batch)
 {
     const size_t kc_max = tune("ENCO_GEMM_KC", 4096), nc_floats = tune("ENCO_GEMM_NC", 1u << 20);
     const size_t mb = tune("ENCO_GEMM_MB", 4);
@@ -74,21 +115,7 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, int tb, size_t m, size_t n
             const size_t cols = n - j0 < nc ? n - j0 : nc, npan = (cols + GP_NR - 1) / GP_NR;
             for (size_t sp = 0; sp < nsplit; sp++) {
                 const size_t k0 = sp * kc, kcs = k - k0 < kc ? k - k0 : kc;
-                if (tb) {
-                    const size_t gb[3] = {npan, (kcs + GP_KB - 1) / GP_KB, nq};
-                    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_bt", 3, gb, NULL, ENCO_ARG_INT(n),
-                                      ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
-                                      ENCO_ARG_INT(npan), ENCO_ARG_MEM(b),
-                                      ENCO_ARG_ULONG(b_off + q0 * sb), ENCO_ARG_INT(ldb),
-                                      ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
-                } else {
-                    const size_t gb[3] = {(kcs + GP_PR - 1) / GP_PR, (npan + GP_PB - 1) / GP_PB, nq};
-                    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_b", 3, gb, NULL, ENCO_ARG_INT(n),
-                                      ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs), ENCO_ARG_INT(j0),
-                                      ENCO_ARG_INT(npan), ENCO_ARG_MEM(b),
-                                      ENCO_ARG_ULONG(b_off + q0 * sb), ENCO_ARG_INT(ldb),
-                                      ENCO_ARG_ULONG(sb), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off)));
-                }
+                ENCO_TRY(pack_b(ctx, bs, q0, nq, n, k0, kcs, j0, npan, s, bp_off));
                 const int mode = (sp > 0 ? 1 : 0) | (sp + 1 == nsplit ? 2 : 0);
                 const size_t gm[3] = {(mpan + mb - 1) / mb, npan, nq};
                 ENCO_TRY(ENCO_RUN(
@@ -138,9 +165,11 @@ enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb,
                             0, beta, c, c_off, ldc, 0, 1);
-    if (use_packed(ctx))
-        return gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b, b_off, ldb,
-                           0, beta, c, c_off, ldc, 0, 1);
+    if (use_packed(ctx)) {
+        const bsrc bs = {0, trans_b, b, b_off, ldb, 0, NULL};
+        return gemm_packed(ctx, trans_a, &bs, m, n, k, alpha, a, a_off, lda, 0, beta, c, c_off,
+                           ldc, 0, 1);
+    }
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
@@ -163,9 +192,11 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
     if (ctx->gemm == ENCO_GEMM_BUILTIN)
         return gemm_builtin(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, stride_a, b,
                             b_off, ldb, stride_b, beta, c, c_off, ldc, stride_c, batch);
-    if (use_packed(ctx))
-        return gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, stride_a, b,
-                           b_off, ldb, stride_b, beta, c, c_off, ldc, stride_c, batch);
+    if (use_packed(ctx)) {
+        const bsrc bs = {0, trans_b, b, b_off, ldb, stride_b, NULL};
+        return gemm_packed(ctx, trans_a, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c,
+                           c_off, ldc, stride_c, batch);
+    }
     if (batch == 1)
         return enco_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
                           beta, c, c_off, ldc);
@@ -179,4 +210,28 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
                          "CLBlastSgemmStridedBatched(%c%c, %zu x %zu x %zu, batch %zu) failed",
                          trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, batch);
     return ENCO_OK;
+}
+
+int enco_sgemm_im2col_available(const enco_ctx *ctx)
+{
+    return use_packed(ctx);
+}
+
+enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
+                              size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
+                              size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
+                              size_t c_off, size_t ldc, size_t stride_c, size_t batch)
+{
+    if (!use_packed(ctx))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "implicit im2col GEMM needs the packed CPU GEMM (device %s)",
+                         ctx->info.name);
+    const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
+    const size_t n = transposed ? kk : pp, k = transposed ? pp : kk;
+    ENCO_TRY(check_dims(m, n, k));
+    if (batch == 0)
+        return ENCO_OK;
+    const bsrc bs = {transposed ? 2 : 1, 0, x, x_off, 0, stride_x, g};
+    return gemm_packed(ctx, 0, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
+                       stride_c, batch);
 }

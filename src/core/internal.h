@@ -137,6 +137,34 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
                                size_t stride_b, float beta, cl_mem c, size_t c_off, size_t ldc,
                                size_t stride_c, size_t batch);
 
+/* An implicit im2col operand (cl/gemm.cl gemm_pack_im2col*): per image x is
+ * (c, h, w); its column matrix is (c*kh*kw) x (ho*wo), row (ci*kh + ki)*kw +
+ * kj, column oh*wo + ow, entry x at the padded coordinate (oh*sh - pt + ki,
+ * ow*sw - pl + kj) through enco_pad_index with padding `mode` (an
+ * enco_pad_mode). */
+typedef struct enco_im2col_geom {
+    int c, h, w;
+    int ho, wo;
+    int kh, kw, sh, sw;
+    int pt, pl;
+    int mode;
+} enco_im2col_geom;
+
+/* 1 when enco_sgemm_im2col runs on this context: the packed CPU GEMM is in
+ * use (CPU device, not ENCO_GEMM_TILE=0, not the built-in GEMM). */
+int enco_sgemm_im2col_available(const enco_ctx *ctx);
+
+/* C_q = alpha * A_q op(B_q) + beta * C_q for q < batch (A not transposed,
+ * lda, batch strides in elements), where B_q is the column matrix of image
+ * q of x (x_off + q * stride_x), never stored: transposed = 0: op(B) = col
+ * (m x P result, inner dimension K = c*kh*kw); transposed = 1: op(B) =
+ * col^T (m x K result, inner dimension P = ho*wo). The bits equal those of
+ * building the column matrix and calling enco_sgemm_batched. */
+enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
+                              size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
+                              size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
+                              size_t c_off, size_t ldc, size_t stride_c, size_t batch);
+
 /* ---- shared op vocabulary --------------------------------------------- */
 
 /* Padding modes, as PyTorch's zero / ReflectionPad2d / ReplicationPad2d.

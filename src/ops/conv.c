@@ -13,14 +13,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Geometry of one im2col / col2im pair (see cl/conv.cl). */
-typedef struct conv_geom {
-    int c, h, w;      /* the padded tensor (source of im2col, target of col2im) */
-    int ho, wo;       /* positions of the sliding window */
-    int kh, kw, sh, sw;
-    int pt, pl;       /* top / left padding */
-    int mode;
-} conv_geom;
+/* Geometry of one im2col / col2im pair (see cl/conv.cl): the same fields as
+ * the implicit im2col operand of the packed GEMM (c, h, w: the padded tensor,
+ * source of im2col, target of col2im; ho, wo: window positions; kh, kw, sh,
+ * sw; pt, pl: top / left padding; mode). */
+typedef enco_im2col_geom conv_geom;
+
+/* Implicit im2col (enco_sgemm_im2col: the packed GEMM reads x while packing,
+ * no column matrix in memory) wherever the packed CPU GEMM runs, unless
+ * ENCO_CONV_IMPLICIT=0; same bits as the explicit column matrix. */
+static int use_implicit(const enco_ctx *ctx)
+{
+    const char *env = getenv("ENCO_CONV_IMPLICIT");
+    if (env && strcmp(env, "0") == 0)
+        return 0;
+    return enco_sgemm_im2col_available(ctx);
+}
 
 static size_t geom_k(const conv_geom *g) { return (size_t)g->c * g->kh * g->kw; }
 static size_t geom_p(const conv_geom *g) { return (size_t)g->ho * g->wo; }
@@ -108,6 +116,30 @@ static void band_source_rows(const conv_geom *g, int oh0, int rows, int *lo, int
     }
 }
 
+/* The per-plane CPU kernels (conv_fold_rows, conv_bias_grad_rows,
+ * conv_flip_weights_rows: one work-item per plane or channel, where PoCL
+ * runs the per-element kernels 10-30x slower than memory allows); each gives
+ * the same bits as the kernel it replaces. ENCO_CONV_ROWS: 0 = never, 1 = on
+ * any device (tests), unset = on CPUs. */
+static int cpu_rows(const enco_ctx *ctx)
+{
+    const char *env = getenv("ENCO_CONV_ROWS");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return !enco_ctx_device(ctx)->is_gpu;
+}
+
+/* conv_fold_rows applies to a whole-plane 1x1 stride-1 col2im (the padding
+ * folds). */
+static int fold_rows(const enco_ctx *ctx, const conv_geom *g, int oh0, int rows, int accumulate,
+                     cl_mem bias)
+{
+    if (g->kh != 1 || g->kw != 1 || g->sh != 1 || g->sw != 1 || oh0 != 0 || rows != g->ho ||
+        accumulate || bias)
+        return 0;
+    return cpu_rows(ctx);
+}
+
 /* x = col2im(col) for output rows [oh0, oh0 + rows): with accumulate = 0 it
  * overwrites all of x (starting from bias[c], or 0 when bias is NULL); with
  * accumulate = 1 it adds to the rows of x this band reads. */
@@ -115,6 +147,15 @@ static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col,
                               cl_mem bias, size_t bias_off, int nimg, const conv_geom *g, int oh0,
                               int rows, int accumulate)
 {
+    if (fold_rows(ctx, g, oh0, rows, accumulate, bias)) {
+        const size_t fg[2] = {(size_t)g->c, (size_t)nimg};
+        const size_t one[2] = {1, 1};
+        return ENCO_RUN(ctx, "conv", "conv_fold_rows", 2, fg, one, ENCO_ARG_MEM(col),
+                        ENCO_ARG_ULONG(col_off), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                        ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                        ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->pt),
+                        ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+    }
     int lo = 0, hi = g->h - 1;
     if (accumulate)
         band_source_rows(g, oh0, rows, &lo, &hi);
@@ -153,6 +194,13 @@ static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem
     size_t maxwg = enco_ctx_device(ctx)->max_work_group_size;
     while (local > 1 && local > maxwg)
         local /= 2;
+    if (cpu_rows(ctx)) {
+        const size_t cg[1] = {(size_t)c}, one[1] = {1};
+        return ENCO_RUN(ctx, "conv", "conv_bias_grad_rows", 1, cg, one, ENCO_ARG_MEM(dy),
+                        ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(db), ENCO_ARG_ULONG(db_off),
+                        ENCO_ARG_INT(n), ENCO_ARG_INT(c), ENCO_ARG_INT(p),
+                        ENCO_ARG_INT((int)local));
+    }
     const size_t global = (size_t)c * local;
     return ENCO_RUN(ctx, "conv", "conv_bias_grad", 1, &global, &local, ENCO_ARG_MEM(dy),
                     ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(db), ENCO_ARG_ULONG(db_off),
@@ -421,19 +469,28 @@ static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, siz
  * the chunk). Returns 0 in *done when it does not apply. */
 /* Both paths do the same FLOPs; what differs is the GEMM's inner dimension
  * (cout for the column gradient, cout*kh*kw here) and the memory passes
- * around it. Measured at 128x128 on PoCL (packed GEMM; bench/RESULTS.md) the
+ * around it. With the implicit im2col (CPUs) the flip path builds no column
+ * matrix at all and skips col2im's gather, so it is taken for every stride-1
+ * convolution there. Without it, measured at 128x128 on PoCL (packed GEMM; bench/RESULTS.md) the
  * flip wins where cout < cin (model.22, model.26: +13 to +40 %) or cout is
  * tiny (the output conv: 6x), and loses where cout >= cin (resblocks -10 %,
  * model.8 -22 %, D's 4x4 convs -28 to -50 %); on the H100 the two were even.
  * ENCO_CONV_BWD_FLIP: 0 = never, 1 = whenever it fits, unset = that rule. */
-static int flip_wanted(const enco_conv2d_shape *s)
+static int flip_rule(const enco_conv2d_shape *s, int implicit)
 {
     if (s->stride_h != 1 || s->stride_w != 1)
         return 0;
     const char *env = getenv("ENCO_CONV_BWD_FLIP");
     if (env && *env)
         return strcmp(env, "0") != 0;
-    return s->cout < s->cin || s->cout <= direct_max();
+    return implicit || s->cout < s->cin || s->cout <= direct_max();
+}
+
+/* The workspace planner sizes for the explicit path (the implicit one needs
+ * less: no column matrix of dy). */
+static int flip_wanted(const enco_conv2d_shape *s)
+{
+    return flip_rule(s, 0);
 }
 
 static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
@@ -442,13 +499,15 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
                                         const enco_conv2d_shape *s, int *done)
 {
     *done = 0;
-    if (!flip_wanted(s))
+    const int implicit = use_implicit(ctx);
+    if (!flip_rule(s, implicit))
         return ENCO_OK;
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
     const int hp = s->h + 2 * s->pad_h, wp = s->w + 2 * s->pad_w;
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
-    const size_t wt_sz = (size_t)s->cin * kt, per_img = kt * pp + (size_t)s->cin * pp;
+    const size_t wt_sz = (size_t)s->cin * kt,
+                 per_img = (implicit ? 0 : kt * pp) + (size_t)s->cin * pp;
     /* flip_floats(s) == wt_sz + per_img: the planner relies on it. */
     if (kt > (size_t)INT_MAX || pp > (size_t)INT_MAX / 2 || ws_floats < wt_sz + per_img)
         return ENCO_OK;
@@ -461,19 +520,30 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     /* The fold: Pad2d of (cin, h, w) to (cin, hp, wp). */
     const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
                           .sh = 1, .sw = 1, .pt = s->pad_h, .pl = s->pad_w, .mode = s->pad_mode};
-    const size_t global[2] = {kt, (size_t)s->cin};
-    ENCO_TRY(ENCO_RUN(ctx, "conv", "conv_flip_weights", 2, global, NULL, ENCO_ARG_MEM(w),
+    const int rows_k = cpu_rows(ctx);
+    const size_t global[2] = {rows_k ? (size_t)s->cin : kt, rows_k ? 1 : (size_t)s->cin};
+    const size_t one[2] = {1, 1};
+    ENCO_TRY(ENCO_RUN(ctx, "conv", rows_k ? "conv_flip_weights_rows" : "conv_flip_weights", 2,
+                      global, rows_k ? one : NULL, ENCO_ARG_MEM(w),
                       ENCO_ARG_ULONG(w_off), ENCO_ARG_MEM(ws), ENCO_ARG_ULONG(ws_off),
                       ENCO_ARG_INT(s->cin), ENCO_ARG_INT(s->cout), ENCO_ARG_INT(s->kh),
                       ENCO_ARG_INT(s->kw)));
     const size_t in_img = (size_t)s->cin * s->h * s->w, out_img = (size_t)s->cout * ho * wo;
     for (int n0 = 0; n0 < s->n; n0 += chunk) {
         const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
-        const size_t col_off = ws_off + wt_sz, dxp_off = col_off + (size_t)m * kt * pp;
-        ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0, hp));
-        ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, (size_t)s->cin, pp, kt, 1.0f, ws, ws_off, kt, 0,
-                                    ws, col_off, pp, kt * pp, 0.0f, ws, dxp_off, pp,
-                                    (size_t)s->cin * pp, (size_t)m));
+        const size_t col_off = ws_off + wt_sz,
+                     dxp_off = col_off + (implicit ? 0 : (size_t)m * kt * pp);
+        if (implicit) {
+            ENCO_TRY(enco_sgemm_im2col(ctx, 0, (size_t)s->cin, 1.0f, ws, ws_off, kt, 0, dy,
+                                       dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f, ws,
+                                       dxp_off, pp, (size_t)s->cin * pp, (size_t)m));
+        } else {
+            ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0,
+                                hp));
+            ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, (size_t)s->cin, pp, kt, 1.0f, ws, ws_off, kt,
+                                        0, ws, col_off, pp, kt * pp, 0.0f, ws, dxp_off, pp,
+                                        (size_t)s->cin * pp, (size_t)m));
+        }
         ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, dxp_off, NULL, 0, m, &gp,
                             0, hp, 0));
     }
@@ -594,6 +664,9 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
 
     if (b)
         ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
+    if (use_implicit(ctx))
+        return enco_sgemm_im2col(ctx, 0, (size_t)s->cout, 1.0f, w, w_off, K, 0, x, x_off, in_img,
+                                 &g, b ? 1.0f : 0.0f, y, y_off, P, out_img, (size_t)s->n);
     for (int n0 = 0; n0 < s->n; n0 += pl.chunk) {
         const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
         for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
@@ -661,6 +734,17 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
         dx = NULL;
     }
 
+    /* Implicit im2col: dW += dY_n col_n^T image by image (a fixed order),
+     * the transposed column matrix packed straight from x. The forced GPU
+     * split-K (tests) keeps the explicit path. */
+    if (dw && use_implicit(ctx) && splitk_parts(ctx, (size_t)s->cout, K, P) <= 1) {
+        for (int j = 0; j < s->n; j++)
+            ENCO_TRY(enco_sgemm_im2col(ctx, 1, (size_t)s->cout, 1.0f, dy,
+                                       dy_off + (size_t)j * out_img, P, 0, x,
+                                       x_off + (size_t)j * in_img, 0, &g, 1.0f, dw, dw_off, K, 0,
+                                       1));
+        dw = NULL;
+    }
     for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
         const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
         for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
