@@ -132,6 +132,12 @@ static void profile_report(const enco_ctx *ctx)
                 total > 0 ? 100.0 * v[i]->prof_s / total : 0.0, 1e3 * v[i]->prof_s, v[i]->prof_n,
                 v[i]->program, v[i]->name);
     free(v);
+    static const char *const slot_names[ENCO_SCRATCH_SLOTS] = {"splitk", "gemm", "conv",
+                                                               "grad_a", "grad_b", "grad_skip"};
+    fprintf(stderr, "scratch areas (MiB):");
+    for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++)
+        fprintf(stderr, " %s %.1f", slot_names[i], (double)ctx->scratch_bytes[i] / 1048576.0);
+    fprintf(stderr, "\n");
 }
 
 void enco_ctx_free(enco_ctx *ctx)

@@ -256,7 +256,7 @@ size_t enco_seqnet_workspace_floats(enco_ctx *ctx, const enco_seqnet *net)
     size_t most = 1;
     for (size_t i = 0; i < net->nlayers; i++) {
         const enco_layer *l = &net->layers[i];
-        size_t ws = l->kind == ENCO_L_CONV ? enco_conv2d_workspace_plan_floats(&l->conv, cap)
+        size_t ws = l->kind == ENCO_L_CONV ? enco_conv2d_workspace_plan_floats_ctx(ctx, &l->conv, cap)
                     : l->kind == ENCO_L_CONVT
                         ? enco_conv_transpose2d_workspace_floats(&l->convt, 1)
                         : 0;

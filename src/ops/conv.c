@@ -634,6 +634,26 @@ size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_
     return need;
 }
 
+size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_shape *s,
+                                             size_t cap_floats)
+{
+    if (!use_implicit(ctx))
+        return enco_conv2d_workspace_plan_floats(s, cap_floats);
+    /* The argument check's one output row of the column matrix, or the
+     * flipped-weight input gradient's wt and one image's dxp. */
+    int ho, wo;
+    enco_conv2d_out_size(s, &ho, &wo);
+    size_t need = (size_t)s->cin * s->kh * s->kw * (size_t)wo;
+    if (flip_rule(s, 1)) {
+        const size_t kt = (size_t)s->cout * s->kh * s->kw;
+        const size_t pp = (size_t)(s->h + 2 * s->pad_h) * (size_t)(s->w + 2 * s->pad_w);
+        const size_t flip = (size_t)s->cin * kt + (size_t)s->cin * pp;
+        if (flip > need && flip <= cap_floats)
+            need = flip;
+    }
+    return need;
+}
+
 static conv_geom conv2d_geom(const enco_conv2d_shape *s)
 {
     conv_geom g = {.c = s->cin, .h = s->h, .w = s->w, .kh = s->kh, .kw = s->kw,

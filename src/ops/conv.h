@@ -48,6 +48,13 @@ size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images);
  * when that is within the cap too. */
 size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats);
 
+/* As enco_conv2d_workspace_plan_floats for the paths ctx runs: where the
+ * packed GEMM builds the column matrices itself (CPUs) only one output row
+ * (the size check) or the flipped-weight input gradient's transposed weights
+ * and one image's padded input gradient, when that is within the cap. */
+size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_shape *s,
+                                             size_t cap_floats);
+
 /* y = conv(x, w) + b. b may be NULL (no bias). */
 enco_status enco_conv2d_forward(enco_ctx *ctx,
                                 cl_mem y, size_t y_off,        /* (n, cout, ho, wo) */
