@@ -5,6 +5,7 @@
  * of `len` contiguous floats; local size a power of two. Each item sums a
  * strided slice in order, then a fixed tree in local memory combines them:
  * the result depends only on the shape and the local size (bitwise stable).
+ * For CPUs, *_cpu variants give the same bits with one work-item per row.
  * Column kernels (BatchNorm, LayerNorm parameter gradients) over an (M, C)
  * matrix: local size (TC, TR), TC adjacent columns per group (coalesced row
  * reads), TR row slices per column combined by a fixed tree over TR.
@@ -172,6 +173,111 @@ __kernel void norm_rows_backward(int len, int act, float slope, int affine,
     for (int i = lid; i < len; i += n) {
         float xh = (xr[i] - mu) * rs;
         float g = gr[i] * (affine ? weight[w_off + i] : norm_act_grad(xh, act, slope));
+        dxr[i] = rs * (g - a - xh * b);
+    }
+}
+
+/* ---- row kernels for CPUs -------------------------------------------------
+ * PoCL runs the group kernels above 3-4x below memory bandwidth (a group of
+ * up to 256 items with barriers, and a serial loop per item between them).
+ * These give the same bits with one work-item per row (global = rows, local
+ * = 1): lane l of a group of wg items is a slot acc[l] of a private array
+ * that sums the elements l, l + wg, l + 2wg, ... in that order with the same
+ * operations, and the slots are combined by norm_group_sum's tree. The
+ * inner loops run over wg consecutive elements (one block), so they
+ * vectorise. wg is the local size the group kernel would have (a power of
+ * two, at most NORM_ROWS_CPU_MAX; the host checks). */
+
+#define NORM_ROWS_CPU_MAX 256
+
+/* norm_group_sum's tree over the n slots of acc; acc is overwritten. */
+static float norm_lanes_sum(float *acc, int n)
+{
+    for (int s = n >> 1; s > 0; s >>= 1)
+        for (int l = 0; l < s; l++)
+            acc[l] += acc[l + s];
+    return acc[0];
+}
+
+/* norm_rows_forward with the local memory replaced by wg (its local size). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void norm_rows_forward_cpu(
+    int len, int act, float slope, int affine, __global const float *x, ulong x_off,
+    __global const float *weight, ulong w_off, __global const float *bias, ulong b_off,
+    __global float *y, ulong y_off, __global float *mean, ulong mean_off, __global float *rstd,
+    ulong rstd_off, int wg)
+{
+    int r = (int)get_global_id(0);
+    __global const float *xr = x + x_off + (size_t)r * len;
+    __global float *yr = y + y_off + (size_t)r * len;
+    /* Blocks of wg elements start at b = 0, wg, ..., full; the last one has
+     * len - full (maybe 0) elements. */
+    int full = len - len % wg;
+    float acc[NORM_ROWS_CPU_MAX];
+    for (int l = 0; l < wg; l++)
+        acc[l] = 0.0f;
+    for (int b = 0; b <= full; b += wg) {
+        int n = b < full ? wg : len - full;
+        for (int l = 0; l < n; l++)
+            acc[l] += xr[b + l];
+    }
+    float mu = norm_lanes_sum(acc, wg) / (float)len;
+    for (int l = 0; l < wg; l++)
+        acc[l] = 0.0f;
+    for (int b = 0; b <= full; b += wg) {
+        int n = b < full ? wg : len - full;
+        for (int l = 0; l < n; l++) {
+            float d = xr[b + l] - mu;
+            acc[l] = fma(d, d, acc[l]);
+        }
+    }
+    float var = norm_lanes_sum(acc, wg) / (float)len;
+    float rs = 1.0f / sqrt(var + NORM_EPS);
+    /* Element-wise from here: any order gives the same bits. */
+    if (affine)
+        for (int i = 0; i < len; i++)
+            yr[i] = norm_act(fma((xr[i] - mu) * rs, weight[w_off + i], bias[b_off + i]), act,
+                             slope);
+    else
+        for (int i = 0; i < len; i++)
+            yr[i] = norm_act((xr[i] - mu) * rs, act, slope);
+    mean[mean_off + r] = mu;
+    rstd[rstd_off + r] = rs;
+}
+
+/* norm_rows_backward with the local memory replaced by wg (its local size). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void norm_rows_backward_cpu(
+    int len, int act, float slope, int affine, __global const float *dy, ulong dy_off,
+    __global const float *x, ulong x_off, __global const float *mean, ulong mean_off,
+    __global const float *rstd, ulong rstd_off, __global const float *weight, ulong w_off,
+    __global float *dx, ulong dx_off, int wg)
+{
+    int r = (int)get_global_id(0);
+    __global const float *xr = x + x_off + (size_t)r * len;
+    __global const float *gr = dy + dy_off + (size_t)r * len;
+    __global const float *wr = weight + w_off;
+    __global float *dxr = dx + dx_off + (size_t)r * len;
+    float mu = mean[mean_off + r], rs = rstd[rstd_off + r];
+    int full = len - len % wg; /* blocks as in norm_rows_forward_cpu */
+    float acc_a[NORM_ROWS_CPU_MAX], acc_b[NORM_ROWS_CPU_MAX];
+    for (int l = 0; l < wg; l++) {
+        acc_a[l] = 0.0f;
+        acc_b[l] = 0.0f;
+    }
+    for (int b = 0; b <= full; b += wg) {
+        int n = b < full ? wg : len - full;
+        for (int l = 0; l < n; l++) {
+            float xh = (xr[b + l] - mu) * rs;
+            float g = gr[b + l] * (affine ? wr[b + l] : norm_act_grad(xh, act, slope));
+            acc_a[l] += g;
+            acc_b[l] = fma(g, xh, acc_b[l]);
+        }
+    }
+    float a = norm_lanes_sum(acc_a, wg), b = norm_lanes_sum(acc_b, wg);
+    a /= (float)len;
+    b /= (float)len;
+    for (int i = 0; i < len; i++) {
+        float xh = (xr[i] - mu) * rs;
+        float g = gr[i] * (affine ? wr[i] : norm_act_grad(xh, act, slope));
         dxr[i] = rs * (g - a - xh * b);
     }
 }

@@ -384,6 +384,72 @@ START_TEST(axpy_fill_scale)
 }
 END_TEST
 
+/* ---- block kernels for CPUs ---------------------------------------------- */
+
+enum rows_op { ROWS_LEAKY_FWD, ROWS_LEAKY_BWD, ROWS_ADD, ROWS_AXPY, ROWS_LEAKY_IN_PLACE, ROWS_N };
+static const char *rows_name[] = {"leaky_fwd", "leaky_bwd", "add", "axpy", "leaky_in_place"};
+
+/* Runs op on x, y (n values at offset off in buffers of n + 2 off) with
+ * ENCO_ACT_ROWS = env; returns the whole written buffer. */
+static float *rows_run(const char *env, enum rows_op op, const float *x, const float *y, size_t n,
+                       size_t off)
+{
+    enco_ctx *ctx = test_ctx();
+    ck_assert_int_eq(setenv("ENCO_ACT_ROWS", env, 1), 0);
+    size_t len = n + 2 * off;
+    float *pad = calloc(len, sizeof(float));
+    ck_assert_ptr_nonnull(pad);
+    memcpy(pad + off, x, n * sizeof(float));
+    cl_mem bx = test_upload(pad, len);
+    memcpy(pad + off, y, n * sizeof(float));
+    cl_mem by = test_upload(pad, len), bo = dev_zeros(len);
+    cl_mem out = op == ROWS_AXPY ? by : op == ROWS_LEAKY_IN_PLACE ? bx : bo;
+    if (op == ROWS_LEAKY_FWD || op == ROWS_LEAKY_IN_PLACE)
+        ENCO_CK(enco_leaky_relu_forward(ctx, out, off, bx, off, n, SLOPE));
+    else if (op == ROWS_LEAKY_BWD)
+        ENCO_CK(enco_leaky_relu_backward(ctx, bo, off, by, off, bx, off, n, SLOPE));
+    else if (op == ROWS_ADD)
+        ENCO_CK(enco_add_forward(ctx, bo, off, bx, off, by, off, n));
+    else
+        ENCO_CK(enco_axpy(ctx, by, off, bx, off, n, -0.37f));
+    float *r = test_download(out, len);
+    free(pad);
+    test_release(bx), test_release(by), test_release(bo);
+    return r;
+}
+
+/* The block kernels (ENCO_ACT_ROWS=1) write the per-element kernels' bits
+ * (=0) and nothing outside the range: sizes around the block (4096) and the
+ * float8 step, offsets that misalign the vectors, zeros of both signs, NaN,
+ * infinities and subnormals. */
+START_TEST(cpu_blocks_same_bits)
+{
+    static const size_t blk_sizes[] = {1, 7, 8, 9, 4095, 4096, 4097, 3 * 4096 + 13};
+    static const size_t blk_tiny[] = {1, 9, 37};
+    int tiny = test_on_oclgrind();
+    size_t ns = tiny ? sizeof blk_tiny / sizeof blk_tiny[0]
+                     : sizeof blk_sizes / sizeof blk_sizes[0];
+    for (size_t s = 0; s < ns; s++) {
+        size_t n = tiny ? blk_tiny[s] : blk_sizes[s];
+        float *x = make_input(n, 800 + n), *y = make_input(n, 900 + n);
+        const float special[] = {NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, -0.0f};
+        for (size_t i = 0; i < n; i += 5)
+            x[i] = special[(i / 5) % 6], y[n - 1 - i] = special[(i / 5 + 1) % 6];
+        for (size_t off = 0; off < 4; off += 3)
+            for (int op = 0; op < ROWS_N; op++) {
+                float *a = rows_run("0", (enum rows_op)op, x, y, n, off);
+                float *b = rows_run("1", (enum rows_op)op, x, y, n, off);
+                char what[64];
+                snprintf(what, sizeof what, "act_rows %s n=%zu off=%zu", rows_name[op], n, off);
+                test_assert_bitwise(what, a, b, n + 2 * off);
+                free(a), free(b);
+            }
+        free(x), free(y);
+    }
+    ck_assert_int_eq(unsetenv("ENCO_ACT_ROWS"), 0);
+}
+END_TEST
+
 /* ---- rejections ------------------------------------------------------- */
 
 START_TEST(rejects_bad_args)
@@ -430,6 +496,7 @@ static Suite *act_suite(void)
     tcase_add_test(tc, add_forward_backward);
     tcase_add_test(tc, add_finite_differences);
     tcase_add_test(tc, axpy_fill_scale);
+    tcase_add_test(tc, cpu_blocks_same_bits);
     tcase_add_test(tc, rejects_bad_args);
     tcase_add_test(tc, costs);
     suite_add_tcase(s, tc);

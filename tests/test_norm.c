@@ -458,6 +458,113 @@ START_TEST(deterministic)
 }
 END_TEST
 
+/* ---- CPU row kernels ---------------------------------------------------- */
+
+/* Outputs of one instance norm or layer norm forward + backward. */
+typedef struct rows_out {
+    float *y, *mean, *rstd, *dx, *dw, *db; /* dw, db: layer norm only */
+} rows_out;
+
+static void rows_out_free(rows_out *o)
+{
+    free(o->y), free(o->mean), free(o->rstd), free(o->dx), free(o->dw), free(o->db);
+}
+
+/* Instance norm (w = NULL: p planes of len, shape (1, p, 1, len)) or layer
+ * norm ((p, len) with w, b, dw0, db0 of len) with ENCO_NORM_ROWS = rows_env. */
+static rows_out rows_run(const char *rows_env, size_t p, size_t len, enco_norm_act act,
+                         const float *x, const float *dy, const float *w, const float *b,
+                         const float *dw0, const float *db0)
+{
+    enco_ctx *ctx = test_ctx();
+    ck_assert_int_eq(setenv("ENCO_NORM_ROWS", rows_env, 1), 0);
+    size_t e = p * len;
+    rows_out o = {0};
+    cl_mem bx = test_upload(x, e), bdy = test_upload(dy, e), by = test_alloc(e);
+    cl_mem bm = test_alloc(p), br = test_alloc(p), bdx = test_alloc(e);
+    if (w) {
+        cl_mem bw = test_upload(w, len), bb = test_upload(b, len);
+        cl_mem bdw = test_upload(dw0, len), bdb = test_upload(db0, len);
+        ENCO_CK(enco_layernorm_forward(ctx, by, 0, bm, 0, br, 0, bx, 0, bw, 0, bb, 0, (int)p,
+                                       (int)len));
+        ENCO_CK(enco_layernorm_backward(ctx, bdx, 0, bdw, 0, bdb, 0, bdy, 0, bx, 0, bm, 0, br, 0,
+                                        bw, 0, (int)p, (int)len));
+        o.dw = test_download(bdw, len), o.db = test_download(bdb, len);
+        test_release(bw), test_release(bb), test_release(bdw), test_release(bdb);
+    } else {
+        ENCO_CK(enco_instnorm_forward(ctx, by, 0, bm, 0, br, 0, bx, 0, 1, (int)p, 1, (int)len,
+                                      act, 0.2f));
+        ENCO_CK(enco_instnorm_backward(ctx, bdx, 0, bdy, 0, bx, 0, bm, 0, br, 0, 1, (int)p, 1,
+                                       (int)len, act, 0.2f));
+    }
+    o.y = test_download(by, e), o.mean = test_download(bm, p), o.rstd = test_download(br, p);
+    o.dx = test_download(bdx, e);
+    cl_mem all[] = {bx, bdy, by, bm, br, bdx};
+    for (size_t i = 0; i < COUNT(all); i++)
+        test_release(all[i]);
+    return o;
+}
+
+/* The row kernels for CPUs (ENCO_NORM_ROWS=1) give the group kernels' bits
+ * (=0): rows shorter than the group, not a multiple of it, a multiple of
+ * it, of 1 and 2 elements; several rows; batch 2 (as planes, the kernels
+ * see only rows). Both also against the float64 references. */
+START_TEST(cpu_rows_same_bits)
+{
+    /* {rows, len}; instance norm needs len >= 2. */
+    static const mshape in_sh[] = {{6, 35}, {1, 2}, {4, 323}, {2, 1024}, {3, 257}, {4, 4096}};
+    static const mshape in_sh_tiny[] = {{6, 35}, {1, 2}, {2, 67}};
+    static const mshape ln_sh[] = {{1, 1}, {5, 1}, {4, 7}, {3, 300}, {7, 256}, {2, 513}};
+    static const mshape ln_sh_tiny[] = {{1, 1}, {5, 1}, {3, 33}};
+    int tiny = test_on_oclgrind();
+    const mshape *ins = tiny ? in_sh_tiny : in_sh, *lns = tiny ? ln_sh_tiny : ln_sh;
+    size_t nin = tiny ? COUNT(in_sh_tiny) : COUNT(in_sh);
+    size_t nln = tiny ? COUNT(ln_sh_tiny) : COUNT(ln_sh);
+    for (size_t k = 0; k < nin + nln; k++) {
+        int ln = k >= nin;
+        mshape s = ln ? lns[k - nin] : ins[k];
+        size_t p = (size_t)s.m, len = (size_t)s.c, e = p * len;
+        float *x = rnd(e, 70 + k, -1, 2), *dy = rnd(e, 71 + k, -1, 1);
+        float *w = rnd(len, 72 + k, 0.5f, 1.5f), *b = rnd(len, 73 + k, -1, 1);
+        float *dw0 = rnd(len, 74 + k, -1, 1), *db0 = rnd(len, 75 + k, -1, 1);
+        double *dxv = f64(x, e), *ddy = f64(dy, e), *dwv = f64(w, len), *dbv = f64(b, len);
+        double *ry = dalloc(e), *rm = dalloc(p), *rr = dalloc(p), *rdx = dalloc(e);
+        for (size_t a = 0; a < (ln ? 1 : COUNT(acts)); a++) {
+            enco_norm_act act = acts[a];
+            rows_out g = rows_run("0", p, len, act, x, dy, ln ? w : NULL, b, dw0, db0);
+            rows_out c = rows_run("1", p, len, act, x, dy, ln ? w : NULL, b, dw0, db0);
+            char pre[96];
+            snprintf(pre, sizeof pre, "%s_rows_%zux%zu", ln ? "layernorm" : act_name(act), p,
+                     len);
+            const float *gs[] = {g.y, g.mean, g.rstd, g.dx, g.dw, g.db};
+            const float *cs[] = {c.y, c.mean, c.rstd, c.dx, c.dw, c.db};
+            const size_t ns[] = {e, p, p, e, len, len};
+            for (size_t q = 0; q < (ln ? 6 : 4); q++)
+                test_assert_bitwise(pre, gs[q], cs[q], ns[q]);
+            double *rdw = f64(dw0, len), *rdb = f64(db0, len);
+            if (ln) {
+                enco_layernorm_forward_ref(ry, rm, rr, dxv, dwv, dbv, s.m, s.c);
+                enco_layernorm_backward_ref(rdx, rdw, rdb, ddy, dxv, dwv, s.m, s.c);
+                close_named(pre, "dweight", c.dw, rdw, len, 1e-4, 1e-4);
+                close_named(pre, "dbias", c.db, rdb, len, 1e-4, 1e-4);
+            } else {
+                enco_instnorm_forward_ref(ry, rm, rr, dxv, 1, s.m, 1, s.c, act, 0.2);
+                enco_instnorm_backward_ref(rdx, ddy, dxv, 1, s.m, 1, s.c, act, 0.2);
+            }
+            close_named(pre, "forward", c.y, ry, e, 1e-5, 1e-4);
+            close_named(pre, "mean", c.mean, rm, p, 1e-6, 1e-5);
+            close_named(pre, "rstd", c.rstd, rr, p, 1e-6, 1e-4);
+            close_named(pre, "backward", c.dx, rdx, e, 1e-4, 1e-4);
+            free(rdw), free(rdb);
+            rows_out_free(&g), rows_out_free(&c);
+        }
+        free(x), free(dy), free(w), free(b), free(dw0), free(db0);
+        free(dxv), free(ddy), free(dwv), free(dbv), free(ry), free(rm), free(rr), free(rdx);
+    }
+    ck_assert_int_eq(unsetenv("ENCO_NORM_ROWS"), 0);
+}
+END_TEST
+
 /* ---- argument checks ------------------------------------------------------ */
 
 START_TEST(rejects_bad_args)
@@ -515,6 +622,7 @@ static Suite *norm_suite(void)
     tcase_add_test(t, batchnorm_running_stats_values);
     tcase_add_test(t, layernorm_forward_backward);
     tcase_add_test(t, deterministic);
+    tcase_add_test(t, cpu_rows_same_bits);
     tcase_add_test(t, rejects_bad_args);
     suite_add_tcase(s, t);
     return s;

@@ -2,8 +2,13 @@
 #include "ops/act.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ACT_LOCAL 256
+/* Elements per work-item of the *_cpu block kernels (ACT_BLOCK in cl/act.cl). */
+#define ACT_BLOCK 4096
 
 /* ---- argument checks ---------------------------------------------------- */
 
@@ -53,6 +58,35 @@ static enco_status check_unary(const char *op, enco_ctx *ctx, size_t n, const ch
 }
 
 static const size_t act_local = ACT_LOCAL;
+
+/* The block kernels (cl/act.cl <kernel>_cpu: one work-item per ACT_BLOCK
+ * elements, where PoCL's cost per work-group of ACT_LOCAL items shows) for
+ * leaky ReLU, add and axpy; same bits as the per-element kernels.
+ * ENCO_ACT_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
+static int cpu_blocks(const enco_ctx *ctx)
+{
+    const char *env = getenv("ENCO_ACT_ROWS");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return !enco_ctx_device(ctx)->is_gpu;
+}
+
+/* Runs `kernel` over n elements, or its block variant (same arguments). */
+static enco_status run_act(enco_ctx *ctx, const char *kernel, size_t n, size_t nargs,
+                           const enco_arg *args)
+{
+    if (cpu_blocks(ctx)) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_cpu", kernel);
+        const size_t blocks = (n + ACT_BLOCK - 1) / ACT_BLOCK, one = 1;
+        return enco_kernel_run(ctx, "act", name, 1, &blocks, &one, nargs, args);
+    }
+    return enco_kernel_run(ctx, "act", kernel, 1, &n, &act_local, nargs, args);
+}
+
+#define ACT_RUN(ctx, kernel, n, ...)                                                          \
+    run_act((ctx), (kernel), (n), sizeof((enco_arg[]){__VA_ARGS__}) / sizeof(enco_arg),       \
+            (enco_arg[]){__VA_ARGS__})
 
 /* ---- ReLU ------------------------------------------------------------- */
 
@@ -106,9 +140,9 @@ enco_status enco_leaky_relu_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_me
     ENCO_TRY(check_unary("leaky_relu_forward", ctx, n, "y", y, y_off, "x", x, x_off, NULL, NULL,
                          0));
     ENCO_TRY(check_slope("leaky_relu_forward", slope));
-    return ENCO_RUN(ctx, "act", "act_leaky_fwd", 1, &n, &act_local, ENCO_ARG_ULONG(n),
-                    ENCO_ARG_FLOAT(slope), ENCO_ARG_MEM(y), ENCO_ARG_ULONG(y_off), ENCO_ARG_MEM(x),
-                    ENCO_ARG_ULONG(x_off));
+    return ACT_RUN(ctx, "act_leaky_fwd", n, ENCO_ARG_ULONG(n),
+                   ENCO_ARG_FLOAT(slope), ENCO_ARG_MEM(y), ENCO_ARG_ULONG(y_off), ENCO_ARG_MEM(x),
+                   ENCO_ARG_ULONG(x_off));
 }
 
 enco_status enco_leaky_relu_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
@@ -117,10 +151,10 @@ enco_status enco_leaky_relu_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl
     ENCO_TRY(check_unary("leaky_relu_backward", ctx, n, "dx", dx, dx_off, "dy", dy, dy_off, "x", x,
                          x_off));
     ENCO_TRY(check_slope("leaky_relu_backward", slope));
-    return ENCO_RUN(ctx, "act", "act_leaky_bwd", 1, &n, &act_local, ENCO_ARG_ULONG(n),
-                    ENCO_ARG_FLOAT(slope), ENCO_ARG_MEM(dx), ENCO_ARG_ULONG(dx_off),
-                    ENCO_ARG_MEM(dy), ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(x),
-                    ENCO_ARG_ULONG(x_off));
+    return ACT_RUN(ctx, "act_leaky_bwd", n, ENCO_ARG_ULONG(n),
+                   ENCO_ARG_FLOAT(slope), ENCO_ARG_MEM(dx), ENCO_ARG_ULONG(dx_off),
+                   ENCO_ARG_MEM(dy), ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(x),
+                   ENCO_ARG_ULONG(x_off));
 }
 
 void enco_leaky_relu_forward_ref(double *y, const double *x, size_t n, double slope)
@@ -185,9 +219,9 @@ enco_status enco_add_forward(enco_ctx *ctx, cl_mem out, size_t out_off, cl_mem a
                              cl_mem b, size_t b_off, size_t n)
 {
     ENCO_TRY(check_unary("add_forward", ctx, n, "out", out, out_off, "a", a, a_off, "b", b, b_off));
-    return ENCO_RUN(ctx, "act", "act_add_fwd", 1, &n, &act_local, ENCO_ARG_ULONG(n),
-                    ENCO_ARG_MEM(out), ENCO_ARG_ULONG(out_off), ENCO_ARG_MEM(a),
-                    ENCO_ARG_ULONG(a_off), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off));
+    return ACT_RUN(ctx, "act_add_fwd", n, ENCO_ARG_ULONG(n),
+                   ENCO_ARG_MEM(out), ENCO_ARG_ULONG(out_off), ENCO_ARG_MEM(a),
+                   ENCO_ARG_ULONG(a_off), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(b_off));
 }
 
 enco_status enco_add_backward(enco_ctx *ctx, cl_mem da, size_t da_off, cl_mem db, size_t db_off,
@@ -245,9 +279,9 @@ enco_status enco_axpy(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_
                       float alpha)
 {
     ENCO_TRY(check_unary("axpy", ctx, n, "y", y, y_off, "x", x, x_off, NULL, NULL, 0));
-    return ENCO_RUN(ctx, "act", "act_axpy", 1, &n, &act_local, ENCO_ARG_ULONG(n), ENCO_ARG_MEM(y),
-                    ENCO_ARG_ULONG(y_off), ENCO_ARG_FLOAT(alpha), ENCO_ARG_MEM(x),
-                    ENCO_ARG_ULONG(x_off));
+    return ACT_RUN(ctx, "act_axpy", n, ENCO_ARG_ULONG(n), ENCO_ARG_MEM(y),
+                   ENCO_ARG_ULONG(y_off), ENCO_ARG_FLOAT(alpha), ENCO_ARG_MEM(x),
+                   ENCO_ARG_ULONG(x_off));
 }
 
 enco_status enco_fill(enco_ctx *ctx, cl_mem y, size_t y_off, size_t n, float value)

@@ -4,7 +4,9 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -46,13 +48,37 @@ static size_t pow2_at_least(size_t x, size_t cap)
     return p;
 }
 
-/* One group per row of `len` floats, `rows` rows; nlocal local arrays. */
+/* The lanes a <kernel>_cpu row kernel can emulate (NORM_ROWS_CPU_MAX in
+ * cl/norm.cl); wg_limit keeps the group kernels within it. */
+#define ROWS_CPU_MAX 256
+
+/* The <kernel>_cpu row kernels (cl/norm.cl: one work-item per row, where
+ * PoCL runs the group kernels with their barriers 3-4x below memory
+ * bandwidth); they give the same bits as the group kernels.
+ * ENCO_NORM_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
+static int cpu_rows(const enco_ctx *ctx)
+{
+    const char *env = getenv("ENCO_NORM_ROWS");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return !enco_ctx_device(ctx)->is_gpu;
+}
+
+/* One group per row of `len` floats, `rows` rows; nlocal local arrays, the
+ * last args. The CPU variant takes the group size in place of them. */
 static enco_status run_rows(enco_ctx *ctx, const char *kernel, size_t rows, size_t len,
                             int nlocal, size_t nargs, enco_arg *args)
 {
     size_t lim;
     ENCO_TRY(wg_limit(ctx, kernel, &lim));
     size_t wg = pow2_at_least(len, lim);
+    if (wg <= ROWS_CPU_MAX && cpu_rows(ctx)) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_cpu", kernel);
+        args[nargs - nlocal] = ENCO_ARG_INT(wg);
+        const size_t one = 1;
+        return enco_kernel_run(ctx, "norm", name, 1, &rows, &one, nargs - nlocal + 1, args);
+    }
     for (int i = 0; i < nlocal; i++)
         args[nargs - nlocal + i] = ENCO_ARG_LOCAL(wg * sizeof(float));
     size_t global = rows * wg;
