@@ -413,3 +413,148 @@ __kernel void gemm_pack_im2col_t(int N, int k0, int kc, int j0, int npan,
         }
     }
 }
+
+/* Direct (implicit) im2col weight gradient for CPU devices: the column
+ * matrix is read from x inside the multiply, never packed. It computes the
+ * transposed product dW^T = col dY^T, with the column matrix as the
+ * broadcast operand (six scalars per pixel, from six rows of x, each
+ * advancing along an output row) and dY^T packed by gemm_pack_bt, and stores
+ * the transpose back, so every element is the same fma chain over the pixels
+ * in the same order as gemm_packed on the packed transposed column matrix:
+ * the bits are the same (fma(a, b, c) == fma(b, a, c); padding entries are
+ * multiplied as zeros, as there). Geometry as in gemm_pack_im2col.
+ * The same idea for the forward (six output pixels broadcast, rows of x
+ * read per channel and kernel row) ran 2x slower than packing on PoCL: rows
+ * of consecutive channels are H*W*4 bytes apart, often a multiple of 4 KiB,
+ * and thrash the same L1 sets; packing streams them instead. */
+#define GC_FMA(r)                                                                    \
+        {                                                                            \
+            const float8 av = (float8)(a##r);                                        \
+            c##r##a = fma(av, b0, c##r##a);                                          \
+            c##r##b = fma(av, b1, c##r##b);                                          \
+        }
+
+/* dW (N x K, ldc) += alpha * dY col^T for one image, i.e. the transposed
+ * product dW^T = col dY^T with rows = K indices (panels of 6) and the pixels
+ * as the inner dimension, in blocks [k0, k0 + kc) whose raw sums go through
+ * P (mode bit 0: start from P, bit 1: finish into dW = alpha * sum + beta *
+ * dW, else save to P), as gemm_packed. dY^T's block is packed by
+ * gemm_pack_bt into Bp (ceil(N / 16) panels of kc x 16). P holds
+ * ceil(K / 6) * 6 rows of ceil(N / 16) * 16. Global size
+ * (ceil(ceil(K / 6) / mb), ceil(N / 16)). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
+    int N, int K, int k0, int kc, int mode, int mb, float alpha, float beta,
+    __global const float *x, ulong x_off, __global const float *Bp, ulong bp_off,
+    __global float *Ps, ulong p_off, __global float *Cm, ulong c_off, int ldc, int C, int H,
+    int W, int Ho, int Wo, int kh, int kw, int sh, int sw, int pt, int pl, int pmode)
+{
+    const int g = (int)get_global_id(0), cp = (int)get_global_id(1);
+    const int kpan = (K + GP_MR - 1) / GP_MR;
+    if (g * mb >= kpan || cp * GP_NR >= N)
+        return;
+    __global const float *xs = x + x_off;
+    const int pld = ((N + GP_NR - 1) / GP_NR) * GP_NR;
+    const int ke = min(g * mb + mb, kpan);
+    for (int kp = g * mb; kp < ke; kp++) {
+        /* The six K indices of the panel: channel, kernel row and column. */
+        int cr[GP_MR], kir[GP_MR], kjr[GP_MR];
+        int lo = 0, hi = Wo - 1, nvr = 0;
+        for (int r = 0; r < GP_MR; r++) {
+            const int kk = min(kp * GP_MR + r, K - 1), kq = kk / kw;
+            kjr[r] = kk - kq * kw;
+            cr[r] = kq / kh;
+            kir[r] = kq - cr[r] * kh;
+            if (kp * GP_MR + r < K)
+                nvr++;
+            /* Interior output columns for this kj (stride 1): 0 <= ow - pl + kj < W. */
+            lo = max(lo, pl - kjr[r]);
+            hi = min(hi, W - 1 + pl - kjr[r]);
+        }
+        __global float *pp = Ps + p_off + (size_t)kp * GP_MR * pld + cp * GP_NR;
+#define GW_INIT(r)                                                                   \
+        float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                   \
+        if (mode & 1) {                                                              \
+            c##r##a = vload8(0, pp + r * pld);                                       \
+            c##r##b = vload8(1, pp + r * pld);                                       \
+        }
+        GP_ROWS(GW_INIT)
+        __global const float *bp = Bp + bp_off + (size_t)cp * kc * GP_NR;
+        int oh = k0 / Wo, ow = k0 - oh * Wo;
+        for (int k = 0; k < kc;) {
+            const int run = min(kc - k, Wo - ow);
+            /* Source rows of the six K indices for this output row. */
+            __global const float *rows[GP_MR];
+            int allrows = nvr == GP_MR;
+            for (int r = 0; r < GP_MR; r++) {
+                const int ih = enco_pad_index(oh * sh - pt + kir[r], H, pmode);
+                rows[r] = ih < 0 || r >= nvr ? 0 : xs + ((size_t)cr[r] * H + ih) * W;
+                if (ih < 0)
+                    allrows = 0;
+            }
+            const int fa = sw == 1 && allrows ? max(ow, lo) : ow + run;
+            const int fb = sw == 1 && allrows ? min(ow + run - 1, hi) : ow + run - 1;
+            for (int o = ow; o < ow + run; o++) {
+                const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
+                bp += GP_NR;
+                if (o >= fa && o <= fb) {
+                    /* Interior: the loop below runs the whole interior run. */
+                    const int n = fb - fa + 1;
+                    __global const float *s0 = rows[0] + o - pl + kjr[0];
+                    __global const float *s1 = rows[1] + o - pl + kjr[1];
+                    __global const float *s2 = rows[2] + o - pl + kjr[2];
+                    __global const float *s3 = rows[3] + o - pl + kjr[3];
+                    __global const float *s4 = rows[4] + o - pl + kjr[4];
+                    __global const float *s5 = rows[5] + o - pl + kjr[5];
+                    float8 bb0 = b0, bb1 = b1;
+                    for (int t = 0; t < n; t++) {
+                        if (t > 0) {
+                            bb0 = vload8(0, bp);
+                            bb1 = vload8(1, bp);
+                            bp += GP_NR;
+                        }
+#define GW_FMA(r)                                                                    \
+                        {                                                            \
+                            const float8 av = (float8)(s##r[t]);                     \
+                            c##r##a = fma(av, bb0, c##r##a);                         \
+                            c##r##b = fma(av, bb1, c##r##b);                         \
+                        }
+                        GP_ROWS(GW_FMA)
+                    }
+                    o = fb;
+                    continue;
+                }
+#define GW_LANE(r)                                                                   \
+                float a##r = 0.0f;                                                   \
+                if (rows[r]) {                                                       \
+                    const int iw = enco_pad_index(o * sw - pl + kjr[r], W, pmode);   \
+                    if (iw >= 0)                                                     \
+                        a##r = rows[r][iw];                                          \
+                }
+                GP_ROWS(GW_LANE)
+                GP_ROWS(GC_FMA)
+            }
+            k += run;
+            ow = 0;
+            oh++;
+        }
+        if (!(mode & 2)) {
+#define GW_SAVE(r)                                                                   \
+            vstore8(c##r##a, 0, pp + r * pld);                                       \
+            vstore8(c##r##b, 1, pp + r * pld);
+            GP_ROWS(GW_SAVE)
+            continue;
+        }
+        const int k0r = kp * GP_MR, co0 = cp * GP_NR;
+#define GW_STORE(r)                                                                  \
+        if (r < nvr) {                                                               \
+            float t[GP_NR];                                                          \
+            vstore8(c##r##a, 0, t);                                                  \
+            vstore8(c##r##b, 1, t);                                                  \
+            for (int jj = 0; jj < GP_NR && co0 + jj < N; jj++) {                     \
+                __global float *d = Cm + c_off + (size_t)(co0 + jj) * ldc + k0r + r; \
+                *d = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * *d;       \
+            }                                                                        \
+        }
+        GP_ROWS(GW_STORE)
+    }
+}

@@ -1162,38 +1162,48 @@ START_TEST(conv2d_cpu_kernels_same_bits)
     for (size_t i = 0; i < ncase; i++) {
         const conv_case *c = &conv_cases_cpu_bits[i];
         conv_data d = conv_data_make(c, 900 + 10 * i);
-        float *y[2];
-        grads g[2];
+        float *y[3];
+        grads g[3];
         /* Room for the explicit flipped-weight path (its column matrix of dy). */
         conv_ws_min = (size_t)4 * d.s.n * d.s.cout * d.s.kh * d.s.kw * (d.s.h + 2 * d.s.pad_h) *
                       (d.s.w + 2 * d.s.pad_w);
-        for (int fast = 0; fast < 2; fast++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", fast ? "1" : "0", 1), 0);
+        /* 0: column matrices in memory and the per-element kernels; 1: the
+         * column matrix packed from x; 2: read from x inside the multiply. */
+        static const char *const modes[3] = {"0", "1", "2"};
+        for (int fast = 0; fast < 3; fast++) {
+            ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
             ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
             y[fast] = conv_fwd_device(&d, c->bias, d.s.n);
             g[fast] = conv_bwd_device(&d, c->bias, d.s.n);
         }
         char label[160];
-        conv_label(label, sizeof label, "cpu_kernels_forward", c);
-        test_assert_bitwise(label, y[1], y[0], d.ny);
-        conv_label(label, sizeof label, "cpu_kernels_dx", c);
-        test_assert_bitwise(label, g[1].dx, g[0].dx, d.nx);
-        conv_label(label, sizeof label, "cpu_kernels_dw", c);
-        test_assert_bitwise(label, g[1].dw, g[0].dw, d.nw);
-        if (c->bias) {
-            conv_label(label, sizeof label, "cpu_kernels_db", c);
-            test_assert_bitwise(label, g[1].db, g[0].db, d.nb);
+        for (int fast = 1; fast < 3; fast++) {
+            char what[64];
+            snprintf(what, sizeof what, "cpu_kernels%d_forward", fast);
+            conv_label(label, sizeof label, what, c);
+            test_assert_bitwise(label, y[fast], y[0], d.ny);
+            snprintf(what, sizeof what, "cpu_kernels%d_dx", fast);
+            conv_label(label, sizeof label, what, c);
+            test_assert_bitwise(label, g[fast].dx, g[0].dx, d.nx);
+            snprintf(what, sizeof what, "cpu_kernels%d_dw", fast);
+            conv_label(label, sizeof label, what, c);
+            test_assert_bitwise(label, g[fast].dw, g[0].dw, d.nw);
+            if (c->bias) {
+                snprintf(what, sizeof what, "cpu_kernels%d_db", fast);
+                conv_label(label, sizeof label, what, c);
+                test_assert_bitwise(label, g[fast].db, g[0].db, d.nb);
+            }
         }
         /* And against the float64 reference, so that "the same" is right. */
         double *rdx, *rdw, *rdb;
         conv_bwd_ref(&d, c->bias, &rdx, &rdw, &rdb);
         conv_label(label, sizeof label, "cpu_kernels_dx_ref", c);
-        test_assert_close(label, g[1].dx, rdx, d.nx, ATOL, RTOL);
+        test_assert_close(label, g[2].dx, rdx, d.nx, ATOL, RTOL);
         conv_label(label, sizeof label, "cpu_kernels_dw_ref", c);
-        test_assert_close(label, g[1].dw, rdw, d.nw, ATOL, RTOL);
+        test_assert_close(label, g[2].dw, rdw, d.nw, ATOL, RTOL);
         free(rdx), free(rdw), free(rdb);
         conv_ws_min = 0;
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             free(y[k]), grads_free(&g[k]);
         conv_data_free(&d);
     }

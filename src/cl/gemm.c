@@ -235,3 +235,42 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
     return gemm_packed(ctx, 0, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
                        stride_c, batch);
 }
+
+/* K panels per work-item of gemm_conv_wgrad: ENCO_GEMM_MB, as gemm_packed's row panels. */
+enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy, size_t dy_off,
+                                 size_t lddy, cl_mem x, size_t x_off, const enco_im2col_geom *g,
+                                 float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    if (!use_packed(ctx))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "direct convolution GEMM needs the packed CPU GEMM (device %s)",
+                         ctx->info.name);
+    const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
+    ENCO_TRY(check_dims(kk, n, pp));
+    const size_t kc_max = tune("ENCO_GEMM_KC", 4096), mb = tune("ENCO_GEMM_MB", 4);
+    const size_t nsplit = (pp + kc_max - 1) / kc_max, kc = (pp + nsplit - 1) / nsplit;
+    const size_t npan = (n + GP_NR - 1) / GP_NR, kpan = (kk + GP_MR - 1) / GP_MR;
+    const size_t bp_size = npan * GP_NR * kc, p_size = nsplit > 1 ? kpan * GP_MR * npan * GP_NR : 0;
+    cl_mem s;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, (bp_size + p_size) * sizeof(float), &s));
+    const size_t gl[3] = {(kpan + mb - 1) / mb, npan, 1}, one[3] = {1, 1, 1};
+    for (size_t sp = 0; sp < nsplit; sp++) {
+        const size_t k0 = sp * kc, kcs = pp - k0 < kc ? pp - k0 : kc;
+        /* dY^T's block (pixels k0 .. k0 + kcs - 1) in panels of 16 channels. */
+        const bsrc bs = {0, 1, dy, dy_off, lddy, 0, NULL};
+        ENCO_TRY(pack_b(ctx, &bs, 0, 1, n, k0, kcs, 0, npan, s, 0));
+        const int mode = (sp > 0 ? 1 : 0) | (sp + 1 == nsplit ? 2 : 0);
+        ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_conv_wgrad", 3, gl, one, ENCO_ARG_INT(n),
+                          ENCO_ARG_INT(kk), ENCO_ARG_INT(k0), ENCO_ARG_INT(kcs),
+                          ENCO_ARG_INT(mode), ENCO_ARG_INT(mb), ENCO_ARG_FLOAT(alpha),
+                          ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                          ENCO_ARG_MEM(s), ENCO_ARG_ULONG(0), ENCO_ARG_MEM(s),
+                          ENCO_ARG_ULONG(bp_size), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
+                          ENCO_ARG_INT(ldc), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
+                          ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo),
+                          ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
+                          ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
+                          ENCO_ARG_INT(g->mode)));
+    }
+    return ENCO_OK;
+}

@@ -165,6 +165,14 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
                               size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
                               size_t c_off, size_t ldc, size_t stride_c, size_t batch);
 
+/* Direct weight-gradient GEMM (packed CPU GEMM only; cl/gemm.cl
+ * gemm_conv_wgrad): C (n x K, ldc) = alpha * dY col(x)^T + beta * C for one
+ * image, dY (n x P, lddy), the column matrix read from x inside the
+ * multiply, never stored or packed; same bits as enco_sgemm_im2col. */
+enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy, size_t dy_off,
+                                 size_t lddy, cl_mem x, size_t x_off, const enco_im2col_geom *g,
+                                 float beta, cl_mem c, size_t c_off, size_t ldc);
+
 /* ---- shared op vocabulary --------------------------------------------- */
 
 /* Padding modes, as PyTorch's zero / ReflectionPad2d / ReplicationPad2d.
