@@ -1172,6 +1172,11 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         static const char *const modes[3] = {"0", "1", "2"};
         for (int fast = 0; fast < 3; fast++) {
             ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
+            /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
+             * packed CPU GEMM is forced for the fast runs, so that Oclgrind
+             * checks its kernels too. */
+            if (test_on_oclgrind())
+                ck_assert_int_eq(setenv("ENCO_GEMM_TILE", fast ? "1" : "", 1), 0);
             ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
             y[fast] = conv_fwd_device(&d, c->bias, d.s.n);
             g[fast] = conv_bwd_device(&d, c->bias, d.s.n);
@@ -1227,6 +1232,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         test_release(dy);
     }
     ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);

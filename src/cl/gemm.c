@@ -8,12 +8,15 @@
 /* On CPU devices CLBlast's kernels (untuned for PoCL) reach a few GFLOP/s;
  * our packed kernels (cl/gemm.cl gemm_pack_a / gemm_pack_b / gemm_packed)
  * are many times faster there. ENCO_GEMM_TILE=0 turns them off (CLBlast for
- * all). */
+ * all); ENCO_GEMM_TILE=1 forces them on any device and backend (tests: the
+ * Oclgrind run checks them for races and uninitialised reads). */
 static int use_packed(const enco_ctx *ctx)
 {
+    const char *env = getenv("ENCO_GEMM_TILE");
+    if (env && strcmp(env, "1") == 0)
+        return 1;
     if (ctx->gemm != ENCO_GEMM_CLBLAST || strcmp(ctx->info.type, "CPU") != 0)
         return 0;
-    const char *env = getenv("ENCO_GEMM_TILE");
     return !(env && strcmp(env, "0") == 0);
 }
 
