@@ -338,21 +338,35 @@ __kernel void gemm_pack_im2col(int N, int k0, int kc, int j0, int npan, __global
                 }
             }
         } else {
-            int o_h = oh, o_w = ow0;
-            for (int jj = 0; jj < GP_NR; jj++) {
-                float v = 0.0f;
-                if (jj < ncols) {
-                    const int ih = enco_pad_index(o_h * sh - pt + ki, H, mode);
-                    const int iw = enco_pad_index(o_w * sw - pl + kj, W, mode);
-                    if (ih >= 0 && iw >= 0)
-                        v = xs[((size_t)c * H + ih) * W + iw];
+            /* Edge panels (across output rows, at the padding, or strided):
+             * segments of the panel within one output row, each a straight
+             * copy where its columns are inside the image. */
+            int o_h = oh, o_w = ow0, jj = 0;
+            while (jj < ncols) {
+                const int len = min(ncols - jj, Wo - o_w);
+                const int ih = enco_pad_index(o_h * sh - pt + ki, H, mode);
+                const int t0 = o_w * sw - pl + kj, t1 = t0 + (len - 1) * sw;
+                if (ih < 0) {
+                    for (int t = 0; t < len; t++)
+                        d[jj + t] = 0.0f;
+                } else {
+                    __global const float *row = xs + ((size_t)c * H + ih) * W;
+                    if (t0 >= 0 && t1 < W) {
+                        for (int t = 0; t < len; t++)
+                            d[jj + t] = row[t0 + t * sw];
+                    } else {
+                        for (int t = 0; t < len; t++) {
+                            const int iw = enco_pad_index(t0 + t * sw, W, mode);
+                            d[jj + t] = iw < 0 ? 0.0f : row[iw];
+                        }
+                    }
                 }
-                d[jj] = v;
-                if (++o_w == Wo) {
-                    o_w = 0;
-                    o_h++;
-                }
+                jj += len;
+                o_w = 0;
+                o_h++;
             }
+            for (; jj < GP_NR; jj++)
+                d[jj] = 0.0f;
         }
         if (++kj == kw) {
             kj = 0;
