@@ -370,8 +370,7 @@ START_TEST(conv2d_planned_workspace_suffices)
         conv_data d = conv_data_make(&cases[i], 1700 + 10 * i);
         conv_ws_min = 0;
         const size_t plan = enco_conv2d_workspace_plan_floats_ctx(test_ctx(), &d.s, 1u << 20);
-        /* conv_ws(-rows) gives rows output rows of column matrix: use the plan
-         * itself through the banded helper's arithmetic. */
+        /* Never less than the one output row the argument check asks for. */
         const size_t row = (size_t)d.s.cin * d.s.kh * d.s.kw * d.wo;
         ck_assert_uint_ge(plan, row);
         cl_mem x = test_upload(d.x, d.nx), w = test_upload(d.w, d.nw);
@@ -602,6 +601,25 @@ static void expect_invalid(enco_status st, const char *needle)
     ck_assert_msg(strstr(enco_last_error(), needle) != NULL, "message '%s' lacks '%s'",
                   enco_last_error(), needle);
 }
+
+/* The implicit im2col GEMMs refuse a context without the packed CPU GEMM
+ * (ENCO_GEMM_TILE=0 turns it off on the CPU) instead of running anything. */
+START_TEST(conv_gemm_implicit_needs_packed)
+{
+    const enco_im2col_geom g = {.c = 2, .h = 5, .w = 4, .ho = 5, .wo = 4, .kh = 3, .kw = 3,
+                                .sh = 1, .sw = 1, .pt = 1, .pl = 1, .mode = ENCO_PAD_ZERO};
+    cl_mem x = test_alloc(40), a = test_alloc(64), c = test_alloc(64);
+    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "0", 1), 0);
+    ck_assert_int_eq(enco_sgemm_im2col_available(test_ctx()), 0);
+    expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 0.0f, c,
+                                     0, 20, 40, 1),
+                   "packed CPU GEMM");
+    expect_invalid(enco_conv_gemm_wgrad(test_ctx(), 2, 1.0f, a, 0, 20, x, 0, &g, 1.0f, c, 0, 18),
+                   "packed CPU GEMM");
+    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+    test_release(x), test_release(a), test_release(c);
+}
+END_TEST
 
 START_TEST(conv2d_rejects_bad_arguments)
 {
@@ -1364,6 +1382,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_chunked_workspace);
     tcase_add_test(t, conv2d_cpu_kernels_same_bits);
     tcase_add_test(t, conv2d_planned_workspace_suffices);
+    tcase_add_test(t, conv_gemm_implicit_needs_packed);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);
     tcase_add_test(t, conv2d_offsets);

@@ -220,15 +220,21 @@ int enco_sgemm_im2col_available(const enco_ctx *ctx)
     return use_packed(ctx);
 }
 
+/* The implicit im2col GEMMs exist only as packed CPU kernels. */
+static enco_status require_packed(const enco_ctx *ctx, const char *what)
+{
+    if (use_packed(ctx))
+        return ENCO_OK;
+    return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s needs the packed CPU GEMM (device %s)", what,
+                     ctx->info.name);
+}
+
 enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
                               size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
                               size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
                               size_t c_off, size_t ldc, size_t stride_c, size_t batch)
 {
-    if (!use_packed(ctx))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "implicit im2col GEMM needs the packed CPU GEMM (device %s)",
-                         ctx->info.name);
+    ENCO_TRY(require_packed(ctx, "enco_sgemm_im2col"));
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     const size_t n = transposed ? kk : pp, k = transposed ? pp : kk;
     ENCO_TRY(check_dims(m, n, k));
@@ -244,10 +250,7 @@ enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy
                                  size_t lddy, cl_mem x, size_t x_off, const enco_im2col_geom *g,
                                  float beta, cl_mem c, size_t c_off, size_t ldc)
 {
-    if (!use_packed(ctx))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "direct convolution GEMM needs the packed CPU GEMM (device %s)",
-                         ctx->info.name);
+    ENCO_TRY(require_packed(ctx, "enco_conv_gemm_wgrad"));
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     ENCO_TRY(check_dims(kk, n, pp));
     const size_t kc_max = tune("ENCO_GEMM_KC", 4096), mb = tune("ENCO_GEMM_MB", 4);
