@@ -462,3 +462,11 @@ enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kern
     }
     return ENCO_OK;
 }
+
+int enco_cpu_kernels(const enco_ctx *ctx, const char *env)
+{
+    const char *v = getenv(env);
+    if (v && *v)
+        return strcmp(v, "0") != 0;
+    return !ctx->info.is_gpu;
+}

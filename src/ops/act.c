@@ -65,10 +65,7 @@ static const size_t act_local = ACT_LOCAL;
  * ENCO_ACT_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
 static int cpu_blocks(const enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_ACT_ROWS");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
-    return !enco_ctx_device(ctx)->is_gpu;
+    return enco_cpu_kernels(ctx, "ENCO_ACT_ROWS");
 }
 
 /* Runs `kernel` over n elements, or its block variant (same arguments). */

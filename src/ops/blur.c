@@ -56,10 +56,7 @@ static enco_status launch(enco_ctx *ctx, const char *kernel, int gw, int gh, int
  * too, in their scalar form (vec = 0 below). */
 static int use_rows(enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_BLUR_ROWS");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
-    return !enco_ctx_device(ctx)->is_gpu;
+    return enco_cpu_kernels(ctx, "ENCO_BLUR_ROWS");
 }
 
 /* Launches a row kernel over planes x row blocks, work-groups of one item.

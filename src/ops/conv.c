@@ -134,10 +134,7 @@ static void band_source_rows(const conv_geom *g, int oh0, int rows, int *lo, int
  * any device (tests), unset = on CPUs. */
 static int cpu_rows(const enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_CONV_ROWS");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
-    return !enco_ctx_device(ctx)->is_gpu;
+    return enco_cpu_kernels(ctx, "ENCO_CONV_ROWS");
 }
 
 /* conv_fold_rows applies to a whole-plane 1x1 stride-1 col2im (the padding
@@ -295,9 +292,7 @@ static int splitk_env(size_t *parts)
  * any device (the bitwise cross-implementation check pins the path). */
 static int use_strip(const enco_ctx *ctx, const conv_geom *g)
 {
-    const char *env = getenv("ENCO_CONV_STRIP");
-    const int on = env && *env ? strcmp(env, "0") != 0 : !enco_ctx_device(ctx)->is_gpu;
-    return on && g->sw == 1;
+    return enco_cpu_kernels(ctx, "ENCO_CONV_STRIP") && g->sw == 1;
 }
 
 static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,

@@ -58,10 +58,7 @@ static size_t pow2_at_least(size_t x, size_t cap)
  * ENCO_NORM_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
 static int cpu_rows(const enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_NORM_ROWS");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
-    return !enco_ctx_device(ctx)->is_gpu;
+    return enco_cpu_kernels(ctx, "ENCO_NORM_ROWS");
 }
 
 /* One group per row of `len` floats, `rows` rows; nlocal local arrays, the
