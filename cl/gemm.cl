@@ -280,10 +280,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     GP_ROWS(GP_STORE_EDGE)
     }
 #undef GP_INIT
-#undef GP_FMA
 #undef GP_SAVE
-#undef GP_STORE_FULL
-#undef GP_STORE_EDGE
 }
 
 /* Implicit im2col operands for the packed GEMM: the packing kernels below
@@ -297,6 +294,83 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
  * entry x[c, enco_pad_index(oh*sh - pt + ki), enco_pad_index(ow*sw - pl + kj)]
  * (0 where either is -1), as conv_im2col in cl/conv.cl. */
 
+/* Rows kk .. kk + ke - 1 of the column matrix of image xs, at the GP_NR
+ * columns from jb (ncols of them inside N; the rest of the panel zero), into
+ * dst (k-major, GP_NR floats per row). One body for a __global and a
+ * __local destination (OpenCL 1.2 has no generic address space). */
+#define GP_IM2COL_PANEL(NAME, AS)                                                       \
+    static void NAME(AS float *dst, __global const float *xs, int kk, int ke, int jb,     \
+                     int ncols, int H, int W, int Wo, int kh, int kw, int sh, int sw,     \
+                     int pt, int pl, int mode)                                            \
+    {                                                                                     \
+        const int oh = jb / Wo, ow0 = jb - oh * Wo;                                       \
+        const int fast = ncols == GP_NR && ow0 + GP_NR <= Wo && sw == 1;                  \
+        const int kq = kk / kw;                                                           \
+        int kj = kk - kq * kw;                                                            \
+        int c = kq / kh;                                                                  \
+        int ki = kq - c * kh;                                                             \
+        for (int k = 0; k < ke; k++) {                                                    \
+            AS float *d = dst + k * GP_NR;                                                \
+            if (fast) {                                                                   \
+                const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);                \
+                const int iw0 = ow0 - pl + kj;                                            \
+                if (ih < 0) {                                                             \
+                    vstore16((float16)(0.0f), 0, d);                                      \
+                } else {                                                                  \
+                    __global const float *row = xs + ((size_t)c * H + ih) * W;            \
+                    if (iw0 >= 0 && iw0 + GP_NR <= W) {                                   \
+                        vstore16(vload16(0, row + iw0), 0, d);                            \
+                    } else {                                                              \
+                        for (int jj = 0; jj < GP_NR; jj++) {                              \
+                            const int iw = enco_pad_index(iw0 + jj, W, mode);             \
+                            d[jj] = iw < 0 ? 0.0f : row[iw];                              \
+                        }                                                                 \
+                    }                                                                     \
+                }                                                                         \
+            } else {                                                                      \
+                /* Edge panels (across output rows, at the padding, or strided):          \
+                 * segments of the panel within one output row, each a straight           \
+                 * copy where its columns are inside the image. */                        \
+                int o_h = oh, o_w = ow0, jj = 0;                                          \
+                while (jj < ncols) {                                                      \
+                    const int len = min(ncols - jj, Wo - o_w);                            \
+                    const int ih = enco_pad_index(o_h * sh - pt + ki, H, mode);           \
+                    const int t0 = o_w * sw - pl + kj, t1 = t0 + (len - 1) * sw;          \
+                    if (ih < 0) {                                                         \
+                        for (int t = 0; t < len; t++)                                     \
+                            d[jj + t] = 0.0f;                                             \
+                    } else {                                                              \
+                        __global const float *row = xs + ((size_t)c * H + ih) * W;        \
+                        if (t0 >= 0 && t1 < W) {                                          \
+                            for (int t = 0; t < len; t++)                                 \
+                                d[jj + t] = row[t0 + t * sw];                             \
+                        } else {                                                          \
+                            for (int t = 0; t < len; t++) {                               \
+                                const int iw = enco_pad_index(t0 + t * sw, W, mode);      \
+                                d[jj + t] = iw < 0 ? 0.0f : row[iw];                      \
+                            }                                                             \
+                        }                                                                 \
+                    }                                                                     \
+                    jj += len;                                                            \
+                    o_w = 0;                                                              \
+                    o_h++;                                                                \
+                }                                                                         \
+                for (; jj < GP_NR; jj++)                                                  \
+                    d[jj] = 0.0f;                                                         \
+            }                                                                             \
+            if (++kj == kw) {                                                             \
+                kj = 0;                                                                   \
+                if (++ki == kh) {                                                         \
+                    ki = 0;                                                               \
+                    c++;                                                                  \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+GP_IM2COL_PANEL(im2col_panel_global, __global)
+GP_IM2COL_PANEL(im2col_panel_local, __local)
+
 /* op(B) = the column matrix (K x P). Global size (npan, ceil(kc / GP_KB),
  * batch): work-item (p, kb) writes panel p (columns j0 + p*GP_NR ..) for
  * rows k0 + kb .. (GP_KB of them), each a contiguous run of GP_NR floats. */
@@ -309,73 +383,10 @@ __kernel void gemm_pack_im2col(int N, int k0, int kc, int j0, int npan, __global
     const size_t q = get_global_id(2);
     if (p >= npan || kb >= kc)
         return;
-    __global const float *xs = x + x_off + q * stride_x;
-    __global float *dst = Bp + bp_off + ((q * npan + p) * (size_t)kc + kb) * GP_NR;
-    const int ke = min(kb + GP_KB, kc) - kb, jb = j0 + p * GP_NR;
-    const int ncols = min(GP_NR, N - jb);
-    const int oh = jb / Wo, ow0 = jb - oh * Wo;
-    const int fast = ncols == GP_NR && ow0 + GP_NR <= Wo && sw == 1;
-    const int kk = k0 + kb, kq = kk / kw;
-    int kj = kk - kq * kw;
-    int c = kq / kh;
-    int ki = kq - c * kh;
-    for (int k = 0; k < ke; k++) {
-        __global float *d = dst + k * GP_NR;
-        if (fast) {
-            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-            const int iw0 = ow0 - pl + kj;
-            if (ih < 0) {
-                vstore16((float16)(0.0f), 0, d);
-            } else {
-                __global const float *row = xs + ((size_t)c * H + ih) * W;
-                if (iw0 >= 0 && iw0 + GP_NR <= W) {
-                    vstore16(vload16(0, row + iw0), 0, d);
-                } else {
-                    for (int jj = 0; jj < GP_NR; jj++) {
-                        const int iw = enco_pad_index(iw0 + jj, W, mode);
-                        d[jj] = iw < 0 ? 0.0f : row[iw];
-                    }
-                }
-            }
-        } else {
-            /* Edge panels (across output rows, at the padding, or strided):
-             * segments of the panel within one output row, each a straight
-             * copy where its columns are inside the image. */
-            int o_h = oh, o_w = ow0, jj = 0;
-            while (jj < ncols) {
-                const int len = min(ncols - jj, Wo - o_w);
-                const int ih = enco_pad_index(o_h * sh - pt + ki, H, mode);
-                const int t0 = o_w * sw - pl + kj, t1 = t0 + (len - 1) * sw;
-                if (ih < 0) {
-                    for (int t = 0; t < len; t++)
-                        d[jj + t] = 0.0f;
-                } else {
-                    __global const float *row = xs + ((size_t)c * H + ih) * W;
-                    if (t0 >= 0 && t1 < W) {
-                        for (int t = 0; t < len; t++)
-                            d[jj + t] = row[t0 + t * sw];
-                    } else {
-                        for (int t = 0; t < len; t++) {
-                            const int iw = enco_pad_index(t0 + t * sw, W, mode);
-                            d[jj + t] = iw < 0 ? 0.0f : row[iw];
-                        }
-                    }
-                }
-                jj += len;
-                o_w = 0;
-                o_h++;
-            }
-            for (; jj < GP_NR; jj++)
-                d[jj] = 0.0f;
-        }
-        if (++kj == kw) {
-            kj = 0;
-            if (++ki == kh) {
-                ki = 0;
-                c++;
-            }
-        }
-    }
+    const int jb = j0 + p * GP_NR;
+    im2col_panel_global(Bp + bp_off + ((q * npan + p) * (size_t)kc + kb) * GP_NR,
+                        x + x_off + q * stride_x, k0 + kb, min(kb + GP_KB, kc) - kb, jb,
+                        min(GP_NR, N - jb), H, W, Wo, kh, kw, sh, sw, pt, pl, mode);
 }
 
 /* op(B) = the transposed column matrix (P x K): GEMM rows are pixels, columns
@@ -571,4 +582,51 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
         }
         GP_ROWS(GW_STORE)
     }
+}
+
+/* Fused implicit-im2col GEMM for CPU devices: one work-item packs one panel
+ * of GP_NR output pixels of the column matrix, over the whole of K, into
+ * local memory (a per-thread buffer on PoCL, which stays in L1/L2) and then
+ * multiplies every row panel of the packed A (M x K, all of it, panels of
+ * GP_MR) against it. The packed B never goes out to the last-level cache
+ * and back, which is what the separate gemm_pack_im2col + gemm_packed pay,
+ * and is the larger cost where M is small (64 output channels at 256x256).
+ * Each element of C is one fma chain over k = 0..K-1 in order, scaled as in
+ * gemm_packed's finish: the same bits. Global size (ceil(N / GP_NR), batch);
+ * bl: K * GP_NR floats of local memory. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
+    int M, int N, int K, float alpha, float beta, __global const float *Ap,
+    __global const float *x, ulong x_off, ulong stride_x, __global float *C, ulong c_off,
+    int ldc, ulong stride_c, __local float *bl, int Cin, int H, int W, int Wo, int kh, int kw,
+    int sh, int sw, int pt, int pl, int mode)
+{
+    const int p = (int)get_global_id(0);
+    const size_t q = get_global_id(1);
+    const int jb = p * GP_NR;
+    if (jb >= N)
+        return;
+    im2col_panel_local(bl, x + x_off + q * stride_x, 0, K, jb, min(GP_NR, N - jb), H, W, Wo,
+                       kh, kw, sh, sw, pt, pl, mode);
+    const int mpan = (M + GP_MR - 1) / GP_MR;
+    for (int mp = 0; mp < mpan; mp++) {
+        const int i0 = mp * GP_MR;
+        __global const float *ap = Ap + (size_t)mp * K * GP_MR;
+        __local const float *bp = bl;
+#define GF_INIT(r) float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);
+        GP_ROWS(GF_INIT)
+        for (int k = 0; k < K; k++) {
+            const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
+            GP_ROWS(GP_FMA)
+            ap += GP_MR;
+            bp += GP_NR;
+        }
+        __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + jb;
+        const int j = jb;
+        if (i0 + GP_MR <= M && j + GP_NR <= N) {
+            GP_ROWS(GP_STORE_FULL)
+            continue;
+        }
+        GP_ROWS(GP_STORE_EDGE)
+    }
+#undef GF_INIT
 }

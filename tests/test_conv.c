@@ -1180,27 +1180,40 @@ START_TEST(conv2d_cpu_kernels_same_bits)
     for (size_t i = 0; i < ncase; i++) {
         const conv_case *c = &conv_cases_cpu_bits[i];
         conv_data d = conv_data_make(c, 900 + 10 * i);
-        float *y[3];
-        grads g[3];
+        float *y[4];
+        grads g[4];
         /* Room for the explicit flipped-weight path (its column matrix of dy). */
         conv_ws_min = (size_t)4 * d.s.n * d.s.cout * d.s.kh * d.s.kw * (d.s.h + 2 * d.s.pad_h) *
                       (d.s.w + 2 * d.s.pad_w);
         /* 0: column matrices in memory and the per-element kernels; 1: the
-         * column matrix packed from x; 2: read from x inside the multiply. */
-        static const char *const modes[3] = {"0", "1", "2"};
-        for (int fast = 0; fast < 3; fast++) {
+         * column matrix packed from x by separate packing kernels; 2: the
+         * default (forward and flipped input gradient through the fused
+         * kernel, weight gradient read from x inside the multiply); 3: as 2
+         * with the separate packing kernels. */
+        static const char *const modes[4] = {"0", "1", "2", "2"};
+        static const char *const fused_env[4] = {"0", "0", "", "0"};
+        for (int fast = 0; fast < 4; fast++) {
             ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
+            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED", fused_env[fast], 1), 0);
             /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
              * packed CPU GEMM is forced for the fast runs, so that Oclgrind
              * checks its kernels too. */
             if (test_on_oclgrind())
                 ck_assert_int_eq(setenv("ENCO_GEMM_TILE", fast ? "1" : "", 1), 0);
             ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+            const unsigned long fused0 = enco_kernel_launches(test_ctx(), "gemm_im2col_fused");
+            const unsigned long pack0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col");
             y[fast] = conv_fwd_device(&d, c->bias, d.s.n);
             g[fast] = conv_bwd_device(&d, c->bias, d.s.n);
+            /* The path each mode names is the one that ran. */
+            const unsigned long fused = enco_kernel_launches(test_ctx(), "gemm_im2col_fused") - fused0;
+            const unsigned long pack = enco_kernel_launches(test_ctx(), "gemm_pack_im2col") - pack0;
+            ck_assert_msg((fast == 2) == (fused > 0), "mode %d: %lu fused launches", fast, fused);
+            ck_assert_msg((fast == 1 || fast == 3) == (pack > 0), "mode %d: %lu packing launches",
+                          fast, pack);
         }
         char label[160];
-        for (int fast = 1; fast < 3; fast++) {
+        for (int fast = 1; fast < 4; fast++) {
             char what[64];
             snprintf(what, sizeof what, "cpu_kernels%d_forward", fast);
             conv_label(label, sizeof label, what, c);
@@ -1226,7 +1239,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         test_assert_close(label, g[2].dw, rdw, d.nw, ATOL, RTOL);
         free(rdx), free(rdw), free(rdb);
         conv_ws_min = 0;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             free(y[k]), grads_free(&g[k]);
         conv_data_free(&d);
     }
@@ -1250,6 +1263,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         test_release(dy);
     }
     ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);

@@ -475,6 +475,10 @@ static int row_kept(const enco_bench_row *r, const char *filter)
         return 1;
     char both[sizeof r->name + sizeof r->where + 2];
     snprintf(both, sizeof both, "%s %s", r->name, r->where);
+    /* A trailing '$' anchors the text at the end ("G model.1$" is not model.12). */
+    size_t fl = strlen(filter), bl = strlen(both);
+    if (filter[fl - 1] == '$')
+        return fl - 1 <= bl && strncmp(both + bl - (fl - 1), filter, fl - 1) == 0;
     return strstr(both, filter) != NULL;
 }
 

@@ -451,16 +451,25 @@ enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kern
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return ENCO_FAIL(err, "launching kernel %s/%s failed", program, kernel);
-    if (ctx->profile) {
+    if (ctx->profile)
         clFinish(ctx->queue);
-        for (size_t i = 0; i < ctx->nkernels; i++)
-            if (ctx->kernels[i].kernel == k) {
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        if (ctx->kernels[i].kernel == k) {
+            if (ctx->profile)
                 ctx->kernels[i].prof_s += now_s() - t0;
-                ctx->kernels[i].prof_n++;
-                break;
-            }
-    }
+            ctx->kernels[i].prof_n++;
+            break;
+        }
     return ENCO_OK;
+}
+
+unsigned long enco_kernel_launches(const enco_ctx *ctx, const char *kernel)
+{
+    unsigned long n = 0;
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        if (strcmp(ctx->kernels[i].name, kernel) == 0)
+            n += ctx->kernels[i].prof_n;
+    return n;
 }
 
 int enco_cpu_kernels(const enco_ctx *ctx, const char *env)

@@ -16,7 +16,7 @@ typedef struct enco_kernel_entry {
     char name[ENCO_NAME_MAX];
     cl_kernel kernel;
     double prof_s;          /* ENCO_PROFILE_KERNELS: wall seconds over its launches */
-    unsigned long prof_n;   /* ... and their count */
+    unsigned long prof_n;   /* launches (counted always) */
 } enco_kernel_entry;
 
 struct enco_ctx {

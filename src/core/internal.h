@@ -128,6 +128,10 @@ enco_status enco_cl_source_get(const enco_ctx *ctx, const char *name, const char
  * device (tests, Oclgrind), unset = on devices that are not GPUs. */
 int enco_cpu_kernels(const enco_ctx *ctx, const char *env);
 
+/* Launches of kernel `kernel` (any program) in this context so far: lets
+ * tests check which path an operation took. */
+unsigned long enco_kernel_launches(const enco_ctx *ctx, const char *kernel);
+
 /* ---- GEMM ------------------------------------------------------------- */
 
 /* Row-major C = alpha * op(A) * op(B) + beta * C; offsets and leading
