@@ -585,48 +585,70 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
 }
 
 /* Fused implicit-im2col GEMM for CPU devices: one work-item packs one panel
- * of GP_NR output pixels of the column matrix, over the whole of K, into
- * local memory (a per-thread buffer on PoCL, which stays in L1/L2) and then
- * multiplies every row panel of the packed A (M x K, all of it, panels of
- * GP_MR) against it. The packed B never goes out to the last-level cache
- * and back, which is what the separate gemm_pack_im2col + gemm_packed pay,
- * and is the larger cost where M is small (64 output channels at 256x256).
- * Each element of C is one fma chain over k = 0..K-1 in order, scaled as in
- * gemm_packed's finish: the same bits. Global size (ceil(N / GP_NR), batch);
- * bl: K * GP_NR floats of local memory. */
+ * of GP_NR output pixels of the column matrix into local memory (a
+ * per-thread buffer on PoCL, which stays in L1/L2) and multiplies every row
+ * panel of the packed A (M x K, all of it, panels of GP_MR) against it. The
+ * packed B never goes out to the last-level cache and back, which is what
+ * the separate gemm_pack_im2col + gemm_packed pay, and is the larger cost
+ * where M is small (64 output channels at 256x256). K is taken in blocks of
+ * at most kb floats (the local panel, bl: kb * GP_NR floats); between blocks
+ * the raw sums of the work-item's M x GP_NR block wait in P (batch item q:
+ * ceil(M / GP_MR) * GP_MR rows of pld floats, from column jb), as in
+ * gemm_packed. Each element of C is one fma chain over k = 0..K-1 in order,
+ * scaled as in gemm_packed's finish: the same bits. Global size
+ * (ceil(N / GP_NR), batch). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
-    int M, int N, int K, float alpha, float beta, __global const float *Ap,
-    __global const float *x, ulong x_off, ulong stride_x, __global float *C, ulong c_off,
-    int ldc, ulong stride_c, __local float *bl, int Cin, int H, int W, int Wo, int kh, int kw,
-    int sh, int sw, int pt, int pl, int mode)
+    int M, int N, int K, int kb, float alpha, float beta, __global const float *Ap,
+    __global const float *x, ulong x_off, ulong stride_x, __global float *P, ulong p_off,
+    int pld, __global float *C, ulong c_off, int ldc, ulong stride_c, __local float *bl,
+    int Cin, int H, int W, int Wo, int kh, int kw, int sh, int sw, int pt, int pl, int mode)
 {
     const int p = (int)get_global_id(0);
     const size_t q = get_global_id(1);
     const int jb = p * GP_NR;
     if (jb >= N)
         return;
-    im2col_panel_local(bl, x + x_off + q * stride_x, 0, K, jb, min(GP_NR, N - jb), H, W, Wo,
-                       kh, kw, sh, sw, pt, pl, mode);
     const int mpan = (M + GP_MR - 1) / GP_MR;
-    for (int mp = 0; mp < mpan; mp++) {
-        const int i0 = mp * GP_MR;
-        __global const float *ap = Ap + (size_t)mp * K * GP_MR;
-        __local const float *bp = bl;
-#define GF_INIT(r) float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);
-        GP_ROWS(GF_INIT)
-        for (int k = 0; k < K; k++) {
-            const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
-            GP_ROWS(GP_FMA)
-            ap += GP_MR;
-            bp += GP_NR;
+    __global const float *xs = x + x_off + q * stride_x;
+    __global float *pq = P + p_off + q * (size_t)mpan * GP_MR * pld + jb;
+    for (int k0 = 0; k0 < K; k0 += kb) {
+        const int kc = min(kb, K - k0), first = k0 == 0, last = k0 + kc == K;
+        im2col_panel_local(bl, xs, k0, kc, jb, min(GP_NR, N - jb), H, W, Wo, kh, kw, sh, sw, pt,
+                           pl, mode);
+        for (int mp = 0; mp < mpan; mp++) {
+            const int i0 = mp * GP_MR;
+            __global const float *ap = Ap + ((size_t)mp * K + k0) * GP_MR;
+            __local const float *bp = bl;
+            __global float *pp = pq + (size_t)i0 * pld;
+#define GF_INIT(r)                                                                   \
+            float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);               \
+            if (!first) {                                                            \
+                c##r##a = vload8(0, pp + r * pld);                                   \
+                c##r##b = vload8(1, pp + r * pld);                                   \
+            }
+            GP_ROWS(GF_INIT)
+            for (int k = 0; k < kc; k++) {
+                const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
+                GP_ROWS(GP_FMA)
+                ap += GP_MR;
+                bp += GP_NR;
+            }
+            if (!last) {
+#define GF_SAVE(r)                                                                   \
+                vstore8(c##r##a, 0, pp + r * pld);                                   \
+                vstore8(c##r##b, 1, pp + r * pld);
+                GP_ROWS(GF_SAVE)
+                continue;
+            }
+            __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + jb;
+            const int j = jb;
+            if (i0 + GP_MR <= M && j + GP_NR <= N) {
+                GP_ROWS(GP_STORE_FULL)
+                continue;
+            }
+            GP_ROWS(GP_STORE_EDGE)
         }
-        __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + jb;
-        const int j = jb;
-        if (i0 + GP_MR <= M && j + GP_NR <= N) {
-            GP_ROWS(GP_STORE_FULL)
-            continue;
-        }
-        GP_ROWS(GP_STORE_EDGE)
     }
 #undef GF_INIT
+#undef GF_SAVE
 }

@@ -1180,8 +1180,8 @@ START_TEST(conv2d_cpu_kernels_same_bits)
     for (size_t i = 0; i < ncase; i++) {
         const conv_case *c = &conv_cases_cpu_bits[i];
         conv_data d = conv_data_make(c, 900 + 10 * i);
-        float *y[4];
-        grads g[4];
+        float *y[5];
+        grads g[5];
         /* Room for the explicit flipped-weight path (its column matrix of dy). */
         conv_ws_min = (size_t)4 * d.s.n * d.s.cout * d.s.kh * d.s.kw * (d.s.h + 2 * d.s.pad_h) *
                       (d.s.w + 2 * d.s.pad_w);
@@ -1189,12 +1189,14 @@ START_TEST(conv2d_cpu_kernels_same_bits)
          * column matrix packed from x by separate packing kernels; 2: the
          * default (forward and flipped input gradient through the fused
          * kernel, weight gradient read from x inside the multiply); 3: as 2
-         * with the separate packing kernels. */
-        static const char *const modes[4] = {"0", "1", "2", "2"};
-        static const char *const fused_env[4] = {"0", "0", "", "0"};
-        for (int fast = 0; fast < 4; fast++) {
+         * with the separate packing kernels; 4: as 2 with the fused kernel's
+         * K in blocks of at most 64. */
+        static const char *const modes[5] = {"0", "1", "2", "2", "2"};
+        static const char *const fused_env[5] = {"0", "0", "", "0", ""};
+        for (int fast = 0; fast < 5; fast++) {
             ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
             ck_assert_int_eq(setenv("ENCO_GEMM_FUSED", fused_env[fast], 1), 0);
+            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : "", 1), 0);
             /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
              * packed CPU GEMM is forced for the fast runs, so that Oclgrind
              * checks its kernels too. */
@@ -1208,12 +1210,12 @@ START_TEST(conv2d_cpu_kernels_same_bits)
             /* The path each mode names is the one that ran. */
             const unsigned long fused = enco_kernel_launches(test_ctx(), "gemm_im2col_fused") - fused0;
             const unsigned long pack = enco_kernel_launches(test_ctx(), "gemm_pack_im2col") - pack0;
-            ck_assert_msg((fast == 2) == (fused > 0), "mode %d: %lu fused launches", fast, fused);
+            ck_assert_msg((fast == 2 || fast == 4) == (fused > 0), "mode %d: %lu fused launches", fast, fused);
             ck_assert_msg((fast == 1 || fast == 3) == (pack > 0), "mode %d: %lu packing launches",
                           fast, pack);
         }
         char label[160];
-        for (int fast = 1; fast < 4; fast++) {
+        for (int fast = 1; fast < 5; fast++) {
             char what[64];
             snprintf(what, sizeof what, "cpu_kernels%d_forward", fast);
             conv_label(label, sizeof label, what, c);
@@ -1239,7 +1241,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         test_assert_close(label, g[2].dw, rdw, d.nw, ATOL, RTOL);
         free(rdx), free(rdw), free(rdb);
         conv_ws_min = 0;
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             free(y[k]), grads_free(&g[k]);
         conv_data_free(&d);
     }
@@ -1264,6 +1266,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
     }
     ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED_KB"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);

@@ -229,49 +229,56 @@ static enco_status require_packed(const enco_ctx *ctx, const char *what)
                      ctx->info.name);
 }
 
-/* The fused implicit-im2col GEMM (cl/gemm.cl gemm_im2col_fused) keeps one
- * K x 16 panel in local memory. Measured on PoCL (2 cores, alternated A/B
- * runs, 256x256 model): 5-25 % faster than packing into the last-level cache
- * for every forward and flipped input gradient with K up to 2304 (64-channel
- * layers at full resolution most), equal to 8 % slower at K = 4096, whose
- * 256 KiB panel no longer shares L2 with the A stream. So: K * 64 bytes up
- * to 192 KiB, and within the device's local memory. ENCO_GEMM_FUSED=0 turns
- * it off (the separate packing kernels), 1 forces it wherever it fits. */
-static int use_fused(const enco_ctx *ctx, size_t k)
+/* The fused implicit-im2col GEMM (cl/gemm.cl gemm_im2col_fused) keeps a
+ * block of at most ENCO_GEMM_FUSED_KB (default FUSED_KB) K values of one
+ * 16-pixel panel in local memory. Measured on PoCL (2 cores, alternated A/B
+ * runs, 256x256 model): 5-25 % faster than packing into the last-level
+ * cache for the forwards and flipped input gradients with K up to 2304
+ * (64-channel layers at full resolution most); a 4096-long panel (256 KiB)
+ * was up to 8 % slower, as it no longer shares L2 with the A stream, hence
+ * the blocks. ENCO_GEMM_FUSED=0 turns it off (the separate packing kernels). */
+#define FUSED_KB 2304
+
+static size_t fused_kb(const enco_ctx *ctx, size_t k)
 {
     const char *env = getenv("ENCO_GEMM_FUSED");
-    const size_t bytes = k * GP_NR * sizeof(float);
-    if (bytes > ctx->info.local_mem_bytes)
-        return 0;
     if (env && strcmp(env, "0") == 0)
         return 0;
-    if (env && strcmp(env, "1") == 0)
-        return 1;
-    return bytes <= (size_t)192 << 10;
+    size_t kb = tune("ENCO_GEMM_FUSED_KB", FUSED_KB);
+    const size_t fit = ctx->info.local_mem_bytes / (GP_NR * sizeof(float));
+    kb = kb < fit ? kb : fit;
+    if (kb < GP_KB)
+        return 0;
+    /* Blocks of equal length (no short tail block). */
+    const size_t nb = (k + kb - 1) / kb;
+    return (k + nb - 1) / nb;
 }
 
-static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t m, size_t n, size_t k, float alpha,
-                                     cl_mem a, size_t a_off, size_t lda, size_t sa, cl_mem x,
-                                     size_t x_off, size_t stride_x, const enco_im2col_geom *g,
-                                     float beta, cl_mem c, size_t c_off, size_t ldc, size_t sc,
-                                     size_t batch)
+static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t n, size_t k,
+                                     float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
+                                     cl_mem x, size_t x_off, size_t stride_x,
+                                     const enco_im2col_geom *g, float beta, cl_mem c, size_t c_off,
+                                     size_t ldc, size_t sc, size_t batch)
 {
     if (sa != 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "gemm_im2col_fused: A must be shared by the batch");
-    const size_t mpan = (m + GP_MR - 1) / GP_MR;
+    const size_t mpan = (m + GP_MR - 1) / GP_MR, npan = (n + GP_NR - 1) / GP_NR;
+    const size_t ap_size = mpan * GP_MR * k;
+    const size_t p_size = kb < k ? batch * mpan * GP_MR * npan * GP_NR : 0;
     cl_mem s;
-    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, mpan * GP_MR * k * sizeof(float), &s));
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, (ap_size + p_size) * sizeof(float), &s));
     const size_t ga[3] = {mpan, (k + GP_KB - 1) / GP_KB, 1};
     ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_a", 3, ga, NULL, ENCO_ARG_INT(0), ENCO_ARG_INT(m),
                       ENCO_ARG_INT(k), ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda),
                       ENCO_ARG_ULONG(0), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(0)));
-    const size_t gl[2] = {(n + GP_NR - 1) / GP_NR, batch}, one[2] = {1, 1};
+    const size_t gl[2] = {npan, batch}, one[2] = {1, 1};
     return ENCO_RUN(ctx, "gemm", "gemm_im2col_fused", 2, gl, one, ENCO_ARG_INT(m), ENCO_ARG_INT(n),
-                    ENCO_ARG_INT(k), ENCO_ARG_FLOAT(alpha), ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(s),
-                    ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off), ENCO_ARG_ULONG(stride_x),
-                    ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off), ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc),
-                    ENCO_ARG_LOCAL(k * GP_NR * sizeof(float)), ENCO_ARG_INT(g->c),
-                    ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->wo),
+                    ENCO_ARG_INT(k), ENCO_ARG_INT(kb), ENCO_ARG_FLOAT(alpha), ENCO_ARG_FLOAT(beta),
+                    ENCO_ARG_MEM(s), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                    ENCO_ARG_ULONG(stride_x), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_size),
+                    ENCO_ARG_INT(npan * GP_NR), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
+                    ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc), ENCO_ARG_LOCAL(kb * GP_NR * sizeof(float)),
+                    ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->wo),
                     ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
                     ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
                     ENCO_ARG_INT(g->mode));
@@ -288,8 +295,9 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
     ENCO_TRY(check_dims(m, n, k));
     if (batch == 0)
         return ENCO_OK;
-    if (!transposed && use_fused(ctx, k))
-        return gemm_im2col_fused(ctx, m, n, k, alpha, a, a_off, lda, stride_a, x, x_off, stride_x,
+    const size_t kb = transposed ? 0 : fused_kb(ctx, k);
+    if (kb)
+        return gemm_im2col_fused(ctx, kb, m, n, k, alpha, a, a_off, lda, stride_a, x, x_off, stride_x,
                                  g, beta, c, c_off, ldc, stride_c, batch);
     const bsrc bs = {transposed ? 2 : 1, 0, x, x_off, 0, stride_x, g};
     return gemm_packed(ctx, 0, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
