@@ -206,13 +206,14 @@ __kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global con
  * item q: rows mp * GP_MR.., columns j0 + np * GP_NR.. of C, k from k0 to
  * k0 + kc - 1 of the packed A (whose panels hold ka values of k each). mode
  * bit 0: start from the raw sums in P (else 0); bit 1: finish (C = alpha *
- * sum + beta * C, C not read when beta == 0), else store the raw sums in P.
+ * sum + beta * C, C not read when beta == 0; with hb, C = alpha * sum +
+ * bias[bias_off + row] instead), else store the raw sums in P.
  * P item q is ceil(M / GP_MR) * GP_MR rows of npan * GP_NR. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     int M, int N, int ka, int k0, int kc, int j0, int npan, int mode, int mb, float alpha,
     float beta, __global const float *Ap, ulong ap_off, ulong ap_stride,
     __global const float *Bp, ulong bp_off, __global float *P, ulong p_off, __global float *C,
-    ulong c_off, int ldc, ulong stride_c)
+    ulong c_off, int ldc, ulong stride_c, __global const float *bias, ulong bias_off, int hb)
 {
     const int mg = (int)get_global_id(0), np = (int)get_global_id(1);
     const size_t q = get_global_id(2);
@@ -257,7 +258,11 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
 #define GP_STORE_FULL(r)                                                             \
         {                                                                            \
             __global float *cr = c + (size_t)r * ldc;                                \
-            if (beta == 0.0f) {                                                      \
+            if (hb) {                                                                \
+                const float8 bv = (float8)(bias[bias_off + i0 + r]);                 \
+                vstore8(alpha * c##r##a + bv, 0, cr);                                \
+                vstore8(alpha * c##r##b + bv, 1, cr);                                \
+            } else if (beta == 0.0f) {                                               \
                 vstore8(alpha * c##r##a, 0, cr);                                     \
                 vstore8(alpha * c##r##b, 1, cr);                                     \
             } else {                                                                 \
@@ -274,8 +279,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
         vstore8(c##r##a, 0, t);                                                      \
         vstore8(c##r##b, 1, t);                                                      \
         __global float *cr = c + (size_t)r * ldc;                                    \
+        const float bv = hb ? bias[bias_off + i0 + r] : 0.0f;                        \
         for (int jj = 0; jj < GP_NR && j + jj < N; jj++)                             \
-            cr[jj] = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * cr[jj];   \
+            cr[jj] = hb ? alpha * t[jj] + bv                                         \
+                        : beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * cr[jj]; \
     }
     GP_ROWS(GP_STORE_EDGE)
     }
@@ -600,8 +607,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
     int M, int N, int K, int kb, float alpha, float beta, __global const float *Ap,
     __global const float *x, ulong x_off, ulong stride_x, __global float *P, ulong p_off,
-    int pld, __global float *C, ulong c_off, int ldc, ulong stride_c, __local float *bl,
-    int Cin, int H, int W, int Wo, int kh, int kw, int sh, int sw, int pt, int pl, int mode)
+    int pld, __global float *C, ulong c_off, int ldc, ulong stride_c,
+    __global const float *bias, ulong bias_off, int hb, __local float *bl, int Cin, int H, int W,
+    int Wo, int kh, int kw, int sh, int sw, int pt, int pl, int mode)
 {
     const int p = (int)get_global_id(0);
     const size_t q = get_global_id(1);

@@ -603,7 +603,8 @@ static void expect_invalid(enco_status st, const char *needle)
 }
 
 /* The implicit im2col GEMMs refuse a context without the packed CPU GEMM
- * (ENCO_GEMM_TILE=0 turns it off on the CPU) instead of running anything. */
+ * (ENCO_GEMM_TILE=0 turns it off on the CPU) instead of running anything,
+ * and a bias they cannot add. */
 START_TEST(conv_gemm_implicit_needs_packed)
 {
     const enco_im2col_geom g = {.c = 2, .h = 5, .w = 4, .ho = 5, .wo = 4, .kh = 3, .kw = 3,
@@ -612,10 +613,19 @@ START_TEST(conv_gemm_implicit_needs_packed)
     ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "0", 1), 0);
     ck_assert_int_eq(enco_sgemm_im2col_available(test_ctx()), 0);
     expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 0.0f, c,
-                                     0, 20, 40, 1),
+                                     0, 20, 40, 1, NULL, 0),
                    "packed CPU GEMM");
     expect_invalid(enco_conv_gemm_wgrad(test_ctx(), 2, 1.0f, a, 0, 20, x, 0, &g, 1.0f, c, 0, 18),
                    "packed CPU GEMM");
+    /* A bias is added only where it is the whole of the rest (beta 0, not
+     * transposed). */
+    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
+    expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 1.0f, c,
+                                     0, 20, 40, 1, a, 0),
+                   "bias");
+    expect_invalid(enco_sgemm_im2col(test_ctx(), 1, 2, 1.0f, a, 0, 20, 0, x, 0, 40, &g, 0.0f, c,
+                                     0, 18, 36, 1, a, 0),
+                   "bias");
     ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
     test_release(x), test_release(a), test_release(c);
 }

@@ -78,10 +78,12 @@ static enco_status pack_b(enco_ctx *ctx, const bsrc *bs, size_t q0, size_t nq, s
                     ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off));
 }
 
+/* bias: NULL, or m floats from bias_off added to the rows of C at the
+ * finish (C = alpha * sum + bias; beta is then not used). */
 static enco_status gemm_packed(enco_ctx *ctx, int ta, const bsrc *bs, size_t m, size_t n,
                                size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
                                size_t sa, float beta, cl_mem c, size_t c_off, size_t ldc,
-                               size_t sc, size_t batch)
+                               size_t sc, size_t batch, cl_mem bias, size_t bias_off)
 {
     const size_t kc_max = tune("ENCO_GEMM_KC", 4096), nc_floats = tune("ENCO_GEMM_NC", 1u << 20);
     const size_t mb = tune("ENCO_GEMM_MB", 4);
@@ -128,7 +130,9 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, const bsrc *bs, size_t m, 
                     ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_off + q0 * ap_stride),
                     ENCO_ARG_ULONG(ap_stride), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(bp_off),
                     ENCO_ARG_MEM(s), ENCO_ARG_ULONG(p_off), ENCO_ARG_MEM(c),
-                    ENCO_ARG_ULONG(c_off + q0 * sc), ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc)));
+                    ENCO_ARG_ULONG(c_off + q0 * sc), ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc),
+                    ENCO_ARG_MEM(bias ? bias : c), ENCO_ARG_ULONG(bias_off),
+                    ENCO_ARG_INT(bias != NULL)));
             }
         }
     }
@@ -171,7 +175,7 @@ enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
     if (use_packed(ctx)) {
         const bsrc bs = {0, trans_b, b, b_off, ldb, 0, NULL};
         return gemm_packed(ctx, trans_a, &bs, m, n, k, alpha, a, a_off, lda, 0, beta, c, c_off,
-                           ldc, 0, 1);
+                           ldc, 0, 1, NULL, 0);
     }
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -198,7 +202,7 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
     if (use_packed(ctx)) {
         const bsrc bs = {0, trans_b, b, b_off, ldb, stride_b, NULL};
         return gemm_packed(ctx, trans_a, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c,
-                           c_off, ldc, stride_c, batch);
+                           c_off, ldc, stride_c, batch, NULL, 0);
     }
     if (batch == 1)
         return enco_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
@@ -258,7 +262,8 @@ static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t 
                                      float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
                                      cl_mem x, size_t x_off, size_t stride_x,
                                      const enco_im2col_geom *g, float beta, cl_mem c, size_t c_off,
-                                     size_t ldc, size_t sc, size_t batch)
+                                     size_t ldc, size_t sc, size_t batch, cl_mem bias,
+                                     size_t bias_off)
 {
     if (sa != 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "gemm_im2col_fused: A must be shared by the batch");
@@ -277,7 +282,9 @@ static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t 
                     ENCO_ARG_MEM(s), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
                     ENCO_ARG_ULONG(stride_x), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(ap_size),
                     ENCO_ARG_INT(npan * GP_NR), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
-                    ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc), ENCO_ARG_LOCAL(kb * GP_NR * sizeof(float)),
+                    ENCO_ARG_INT(ldc), ENCO_ARG_ULONG(sc), ENCO_ARG_MEM(bias ? bias : c),
+                    ENCO_ARG_ULONG(bias_off), ENCO_ARG_INT(bias != NULL),
+                    ENCO_ARG_LOCAL(kb * GP_NR * sizeof(float)),
                     ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->wo),
                     ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
                     ENCO_ARG_INT(g->sw), ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl),
@@ -287,9 +294,13 @@ static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t 
 enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
                               size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
                               size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
-                              size_t c_off, size_t ldc, size_t stride_c, size_t batch)
+                              size_t c_off, size_t ldc, size_t stride_c, size_t batch,
+                              cl_mem bias, size_t bias_off)
 {
     ENCO_TRY(require_packed(ctx, "enco_sgemm_im2col"));
+    if (bias && (transposed || beta != 0.0f))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "enco_sgemm_im2col: a bias needs the untransposed product and beta 0");
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     const size_t n = transposed ? kk : pp, k = transposed ? pp : kk;
     ENCO_TRY(check_dims(m, n, k));
@@ -298,10 +309,10 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
     const size_t kb = transposed ? 0 : fused_kb(ctx, k);
     if (kb)
         return gemm_im2col_fused(ctx, kb, m, n, k, alpha, a, a_off, lda, stride_a, x, x_off, stride_x,
-                                 g, beta, c, c_off, ldc, stride_c, batch);
+                                 g, beta, c, c_off, ldc, stride_c, batch, bias, bias_off);
     const bsrc bs = {transposed ? 2 : 1, 0, x, x_off, 0, stride_x, g};
     return gemm_packed(ctx, 0, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
-                       stride_c, batch);
+                       stride_c, batch, bias, bias_off);
 }
 
 /* K panels per work-item of gemm_conv_wgrad: ENCO_GEMM_MB, as gemm_packed's row panels. */

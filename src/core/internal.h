@@ -168,12 +168,16 @@ int enco_sgemm_im2col_available(const enco_ctx *ctx);
  * lda, batch strides in elements), where B_q is the column matrix of image
  * q of x (x_off + q * stride_x), never stored: transposed = 0: op(B) = col
  * (m x P result, inner dimension K = c*kh*kw); transposed = 1: op(B) =
- * col^T (m x K result, inner dimension P = ho*wo). The bits equal those of
- * building the column matrix and calling enco_sgemm_batched. */
+ * col^T (m x K result, inner dimension P = ho*wo). bias: NULL, or m floats
+ * from bias_off added to the rows at the finish (transposed = 0, beta = 0:
+ * C_q = alpha * A_q col_q + bias, the bits of filling C_q with the bias and
+ * taking beta = 1). The bits equal those of building the column matrix and
+ * calling enco_sgemm_batched. */
 enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
                               size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
                               size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
-                              size_t c_off, size_t ldc, size_t stride_c, size_t batch);
+                              size_t c_off, size_t ldc, size_t stride_c, size_t batch,
+                              cl_mem bias, size_t bias_off);
 
 /* Direct weight-gradient GEMM (packed CPU GEMM only; cl/gemm.cl
  * gemm_conv_wgrad): C (n x K, ldc) = alpha * dY col(x)^T + beta * C for one

@@ -542,7 +542,7 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         if (implicit) {
             ENCO_TRY(enco_sgemm_im2col(ctx, 0, (size_t)s->cin, 1.0f, ws, ws_off, kt, 0, dy,
                                        dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f, ws,
-                                       dxp_off, pp, (size_t)s->cin * pp, (size_t)m));
+                                       dxp_off, pp, (size_t)s->cin * pp, (size_t)m, NULL, 0));
         } else {
             ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0,
                                 hp));
@@ -688,11 +688,12 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
     if (s->cout <= direct_max())
         return run_fwd_small(ctx, y, y_off, x, x_off, w, w_off, b, b_off, s->n, s->cout, &g);
 
-    if (b)
-        ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
+    /* The implicit GEMM adds the bias as it stores y (no fill and re-read). */
     if (use_implicit(ctx))
         return enco_sgemm_im2col(ctx, 0, (size_t)s->cout, 1.0f, w, w_off, K, 0, x, x_off, in_img,
-                                 &g, b ? 1.0f : 0.0f, y, y_off, P, out_img, (size_t)s->n);
+                                 &g, 0.0f, y, y_off, P, out_img, (size_t)s->n, b, b_off);
+    if (b)
+        ENCO_TRY(run_fill_bias(ctx, y, y_off, b, b_off, s->n, s->cout, P));
     for (int n0 = 0; n0 < s->n; n0 += pl.chunk) {
         const int m = s->n - n0 < pl.chunk ? s->n - n0 : pl.chunk;
         for (int oh0 = 0; oh0 < g.ho; oh0 += pl.band) {
@@ -773,7 +774,7 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
                          : enco_sgemm_im2col(ctx, 1, (size_t)s->cout, 1.0f, dy,
                                        dy_off + (size_t)j * out_img, P, 0, x,
                                        x_off + (size_t)j * in_img, 0, &g, 1.0f, dw, dw_off, K, 0,
-                                       1));
+                                       1, NULL, 0));
         dw = NULL;
     }
     for (int n0 = 0; (dx || dw) && n0 < s->n; n0 += pl.chunk) {
