@@ -1284,6 +1284,42 @@ START_TEST(conv2d_cpu_kernels_same_bits)
 }
 END_TEST
 
+/* The weight gradient's default on CPUs: the direct kernel for rows of 48
+ * outputs or more, the packed transposed column matrix for shorter ones. */
+START_TEST(conv2d_wgrad_path_rule)
+{
+    if (!enco_sgemm_im2col_available(test_ctx()))
+        ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
+    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    static const conv_case cases[2] = {
+        {1, 2, 5, 47, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {1, 2, 5, 48, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+    };
+    for (int i = 0; i < 2; i++) {
+        conv_data d = conv_data_make(&cases[i], 70 + (uint64_t)i);
+        const unsigned long direct0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad");
+        const unsigned long packed0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col_t");
+        grads g = conv_bwd_device(&d, 0, d.s.n);
+        const unsigned long direct = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad") - direct0;
+        const unsigned long packed =
+            enco_kernel_launches(test_ctx(), "gemm_pack_im2col_t") - packed0;
+        ck_assert_msg((direct > 0) == (i == 1) && (packed > 0) == (i == 0),
+                      "width %d: %lu direct, %lu packed launches", cases[i].w, direct, packed);
+        double *rdx, *rdw, *rdb;
+        conv_bwd_ref(&d, 0, &rdx, &rdw, &rdb);
+        char label[160];
+        conv_label(label, sizeof label, "wgrad_rule_dw", &cases[i]);
+        test_assert_close(label, g.dw, rdw, d.nw, ATOL, RTOL);
+        free(rdx), free(rdw), free(rdb);
+        grads_free(&g);
+        conv_data_free(&d);
+    }
+    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+}
+END_TEST
+
 /* ---- the CPU GEMM kernel (cl/gemm.cl gemm_tile) --------------------------- */
 
 /* Launches kernel `name` of cl/gemm.cl ("gemm_builtin" or "gemm_tile") on
@@ -1409,6 +1445,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_chunked_workspace);
     tcase_add_test(t, conv2d_cpu_kernels_same_bits);
     tcase_add_test(t, conv2d_planned_workspace_suffices);
+    tcase_add_test(t, conv2d_wgrad_path_rule);
     tcase_add_test(t, conv_gemm_implicit_needs_packed);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);

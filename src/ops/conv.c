@@ -41,6 +41,22 @@ static int use_implicit(const enco_ctx *ctx)
     return implicit_mode(ctx) != 0;
 }
 
+/* The direct weight gradient sets up six source rows per output row, which
+ * short rows do not repay: at D's 31-wide 512-channel layer it took 112 ms
+ * against 75 ms for packing the transposed column matrix (alternated runs,
+ * PoCL, 2 cores), at the 63-wide and wider layers it is ahead. So by
+ * default it takes rows of at least WGRAD_DIRECT_MIN_WO outputs;
+ * ENCO_CONV_IMPLICIT=2 forces it for every shape (tests). */
+#define WGRAD_DIRECT_MIN_WO 48
+
+static int wgrad_direct(const enco_ctx *ctx, const conv_geom *g)
+{
+    if (implicit_mode(ctx) != 2)
+        return 0;
+    const char *env = getenv("ENCO_CONV_IMPLICIT");
+    return (env && *env) || g->wo >= WGRAD_DIRECT_MIN_WO;
+}
+
 static size_t geom_k(const conv_geom *g) { return (size_t)g->c * g->kh * g->kw; }
 static size_t geom_p(const conv_geom *g) { return (size_t)g->ho * g->wo; }
 
@@ -766,7 +782,7 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
      * split-K (tests) keeps the explicit path. */
     if (dw && use_implicit(ctx) && splitk_parts(ctx, (size_t)s->cout, K, P) <= 1) {
         for (int j = 0; j < s->n; j++)
-            ENCO_TRY(implicit_mode(ctx) == 2
+            ENCO_TRY(wgrad_direct(ctx, &g)
                          ? enco_conv_gemm_wgrad(ctx, (size_t)s->cout, 1.0f, dy,
                                                 dy_off + (size_t)j * out_img, P, x,
                                                 x_off + (size_t)j * in_img, &g, 1.0f, dw, dw_off,
