@@ -658,6 +658,130 @@ __kernel void conv_fwd_small_strip(__global const float *x, ulong x_off, __globa
     }
 }
 
+/* The same sums with a work-item per CONV_ROWW outputs of a row: it walks
+ * (c, ki) outside and the row's 16-wide strips inside, keeping the
+ * accumulators in private memory (4 KiB, L1) between the steps, so each input
+ * row is read along its length once per (c, ki) instead of 448 short
+ * segments of far-apart rows per strip (64 channels x 7 kernel rows at the
+ * output conv; their planes are 256 KiB apart and collide in L1 sets).
+ * Every output sums k = (c, ki, kj) in the same order as the strip kernel:
+ * the same bits. */
+#define CONV_ROWW 256
+
+static inline __attribute__((always_inline)) void
+conv_fwd_rows_body(__global const float *x, __global const float *w, __global const float *bias,
+                   int has_bias, __global float *y, const int CO, int C, int H, int W, int Ho,
+                   int Wo, int kh, int kw, int sh, int pt, int pl, int mode, int owc, int oh,
+                   size_t n)
+{
+    const int K = C * kh * kw;
+    const int ns = (min(CONV_ROWW, Wo - owc) + CONV_STRIP - 1) / CONV_STRIP;
+    const int last = Wo - 1 - pl + kw - 1;
+    float8 acc[4][2 * CONV_ROWW / CONV_STRIP];
+    for (int s = 0; s < 2 * ns; s++)
+        for (int i = 0; i < CO; i++)
+            acc[i][s] = (float8)(0.0f);
+    for (int c = 0; c < C; c++) {
+        __global const float *xc = x + (n * C + c) * (size_t)H * W;
+        for (int ki = 0; ki < kh; ki++) {
+            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
+            if (ih < 0)
+                continue;
+            __global const float *xr = xc + (size_t)ih * W;
+            __global const float *wp = w + (c * kh + ki) * kw;
+            for (int st = 0; st < ns; st++) {
+                const int ow0 = owc + st * CONV_STRIP, iw0 = ow0 - pl;
+                const int full = ow0 + CONV_STRIP <= Wo;
+                const int interior = full && iw0 >= 0 && iw0 + CONV_STRIP - 1 + kw - 1 < W;
+                float8 a0 = acc[0][2 * st], b0 = acc[0][2 * st + 1], a1 = 0.0f, b1 = 0.0f,
+                       a2 = 0.0f, b2 = 0.0f, a3 = 0.0f, b3 = 0.0f;
+                if (CO > 1)
+                    a1 = acc[1][2 * st], b1 = acc[1][2 * st + 1];
+                if (CO > 2)
+                    a2 = acc[2][2 * st], b2 = acc[2][2 * st + 1];
+                if (CO > 3)
+                    a3 = acc[3][2 * st], b3 = acc[3][2 * st + 1];
+                if (interior) {
+                    __global const float *xs = xr + iw0;
+                    for (int kj = 0; kj < kw; kj++) {
+                        const float8 xa = vload8(0, xs + kj);
+                        const float8 xb = vload8(0, xs + kj + 8);
+                        CONV_FWD_FMA(CO, xa, xb, kj);
+                    }
+                } else {
+                    float seg[2 * CONV_STRIP];
+                    for (int t = 0; t < CONV_STRIP - 1 + kw; t++) {
+                        const int i = iw0 + t;
+                        const int sx = i > last ? -1 : enco_pad_index(i, W, mode);
+                        seg[t] = sx < 0 ? 0.0f : xr[sx];
+                    }
+                    for (int kj = 0; kj < kw; kj++) {
+                        const float8 xa = vload8(0, seg + kj);
+                        const float8 xb = vload8(0, seg + kj + 8);
+                        CONV_FWD_FMA(CO, xa, xb, kj);
+                    }
+                }
+                acc[0][2 * st] = a0, acc[0][2 * st + 1] = b0;
+                if (CO > 1)
+                    acc[1][2 * st] = a1, acc[1][2 * st + 1] = b1;
+                if (CO > 2)
+                    acc[2][2 * st] = a2, acc[2][2 * st + 1] = b2;
+                if (CO > 3)
+                    acc[3][2 * st] = a3, acc[3][2 * st + 1] = b3;
+            }
+        }
+    }
+    for (int st = 0; st < ns; st++) {
+        const int ow0 = owc + st * CONV_STRIP, full = ow0 + CONV_STRIP <= Wo;
+        float8 a0 = acc[0][2 * st], b0 = acc[0][2 * st + 1], a1 = 0.0f, b1 = 0.0f, a2 = 0.0f,
+               b2 = 0.0f, a3 = 0.0f, b3 = 0.0f;
+        if (CO > 1)
+            a1 = acc[1][2 * st], b1 = acc[1][2 * st + 1];
+        if (CO > 2)
+            a2 = acc[2][2 * st], b2 = acc[2][2 * st + 1];
+        if (CO > 3)
+            a3 = acc[3][2 * st], b3 = acc[3][2 * st + 1];
+        CONV_FWD_STORE(0);
+        CONV_FWD_STORE(1);
+        CONV_FWD_STORE(2);
+        CONV_FWD_STORE(3);
+    }
+}
+
+/* Global size (ceil(Wo / CONV_ROWW), Ho, nimg), work-groups of 1. Needs
+ * sw == 1, kw <= 16, 1 <= cout <= 4. */
+__kernel void conv_fwd_small_rows(__global const float *x, ulong x_off, __global const float *w,
+                                  ulong w_off, __global const float *bias, ulong bias_off,
+                                  int has_bias, __global float *y, ulong y_off, int cout, int C,
+                                  int H, int W, int Ho, int Wo, int kh, int kw, int sh, int pt,
+                                  int pl, int mode)
+{
+    const int owc = (int)get_global_id(0) * CONV_ROWW;
+    const int oh = (int)get_global_id(1);
+    const size_t n = get_global_id(2);
+    if (owc >= Wo || oh >= Ho)
+        return;
+    x += x_off, w += w_off, bias += bias_off, y += y_off;
+    switch (cout) {
+    case 1:
+        conv_fwd_rows_body(x, w, bias, has_bias, y, 1, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
+                           owc, oh, n);
+        break;
+    case 2:
+        conv_fwd_rows_body(x, w, bias, has_bias, y, 2, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
+                           owc, oh, n);
+        break;
+    case 3:
+        conv_fwd_rows_body(x, w, bias, has_bias, y, 3, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
+                           owc, oh, n);
+        break;
+    default:
+        conv_fwd_rows_body(x, w, bias, has_bias, y, 4, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
+                           owc, oh, n);
+        break;
+    }
+}
+
 /* conv_bwd_weight_small for stride-1 rows on CPUs: one work-item (work-groups
  * of 1) per (c, ki, pair of kj) and block of output rows of one image sums
  * dy[n, co, p] x[...] over the block's pixels into

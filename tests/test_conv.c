@@ -1284,6 +1284,48 @@ START_TEST(conv2d_cpu_kernels_same_bits)
 }
 END_TEST
 
+/* The small-cout forward's CPU kernels (a work-item per 16-wide strip, or
+ * per row of up to 256 outputs where rows are 64 or longer) give the bits of
+ * the per-output kernel GPUs run (ENCO_CONV_STRIP=0): the same sum over
+ * (c, ki, kj) in order. Rows longer than 256 and not a multiple of 16,
+ * every padding mode, 1 to 4 channels. */
+START_TEST(conv2d_small_cout_forward_same_bits)
+{
+    static const conv_case cases[] = {
+        {1, 3, 4, 70, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {1, 3, 9, 21, 1, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+        {2, 5, 6, 300, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
+        {1, 2, 7, 37, 4, 3, 5, 2, 1, 2, 2, ENCO_PAD_REPLICATE, 0},
+        {2, 4, 5, 16, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+    };
+    const size_t ncase = test_on_oclgrind() ? 2 : sizeof cases / sizeof cases[0];
+    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "4", 1), 0);
+    for (size_t i = 0; i < ncase; i++) {
+        conv_data d = conv_data_make(&cases[i], 40 + 3 * i);
+        float *y[2];
+        for (int rows = 0; rows < 2; rows++) {
+            ck_assert_int_eq(setenv("ENCO_CONV_STRIP", rows ? "1" : "0", 1), 0);
+            const unsigned long k0 = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows");
+            y[rows] = conv_fwd_device(&d, cases[i].bias, d.s.n);
+            const unsigned long k = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows") - k0;
+            const int wo = d.s.w + 2 * d.s.pad_w - d.s.kw + 1;
+            ck_assert_msg((k > 0) == (rows && wo >= 64), "ENCO_CONV_STRIP=%d, width %d: %lu "
+                          "row-kernel launches", rows, wo, k);
+        }
+        char label[160];
+        conv_label(label, sizeof label, "small_cout_rows_forward", &cases[i]);
+        test_assert_bitwise(label, y[1], y[0], d.ny);
+        double *ref = zeros_f64(d.ny);
+        enco_conv2d_forward_ref(ref, d.xd, d.wd, cases[i].bias ? d.bd : NULL, &d.s);
+        test_assert_close(label, y[1], ref, d.ny, ATOL, RTOL);
+        free(ref), free(y[0]), free(y[1]);
+        conv_data_free(&d);
+    }
+    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+}
+END_TEST
+
 /* The weight gradient's default on CPUs: the direct kernel for rows of 48
  * outputs or more, the packed transposed column matrix for shorter ones. */
 START_TEST(conv2d_wgrad_path_rule)
@@ -1446,6 +1488,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_cpu_kernels_same_bits);
     tcase_add_test(t, conv2d_planned_workspace_suffices);
     tcase_add_test(t, conv2d_wgrad_path_rule);
+    tcase_add_test(t, conv2d_small_cout_forward_same_bits);
     tcase_add_test(t, conv_gemm_implicit_needs_packed);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);

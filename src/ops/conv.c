@@ -315,20 +315,26 @@ static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
                                  cl_mem w, size_t w_off, cl_mem b, size_t b_off, int n, int cout,
                                  const conv_geom *g)
 {
-    /* CPUs, stride 1 along w: strips of 16 outputs per work-item with float8
-     * (conv_fwd_small_strip); GPUs and other shapes: one work-item per
-     * output. */
+    /* CPUs, stride 1 along w: strips of 16 outputs with float8, a work-item
+     * per strip (conv_fwd_small_strip) or, for rows of 64 outputs or more,
+     * per row of up to 256 (conv_fwd_small_rows: the output conv 68 -> 53 ms
+     * in alternated runs; at D's 30-wide last conv it was 50 % slower);
+     * GPUs and other shapes: one work-item per output. All give the same
+     * bits. */
     if (use_strip(ctx, g) && g->kw <= 16) {
-        const size_t sg[3] = {((size_t)g->wo + 15) / 16, (size_t)g->ho, (size_t)n};
+        const int rows = g->wo >= 64;
+        const size_t span = rows ? 256 : 16;
+        const size_t sg[3] = {((size_t)g->wo + span - 1) / span, (size_t)g->ho, (size_t)n};
         const size_t sl[3] = {1, 1, 1};
-        return ENCO_RUN(ctx, "conv", "conv_fwd_small_strip", 3, sg, sl, ENCO_ARG_MEM(x),
-                        ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(w), ENCO_ARG_ULONG(w_off),
-                        ENCO_ARG_MEM(b ? b : w), ENCO_ARG_ULONG(b ? b_off : 0),
-                        ENCO_ARG_INT(b != NULL), ENCO_ARG_MEM(y), ENCO_ARG_ULONG(y_off),
-                        ENCO_ARG_INT(cout), ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h),
-                        ENCO_ARG_INT(g->w), ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo),
-                        ENCO_ARG_INT(g->kh), ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh),
-                        ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+        return ENCO_RUN(ctx, "conv", rows ? "conv_fwd_small_rows" : "conv_fwd_small_strip", 3, sg,
+                        sl, ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off), ENCO_ARG_MEM(w),
+                        ENCO_ARG_ULONG(w_off), ENCO_ARG_MEM(b ? b : w),
+                        ENCO_ARG_ULONG(b ? b_off : 0), ENCO_ARG_INT(b != NULL),
+                        ENCO_ARG_MEM(y), ENCO_ARG_ULONG(y_off), ENCO_ARG_INT(cout),
+                        ENCO_ARG_INT(g->c), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                        ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                        ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->pt),
+                        ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
     }
     const size_t global[2] = {geom_p(g), (size_t)n};
     const size_t local[2] = {local0(global[0]), 1};
