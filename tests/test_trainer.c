@@ -4,6 +4,7 @@
 #include "harness.h"
 #include "train/checkpoint.h"
 #include "train/run.h"
+#include "train/verify.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -434,6 +435,47 @@ START_TEST(asymmetric_nce_layers_refused)
 }
 END_TEST
 
+/* verify's pick check: a ranked pick may differ only where the two score
+ * maps' largest difference d explains it (scores within 2 d on both maps);
+ * drawn (covering or random) slots must agree. */
+START_TEST(verify_picks_near_ties)
+{
+    /* Six positions; the maps differ by at most 0.01 (position 4). */
+    const float sa[6] = {0.50f, 0.20f, 0.21f, 0.90f, 0.30f, 0.10f};
+    const float sb[6] = {0.50f, 0.20f, 0.21f, 0.90f, 0.29f, 0.10f};
+    const int32_t ref[4] = {5, 1, 2, 3};
+    enco_verify_picks pk = {0};
+    enco_verify_picks_compare(&pk, ref, ref, 4, 3, sa, sb, 6);
+    ck_assert_int_eq(pk.compared, 4);
+    ck_assert_int_eq(pk.differ, 0);
+    ck_assert(fabs(pk.score_diff - 0.01) < 1e-6);
+    /* 1 and 2 traded places: 0.01 apart on both maps <= 2 d. */
+    const int32_t swapped[4] = {5, 2, 1, 3};
+    enco_verify_picks_compare(&pk, ref, swapped, 4, 3, sa, sb, 6);
+    ck_assert_int_eq(pk.differ, 2);
+    ck_assert_int_eq(pk.unexplained, 0);
+    /* 2 against 4: 0.09 apart, far beyond 2 d. */
+    const int32_t far[4] = {5, 1, 4, 3};
+    enco_verify_picks_compare(&pk, ref, far, 4, 3, sa, sb, 6);
+    ck_assert_int_eq(pk.differ, 3);
+    ck_assert_int_eq(pk.unexplained, 1);
+    /* The same swap with identical maps (d = 0) is not explained. */
+    enco_verify_picks none = {0};
+    enco_verify_picks_compare(&none, ref, swapped, 4, 3, sa, sa, 6);
+    ck_assert_int_eq(none.unexplained, 2);
+    /* A drawn slot (index 3 >= ranked) must agree whatever the scores. */
+    const int32_t cover[4] = {5, 1, 2, 0};
+    enco_verify_picks drawn = {0};
+    enco_verify_picks_compare(&drawn, ref, cover, 4, 3, sa, sb, 6);
+    ck_assert_int_eq(drawn.unexplained, 1);
+    /* Random sampling: nothing ranked, no maps. */
+    enco_verify_picks rnd = {0};
+    enco_verify_picks_compare(&rnd, ref, swapped, 4, 0, NULL, NULL, 6);
+    ck_assert_int_eq(rnd.differ, 2);
+    ck_assert_int_eq(rnd.unexplained, 2);
+}
+END_TEST
+
 START_TEST(lr_schedule)
 {
     enco_config cfg;
@@ -462,6 +504,7 @@ int main(void)
     tcase_add_test(t, resume_is_bit_identical);
     tcase_add_test(t, refuses_mismatched_and_damaged);
     tcase_add_test(t, lr_schedule);
+    tcase_add_test(t, verify_picks_near_ties);
     tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
     tcase_add_test(t, too_large_for_device_is_explained);
     tcase_add_test(t, lost_device_keeps_checkpoint);

@@ -37,11 +37,18 @@ check() { # name, json file
 "$bin" verify --devices pthread,pthread --steps 3 --size 32 --json "$tmp/same.json" || true
 check "PoCL twice: bitwise identical" "$tmp/same.json"
 grep -q '"bitwise": true' "$tmp/same.json" || { echo "FAIL same device not bitwise"; fail=$((fail + 1)); }
+grep -q '"differ": 0, "unexplained": 0' "$tmp/same.json" || {
+    echo "FAIL same device: the patch picks differ"; fail=$((fail + 1)); }
+grep -q '"losses_judged": 3' "$tmp/same.json" || {
+    echo "FAIL same device: not every iteration's losses judged"; fail=$((fail + 1)); }
 
 "$bin" verify --devices oclgrind,pthread --steps 1 --size 24 --json "$tmp/cross.json" || true
 check "Oclgrind vs PoCL within tolerances" "$tmp/cross.json"
 grep -q '"device_a": "Oclgrind Simulator"' "$tmp/cross.json" || {
     echo "FAIL the Oclgrind device was not used"; fail=$((fail + 1)); }
+grep -q '"compared": [1-9][0-9]*, "differ": [0-9]*, "unexplained": 0' "$tmp/cross.json" || {
+    echo "FAIL Oclgrind vs PoCL: patch picks not compared, or differ beyond near-ties"
+    fail=$((fail + 1)); }
 
 # Oclgrind reports itself as a GPU too, so it takes the GPU paths (split-K
 # weight gradients, per-pixel blur kernels, the column input gradient where

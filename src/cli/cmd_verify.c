@@ -15,7 +15,10 @@ static void help(void)
            "Trains the same seed for N iterations on two devices (or on one device twice:\n"
            "--devices 0,0) from identical host-side draws (weights, batches, permutations),\n"
            "then compares losses, G, D and F weights and the heads' running statistics\n"
-           "group by group against the tolerances of REPRODUCIBILITY.md. The same device\n"
+           "group by group against the tolerances of REPRODUCIBILITY.md, and the sampled\n"
+           "patch positions: a DAG pick may differ only at a near-tie that the two score\n"
+           "maps' difference explains, and the losses are judged up to the first such\n"
+           "iteration (a different patch moves the EnCo loss by percent). The same device\n"
            "twice must agree bit for bit. Exit status 1 when a check fails.\n\n"
            "  --devices A,B   two device selections (index or part of a name)\n"
            "  --steps N       iterations (default 3)\n"
@@ -135,6 +138,14 @@ int cmd_verify(int argc, char **argv)
         printf("  %-16s %12.3g %12.3g %12.3g  %s (%s)\n", r->name, r->max_abs, r->max_rel,
                r->tolerance, r->pass ? "pass" : "FAIL", r->worst[0] ? r->worst : "-");
     }
+    const enco_verify_picks *pk = &rep.picks;
+    printf("  %-16s %ld of %ld differ, %ld beyond a near-tie (score maps %.3g apart)  %s\n",
+           "patch picks", pk->differ, pk->compared, pk->unexplained, pk->score_diff,
+           rep.picks_pass ? "pass" : "FAIL");
+    if (pk->first_iteration)
+        printf("  the picks differ from iteration %d on (a near-tie of the DAG ranking, "
+               "REPRODUCIBILITY.md): losses judged for the %d iteration%s before it only\n",
+               pk->first_iteration, rep.losses_judged, rep.losses_judged == 1 ? "" : "s");
     printf("  bitwise identical: %s\n", rep.bitwise ? "yes" : "no");
     printf("verify %s\n", rep.pass ? "passed" : "FAILED");
     if (json) {
@@ -154,7 +165,11 @@ int cmd_verify(int argc, char **argv)
                     g ? ", " : "", r->name, r->max_abs, r->max_rel, r->tolerance,
                     r->pass ? "true" : "false", r->worst);
         }
-        fprintf(f, "]}\n");
+        fprintf(f, "], \"picks\": {\"compared\": %ld, \"differ\": %ld, \"unexplained\": %ld, "
+                   "\"score_diff\": %.6g, \"first_iteration\": %d, \"pass\": %s}, "
+                   "\"losses_judged\": %d}\n",
+                pk->compared, pk->differ, pk->unexplained, pk->score_diff, pk->first_iteration,
+                rep.picks_pass ? "true" : "false", rep.losses_judged);
         fclose(f);
     }
     return rep.pass ? 0 : 1;
