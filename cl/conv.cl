@@ -529,13 +529,21 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
 /* ---- strip kernels for few output channels on CPUs (stride 1 along w) ---- */
 
 /* conv_fwd_small for stride-1 rows and kw <= 16, explicit float8 for PoCL's
- * CPU device: one work-item (work-groups of 1) computes 16 consecutive
- * outputs of one row for every output channel, two float8 accumulators per
- * channel, summing k = (c, ki, kj) in order as conv_fwd_small. Strips whose
- * inputs lie inside the row load them straight with vload8; border and
- * partial strips first gather their padded input segment (16 + kw - 1
- * values, zeros past the last needed column) into private memory. The
- * channel count CO is a compile-time constant of each specialisation. */
+ * CPU device: a work-item (work-groups of 1) computes SPAN consecutive
+ * outputs of one row for every output channel, in strips of 16 with two
+ * float8 accumulators per channel, summing k = (c, ki, kj) in order as
+ * conv_fwd_small (the same bits). Strips whose inputs lie inside the row load
+ * them straight with vload8; border and partial strips first gather their
+ * padded input segment (16 + kw - 1 values, zeros past the last needed
+ * column) into private memory. Two spans (compile-time constants, as the
+ * channel count CO):
+ * - CONV_STRIP (conv_fwd_small_strip): one strip, accumulators in registers;
+ * - CONV_ROWW (conv_fwd_small_rows): up to 256 outputs, walking (c, ki)
+ *   outside and the strips inside with the accumulators in private memory
+ *   (4 KiB, L1) between the steps, so each input row is read along its
+ *   length once per (c, ki) instead of in 448 short segments of far-apart
+ *   rows per strip (64 channels x 7 kernel rows at the output conv: planes
+ *   256 KiB apart collide in L1 sets). */
 #define CONV_STRIP 16
 
 #define CONV_FWD_FMA1(I, xa, xb, kidx)                                                            \
@@ -574,113 +582,30 @@ __kernel void conv_bwd_weight_small(__global const float *dy, ulong dy_off,
         }                                                                                         \
     } while (0)
 
-static inline __attribute__((always_inline)) void
-conv_fwd_strip_body(__global const float *x, __global const float *w, __global const float *bias,
-                    int has_bias, __global float *y, const int CO, int C, int H, int W, int Ho,
-                    int Wo, int kh, int kw, int sh, int pt, int pl, int mode, int ow0, int oh,
-                    size_t n)
-{
-    const int K = C * kh * kw;
-    const int iw0 = ow0 - pl;
-    const int full = ow0 + CONV_STRIP <= Wo;
-    const int interior = full && iw0 >= 0 && iw0 + CONV_STRIP - 1 + kw - 1 < W;
-    /* The last padded column any output of the row reads. */
-    const int last = Wo - 1 - pl + kw - 1;
-    float8 a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f, a2 = 0.0f, b2 = 0.0f, a3 = 0.0f,
-           b3 = 0.0f;
-    for (int c = 0; c < C; c++) {
-        __global const float *xc = x + (n * C + c) * (size_t)H * W;
-        for (int ki = 0; ki < kh; ki++) {
-            const int ih = enco_pad_index(oh * sh - pt + ki, H, mode);
-            if (ih < 0)
-                continue;
-            __global const float *xr = xc + (size_t)ih * W;
-            __global const float *wp = w + (c * kh + ki) * kw;
-            if (interior) {
-                __global const float *xs = xr + iw0;
-                for (int kj = 0; kj < kw; kj++) {
-                    const float8 xa = vload8(0, xs + kj);
-                    const float8 xb = vload8(0, xs + kj + 8);
-                    CONV_FWD_FMA(CO, xa, xb, kj);
-                }
-            } else {
-                float seg[2 * CONV_STRIP];
-                for (int t = 0; t < CONV_STRIP - 1 + kw; t++) {
-                    const int i = iw0 + t;
-                    const int s = i > last ? -1 : enco_pad_index(i, W, mode);
-                    seg[t] = s < 0 ? 0.0f : xr[s];
-                }
-                for (int kj = 0; kj < kw; kj++) {
-                    const float8 xa = vload8(0, seg + kj);
-                    const float8 xb = vload8(0, seg + kj + 8);
-                    CONV_FWD_FMA(CO, xa, xb, kj);
-                }
-            }
-        }
-    }
-    CONV_FWD_STORE(0);
-    CONV_FWD_STORE(1);
-    CONV_FWD_STORE(2);
-    CONV_FWD_STORE(3);
-}
-
-/* Global size (ceil(Wo / 16), Ho, nimg), work-groups of 1. Needs sw == 1,
- * kw <= 16, 1 <= cout <= 4. */
-__kernel void conv_fwd_small_strip(__global const float *x, ulong x_off, __global const float *w,
-                                   ulong w_off, __global const float *bias, ulong bias_off,
-                                   int has_bias, __global float *y, ulong y_off, int cout, int C,
-                                   int H, int W, int Ho, int Wo, int kh, int kw, int sh, int pt,
-                                   int pl, int mode)
-{
-    const int ow0 = (int)get_global_id(0) * CONV_STRIP;
-    const int oh = (int)get_global_id(1);
-    const size_t n = get_global_id(2);
-    if (ow0 >= Wo || oh >= Ho)
-        return;
-    x += x_off, w += w_off, bias += bias_off, y += y_off;
-    switch (cout) {
-    case 1:
-        conv_fwd_strip_body(x, w, bias, has_bias, y, 1, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
-                            mode, ow0, oh, n);
-        break;
-    case 2:
-        conv_fwd_strip_body(x, w, bias, has_bias, y, 2, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
-                            mode, ow0, oh, n);
-        break;
-    case 3:
-        conv_fwd_strip_body(x, w, bias, has_bias, y, 3, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
-                            mode, ow0, oh, n);
-        break;
-    default:
-        conv_fwd_strip_body(x, w, bias, has_bias, y, 4, C, H, W, Ho, Wo, kh, kw, sh, pt, pl,
-                            mode, ow0, oh, n);
-        break;
-    }
-}
-
-/* The same sums with a work-item per CONV_ROWW outputs of a row: it walks
- * (c, ki) outside and the row's 16-wide strips inside, keeping the
- * accumulators in private memory (4 KiB, L1) between the steps, so each input
- * row is read along its length once per (c, ki) instead of 448 short
- * segments of far-apart rows per strip (64 channels x 7 kernel rows at the
- * output conv; their planes are 256 KiB apart and collide in L1 sets).
- * Every output sums k = (c, ki, kj) in the same order as the strip kernel:
- * the same bits. */
 #define CONV_ROWW 256
 
 static inline __attribute__((always_inline)) void
-conv_fwd_rows_body(__global const float *x, __global const float *w, __global const float *bias,
-                   int has_bias, __global float *y, const int CO, int C, int H, int W, int Ho,
-                   int Wo, int kh, int kw, int sh, int pt, int pl, int mode, int owc, int oh,
-                   size_t n)
+conv_fwd_small_body(__global const float *x, __global const float *w, __global const float *bias,
+                    int has_bias, __global float *y, const int CO, const int SPAN, int C, int H,
+                    int W, int Ho, int Wo, int kh, int kw, int sh, int pt, int pl, int mode,
+                    int owc, int oh, size_t n)
 {
     const int K = C * kh * kw;
-    const int ns = (min(CONV_ROWW, Wo - owc) + CONV_STRIP - 1) / CONV_STRIP;
+    const int ns = SPAN == CONV_STRIP ? 1 : (min(SPAN, Wo - owc) + CONV_STRIP - 1) / CONV_STRIP;
     const int last = Wo - 1 - pl + kw - 1;
-    float8 acc[4][2 * CONV_ROWW / CONV_STRIP];
+    float8 acc[4][2 * CONV_ROWW / CONV_STRIP]; /* SPAN <= CONV_ROWW */
     for (int s = 0; s < 2 * ns; s++)
         for (int i = 0; i < CO; i++)
             acc[i][s] = (float8)(0.0f);
+#define CONV_ACC_LOAD(st)                                                                         \
+    float8 a0 = acc[0][2 * (st)], b0 = acc[0][2 * (st) + 1], a1 = 0.0f, b1 = 0.0f, a2 = 0.0f,     \
+           b2 = 0.0f, a3 = 0.0f, b3 = 0.0f;                                                       \
+    if (CO > 1)                                                                                   \
+        a1 = acc[1][2 * (st)], b1 = acc[1][2 * (st) + 1];                                         \
+    if (CO > 2)                                                                                   \
+        a2 = acc[2][2 * (st)], b2 = acc[2][2 * (st) + 1];                                         \
+    if (CO > 3)                                                                                   \
+        a3 = acc[3][2 * (st)], b3 = acc[3][2 * (st) + 1];
     for (int c = 0; c < C; c++) {
         __global const float *xc = x + (n * C + c) * (size_t)H * W;
         for (int ki = 0; ki < kh; ki++) {
@@ -693,14 +618,7 @@ conv_fwd_rows_body(__global const float *x, __global const float *w, __global co
                 const int ow0 = owc + st * CONV_STRIP, iw0 = ow0 - pl;
                 const int full = ow0 + CONV_STRIP <= Wo;
                 const int interior = full && iw0 >= 0 && iw0 + CONV_STRIP - 1 + kw - 1 < W;
-                float8 a0 = acc[0][2 * st], b0 = acc[0][2 * st + 1], a1 = 0.0f, b1 = 0.0f,
-                       a2 = 0.0f, b2 = 0.0f, a3 = 0.0f, b3 = 0.0f;
-                if (CO > 1)
-                    a1 = acc[1][2 * st], b1 = acc[1][2 * st + 1];
-                if (CO > 2)
-                    a2 = acc[2][2 * st], b2 = acc[2][2 * st + 1];
-                if (CO > 3)
-                    a3 = acc[3][2 * st], b3 = acc[3][2 * st + 1];
+                CONV_ACC_LOAD(st)
                 if (interior) {
                     __global const float *xs = xr + iw0;
                     for (int kj = 0; kj < kw; kj++) {
@@ -733,54 +651,45 @@ conv_fwd_rows_body(__global const float *x, __global const float *w, __global co
     }
     for (int st = 0; st < ns; st++) {
         const int ow0 = owc + st * CONV_STRIP, full = ow0 + CONV_STRIP <= Wo;
-        float8 a0 = acc[0][2 * st], b0 = acc[0][2 * st + 1], a1 = 0.0f, b1 = 0.0f, a2 = 0.0f,
-               b2 = 0.0f, a3 = 0.0f, b3 = 0.0f;
-        if (CO > 1)
-            a1 = acc[1][2 * st], b1 = acc[1][2 * st + 1];
-        if (CO > 2)
-            a2 = acc[2][2 * st], b2 = acc[2][2 * st + 1];
-        if (CO > 3)
-            a3 = acc[3][2 * st], b3 = acc[3][2 * st + 1];
+        CONV_ACC_LOAD(st)
         CONV_FWD_STORE(0);
         CONV_FWD_STORE(1);
         CONV_FWD_STORE(2);
         CONV_FWD_STORE(3);
     }
+#undef CONV_ACC_LOAD
 }
 
-/* Global size (ceil(Wo / CONV_ROWW), Ho, nimg), work-groups of 1. Needs
- * sw == 1, kw <= 16, 1 <= cout <= 4. */
-__kernel void conv_fwd_small_rows(__global const float *x, ulong x_off, __global const float *w,
-                                  ulong w_off, __global const float *bias, ulong bias_off,
-                                  int has_bias, __global float *y, ulong y_off, int cout, int C,
-                                  int H, int W, int Ho, int Wo, int kh, int kw, int sh, int pt,
-                                  int pl, int mode)
-{
-    const int owc = (int)get_global_id(0) * CONV_ROWW;
-    const int oh = (int)get_global_id(1);
-    const size_t n = get_global_id(2);
-    if (owc >= Wo || oh >= Ho)
-        return;
-    x += x_off, w += w_off, bias += bias_off, y += y_off;
-    switch (cout) {
-    case 1:
-        conv_fwd_rows_body(x, w, bias, has_bias, y, 1, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
-                           owc, oh, n);
-        break;
-    case 2:
-        conv_fwd_rows_body(x, w, bias, has_bias, y, 2, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
-                           owc, oh, n);
-        break;
-    case 3:
-        conv_fwd_rows_body(x, w, bias, has_bias, y, 3, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
-                           owc, oh, n);
-        break;
-    default:
-        conv_fwd_rows_body(x, w, bias, has_bias, y, 4, C, H, W, Ho, Wo, kh, kw, sh, pt, pl, mode,
-                           owc, oh, n);
-        break;
+/* Global size (ceil(Wo / SPAN), Ho, nimg), work-groups of 1. Needs sw == 1,
+ * kw <= 16, 1 <= cout <= 4. */
+#define CONV_FWD_SMALL_KERNEL(NAME, SPAN)                                                         \
+    __kernel void NAME(__global const float *x, ulong x_off, __global const float *w,             \
+                       ulong w_off, __global const float *bias, ulong bias_off, int has_bias,      \
+                       __global float *y, ulong y_off, int cout, int C, int H, int W, int Ho,     \
+                       int Wo, int kh, int kw, int sh, int pt, int pl, int mode)                  \
+    {                                                                                             \
+        const int owc = (int)get_global_id(0) * (SPAN);                                           \
+        const int oh = (int)get_global_id(1);                                                     \
+        const size_t n = get_global_id(2);                                                        \
+        if (owc >= Wo || oh >= Ho)                                                                \
+            return;                                                                               \
+        x += x_off, w += w_off, bias += bias_off, y += y_off;                                     \
+        if (cout == 1)                                                                            \
+            conv_fwd_small_body(x, w, bias, has_bias, y, 1, SPAN, C, H, W, Ho, Wo, kh, kw, sh,    \
+                                pt, pl, mode, owc, oh, n);                                        \
+        else if (cout == 2)                                                                       \
+            conv_fwd_small_body(x, w, bias, has_bias, y, 2, SPAN, C, H, W, Ho, Wo, kh, kw, sh,    \
+                                pt, pl, mode, owc, oh, n);                                        \
+        else if (cout == 3)                                                                       \
+            conv_fwd_small_body(x, w, bias, has_bias, y, 3, SPAN, C, H, W, Ho, Wo, kh, kw, sh,    \
+                                pt, pl, mode, owc, oh, n);                                        \
+        else                                                                                      \
+            conv_fwd_small_body(x, w, bias, has_bias, y, 4, SPAN, C, H, W, Ho, Wo, kh, kw, sh,    \
+                                pt, pl, mode, owc, oh, n);                                        \
     }
-}
+
+CONV_FWD_SMALL_KERNEL(conv_fwd_small_strip, CONV_STRIP)
+CONV_FWD_SMALL_KERNEL(conv_fwd_small_rows, CONV_ROWW)
 
 /* conv_bwd_weight_small for stride-1 rows on CPUs: one work-item (work-groups
  * of 1) per (c, ki, pair of kj) and block of output rows of one image sums

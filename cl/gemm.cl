@@ -199,6 +199,19 @@ __kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global con
 
 #define GP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
+/* The 6 x 16 block's accumulators c<r>a, c<r>b: zero, or (from_p) the raw
+ * sums a previous K block left in P (pp, rows pld apart); and saving them
+ * there for the next block. */
+#define GP_INIT(r)                                                                   \
+    float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                       \
+    if (from_p) {                                                                    \
+        c##r##a = vload8(0, pp + r * pld);                                           \
+        c##r##b = vload8(1, pp + r * pld);                                           \
+    }
+#define GP_SAVE(r)                                                                   \
+    vstore8(c##r##a, 0, pp + r * pld);                                               \
+    vstore8(c##r##b, 1, pp + r * pld);
+
 /* Global size (ceil(M / (GP_MR * mb)), npan, batch). Work-item (mg, np)
  * computes the GP_MR x GP_NR blocks of row panels mg * mb .. mg * mb + mb - 1
  * in turn against one B panel, which stays in L1/L2 meanwhile (and a work-item
@@ -227,12 +240,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     __global const float *ap = Ap + ap_off + q * ap_stride + ((size_t)mp * ka + k0) * GP_MR;
     __global const float *bp = Bp + bp_off + (q * npan + np) * (size_t)kc * GP_NR;
     __global float *pp = P + p_off + (q * mpad + i0) * (size_t)pld + jl;
-#define GP_INIT(r)                                                                   \
-    float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                       \
-    if (mode & 1) {                                                                  \
-        c##r##a = vload8(0, pp + r * pld);                                           \
-        c##r##b = vload8(1, pp + r * pld);                                           \
-    }
+    const int from_p = mode & 1;
     GP_ROWS(GP_INIT)
 #define GP_FMA(r)                                                                    \
     {                                                                                \
@@ -247,9 +255,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
         bp += GP_NR;
     }
     if (!(mode & 2)) {
-#define GP_SAVE(r)                                                                   \
-        vstore8(c##r##a, 0, pp + r * pld);                                           \
-        vstore8(c##r##b, 1, pp + r * pld);
         GP_ROWS(GP_SAVE)
         continue;
     }
@@ -286,8 +291,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     }
     GP_ROWS(GP_STORE_EDGE)
     }
-#undef GP_INIT
-#undef GP_SAVE
 }
 
 /* Implicit im2col operands for the packed GEMM: the packing kernels below
@@ -503,13 +506,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
             hi = min(hi, W - 1 + pl - kjr[r]);
         }
         __global float *pp = Ps + p_off + (size_t)kp * GP_MR * pld + cp * GP_NR;
-#define GW_INIT(r)                                                                   \
-        float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                   \
-        if (mode & 1) {                                                              \
-            c##r##a = vload8(0, pp + r * pld);                                       \
-            c##r##b = vload8(1, pp + r * pld);                                       \
-        }
-        GP_ROWS(GW_INIT)
+        const int from_p = mode & 1;
+        GP_ROWS(GP_INIT)
         __global const float *bp = Bp + bp_off + (size_t)cp * kc * GP_NR;
         int oh = k0 / Wo, ow = k0 - oh * Wo;
         for (int k = 0; k < kc;) {
@@ -570,10 +568,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
             oh++;
         }
         if (!(mode & 2)) {
-#define GW_SAVE(r)                                                                   \
-            vstore8(c##r##a, 0, pp + r * pld);                                       \
-            vstore8(c##r##b, 1, pp + r * pld);
-            GP_ROWS(GW_SAVE)
+            GP_ROWS(GP_SAVE)
             continue;
         }
         const int k0r = kp * GP_MR, co0 = cp * GP_NR;
@@ -628,13 +623,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
             __global const float *ap = Ap + ((size_t)mp * K + k0) * GP_MR;
             __local const float *bp = bl;
             __global float *pp = pq + (size_t)i0 * pld;
-#define GF_INIT(r)                                                                   \
-            float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);               \
-            if (!first) {                                                            \
-                c##r##a = vload8(0, pp + r * pld);                                   \
-                c##r##b = vload8(1, pp + r * pld);                                   \
-            }
-            GP_ROWS(GF_INIT)
+            const int from_p = !first;
+            GP_ROWS(GP_INIT)
             for (int k = 0; k < kc; k++) {
                 const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
                 GP_ROWS(GP_FMA)
@@ -642,10 +632,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
                 bp += GP_NR;
             }
             if (!last) {
-#define GF_SAVE(r)                                                                   \
-                vstore8(c##r##a, 0, pp + r * pld);                                   \
-                vstore8(c##r##b, 1, pp + r * pld);
-                GP_ROWS(GF_SAVE)
+                GP_ROWS(GP_SAVE)
                 continue;
             }
             __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + jb;
@@ -657,6 +644,4 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
             GP_ROWS(GP_STORE_EDGE)
         }
     }
-#undef GF_INIT
-#undef GF_SAVE
 }
