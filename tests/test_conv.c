@@ -117,6 +117,7 @@ static const conv_case conv_cases[] = {
     {2, 3, 11, 9, 2, 3, 3, 2, 2, 0, 0, ENCO_PAD_ZERO, 1},
     {1, 2, 12, 10, 3, 4, 4, 2, 2, 1, 1, ENCO_PAD_ZERO, 1},
     {1, 3, 9, 9, 2, 5, 5, 2, 2, 2, 2, ENCO_PAD_ZERO, 0},
+    {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 1},        /* pad > k - 1 */
 };
 
 /* Tiny shapes for Oclgrind. */
@@ -329,26 +330,38 @@ START_TEST(conv2d_output_sizes)
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, image - 1), 4 * row);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, row + 5), row);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, 7), row);
-    /* cout < cin, stride 1: the flip path needs cin*kt + kt*pp + cin*pp. */
+    /* cout < cin, stride 1: the flip path needs cin*kt + kt*h*w with zero
+     * padding (the GEMM writes dx), cin*kt + kt*pp + cin*pp with reflect
+     * padding (the padded plane dxp, then the fold). */
     enco_conv2d_shape f = {.n = 1, .cin = 6, .h = 5, .w = 4, .cout = 5, .kh = 3, .kw = 3,
-                           .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
-    const size_t kt = 5 * 9, pp = 7 * 6, flip = 6 * kt + kt * pp + 6 * pp;
+                           .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                           .pad_mode = ENCO_PAD_ZERO};
+    const size_t kt = 5 * 9, pp = 7 * 6, flip = 6 * kt + kt * 5 * 4,
+                 rflip = 6 * kt + kt * pp + 6 * pp;
     const size_t fimage = (size_t)6 * 9 * 5 * 4;
     ck_assert_uint_lt(fimage, flip);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), flip);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, flip - 1), fimage); /* no room */
+    f.pad_mode = ENCO_PAD_REFLECT;
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), rflip);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, rflip - 1), fimage);
+    f.pad_mode = ENCO_PAD_ZERO;
     f.cout = 8; /* cout >= cin: the column-gradient path, no flip workspace */
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), (size_t)6 * 9 * 5 * 4);
 
     /* Where the packed GEMM builds the column matrices (CPUs): one output row
-     * (the size check), raised to wt + one image's dxp for the flip path,
-     * which every stride-1 layer takes there. */
+     * (the size check), raised to the flip path's need, which every stride-1
+     * layer takes there: wt alone with zero padding, wt + one image's dxp
+     * with reflect padding. */
     enco_ctx *ctx = test_ctx();
     f.cout = 8;
-    const size_t kt8 = 8 * 9, frow = (size_t)6 * 9 * 4, fflip = 6 * kt8 + 6 * pp;
+    const size_t kt8 = 8 * 9, frow = (size_t)6 * 9 * 4, fflip = 6 * kt8, rfflip = fflip + 6 * pp;
     if (enco_sgemm_im2col_available(ctx)) {
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), fflip);
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, fflip - 1), frow);
+        f.pad_mode = ENCO_PAD_REFLECT;
+        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), rfflip);
+        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, rfflip - 1), frow);
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &s, 100000), row);
     } else {
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000),
@@ -1362,6 +1375,57 @@ START_TEST(conv2d_wgrad_path_rule)
 }
 END_TEST
 
+/* The flipped-weight input gradient writes dx straight from the GEMM where
+ * the padding is zero and at most k - 1 (no padded plane, no fold), and folds
+ * the padded plane back otherwise (reflect padding, or zero padding wider
+ * than the kernel reaches), with and without the implicit im2col. */
+START_TEST(conv2d_flip_fold_rule)
+{
+    static const conv_case cases[] = {
+        {2, 5, 7, 19, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {1, 4, 9, 6, 2, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {2, 5, 7, 19, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 0},
+        {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 0},
+    };
+    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
+    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    conv_ws_min = 1u << 16; /* room for the padded plane where it folds */
+    for (int explicit_cols = 0; explicit_cols < 2; explicit_cols++) {
+        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", explicit_cols ? "0" : "", 1), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            const conv_case *c = &cases[i];
+            conv_data d = conv_data_make(c, 90 + (uint64_t)i);
+            const unsigned long f0 = enco_kernel_launches(test_ctx(), "conv_fold_rows") +
+                                     enco_kernel_launches(test_ctx(), "conv_col2im");
+            const unsigned long t0 = enco_kernel_launches(test_ctx(), "conv_flip_weights_rows") +
+                                     enco_kernel_launches(test_ctx(), "conv_flip_weights");
+            grads g = conv_bwd_device(&d, 0, d.s.n);
+            const unsigned long folds = enco_kernel_launches(test_ctx(), "conv_fold_rows") +
+                                        enco_kernel_launches(test_ctx(), "conv_col2im") - f0;
+            const unsigned long flips =
+                enco_kernel_launches(test_ctx(), "conv_flip_weights_rows") +
+                enco_kernel_launches(test_ctx(), "conv_flip_weights") - t0;
+            const int fold = c->mode != ENCO_PAD_ZERO || c->ph > c->kh - 1;
+            ck_assert_msg(flips == 1 && (folds > 0) == fold,
+                          "case %zu, implicit %d: %lu flips, %lu folds (fold expected: %d)", i,
+                          !explicit_cols, flips, folds, fold);
+            double *rdx, *rdw, *rdb;
+            conv_bwd_ref(&d, 0, &rdx, &rdw, &rdb);
+            char label[160];
+            conv_label(label, sizeof label, explicit_cols ? "flip_dx_explicit" : "flip_dx", c);
+            test_assert_close(label, g.dx, rdx, d.nx, ATOL, RTOL);
+            free(rdx), free(rdw), free(rdb);
+            grads_free(&g);
+            conv_data_free(&d);
+        }
+    }
+    conv_ws_min = 0;
+    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
+}
+END_TEST
+
 /* ---- the CPU GEMM kernel (cl/gemm.cl gemm_tile) --------------------------- */
 
 /* Launches kernel `name` of cl/gemm.cl ("gemm_builtin" or "gemm_tile") on
@@ -1488,6 +1552,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_cpu_kernels_same_bits);
     tcase_add_test(t, conv2d_planned_workspace_suffices);
     tcase_add_test(t, conv2d_wgrad_path_rule);
+    tcase_add_test(t, conv2d_flip_fold_rule);
     tcase_add_test(t, conv2d_small_cout_forward_same_bits);
     tcase_add_test(t, conv_gemm_implicit_needs_packed);
     tcase_add_test(t, conv2d_banded_deterministic);

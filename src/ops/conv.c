@@ -490,9 +490,10 @@ static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, siz
  * Hp = h + 2 pad_h, is the correlation of dy zero-padded by kh-1 / kw-1 with
  * the flipped, channel-transposed weights: dxp = wt im2col(dy), a GEMM with
  * the long dimension Hp*Wp as N and K' = cout*kh*kw. dx is dxp folded
- * through the padding (Pad2d's backward). This replaces the (cin*kh*kw x P)
+ * through the padding (Pad2d's backward); with zero padding the GEMM writes
+ * dx directly instead (flip_plane). This replaces the (cin*kh*kw x P)
  * column gradient and its col2im gather. Used when flip_wanted() and wt plus
- * one image's im2col(dy) and dxp fit the workspace
+ * one image's im2col(dy) and dxp (where it folds) fit the workspace
  * (layout: wt, then per image of the chunk its column matrix, then the dxp of
  * the chunk). Returns 0 in *done when it does not apply. */
 /* Both paths do the same FLOPs; what differs is the GEMM's inner dimension
@@ -521,6 +522,35 @@ static int flip_wanted(const enco_conv2d_shape *s)
     return flip_rule(s, 0);
 }
 
+/* The plane the flipped GEMM writes. With zero padding (or none) it is dx
+ * itself: dy padded by kh-1-pad_h / kw-1-pad_w gives the h x w gradient
+ * directly, the padded border's gradient (always dropped) is never formed, and
+ * there is no dxp and no fold; the products summed are the same, in the same
+ * order, so the bits are too. Reflect padding folds the border back in: that
+ * needs the hp x wp plane of the padded input and a fold. Returns whether it
+ * folds; *ph x *pw is the plane, *pt / *pl the padding of dy. */
+static int flip_plane(const enco_conv2d_shape *s, int *ph, int *pw, int *pt, int *pl)
+{
+    const int fold = !(s->pad_mode == ENCO_PAD_ZERO || (s->pad_h == 0 && s->pad_w == 0)) ||
+                     s->pad_h > s->kh - 1 || s->pad_w > s->kw - 1;
+    *ph = fold ? s->h + 2 * s->pad_h : s->h;
+    *pw = fold ? s->w + 2 * s->pad_w : s->w;
+    *pt = fold ? s->kh - 1 : s->kh - 1 - s->pad_h;
+    *pl = fold ? s->kw - 1 : s->kw - 1 - s->pad_w;
+    return fold;
+}
+
+/* Floats conv2d_bwd_data_flip needs in the workspace for one image besides
+ * the flipped weights (the column matrix of dy without the implicit im2col,
+ * the dxp plane where it folds). */
+static size_t flip_per_image(const enco_conv2d_shape *s, int implicit)
+{
+    int ph, pw, pt, pl;
+    const int fold = flip_plane(s, &ph, &pw, &pt, &pl);
+    const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)ph * pw;
+    return (implicit ? 0 : kt * pp) + (fold ? (size_t)s->cin * pp : 0);
+}
+
 static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
                                         size_t dy_off, cl_mem w, size_t w_off, cl_mem ws,
                                         size_t ws_off, size_t ws_floats,
@@ -530,20 +560,18 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     const int implicit = use_implicit(ctx);
     if (!flip_rule(s, implicit))
         return ENCO_OK;
-    int ho, wo;
+    int ho, wo, hp, wp, ptd, pld;
     enco_conv2d_out_size(s, &ho, &wo);
-    const int hp = s->h + 2 * s->pad_h, wp = s->w + 2 * s->pad_w;
+    const int fold = flip_plane(s, &hp, &wp, &ptd, &pld);
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
-    const size_t wt_sz = (size_t)s->cin * kt,
-                 per_img = (implicit ? 0 : kt * pp) + (size_t)s->cin * pp;
-    /* flip_floats(s) == wt_sz + per_img: the planner relies on it. */
+    const size_t wt_sz = (size_t)s->cin * kt, per_img = flip_per_image(s, implicit);
     if (kt > (size_t)INT_MAX || pp > (size_t)INT_MAX / 2 || ws_floats < wt_sz + per_img)
         return ENCO_OK;
-    size_t fit = (ws_floats - wt_sz) / per_img;
+    size_t fit = per_img ? (ws_floats - wt_sz) / per_img : (size_t)s->n;
     const int chunk = fit < (size_t)s->n ? (int)fit : s->n;
     /* im2col(dy): source (cout, ho, wo), hp x wp window positions, zero pad. */
     const conv_geom gd = {.c = s->cout, .h = ho, .w = wo, .ho = hp, .wo = wp, .kh = s->kh,
-                          .kw = s->kw, .sh = 1, .sw = 1, .pt = s->kh - 1, .pl = s->kw - 1,
+                          .kw = s->kw, .sh = 1, .sw = 1, .pt = ptd, .pl = pld,
                           .mode = ENCO_PAD_ZERO};
     /* The fold: Pad2d of (cin, h, w) to (cin, hp, wp). */
     const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
@@ -561,19 +589,24 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
         const size_t col_off = ws_off + wt_sz,
                      dxp_off = col_off + (implicit ? 0 : (size_t)m * kt * pp);
+        /* Without the fold the GEMM writes dx itself. */
+        cl_mem c = fold ? ws : dx;
+        const size_t c_off = fold ? dxp_off : dx_off + (size_t)n0 * in_img,
+                     c_img = fold ? (size_t)s->cin * pp : in_img;
         if (implicit) {
             ENCO_TRY(enco_sgemm_im2col(ctx, 0, (size_t)s->cin, 1.0f, ws, ws_off, kt, 0, dy,
-                                       dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f, ws,
-                                       dxp_off, pp, (size_t)s->cin * pp, (size_t)m, NULL, 0));
+                                       dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f, c,
+                                       c_off, pp, c_img, (size_t)m, NULL, 0));
         } else {
             ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0,
                                 hp));
             ENCO_TRY(enco_sgemm_batched(ctx, 0, 0, (size_t)s->cin, pp, kt, 1.0f, ws, ws_off, kt,
-                                        0, ws, col_off, pp, kt * pp, 0.0f, ws, dxp_off, pp,
-                                        (size_t)s->cin * pp, (size_t)m));
+                                        0, ws, col_off, pp, kt * pp, 0.0f, c, c_off, pp, c_img,
+                                        (size_t)m));
         }
-        ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, dxp_off, NULL, 0, m, &gp,
-                            0, hp, 0));
+        if (fold)
+            ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, dxp_off, NULL, 0, m,
+                                &gp, 0, hp, 0));
     }
     *done = 1;
     return ENCO_OK;
@@ -645,9 +678,7 @@ static size_t flip_floats(const enco_conv2d_shape *s)
 {
     if (!flip_wanted(s))
         return 0;
-    const size_t kt = (size_t)s->cout * s->kh * s->kw;
-    const size_t pp = (size_t)(s->h + 2 * s->pad_h) * (size_t)(s->w + 2 * s->pad_w);
-    return (size_t)s->cin * kt + kt * pp + (size_t)s->cin * pp;
+    return (size_t)s->cin * s->cout * s->kh * s->kw + flip_per_image(s, 0);
 }
 
 size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats)
@@ -668,14 +699,14 @@ size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_sh
     if (!use_implicit(ctx))
         return enco_conv2d_workspace_plan_floats(s, cap_floats);
     /* The argument check's one output row of the column matrix, or the
-     * flipped-weight input gradient's wt and one image's dxp. */
+     * flipped-weight input gradient's wt (and one image's dxp where it
+     * folds). */
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
     size_t need = (size_t)s->cin * s->kh * s->kw * (size_t)wo;
     if (flip_rule(s, 1)) {
-        const size_t kt = (size_t)s->cout * s->kh * s->kw;
-        const size_t pp = (size_t)(s->h + 2 * s->pad_h) * (size_t)(s->w + 2 * s->pad_w);
-        const size_t flip = (size_t)s->cin * kt + (size_t)s->cin * pp;
+        const size_t flip =
+            (size_t)s->cin * s->cout * s->kh * s->kw + flip_per_image(s, 1);
         if (flip > need && flip <= cap_floats)
             need = flip;
     }
