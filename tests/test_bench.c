@@ -134,7 +134,14 @@ START_TEST(plan_filter)
     o.filter = NULL;
     o.size = 30; /* not a multiple of 4 */
     ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(enco_last_error(), "multiple of 4"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "multiples of 4"));
+    o.size = 20; /* D shrinks it to nothing */
+    ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "at least 24"));
+    o.size = 24;
+    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    ck_assert_uint_gt(n, 0);
+    free(rows);
 }
 END_TEST
 
@@ -181,11 +188,54 @@ START_TEST(row_share_roofline)
     r.seconds = 0.04;
     ck_assert_int_eq(enco_bench_row_share(&r, &pk, &share), 0);
     ck_assert_double_eq_tol(share, 0.25, 1e-12);
+    /* The row's own probed ceiling replaces the table's: 25 of 50 GFLOP/s. */
+    r.local_gflops = 50;
+    ck_assert_int_eq(enco_bench_row_share(&r, &pk, &share), 0);
+    ck_assert_double_eq_tol(share, 0.5, 1e-12);
+    /* ... and moves the roofline's ridge: intensity 2 is memory-bound (20
+     * GFLOP/s) under 100 but compute-bound under a probed 15. */
+    r.cost = (enco_op_cost){1e9, 5e8};
+    r.seconds = 0.1; /* 10 GFLOP/s */
+    r.local_gflops = 0;
+    ck_assert_int_eq(enco_bench_row_share(&r, &pk, &share), 1);
+    ck_assert_double_eq_tol(share, 0.5, 1e-12);
+    r.local_gflops = 15;
+    ck_assert_int_eq(enco_bench_row_share(&r, &pk, &share), 0);
+    ck_assert_double_eq_tol(share, 10.0 / 15.0, 1e-12);
+    r.local_gflops = 0;
     /* No FLOPs: bandwidth share. */
     r.cost = (enco_op_cost){0, 1e9};
     r.seconds = 0.5;
     ck_assert_int_eq(enco_bench_row_share(&r, &pk, &share), 1);
     ck_assert_double_eq_tol(share, 0.2, 1e-12);
+}
+END_TEST
+
+/* With probe_n every row carries the SGEMM rate probed next to it; without,
+ * none does. A bad probe size is refused. */
+START_TEST(kernels_local_ceiling)
+{
+    enco_bench_options o = tiny("D model.14");
+    enco_bench_row *rows = NULL;
+    size_t n = 0;
+    o.probe_n = 64;
+    ENCO_CK(enco_bench_kernels(test_ctx(), &o, &rows, &n));
+    ck_assert_uint_ge(n, 3);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(rows[i].local_gflops > 0 && isfinite(rows[i].local_gflops),
+                      "row %s %s: local ceiling %g", rows[i].name, rows[i].where,
+                      rows[i].local_gflops);
+    free(rows);
+    o.probe_n = 0;
+    ENCO_CK(enco_bench_kernels(test_ctx(), &o, &rows, &n));
+    for (size_t i = 0; i < n; i++)
+        ck_assert(rows[i].local_gflops == 0);
+    free(rows);
+    enco_bench_probe p;
+    ck_assert_int_eq(enco_bench_probe_init(test_ctx(), 8, &p), ENCO_ERR_INVALID_ARG);
+    double r;
+    ck_assert_int_eq(enco_bench_probe_rate(&p, 1, &r), ENCO_ERR_INVALID_ARG);
+    enco_bench_probe_free(&p);
 }
 END_TEST
 
@@ -312,6 +362,7 @@ int main(void)
     tcase_add_test(tc, plan_shapes_and_counts);
     tcase_add_test(tc, plan_filter);
     tcase_add_test(tc, row_share_roofline);
+    tcase_add_test(tc, kernels_local_ceiling);
     tcase_add_test(tc, nominal_peak);
     tcase_add_test(tc, kernels_run_tiny);
     tcase_add_test(tc, peak_small);

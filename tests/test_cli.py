@@ -207,5 +207,52 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("devices", "--check", "--device", "0", env=env)
     check("after --clear CLBlast's own parameters are used", "CLBlast's own" in out, out)
 
+# bench: small shapes only (the CPU device); the numbers are the device's,
+# so the checks are on what is printed and on the exit codes.
+SMALL = ("--gemm-max", "64", "--copy-mib", "1", "--repeat", "1", "--warmup", "0", "--quiet")
+rc, out, err = run("bench", "--help")
+check("bench --help names every part", rc == 0 and all(
+    o in out for o in ("--peak", "--kernels", "--e2e", "--local-ceiling", "at least 24")), out)
+rc, out, err = run("bench", "--peak", *SMALL)
+check("bench --peak prints the ceilings", rc == 0 and "SGEMM" in out and "copy" in out,
+      out + err)
+with tempfile.TemporaryDirectory() as d:
+    js = os.path.join(d, "k.json")
+    rc, out, err = run("bench", "--kernels", "--size", "24", "--op", "D model.14$",
+                       "--local-ceiling", "--json", js, *SMALL)
+    check("bench --kernels --local-ceiling runs", rc == 0, out + err)
+    check("the table has the probed-ceiling column", re.search(r"%it\s+ceil", out) is not None,
+          out)
+    rows = [l for l in out.splitlines() if l.startswith("conv2d.")]
+    check("--op keeps D model.14's convolutions (each pass, both batch sizes)",
+          len(rows) >= 3 and all("D model.14" in l for l in rows), out)
+    import json
+    try:
+        doc = json.load(open(js))
+        jr = doc["kernels"]["rows"]
+    except (OSError, ValueError, KeyError) as e:
+        jr = []
+    check("JSON rows carry their probed ceiling",
+          len(jr) == len(rows) and all(r.get("local_ceiling_gflops", 0) > 0 for r in jr),
+          str(jr)[:300])
+rc, out, err = run("bench", "--kernels", "--size", "24", "--op", "no-such-row", *SMALL)
+check("bench --op without a match says so", rc == 0 and "matches no row" in err, out + err)
+rc, out, err = run("bench", "--e2e", "--local-ceiling", *SMALL)
+check("--local-ceiling without --kernels is a usage error", rc == 2 and "--kernels" in err, err)
+rc, out, err = run("bench", "--kernels", "--size", "16", *SMALL)
+check("bench --size below the model's smallest is refused before any work",
+      rc == 2 and "at least 24x24" in err and "ceilings" not in out, out + err)
+rc, out, err = run("bench", "--e2e", "--sizes", "24,20", *SMALL)
+check("bench --sizes checks every size", rc == 2 and "size 20" in err, err)
+rc, out, err = run("bench", "--size", "30")
+check("bench --size not a multiple of 4 is refused", rc == 2 and "multiple of 4" in err, err)
+rc, out, err = run("bench", "--e2e", "--sizes", "24", "--iters", "1", "--warmup", "0", "--quiet")
+check("bench --e2e at 24 gives sec/iter, memory and the phases",
+      rc == 0 and "s/iter" in out and "peak device memory" in out and "G backward" in out,
+      out + err)
+rc, out, err = run("verify", "--devices", "0,0", "--size", "20", "--steps", "1")
+check("verify at a size the model cannot take names the smallest",
+      rc == 1 and "at least 24" in err, err)
+
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)

@@ -159,6 +159,31 @@ START_TEST(variants_build)
 }
 END_TEST
 
+/* The smallest image the networks take: worked out by hand from the layer
+ * arithmetic. Default D (3 layers, blur downsampling that rounds up): 24 ->
+ * 23 -> 12 -> 11 -> 6 -> 5 -> 3 -> 2 (norm over 2x2) -> 1; 20 ends in a
+ * norm over 1x1. One layer: 8 -> 7 -> 4 -> 3 -> 2, and 4 -> 3 -> 2 -> 1 fails. */
+START_TEST(smallest_size)
+{
+    enco_model_config cfg = enco_model_config_default();
+    ck_assert_int_eq(enco_models_min_size(&cfg), 24);
+    ENCO_CK(enco_models_check_size(&cfg, 24, 28));
+    ck_assert_int_eq(enco_models_check_size(&cfg, 20, 64), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "at least 24"));
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "20x64"));
+    ck_assert_int_eq(enco_models_check_size(&cfg, 26, 24), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "multiples of 4"));
+    cfg.no_antialias = 1; /* stride-2 convs: 24 -> 12 -> 6 -> 3 -> 2 -> 1 */
+    ck_assert_int_eq(enco_models_min_size(&cfg), 24);
+    cfg.no_antialias = 0;
+    cfg.n_layers_d = 1;
+    ck_assert_int_eq(enco_models_min_size(&cfg), 8);
+    ENCO_CK(enco_models_check_size(&cfg, 8, 8));
+    cfg.n_layers_d = 5; /* two more halvings */
+    ck_assert_int_gt(enco_models_min_size(&cfg), 24);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("models");
@@ -166,6 +191,7 @@ int main(void)
     tcase_add_test(t, default_names_match_reference);
     tcase_add_test(t, feature_layers);
     tcase_add_test(t, variants_build);
+    tcase_add_test(t, smallest_size);
     suite_add_tcase(s, t);
     return test_run_suite(s);
 }

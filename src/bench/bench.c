@@ -210,15 +210,65 @@ enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int r
     return st;
 }
 
+enco_status enco_bench_probe_init(enco_ctx *ctx, int n, enco_bench_probe *p)
+{
+    memset(p, 0, sizeof *p);
+    if (n < 16 || n > 16384)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "bench: probe size %d (16 .. 16384)", n);
+    p->ctx = ctx;
+    p->n = n;
+    const size_t nn = (size_t)n * n;
+    float *host = malloc(nn * F4);
+    if (!host)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
+    for (size_t i = 0; i < nn; i++)
+        host[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    enco_status st = enco_buffer_alloc(ctx, nn * F4, &p->a);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, nn * F4, &p->b);
+    if (st == ENCO_OK)
+        st = enco_buffer_alloc(ctx, nn * F4, &p->c);
+    if (st == ENCO_OK)
+        st = enco_upload(ctx, p->a, 0, nn * F4, host);
+    if (st == ENCO_OK)
+        st = enco_upload(ctx, p->b, 0, nn * F4, host);
+    free(host);
+    if (st != ENCO_OK)
+        enco_bench_probe_free(p);
+    return st;
+}
+
+enco_status enco_bench_probe_rate(enco_bench_probe *p, int repeat, double *gflops)
+{
+    *gflops = 0;
+    if (repeat < 1 || !p->a)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "bench: probe not ready or repeat < 1");
+    double t = 0;
+    ENCO_TRY(time_gemm(p->ctx, p->n, repeat, p->a, p->b, p->c, &t));
+    *gflops = t > 0 ? 2.0 * p->n * (double)p->n * p->n / t / 1e9 : 0;
+    return ENCO_OK;
+}
+
+void enco_bench_probe_free(enco_bench_probe *p)
+{
+    if (p->ctx) {
+        enco_buffer_free(p->ctx, p->a);
+        enco_buffer_free(p->ctx, p->b);
+        enco_buffer_free(p->ctx, p->c);
+    }
+    memset(p, 0, sizeof *p);
+}
+
 int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak, double *share)
 {
     *share = 0;
     const enco_op_cost *c = &row->cost;
-    if (c->flops > 0 && peak->gemm_gflops > 0) {
+    const double gemm = row->local_gflops > 0 ? row->local_gflops : peak->gemm_gflops;
+    if (c->flops > 0 && gemm > 0) {
         double ai = c->bytes > 0 ? c->flops / c->bytes : INFINITY;
         double mem_rate = ai * peak->copy_gbs;
-        int memory_bound = mem_rate < peak->gemm_gflops;
-        double attainable = memory_bound ? mem_rate : peak->gemm_gflops;
+        int memory_bound = mem_rate < gemm;
+        double attainable = memory_bound ? mem_rate : gemm;
         if (row->seconds > 0 && attainable > 0)
             *share = c->flops / row->seconds / 1e9 / attainable;
         return memory_bound;
@@ -290,6 +340,8 @@ static void json_rows(FILE *f, const enco_bench_peak *peak, const enco_bench_row
         json_kv(f, "bytes", r->cost.bytes);
         json_kv(f, "gflops", r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0);
         json_kv(f, "gbs", r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0);
+        if (r->local_gflops > 0)
+            json_kv(f, "local_ceiling_gflops", r->local_gflops);
         if (peak) {
             double share;
             int mem = enco_bench_row_share(r, peak, &share);

@@ -71,6 +71,8 @@ typedef struct enco_bench_row {
     double seconds;      /* median */
     double min_seconds;
     enco_op_cost cost;   /* of one launch */
+    double local_gflops; /* SGEMM rate probed just before and after the row (the
+                          * higher; enco_bench_options.probe_n), 0: not probed */
 } enco_bench_row;
 
 /* Progress: called before each row (or phase) with a short label. */
@@ -82,6 +84,9 @@ typedef struct enco_bench_options {
     int repeat;          /* timed launches per row (default 5) */
     int warmup;          /* untimed launches per row first (default 1) */
     const char *filter;  /* keep rows whose "name where" contains this; NULL: all */
+    int probe_n;         /* > 0: time an n x n x n SGEMM (median of 3) just before and
+                          * after each row into row.local_gflops, the ceiling of
+                          * that moment on a machine whose speed drifts (0: off) */
     enco_bench_progress_fn progress;
     void *progress_user;
 } enco_bench_options;
@@ -99,10 +104,24 @@ enco_status enco_bench_plan(const enco_bench_options *opts, enco_bench_row **row
 enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
                                enco_bench_row **rows, size_t *count);
 
+/* The SGEMM ceiling probe: n x n x n operands allocated once. */
+typedef struct enco_bench_probe {
+    enco_ctx *ctx;
+    int n;
+    cl_mem a, b, c;
+} enco_bench_probe;
+
+/* n >= 16. */
+enco_status enco_bench_probe_init(enco_ctx *ctx, int n, enco_bench_probe *p);
+/* *gflops: the rate of the median of `repeat` timed SGEMMs after one untimed. */
+enco_status enco_bench_probe_rate(enco_bench_probe *p, int repeat, double *gflops);
+void enco_bench_probe_free(enco_bench_probe *p);
+
 /* Attainable rate of a row under the roofline of the measured ceilings:
  * min(gemm_gflops, intensity * copy_gbs) in GFLOP/s, or for rows without
  * FLOPs the copy bandwidth in GB/s; *share is the achieved fraction of it
- * (0 when the row was not timed). Returns 1 when the row is memory-bound. */
+ * (0 when the row was not timed). The row's own local_gflops, where probed,
+ * stands in for gemm_gflops. Returns 1 when the row is memory-bound. */
 int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak, double *share);
 
 /* ---- end to end ------------------------------------------------------------ */

@@ -363,14 +363,12 @@ static void model_free(model_plan *mp)
 
 static enco_status build_plan(const enco_bench_options *o, plan *p, model_plan *mp)
 {
-    if (o->size < 16 || o->size % 4 || o->batch < 1)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "bench: image size %d / batch %d: the size must be a multiple of 4 and "
-                         "at least 16, the batch at least 1",
-                         o->size, o->batch);
+    if (o->batch < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "bench: batch %d: at least 1", o->batch);
     enco_config_defaults(&mp->cfg);
     const enco_config *cfg = &mp->cfg;
     enco_model_config mc = enco_model_config_default();
+    ENCO_TRY(enco_models_check_size(&mc, o->size, o->size));
     int n = o->batch, sz = o->size;
     int gn = cfg->train.nce_idt ? 2 * n : n;
     enco_params_init(&mp->G, "netG.");
@@ -925,6 +923,9 @@ enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
         if (!*rows)
             st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
     }
+    enco_bench_probe probe = {0};
+    if (st == ENCO_OK && kept && opts->probe_n > 0)
+        st = enco_bench_probe_init(ctx, opts->probe_n, &probe);
     for (size_t i = 0; st == ENCO_OK && i < kept; i++) {
         if (opts->progress) {
             char what[200];
@@ -932,12 +933,21 @@ enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
                      p.v[i].row.shape);
             opts->progress(opts->progress_user, what, i, kept);
         }
-        st = time_row(ctx, &p.v[i], &mp.cfg, enco_seqnet_workspace_floats(ctx, &mp.gnet),
-                      enco_seqnet_workspace_floats(ctx, &mp.dnet), opts->warmup,
-                      opts->repeat);
+        /* The ceiling of the moment: probed before and after, the higher counts. */
+        double before = 0, after = 0;
+        if (probe.a)
+            st = enco_bench_probe_rate(&probe, 3, &before);
+        if (st == ENCO_OK)
+            st = time_row(ctx, &p.v[i], &mp.cfg, enco_seqnet_workspace_floats(ctx, &mp.gnet),
+                          enco_seqnet_workspace_floats(ctx, &mp.dnet), opts->warmup,
+                          opts->repeat);
+        if (st == ENCO_OK && probe.a)
+            st = enco_bench_probe_rate(&probe, 3, &after);
+        p.v[i].row.local_gflops = before > after ? before : after;
         if (st == ENCO_OK)
             (*rows)[(*count)++] = p.v[i].row;
     }
+    enco_bench_probe_free(&probe);
     if (st != ENCO_OK) {
         free(*rows);
         *rows = NULL;

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "bench/bench.h"
+#include "nn/models.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,12 +25,17 @@ static void help(void)
            "                  --repeat launches, each between clFinish calls; includes --peak\n"
            "                  for the share of the roofline ceiling (measured before and\n"
            "                  after the table; the higher counts)\n"
+           "  --local-ceiling with --kernels: also time the ceiling's SGEMM just before\n"
+           "                  and after each row and take each row's share against the\n"
+           "                  higher of those two (column 'ceil'), for machines whose speed\n"
+           "                  drifts during the table (shared VMs); adds ~0.1 s per row\n"
            "  --gemm          SGEMM (enco_sgemm_batched) at the convolution shapes that\n"
            "                  dominate training; median of --repeat calls, GFLOP/s\n"
            "  --e2e           seconds per training iteration (median of --iters steps after\n"
            "                  --warmup), then --iters profiled steps for the phase split, and\n"
            "                  the peak device memory (a fresh context per size)\n\n"
-           "  --size S        image size (multiple of 4; default 256)\n"
+           "  --size S        image size (a multiple of 4, at least 24: the smallest the\n"
+           "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
@@ -104,23 +110,33 @@ static void print_table(const enco_bench_options *o, const enco_bench_peak *pk,
                         const enco_bench_row *rows, size_t n)
 {
     double total = 0;
-    for (size_t i = 0; i < n; i++)
+    int local = 0;
+    for (size_t i = 0; i < n; i++) {
         total += rows[i].per_iter * rows[i].seconds;
+        local |= rows[i].local_gflops > 0;
+    }
     printf("\nkernels at %dx%d, batch %d (median of %d after %d warm-up; x = launches per "
            "iteration)\n",
            o->size, o->size, o->batch, o->repeat, o->warmup);
-    printf("%-18s %-28s %-40s %3s %9s %8s %7s %3s %6s %9s %5s\n", "op", "where", "shape", "x",
-           "ms", "GFLOP/s", "GB/s", "bnd", "share", "ms/iter", "%it");
+    if (local)
+        printf("shares of compute-bound rows against 'ceil', the SGEMM rate at n = %d probed "
+               "just before and after the row (the higher)\n",
+               o->probe_n);
+    printf("%-18s %-28s %-40s %3s %9s %8s %7s %3s %6s %9s %5s%s\n", "op", "where", "shape", "x",
+           "ms", "GFLOP/s", "GB/s", "bnd", "share", "ms/iter", "%it", local ? "    ceil" : "");
     for (size_t i = 0; i < n; i++) {
         const enco_bench_row *r = &rows[i];
         double share;
         int mem = enco_bench_row_share(r, pk, &share);
         double it = r->per_iter * r->seconds;
-        printf("%-18s %-28.28s %-40.40s %3d %9.3f %8.2f %7.2f %3s %5.1f%% %9.2f %5.1f\n", r->name,
+        printf("%-18s %-28.28s %-40.40s %3d %9.3f %8.2f %7.2f %3s %5.1f%% %9.2f %5.1f", r->name,
                r->where, r->shape, r->per_iter, r->seconds * 1e3,
                r->seconds > 0 ? r->cost.flops / r->seconds / 1e9 : 0.0,
                r->seconds > 0 ? r->cost.bytes / r->seconds / 1e9 : 0.0, mem ? "mem" : "cmp",
                100.0 * share, it * 1e3, total > 0 ? 100.0 * it / total : 0.0);
+        if (local)
+            printf(" %7.1f", r->local_gflops);
+        putchar('\n');
     }
     printf("sum over rows x launches per iteration: %.3f s\n", total);
     if (!n)
@@ -195,8 +211,10 @@ int cmd_bench(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'}, {"gemm-max", required_argument, NULL, 'g'},
         {"copy-mib", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"device", required_argument, NULL, 'd'},
+        {"local-ceiling", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int want_peak = 0, want_kernels = 0, want_e2e = 0, want_gemm = 0, iters = 3, gemm_max = 0, copy_mib = 0;
+    int local_ceiling = 0;
     int sizes[16], nsizes = 0;
     const char *json = NULL, *device = NULL;
     progress_state ps = {.tty = isatty(2)};
@@ -210,6 +228,7 @@ int cmd_bench(int argc, char **argv)
         case 'K': want_kernels = 1; break;
         case 'E': want_e2e = 1; break;
         case 'G': want_gemm = 1; break;
+        case 'L': local_ceiling = 1; break;
         case 's':
             if (!parse_int(optarg, 16, 8192, &ko.size) || ko.size % 4)
                 return cli_usage_error("bench", "--size %s: a multiple of 4 from 16 to 8192",
@@ -267,8 +286,23 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
     if (!want_peak && !want_kernels && !want_e2e && !want_gemm)
         want_peak = want_kernels = want_e2e = 1;
+    if (local_ceiling && !want_kernels)
+        return cli_usage_error("bench", "--local-ceiling needs --kernels (it probes the "
+                                        "ceiling next to each table row)");
     if (!nsizes)
         sizes[nsizes++] = ko.size;
+    /* The smallest size the default model builds for (24: D's three layers). */
+    const enco_model_config mc = enco_model_config_default();
+    const int min_size = enco_models_min_size(&mc);
+    if (want_kernels && ko.size < min_size)
+        return cli_usage_error("bench", "--size %d: the default model needs images of at least "
+                                        "%dx%d",
+                               ko.size, min_size, min_size);
+    for (int i = 0; want_e2e && i < nsizes; i++)
+        if (sizes[i] < min_size)
+            return cli_usage_error("bench", "size %d: the default model needs images of at "
+                                            "least %dx%d",
+                                   sizes[i], min_size, min_size);
     ko.progress = on_progress;
     ko.progress_user = &ps;
 
@@ -328,6 +362,8 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (want_kernels) {
+        if (local_ceiling)
+            ko.probe_n = peak.gemm_n;
         st = enco_bench_kernels(ctx, &ko, &rows, &nrows);
         progress_end(&ps);
         if (st != ENCO_OK) {

@@ -2,6 +2,8 @@
  * nn.Sequential so that `model.<i>` names and nce_layers mean the same. */
 #include "nn/models.h"
 
+#include <string.h>
+
 #include <stdio.h>
 
 enco_model_config enco_model_config_default(void)
@@ -113,4 +115,45 @@ enco_status enco_discriminator_build(enco_seqnet *net, enco_param_set *ps,
         }
     }
     return enco_seqnet_conv(net, m, name_of(nm, sizeof nm, m), 1, 4, 1, 1, ENCO_PAD_ZERO, 1);
+}
+
+/* Builds G and D for one h x w image and frees them again (host only). */
+static enco_status try_build(const enco_model_config *cfg, int h, int w)
+{
+    enco_param_set g, d;
+    enco_seqnet gn, dn;
+    memset(&gn, 0, sizeof gn);
+    memset(&dn, 0, sizeof dn);
+    enco_params_init(&g, "netG.");
+    enco_params_init(&d, "netD.");
+    enco_status st = enco_generator_build(&gn, &g, cfg, 1, h, w);
+    if (st == ENCO_OK)
+        st = enco_discriminator_build(&dn, &d, cfg, 1, h, w);
+    enco_seqnet_free(NULL, &gn);
+    enco_seqnet_free(NULL, &dn);
+    enco_params_free(NULL, &g);
+    enco_params_free(NULL, &d);
+    return st;
+}
+
+int enco_models_min_size(const enco_model_config *cfg)
+{
+    for (int s = 4; s <= 4096; s += 4)
+        if (try_build(cfg, s, s) == ENCO_OK)
+            return s;
+    return 0;
+}
+
+enco_status enco_models_check_size(const enco_model_config *cfg, int h, int w)
+{
+    const int mult4 = h >= 4 && w >= 4 && h % 4 == 0 && w % 4 == 0;
+    if (mult4 && try_build(cfg, h, w) == ENCO_OK)
+        return ENCO_OK;
+    const int min = enco_models_min_size(cfg);
+    if (mult4 && min && h >= min && w >= min)
+        return try_build(cfg, h, w); /* not a size problem: its own error */
+    return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                     "images of %dx%d are too small or not multiples of 4 for this model "
+                     "(discriminator layers %d): sides must be multiples of 4 and at least %d",
+                     h, w, cfg->n_layers_d, min);
 }

@@ -24,4 +24,13 @@ enco_status enco_generator_build(enco_seqnet *net, enco_param_set *ps,
 enco_status enco_discriminator_build(enco_seqnet *net, enco_param_set *ps,
                                      const enco_model_config *cfg, int max_n, int h, int w);
 
+/* ENCO_OK when G and D build for h x w images; otherwise
+ * ENCO_ERR_INVALID_ARG with a message naming the smallest square size they
+ * take (a deep discriminator shrinks its input to nothing: 24 for the
+ * default three layers). Allocates nothing on a device. */
+enco_status enco_models_check_size(const enco_model_config *cfg, int h, int w);
+/* The smallest multiple of 4 (up to 4096) whose square images G and D
+ * build for; 0 if none. */
+int enco_models_min_size(const enco_model_config *cfg);
+
 #endif

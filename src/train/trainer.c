@@ -50,6 +50,7 @@ static enco_status plan(enco_trainer *t)
     enco_params_init(&t->G, "netG.");
     enco_params_init(&t->D, "netD.");
     enco_params_init(&t->F, "netF.");
+    ENCO_TRY(enco_models_check_size(&mc, h, w));
     /* G sees real_A and real_B together while the identity term is on. */
     ENCO_TRY(enco_generator_build(&t->gnet, &t->G, &mc, 2 * n, h, w));
     ENCO_TRY(enco_discriminator_build(&t->dnet, &t->D, &mc, 2 * n, h, w));
