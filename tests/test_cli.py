@@ -254,5 +254,19 @@ rc, out, err = run("verify", "--devices", "0,0", "--size", "20", "--steps", "1")
 check("verify at a size the model cannot take names the smallest",
       rc == 1 and "at least 24" in err, err)
 
+# bench/compare_pytorch checks its arguments before it runs anything (no
+# torch needed for these: the checks come first).
+CMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "compare_pytorch")
+for args, what, text in (
+        (("--sizes", "20"), "a size the model cannot take", "at least 24"),
+        (("--sizes", "64,x"), "a size that is not a number", "list of integers"),
+        (("--enco", "/nonexistent/enco-cl"), "a missing binary", "no such executable"),
+        (("--reference-repo", "/nonexistent"), "a reference repo that is not one",
+         "models/networks.py")):
+    p = subprocess.run([sys.executable, CMP, "--enco", BIN, *args], capture_output=True,
+                       text=True, timeout=60)
+    check("compare_pytorch refuses %s at once" % what,
+          p.returncode == 2 and text in p.stderr and "==" not in p.stderr, p.stderr[-400:])
+
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)
