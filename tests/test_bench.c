@@ -142,6 +142,9 @@ START_TEST(plan_filter)
     ENCO_CK(enco_bench_plan(&o, &rows, &n));
     ck_assert_uint_gt(n, 0);
     free(rows);
+    o.batch = 0;
+    ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "batch 0"));
 }
 END_TEST
 

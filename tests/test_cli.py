@@ -246,6 +246,8 @@ rc, out, err = run("bench", "--e2e", "--sizes", "24,20", *SMALL)
 check("bench --sizes checks every size", rc == 2 and "size 20" in err, err)
 rc, out, err = run("bench", "--size", "30")
 check("bench --size not a multiple of 4 is refused", rc == 2 and "multiple of 4" in err, err)
+rc, out, err = run("bench", "--kernels", "--size", "8", *SMALL)
+check("bench --size 8 names the model's smallest", rc == 2 and "at least 24x24" in err, err)
 rc, out, err = run("bench", "--e2e", "--sizes", "24", "--iters", "1", "--warmup", "0", "--quiet")
 check("bench --e2e at 24 gives sec/iter, memory and the phases",
       rc == 0 and "s/iter" in out and "peak device memory" in out and "G backward" in out,
@@ -261,6 +263,7 @@ for args, what, text in (
         (("--sizes", "20"), "a size the model cannot take", "at least 24"),
         (("--sizes", "64,x"), "a size that is not a number", "list of integers"),
         (("--enco", "/nonexistent/enco-cl"), "a missing binary", "no such executable"),
+        (("--iters", "0"), "zero timed iterations", "--iters"),
         (("--reference-repo", "/nonexistent"), "a reference repo that is not one",
          "models/networks.py")):
     p = subprocess.run([sys.executable, CMP, "--enco", BIN, *args], capture_output=True,

@@ -1379,6 +1379,19 @@ END_TEST
  * the padding is zero and at most k - 1 (no padded plane, no fold), and folds
  * the padded plane back otherwise (reflect padding, or zero padding wider
  * than the kernel reaches), with and without the implicit im2col. */
+/* Launches so far of the fold (either kernel) and of the weight flip. */
+static unsigned long folds_run(void)
+{
+    return enco_kernel_launches(test_ctx(), "conv_fold_rows") +
+           enco_kernel_launches(test_ctx(), "conv_col2im");
+}
+
+static unsigned long flips_run(void)
+{
+    return enco_kernel_launches(test_ctx(), "conv_flip_weights_rows") +
+           enco_kernel_launches(test_ctx(), "conv_flip_weights");
+}
+
 START_TEST(conv2d_flip_fold_rule)
 {
     static const conv_case cases[] = {
@@ -1395,16 +1408,9 @@ START_TEST(conv2d_flip_fold_rule)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const conv_case *c = &cases[i];
             conv_data d = conv_data_make(c, 90 + (uint64_t)i);
-            const unsigned long f0 = enco_kernel_launches(test_ctx(), "conv_fold_rows") +
-                                     enco_kernel_launches(test_ctx(), "conv_col2im");
-            const unsigned long t0 = enco_kernel_launches(test_ctx(), "conv_flip_weights_rows") +
-                                     enco_kernel_launches(test_ctx(), "conv_flip_weights");
+            const unsigned long f0 = folds_run(), t0 = flips_run();
             grads g = conv_bwd_device(&d, 0, d.s.n);
-            const unsigned long folds = enco_kernel_launches(test_ctx(), "conv_fold_rows") +
-                                        enco_kernel_launches(test_ctx(), "conv_col2im") - f0;
-            const unsigned long flips =
-                enco_kernel_launches(test_ctx(), "conv_flip_weights_rows") +
-                enco_kernel_launches(test_ctx(), "conv_flip_weights") - t0;
+            const unsigned long folds = folds_run() - f0, flips = flips_run() - t0;
             const int fold = c->mode != ENCO_PAD_ZERO || c->ph > c->kh - 1;
             ck_assert_msg(flips == 1 && (folds > 0) == fold,
                           "case %zu, implicit %d: %lu flips, %lu folds (fold expected: %d)", i,

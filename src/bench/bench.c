@@ -139,23 +139,9 @@ enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int r
                          max_n, repeat, copy_mib);
     out->nominal_gflops = enco_bench_nominal_gflops(enco_ctx_device(ctx), out->nominal_basis,
                                                     sizeof out->nominal_basis);
-    size_t nn = (size_t)max_n * max_n;
-    float *host = malloc(nn * F4);
-    if (!host)
-        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "bench: out of host memory");
-    for (size_t i = 0; i < nn; i++)
-        host[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    cl_mem a = NULL, b = NULL, c = NULL;
-    enco_status st = enco_buffer_alloc(ctx, nn * F4, &a);
-    if (st == ENCO_OK)
-        st = enco_buffer_alloc(ctx, nn * F4, &b);
-    if (st == ENCO_OK)
-        st = enco_buffer_alloc(ctx, nn * F4, &c);
-    if (st == ENCO_OK)
-        st = enco_upload(ctx, a, 0, nn * F4, host);
-    if (st == ENCO_OK)
-        st = enco_upload(ctx, b, 0, nn * F4, host);
-    free(host);
+    /* One set of max_n x max_n operands; a smaller n uses their first n x n floats. */
+    enco_bench_probe probe;
+    enco_status st = enco_bench_probe_init(ctx, max_n, &probe);
     /* Sizes from small to max_n: the best rate is the ceiling. */
     int sizes[8], ns = 0;
     for (int n = 256; n < max_n && ns < 7; n *= 2)
@@ -163,7 +149,7 @@ enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int r
     sizes[ns++] = max_n;
     for (int i = 0; st == ENCO_OK && i < ns; i++) {
         double t = 0;
-        st = time_gemm(ctx, sizes[i], repeat, a, b, c, &t);
+        st = time_gemm(ctx, sizes[i], repeat, probe.a, probe.b, probe.c, &t);
         double rate = t > 0 ? 2.0 * sizes[i] * (double)sizes[i] * sizes[i] / t / 1e9 : 0;
         if (st == ENCO_OK && rate > out->gemm_gflops) {
             out->gemm_gflops = rate;
@@ -171,12 +157,10 @@ enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int r
             out->gemm_seconds = t;
         }
     }
-    enco_buffer_free(ctx, a);
-    enco_buffer_free(ctx, b);
-    enco_buffer_free(ctx, c);
-    a = b = NULL;
+    enco_bench_probe_free(&probe);
     ENCO_TRY(st);
 
+    cl_mem a = NULL, b = NULL;
     size_t bytes = (size_t)(copy_mib * 1024 * 1024) / 4 * 4;
     st = enco_buffer_alloc(ctx, bytes, &a);
     if (st == ENCO_OK)

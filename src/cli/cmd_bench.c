@@ -230,8 +230,8 @@ int cmd_bench(int argc, char **argv)
         case 'G': want_gemm = 1; break;
         case 'L': local_ceiling = 1; break;
         case 's':
-            if (!parse_int(optarg, 16, 8192, &ko.size) || ko.size % 4)
-                return cli_usage_error("bench", "--size %s: a multiple of 4 from 16 to 8192",
+            if (!parse_int(optarg, 4, 8192, &ko.size) || ko.size % 4)
+                return cli_usage_error("bench", "--size %s: a multiple of 4 up to 8192",
                                        optarg);
             break;
         case 'S': {
@@ -241,10 +241,10 @@ int cmd_bench(int argc, char **argv)
             nsizes = 0;
             for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 int v;
-                if (nsizes == 16 || !parse_int(t, 16, 8192, &v) || v % 4) {
+                if (nsizes == 16 || !parse_int(t, 4, 8192, &v) || v % 4) {
                     free(list);
                     return cli_usage_error("bench",
-                                           "--sizes %s: up to 16 multiples of 4 from 16 to 8192",
+                                           "--sizes %s: up to 16 multiples of 4, each up to 8192",
                                            optarg);
                 }
                 sizes[nsizes++] = v;
