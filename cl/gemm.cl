@@ -469,6 +469,107 @@ __kernel void gemm_pack_im2col_t(int N, int k0, int kc, int j0, int npan,
             c##r##b = fma(av, b1, c##r##b);                                          \
         }
 
+/* K panel kp (six K indices) against channel panel cp of dY^T over pixels
+ * k0 .. k0 + kc - 1, whose packed block (kc x 16) starts at bp. */
+static void wgrad_panel(int kp, int cp, int N, int K, int k0, int kc, int mode, float alpha,
+                        float beta, __global const float *xs, __global const float *bp,
+                        __global float *Ps, __global float *Cm, ulong c_off, int ldc, int H,
+                        int W, int Wo, int kh, int kw, int sh, int sw, int pt, int pl, int pmode)
+{
+    const int pld = ((N + GP_NR - 1) / GP_NR) * GP_NR;
+    /* The six K indices of the panel: channel, kernel row and column. */
+    int cr[GP_MR], kir[GP_MR], kjr[GP_MR];
+    int lo = 0, hi = Wo - 1, nvr = 0;
+    for (int r = 0; r < GP_MR; r++) {
+        const int kk = min(kp * GP_MR + r, K - 1), kq = kk / kw;
+        kjr[r] = kk - kq * kw;
+        cr[r] = kq / kh;
+        kir[r] = kq - cr[r] * kh;
+        if (kp * GP_MR + r < K)
+            nvr++;
+        /* Interior output columns for this kj (stride 1): 0 <= ow - pl + kj < W. */
+        lo = max(lo, pl - kjr[r]);
+        hi = min(hi, W - 1 + pl - kjr[r]);
+    }
+    __global float *pp = Ps + (size_t)kp * GP_MR * pld + cp * GP_NR;
+    const int from_p = mode & 1;
+    GP_ROWS(GP_INIT)
+    int oh = k0 / Wo, ow = k0 - oh * Wo;
+    for (int k = 0; k < kc;) {
+        const int run = min(kc - k, Wo - ow);
+        /* Source rows of the six K indices for this output row. */
+        __global const float *rows[GP_MR];
+        int allrows = nvr == GP_MR;
+        for (int r = 0; r < GP_MR; r++) {
+            const int ih = enco_pad_index(oh * sh - pt + kir[r], H, pmode);
+            rows[r] = ih < 0 || r >= nvr ? 0 : xs + ((size_t)cr[r] * H + ih) * W;
+            if (ih < 0)
+                allrows = 0;
+        }
+        const int fa = sw == 1 && allrows ? max(ow, lo) : ow + run;
+        const int fb = sw == 1 && allrows ? min(ow + run - 1, hi) : ow + run - 1;
+        for (int o = ow; o < ow + run; o++) {
+            const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
+            bp += GP_NR;
+            if (o >= fa && o <= fb) {
+                /* Interior: the loop below runs the whole interior run. */
+                const int n = fb - fa + 1;
+                __global const float *s0 = rows[0] + o - pl + kjr[0];
+                __global const float *s1 = rows[1] + o - pl + kjr[1];
+                __global const float *s2 = rows[2] + o - pl + kjr[2];
+                __global const float *s3 = rows[3] + o - pl + kjr[3];
+                __global const float *s4 = rows[4] + o - pl + kjr[4];
+                __global const float *s5 = rows[5] + o - pl + kjr[5];
+                float8 bb0 = b0, bb1 = b1;
+                for (int t = 0; t < n; t++) {
+                    if (t > 0) {
+                        bb0 = vload8(0, bp);
+                        bb1 = vload8(1, bp);
+                        bp += GP_NR;
+                    }
+#define GW_FMA(r)                                                                    \
+                    {                                                                \
+                        const float8 av = (float8)(s##r[t]);                         \
+                        c##r##a = fma(av, bb0, c##r##a);                             \
+                        c##r##b = fma(av, bb1, c##r##b);                             \
+                    }
+                    GP_ROWS(GW_FMA)
+                }
+                o = fb;
+                continue;
+            }
+#define GW_LANE(r)                                                                   \
+            float a##r = 0.0f;                                                       \
+            if (rows[r]) {                                                           \
+                const int iw = enco_pad_index(o * sw - pl + kjr[r], W, pmode);       \
+                if (iw >= 0)                                                         \
+                    a##r = rows[r][iw];                                              \
+            }
+            GP_ROWS(GW_LANE)
+            GP_ROWS(GC_FMA)
+        }
+        k += run;
+        ow = 0;
+        oh++;
+    }
+    if (!(mode & 2)) {
+        GP_ROWS(GP_SAVE)
+        return;
+    }
+    const int k0r = kp * GP_MR, co0 = cp * GP_NR;
+#define GW_STORE(r)                                                                  \
+    if (r < nvr) {                                                                   \
+        float t[GP_NR];                                                              \
+        vstore8(c##r##a, 0, t);                                                      \
+        vstore8(c##r##b, 1, t);                                                      \
+        for (int jj = 0; jj < GP_NR && co0 + jj < N; jj++) {                         \
+            __global float *d = Cm + c_off + (size_t)(co0 + jj) * ldc + k0r + r;     \
+            *d = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * *d;           \
+        }                                                                            \
+    }
+    GP_ROWS(GW_STORE)
+}
+
 /* dW (N x K, ldc) += alpha * dY col^T for one image, i.e. the transposed
  * product dW^T = col dY^T with rows = K indices (panels of 6) and the pixels
  * as the inner dimension, in blocks [k0, k0 + kc) whose raw sums go through
@@ -487,102 +588,54 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad(
     const int kpan = (K + GP_MR - 1) / GP_MR;
     if (g * mb >= kpan || cp * GP_NR >= N)
         return;
-    __global const float *xs = x + x_off;
-    const int pld = ((N + GP_NR - 1) / GP_NR) * GP_NR;
     const int ke = min(g * mb + mb, kpan);
-    for (int kp = g * mb; kp < ke; kp++) {
-        /* The six K indices of the panel: channel, kernel row and column. */
-        int cr[GP_MR], kir[GP_MR], kjr[GP_MR];
-        int lo = 0, hi = Wo - 1, nvr = 0;
-        for (int r = 0; r < GP_MR; r++) {
-            const int kk = min(kp * GP_MR + r, K - 1), kq = kk / kw;
-            kjr[r] = kk - kq * kw;
-            cr[r] = kq / kh;
-            kir[r] = kq - cr[r] * kh;
-            if (kp * GP_MR + r < K)
-                nvr++;
-            /* Interior output columns for this kj (stride 1): 0 <= ow - pl + kj < W. */
-            lo = max(lo, pl - kjr[r]);
-            hi = min(hi, W - 1 + pl - kjr[r]);
-        }
-        __global float *pp = Ps + p_off + (size_t)kp * GP_MR * pld + cp * GP_NR;
-        const int from_p = mode & 1;
-        GP_ROWS(GP_INIT)
-        __global const float *bp = Bp + bp_off + (size_t)cp * kc * GP_NR;
-        int oh = k0 / Wo, ow = k0 - oh * Wo;
-        for (int k = 0; k < kc;) {
-            const int run = min(kc - k, Wo - ow);
-            /* Source rows of the six K indices for this output row. */
-            __global const float *rows[GP_MR];
-            int allrows = nvr == GP_MR;
-            for (int r = 0; r < GP_MR; r++) {
-                const int ih = enco_pad_index(oh * sh - pt + kir[r], H, pmode);
-                rows[r] = ih < 0 || r >= nvr ? 0 : xs + ((size_t)cr[r] * H + ih) * W;
-                if (ih < 0)
-                    allrows = 0;
+    for (int kp = g * mb; kp < ke; kp++)
+        wgrad_panel(kp, cp, N, K, k0, kc, mode, alpha, beta, x + x_off,
+                    Bp + bp_off + (size_t)cp * kc * GP_NR, Ps + p_off, Cm, c_off, ldc, H, W, Wo,
+                    kh, kw, sh, sw, pt, pl, pmode);
+}
+
+/* gemm_conv_wgrad for one whole image with dY^T packed by each work-item
+ * itself, kb pixels at a time, into its own slice of S (kb x 16 floats, which
+ * stays in L1/L2 while the work-item's K panels run over it). Made for the
+ * small K of 3-channel inputs (G's 7x7 input conv: K = 147, D's first conv:
+ * 48), where gemm_pack_bt's trip of dY^T through memory cost about as much
+ * as the multiply and the per-block launches added up. Each element is the
+ * same fma chain over the pixels in order as in gemm_conv_wgrad (the raw
+ * sums wait in P between blocks): the same bits. S holds, from s_off, the
+ * slices (ceil(ceil(K / 6) / mb) * ceil(N / 16) of kb * 16 floats), then P
+ * (ceil(K / 6) * 6 rows of ceil(N / 16) * 16). Global size
+ * (ceil(ceil(K / 6) / mb), ceil(N / 16)). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad_self(
+    int N, int K, int kb, int mb, float alpha, float beta, __global const float *x, ulong x_off,
+    __global const float *dy, ulong dy_off, int lddy, __global float *S, ulong s_off,
+    __global float *Cm, ulong c_off, int ldc, int H, int W, int Ho, int Wo, int kh, int kw,
+    int sh, int sw, int pt, int pl, int pmode)
+{
+    const int g = (int)get_global_id(0), cp = (int)get_global_id(1);
+    const int kpan = (K + GP_MR - 1) / GP_MR, npan = (N + GP_NR - 1) / GP_NR;
+    const int ng = (kpan + mb - 1) / mb;
+    if (g >= ng || cp >= npan)
+        return;
+    __global float *bp = S + s_off + ((size_t)cp * ng + g) * kb * GP_NR;
+    __global float *Ps = S + s_off + (size_t)ng * npan * kb * GP_NR;
+    const int ke = min(g * mb + mb, kpan), P = Ho * Wo, co0 = cp * GP_NR;
+    for (int k0 = 0; k0 < P; k0 += kb) {
+        const int kc = min(kb, P - k0);
+        for (int c = 0; c < GP_NR; c++) {
+            if (co0 + c < N) {
+                __global const float *src = dy + dy_off + (size_t)(co0 + c) * lddy + k0;
+                for (int k = 0; k < kc; k++)
+                    bp[k * GP_NR + c] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++)
+                    bp[k * GP_NR + c] = 0.0f;
             }
-            const int fa = sw == 1 && allrows ? max(ow, lo) : ow + run;
-            const int fb = sw == 1 && allrows ? min(ow + run - 1, hi) : ow + run - 1;
-            for (int o = ow; o < ow + run; o++) {
-                const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
-                bp += GP_NR;
-                if (o >= fa && o <= fb) {
-                    /* Interior: the loop below runs the whole interior run. */
-                    const int n = fb - fa + 1;
-                    __global const float *s0 = rows[0] + o - pl + kjr[0];
-                    __global const float *s1 = rows[1] + o - pl + kjr[1];
-                    __global const float *s2 = rows[2] + o - pl + kjr[2];
-                    __global const float *s3 = rows[3] + o - pl + kjr[3];
-                    __global const float *s4 = rows[4] + o - pl + kjr[4];
-                    __global const float *s5 = rows[5] + o - pl + kjr[5];
-                    float8 bb0 = b0, bb1 = b1;
-                    for (int t = 0; t < n; t++) {
-                        if (t > 0) {
-                            bb0 = vload8(0, bp);
-                            bb1 = vload8(1, bp);
-                            bp += GP_NR;
-                        }
-#define GW_FMA(r)                                                                    \
-                        {                                                            \
-                            const float8 av = (float8)(s##r[t]);                     \
-                            c##r##a = fma(av, bb0, c##r##a);                         \
-                            c##r##b = fma(av, bb1, c##r##b);                         \
-                        }
-                        GP_ROWS(GW_FMA)
-                    }
-                    o = fb;
-                    continue;
-                }
-#define GW_LANE(r)                                                                   \
-                float a##r = 0.0f;                                                   \
-                if (rows[r]) {                                                       \
-                    const int iw = enco_pad_index(o * sw - pl + kjr[r], W, pmode);   \
-                    if (iw >= 0)                                                     \
-                        a##r = rows[r][iw];                                          \
-                }
-                GP_ROWS(GW_LANE)
-                GP_ROWS(GC_FMA)
-            }
-            k += run;
-            ow = 0;
-            oh++;
         }
-        if (!(mode & 2)) {
-            GP_ROWS(GP_SAVE)
-            continue;
-        }
-        const int k0r = kp * GP_MR, co0 = cp * GP_NR;
-#define GW_STORE(r)                                                                  \
-        if (r < nvr) {                                                               \
-            float t[GP_NR];                                                          \
-            vstore8(c##r##a, 0, t);                                                  \
-            vstore8(c##r##b, 1, t);                                                  \
-            for (int jj = 0; jj < GP_NR && co0 + jj < N; jj++) {                     \
-                __global float *d = Cm + c_off + (size_t)(co0 + jj) * ldc + k0r + r; \
-                *d = beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * *d;       \
-            }                                                                        \
-        }
-        GP_ROWS(GW_STORE)
+        const int mode = (k0 > 0 ? 1 : 0) | (k0 + kc == P ? 2 : 0);
+        for (int kp = g * mb; kp < ke; kp++)
+            wgrad_panel(kp, cp, N, K, k0, kc, mode, alpha, beta, x + x_off, bp, Ps, Cm, c_off,
+                        ldc, H, W, Wo, kh, kw, sh, sw, pt, pl, pmode);
     }
 }
 

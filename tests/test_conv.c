@@ -1211,15 +1211,19 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         /* 0: column matrices in memory and the per-element kernels; 1: the
          * column matrix packed from x by separate packing kernels; 2: the
          * default (forward and flipped input gradient through the fused
-         * kernel, weight gradient read from x inside the multiply); 3: as 2
-         * with the separate packing kernels; 4: as 2 with the fused kernel's
-         * K in blocks of at most 64. */
+         * kernel, weight gradient read from x inside the multiply, dY^T
+         * packed by the multiply's work-items for these small K); 3: as 2
+         * with the separate packing kernels (dY^T too); 4: as 2 with the
+         * fused kernel's K in blocks of at most 64 and dY^T packed 7 pixels
+         * at a time. */
         static const char *const modes[5] = {"0", "1", "2", "2", "2"};
         static const char *const fused_env[5] = {"0", "0", "", "0", ""};
         for (int fast = 0; fast < 5; fast++) {
             ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
             ck_assert_int_eq(setenv("ENCO_GEMM_FUSED", fused_env[fast], 1), 0);
             ck_assert_int_eq(setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : "", 1), 0);
+            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF", fast == 3 ? "0" : "", 1), 0);
+            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF_KB", fast == 4 ? "7" : "", 1), 0);
             /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
              * packed CPU GEMM is forced for the fast runs, so that Oclgrind
              * checks its kernels too. */
@@ -1228,6 +1232,8 @@ START_TEST(conv2d_cpu_kernels_same_bits)
             ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
             const unsigned long fused0 = enco_kernel_launches(test_ctx(), "gemm_im2col_fused");
             const unsigned long pack0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col");
+            const unsigned long self0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self");
+            const unsigned long wg0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad");
             y[fast] = conv_fwd_device(&d, c->bias, d.s.n);
             g[fast] = conv_bwd_device(&d, c->bias, d.s.n);
             /* The path each mode names is the one that ran. */
@@ -1236,6 +1242,14 @@ START_TEST(conv2d_cpu_kernels_same_bits)
             ck_assert_msg((fast == 2 || fast == 4) == (fused > 0), "mode %d: %lu fused launches", fast, fused);
             ck_assert_msg((fast == 1 || fast == 3) == (pack > 0), "mode %d: %lu packing launches",
                           fast, pack);
+            /* The direct weight gradient (modes 2-4 force it for every
+             * width) packs dY^T itself, except in mode 3. */
+            const int direct = fast >= 2;
+            const unsigned long self = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self") - self0;
+            const unsigned long wg = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad") - wg0;
+            ck_assert_msg((direct && fast != 3) == (self > 0), "mode %d: %lu self-packing launches",
+                          fast, self);
+            ck_assert_msg((direct && fast == 3) == (wg > 0), "mode %d: %lu wgrad launches", fast, wg);
         }
         char label[160];
         for (int fast = 1; fast < 5; fast++) {
@@ -1290,6 +1304,8 @@ START_TEST(conv2d_cpu_kernels_same_bits)
     ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED_KB"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
+    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF_KB"), 0);
     ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
@@ -1340,27 +1356,43 @@ START_TEST(conv2d_small_cout_forward_same_bits)
 END_TEST
 
 /* The weight gradient's default on CPUs: the direct kernel for rows of 48
- * outputs or more, the packed transposed column matrix for shorter ones. */
+ * outputs or more, the packed transposed column matrix for shorter ones;
+ * the direct kernel packs dY^T inside the multiply for K = cin*kh*kw below
+ * 256 (gemm_conv_wgrad_self), after gemm_pack_bt for larger K. */
 START_TEST(conv2d_wgrad_path_rule)
 {
     if (!enco_sgemm_im2col_available(test_ctx()))
         ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
     ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
     ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    static const conv_case cases[2] = {
+    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
+    /* 0: packed (short rows); 1: direct, self-packing (K = 18); 2: direct
+     * after gemm_pack_bt (K = 29 * 9 = 261); 3: the largest K below 256
+     * (K = 5 * 51 = 255; 5 x 51 kernel, 1 x 51 output). */
+    static const conv_case cases[4] = {
         {1, 2, 5, 47, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
         {1, 2, 5, 48, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {1, 29, 3, 48, 7, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        {1, 5, 1, 100, 3, 1, 51, 1, 1, 0, 0, ENCO_PAD_ZERO, 0},
     };
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         conv_data d = conv_data_make(&cases[i], 70 + (uint64_t)i);
+        const unsigned long self0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self");
         const unsigned long direct0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad");
+        const unsigned long bt0 = enco_kernel_launches(test_ctx(), "gemm_pack_bt");
         const unsigned long packed0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col_t");
         grads g = conv_bwd_device(&d, 0, d.s.n);
+        const unsigned long self =
+            enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self") - self0;
         const unsigned long direct = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad") - direct0;
+        const unsigned long bt = enco_kernel_launches(test_ctx(), "gemm_pack_bt") - bt0;
         const unsigned long packed =
             enco_kernel_launches(test_ctx(), "gemm_pack_im2col_t") - packed0;
-        ck_assert_msg((direct > 0) == (i == 1) && (packed > 0) == (i == 0),
-                      "width %d: %lu direct, %lu packed launches", cases[i].w, direct, packed);
+        ck_assert_msg((packed > 0) == (i == 0) && (self > 0) == (i == 1 || i == 3) &&
+                          (direct > 0) == (i == 2) && (bt > 0) == (i == 2),
+                      "case %d: %lu packed, %lu self-packing, %lu direct, %lu dY^T packing "
+                      "launches",
+                      i, packed, self, direct, bt);
         double *rdx, *rdw, *rdb;
         conv_bwd_ref(&d, 0, &rdx, &rdw, &rdb);
         char label[160];

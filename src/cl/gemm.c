@@ -315,6 +315,57 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
                        stride_c, batch, bias, bias_off);
 }
 
+/* Small K (3-channel inputs: G's 7x7 input conv, K = 147; D's first conv,
+ * 48): gemm_conv_wgrad_self, one launch per image, each work-item packing
+ * its own dY^T blocks of WSELF_KB pixels (64 KiB). There the separate
+ * gemm_pack_bt wrote dY^T out and the multiply read it back, two passes
+ * through memory of a 33 MB gradient, in 16 launches of each kernel per
+ * image. The K panels are split into groups only as far as it takes for 2
+ * work-items per compute unit: every group packs dY^T again, and that pass
+ * is memory-bound (PoCL, 2 cores, D's first conv: 13 ms with one group, 18
+ * with two, 27 with four). ENCO_WGRAD_SELF: 0 = never, 1 = for every K
+ * (tests), unset = K < WSELF_K_MAX; ENCO_WGRAD_SELF_KB: the block (tests). */
+#define WSELF_K_MAX 256
+#define WSELF_KB 1024
+
+static int wgrad_self(size_t kk)
+{
+    const char *env = getenv("ENCO_WGRAD_SELF");
+    if (env && *env)
+        return strcmp(env, "0") != 0;
+    return kk < WSELF_K_MAX;
+}
+
+static enco_status conv_gemm_wgrad_self(enco_ctx *ctx, size_t n, float alpha, cl_mem dy,
+                                        size_t dy_off, size_t lddy, cl_mem x, size_t x_off,
+                                        const enco_im2col_geom *g, float beta, cl_mem c,
+                                        size_t c_off, size_t ldc)
+{
+    const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
+    const size_t npan = (n + GP_NR - 1) / GP_NR, kpan = (kk + GP_MR - 1) / GP_MR;
+    size_t kb = tune("ENCO_WGRAD_SELF_KB", WSELF_KB);
+    if (kb > pp)
+        kb = pp;
+    /* Groups of K panels: enough work-items for 2 per compute unit. */
+    const size_t want = 2 * (size_t)enco_ctx_device(ctx)->compute_units;
+    size_t groups = (want + npan - 1) / npan;
+    groups = groups < 1 ? 1 : groups > kpan ? kpan : groups;
+    const size_t mb = (kpan + groups - 1) / groups, ng = (kpan + mb - 1) / mb;
+    const size_t floats = ng * npan * kb * GP_NR + kpan * GP_MR * npan * GP_NR;
+    cl_mem s;
+    ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, floats * sizeof(float), &s));
+    const size_t gl[3] = {ng, npan, 1}, one[3] = {1, 1, 1};
+    return ENCO_RUN(ctx, "gemm", "gemm_conv_wgrad_self", 3, gl, one, ENCO_ARG_INT(n),
+                    ENCO_ARG_INT(kk), ENCO_ARG_INT(kb), ENCO_ARG_INT(mb), ENCO_ARG_FLOAT(alpha),
+                    ENCO_ARG_FLOAT(beta), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                    ENCO_ARG_MEM(dy), ENCO_ARG_ULONG(dy_off), ENCO_ARG_INT(lddy),
+                    ENCO_ARG_MEM(s), ENCO_ARG_ULONG(0), ENCO_ARG_MEM(c), ENCO_ARG_ULONG(c_off),
+                    ENCO_ARG_INT(ldc), ENCO_ARG_INT(g->h), ENCO_ARG_INT(g->w),
+                    ENCO_ARG_INT(g->ho), ENCO_ARG_INT(g->wo), ENCO_ARG_INT(g->kh),
+                    ENCO_ARG_INT(g->kw), ENCO_ARG_INT(g->sh), ENCO_ARG_INT(g->sw),
+                    ENCO_ARG_INT(g->pt), ENCO_ARG_INT(g->pl), ENCO_ARG_INT(g->mode));
+}
+
 /* K panels per work-item of gemm_conv_wgrad: ENCO_GEMM_MB, as gemm_packed's row panels. */
 enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy, size_t dy_off,
                                  size_t lddy, cl_mem x, size_t x_off, const enco_im2col_geom *g,
@@ -323,6 +374,9 @@ enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy
     ENCO_TRY(require_packed(ctx, "enco_conv_gemm_wgrad"));
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     ENCO_TRY(check_dims(kk, n, pp));
+    if (wgrad_self(kk))
+        return conv_gemm_wgrad_self(ctx, n, alpha, dy, dy_off, lddy, x, x_off, g, beta, c, c_off,
+                                    ldc);
     const size_t kc_max = tune("ENCO_GEMM_KC", 4096), mb = tune("ENCO_GEMM_MB", 4);
     const size_t nsplit = (pp + kc_max - 1) / kc_max, kc = (pp + nsplit - 1) / nsplit;
     const size_t npan = (n + GP_NR - 1) / GP_NR, kpan = (kk + GP_MR - 1) / GP_MR;
