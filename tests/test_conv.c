@@ -1326,6 +1326,9 @@ START_TEST(conv2d_small_cout_forward_same_bits)
         {2, 5, 6, 300, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 1},
         {1, 2, 7, 37, 4, 3, 5, 2, 1, 2, 2, ENCO_PAD_REPLICATE, 0},
         {2, 4, 5, 16, 2, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
+        /* Long rows with 1 and 4 channels. */
+        {1, 2, 3, 100, 1, 3, 3, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
+        {1, 2, 3, 80, 4, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 1},
     };
     const size_t ncase = test_on_oclgrind() ? 2 : sizeof cases / sizeof cases[0];
     ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "4", 1), 0);
