@@ -271,5 +271,23 @@ for args, what, text in (
     check("compare_pytorch refuses %s at once" % what,
           p.returncode == 2 and text in p.stderr and "==" not in p.stderr, p.stderr[-400:])
 
+# Every environment variable the sources read is in the README's table (the
+# names passed to getenv, to the GEMM's tune() and to enco_cpu_kernels()).
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+read_env = set()
+for d, _, files in os.walk(os.path.join(ROOT, "src")):
+    for f in files:
+        if f.endswith((".c", ".h")):
+            with open(os.path.join(d, f), encoding="utf-8") as fh:
+                text = fh.read()
+            read_env.update(re.findall(
+                r'(?:getenv|tune|enco_cpu_kernels)\((?:ctx, )?"(ENCO_[A-Z0-9_]+)"', text))
+with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+    readme_rows = [l for l in fh if l.startswith("| `ENCO_")]
+check("the sources read environment variables", len(read_env) >= 20, str(sorted(read_env)))
+for name in sorted(read_env):
+    check("README documents %s" % name,
+          any(re.search(r"`%s[`=]" % name, l) for l in readme_rows))
+
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)
