@@ -248,7 +248,10 @@ rc, out, err = run("bench", "--size", "30")
 check("bench --size not a multiple of 4 is refused", rc == 2 and "multiple of 4" in err, err)
 rc, out, err = run("bench", "--kernels", "--size", "8", *SMALL)
 check("bench --size 8 names the model's smallest", rc == 2 and "at least 24x24" in err, err)
-rc, out, err = run("bench", "--e2e", "--sizes", "24", "--iters", "1", "--warmup", "0", "--quiet")
+RUNS = tempfile.mkdtemp(prefix="enco-cli-runs-")
+E2E24 = os.path.join(RUNS, "e2e24.json")
+rc, out, err = run("bench", "--e2e", "--sizes", "24", "--iters", "1", "--warmup", "0", "--quiet",
+                   "--json", E2E24)
 check("bench --e2e at 24 gives sec/iter, memory and the phases",
       rc == 0 and "s/iter" in out and "peak device memory" in out and "G backward" in out,
       out + err)
@@ -270,6 +273,69 @@ for args, what, text in (
                        text=True, timeout=60)
     check("compare_pytorch refuses %s at once" % what,
           p.returncode == 2 and text in p.stderr and "==" not in p.stderr, p.stderr[-400:])
+
+# bench/compare_runs: two bench --json results side by side.
+CRUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "compare_runs")
+
+
+def compare_runs(*args):
+    p = subprocess.run([sys.executable, CRUNS, *args], capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+K24A, K24B, K28 = (os.path.join(RUNS, n) for n in ("k24a.json", "k24b.json", "k28.json"))
+KARGS = ("bench", "--kernels", "--op", "G model.1$", *SMALL, "--json")
+rc_a = run(*KARGS, K24A, "--size", "24")[0]
+rc_b = run(*KARGS, K24B, "--size", "24", env={"ENCO_CONV_IMPLICIT": "0"})[0]
+rc_c = run(*KARGS, K28, "--size", "28")[0]
+check("bench --json writes the files compare_runs reads", (rc_a, rc_b, rc_c) == (0, 0, 0))
+with open(K24A) as f:
+    ka = json.load(f)
+with open(K24B) as f:
+    kb = json.load(f)
+rc, out, err = compare_runs(K24A, K24B)
+check("compare_runs of two kernel tables exits 0", rc == 0, out + err)
+check("compare_runs names both files and devices",
+      K24A in out and K24B in out and out.count("Portable Computing Language") == 2, out)
+rows = {(r["name"], r["where"]): r for r in ka["kernels"]["rows"]}
+rows_b = {(r["name"], r["where"]): r for r in kb["kernels"]["rows"]}
+# G's input conv: forward and weight gradient (it needs no input gradient).
+check("both tables hold G model.1's two rows",
+      sorted(rows) == sorted(rows_b) == [("conv2d.bwd_weight", "G model.1"),
+                                         ("conv2d.fwd", "G model.1")], str(sorted(rows)))
+for name in ("conv2d.fwd", "conv2d.bwd_weight"):
+    ra, rb = rows[(name, "G model.1")], rows_b[(name, "G model.1")]
+    want = r"%s\s+G model\.1\s+1\s+%.3f\s+%.3f\s+%.2f\s" % (
+        re.escape(name), 1e3 * ra["seconds"], 1e3 * rb["seconds"], rb["seconds"] / ra["seconds"])
+    check("compare_runs row %s: both medians and B / A" % name, re.search(want, out), out)
+ta = sum(r["seconds"] * r["per_iter"] for r in rows.values())
+tb = sum(r["seconds"] * r["per_iter"] for r in rows_b.values())
+check("compare_runs sums the matched rows",
+      "A %.3f s, B %.3f s, B / A %.2f" % (ta, tb, tb / ta) in out, out)
+check("compare_runs compares the ceilings",
+      re.search(r"SGEMM\s+GFLOP/s\s+%.2f\s+%.2f" % (ka["peak"]["gemm_gflops"],
+                                                   kb["peak"]["gemm_gflops"]), out), out)
+rc, out, err = compare_runs(E2E24, E2E24)
+check("compare_runs of an e2e result with itself: ratios 1.00 and the same loss",
+      rc == 0 and re.search(r"s/iter \(median\)\s+[\d.]+\s+[\d.]+\s+1\.00", out)
+      and "G backward" in out and "loss_G" in out, out + err)
+with open(os.path.join(RUNS, "other.json"), "w") as f:
+    f.write('{"tool": "something else"}')
+with open(os.path.join(RUNS, "broken.json"), "w") as f:
+    f.write('{"tool": "enco-cl bench", ')
+for args, what, text in (
+        ((K24A, K28), "tables at different sizes", "same --size"),
+        ((K24A, E2E24), "files with no part in common", "no part in common"),
+        ((K24A, os.path.join(RUNS, "missing.json")), "a missing file", "missing.json"),
+        ((K24A, os.path.join(RUNS, "other.json")), "another tool's JSON",
+         "not an enco-cl bench result"),
+        ((K24A, os.path.join(RUNS, "broken.json")), "a truncated file", "not JSON"),
+        ((K24A, K24B, "--op", "nothing"), "an --op that keeps no row", "--op 'nothing'"),
+        ((K24A, K24B, "--top", "0"), "--top 0", "--top")):
+    rc, out, err = compare_runs(*args)
+    check("compare_runs refuses %s" % what, rc == 2 and text in err and out == "", out + err)
+shutil.rmtree(RUNS)
 
 # Every environment variable the sources read is in the README's table (the
 # names passed to getenv, to the GEMM's tune() and to enco_cpu_kernels()).
