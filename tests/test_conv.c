@@ -1193,6 +1193,9 @@ static const conv_case conv_cases_cpu_bits[] = {
     {2, 6, 17, 33, 9, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 1},
     {1, 3, 8, 9, 5, 3, 3, 2, 2, 1, 1, ENCO_PAD_REFLECT, 1},
     {1, 2, 6, 5, 2, 3, 3, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 1},
+    /* 21 output channels: two channel panels of the weight-gradient kernels,
+     * the second partial. */
+    {2, 3, 6, 50, 21, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
 };
 
 START_TEST(conv2d_cpu_kernels_same_bits)
