@@ -44,7 +44,8 @@ static void help(void)
            "  --warmup N      untimed launches / steps first (default 1)\n"
            "  --gemm-max N    largest SGEMM size (default 1024 on CPUs, 4096 on GPUs)\n"
            "  --copy-mib M    copy size in MiB (default 64 on CPUs, 256 on GPUs)\n"
-           "  --json FILE     also write the results as JSON\n"
+           "  --json FILE     also write the results as JSON (bench/compare_runs A.json\n"
+           "                  B.json sets two such files side by side)\n"
            "  --quiet         no progress on stderr\n"
            "  --device SPEC   device (index or part of a name; default ENCO_DEVICE / first GPU)\n"
            "  -h, --help      this text\n");
