@@ -324,6 +324,20 @@ with open(os.path.join(RUNS, "other.json"), "w") as f:
     f.write('{"tool": "something else"}')
 with open(os.path.join(RUNS, "broken.json"), "w") as f:
     f.write('{"tool": "enco-cl bench", ')
+with open(os.path.join(RUNS, "empty.json"), "w") as f:
+    f.write('{"tool": "enco-cl bench", "device": {}}')
+# The same results with other layer names (same size, no row in common) and
+# with the e2e run relabelled as 28x28 (no size in common).
+with open(os.path.join(RUNS, "renamed.json"), "w") as f:
+    for r in kb["kernels"]["rows"]:
+        r["where"] = "X " + r["where"]
+    json.dump(kb, f)
+with open(E2E24) as f:
+    e28 = json.load(f)
+for r in e28["e2e"]:
+    r["size"] = 28
+with open(os.path.join(RUNS, "e2e28.json"), "w") as f:
+    json.dump(e28, f)
 for args, what, text in (
         ((K24A, K28), "tables at different sizes", "same --size"),
         ((K24A, E2E24), "files with no part in common", "no part in common"),
@@ -332,7 +346,13 @@ for args, what, text in (
          "not an enco-cl bench result"),
         ((K24A, os.path.join(RUNS, "broken.json")), "a truncated file", "not JSON"),
         ((K24A, K24B, "--op", "nothing"), "an --op that keeps no row", "--op 'nothing'"),
-        ((K24A, K24B, "--top", "0"), "--top 0", "--top")):
+        ((K24A, K24B, "--top", "0"), "--top 0", "--top"),
+        ((K24A, os.path.join(RUNS, "empty.json")), "a result with no part",
+         "holds no --peak, --kernels or --e2e results"),
+        ((K24A, os.path.join(RUNS, "renamed.json")), "tables of one size with no row in common",
+         "no kernel row is in both files"),
+        ((E2E24, os.path.join(RUNS, "e2e28.json")), "e2e results with no size in common",
+         "A has [24], B has [28]")):
     rc, out, err = compare_runs(*args)
     check("compare_runs refuses %s" % what, rc == 2 and text in err and out == "", out + err)
 shutil.rmtree(RUNS)

@@ -181,6 +181,30 @@ START_TEST(smallest_size)
     ENCO_CK(enco_models_check_size(&cfg, 8, 8));
     cfg.n_layers_d = 5; /* two more halvings */
     ck_assert_int_gt(enco_models_min_size(&cfg), 24);
+    /* enco_models_build: a failure from too small an image names the
+     * smallest size; 24 builds both networks. */
+    cfg = enco_model_config_default();
+    for (int side = 20; side <= 24; side += 4) {
+        enco_param_set g, d;
+        enco_seqnet gn, dn;
+        memset(&gn, 0, sizeof gn);
+        memset(&dn, 0, sizeof dn);
+        enco_params_init(&g, "netG.");
+        enco_params_init(&d, "netD.");
+        const enco_status st = enco_models_build(&cfg, side, side, &gn, &g, 2, &dn, &d, 2);
+        if (side == 20) {
+            ck_assert_int_eq(st, ENCO_ERR_INVALID_ARG);
+            ck_assert_ptr_nonnull(strstr(enco_last_error(), "at least 24"));
+        } else {
+            ENCO_CK(st);
+            ck_assert_int_gt((int)g.count, 0);
+            ck_assert_int_gt((int)d.count, 0);
+        }
+        enco_seqnet_free(NULL, &gn);
+        enco_seqnet_free(NULL, &dn);
+        enco_params_free(NULL, &g);
+        enco_params_free(NULL, &d);
+    }
 }
 END_TEST
 

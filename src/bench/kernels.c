@@ -368,13 +368,11 @@ static enco_status build_plan(const enco_bench_options *o, plan *p, model_plan *
     enco_config_defaults(&mp->cfg);
     const enco_config *cfg = &mp->cfg;
     enco_model_config mc = enco_model_config_default();
-    ENCO_TRY(enco_models_check_size(&mc, o->size, o->size));
     int n = o->batch, sz = o->size;
     int gn = cfg->train.nce_idt ? 2 * n : n;
     enco_params_init(&mp->G, "netG.");
     enco_params_init(&mp->D, "netD.");
-    ENCO_TRY(enco_generator_build(&mp->gnet, &mp->G, &mc, gn, sz, sz));
-    ENCO_TRY(enco_discriminator_build(&mp->dnet, &mp->D, &mc, 2 * n, sz, sz));
+    ENCO_TRY(enco_models_build(&mc, sz, sz, &mp->gnet, &mp->G, gn, &mp->dnet, &mp->D, 2 * n));
 
     /* Iteration order: G forward (+ backward later), D step, G step. */
     ENCO_TRY(plan_net(p, 'G', &mp->gnet, gn, 1));

@@ -157,3 +157,17 @@ enco_status enco_models_check_size(const enco_model_config *cfg, int h, int w)
                      "(discriminator layers %d): sides must be multiples of 4 and at least %d",
                      h, w, cfg->n_layers_d, min);
 }
+
+enco_status enco_models_build(const enco_model_config *cfg, int h, int w, enco_seqnet *gnet,
+                              enco_param_set *g, int gn, enco_seqnet *dnet, enco_param_set *d,
+                              int dn)
+{
+    enco_status st = enco_generator_build(gnet, g, cfg, gn, h, w);
+    if (st == ENCO_OK)
+        st = enco_discriminator_build(dnet, d, cfg, dn, h, w);
+    if (st == ENCO_OK)
+        return ENCO_OK;
+    /* Only on failure: is it the size? Then say which sizes work. */
+    const enco_status size_st = enco_models_check_size(cfg, h, w);
+    return size_st != ENCO_OK ? size_st : st;
+}

@@ -32,5 +32,11 @@ enco_status enco_models_check_size(const enco_model_config *cfg, int h, int w);
 /* The smallest multiple of 4 (up to 4096) whose square images G and D
  * build for; 0 if none. */
 int enco_models_min_size(const enco_model_config *cfg);
+/* enco_generator_build (for gn images) and enco_discriminator_build (dn)
+ * of h x w images; where they fail because the images are too small, the
+ * error is enco_models_check_size's, naming the smallest size. */
+enco_status enco_models_build(const enco_model_config *cfg, int h, int w, enco_seqnet *gnet,
+                              enco_param_set *g, int gn, enco_seqnet *dnet, enco_param_set *d,
+                              int dn);
 
 #endif

@@ -50,10 +50,8 @@ static enco_status plan(enco_trainer *t)
     enco_params_init(&t->G, "netG.");
     enco_params_init(&t->D, "netD.");
     enco_params_init(&t->F, "netF.");
-    ENCO_TRY(enco_models_check_size(&mc, h, w));
     /* G sees real_A and real_B together while the identity term is on. */
-    ENCO_TRY(enco_generator_build(&t->gnet, &t->G, &mc, 2 * n, h, w));
-    ENCO_TRY(enco_discriminator_build(&t->dnet, &t->D, &mc, 2 * n, h, w));
+    ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, 2 * n, &t->dnet, &t->D, 2 * n));
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
 
