@@ -494,6 +494,140 @@ START_TEST(lr_schedule)
 }
 END_TEST
 
+/* The schedule where it acts: Adam's update in a real run (enco_run_train),
+ * for G, D and F. Before an iteration the host keeps each network's weights
+ * and moments; after it, the update must be the Adam step (torch 1.13's
+ * formula, in double) of the gradient the trainer used, with the learning rate
+ * lr x factor, within float32 rounding. At Adam's first step this is
+ * -lr * factor * g / (|g| + eps): the factor itself. */
+typedef struct net_before {
+    float *w, *m, *v;
+    int64_t step;
+} net_before;
+
+static float *download_block(cl_mem m, size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    ENCO_CK(enco_download(test_ctx(), m, 0, n * sizeof(float), x));
+    return x;
+}
+
+static void keep_state(enco_trainer *t, net_before b[3])
+{
+    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    for (int i = 0; i < 3; i++) {
+        b[i].w = download_block(sets[i]->params, sets[i]->n_params);
+        b[i].m = download_block(sets[i]->adam_m, sets[i]->n_params);
+        b[i].v = download_block(sets[i]->adam_v, sets[i]->n_params);
+        b[i].step = sets[i]->adam_step;
+    }
+}
+
+static void check_scheduled_update(enco_trainer *t, net_before b[3], double factor,
+                                   const char *what)
+{
+    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    const double lrs[3] = {t->cfg.train.lr_G, t->cfg.train.lr_D, t->cfg.train.lr_F};
+    const double b1 = t->cfg.train.beta1, b2 = t->cfg.train.beta2, eps = t->cfg.train.eps;
+    for (int i = 0; i < 3; i++) {
+        size_t n = sets[i]->n_params;
+        float *w = download_block(sets[i]->params, n), *g = download_block(sets[i]->grads, n);
+        int64_t step = b[i].step + 1;
+        ck_assert_int_eq(sets[i]->adam_step, step);
+        double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
+        double lr = lrs[i] * factor, worst = 0, ratio_sum = 0;
+        size_t counted = 0;
+        for (size_t j = 0; j < n; j++) {
+            double m = b1 * b[i].m[j] + (1 - b1) * g[j];
+            double v = b2 * b[i].v[j] + (1 - b2) * (double)g[j] * g[j];
+            double denom = sqrt(v) / sqrt(bc2) + eps;
+            double update = lr / bc1 * m / denom;
+            double want = b[i].w[j] - update;
+            /* float32 rounding: of m's sum (cancellation), of the quotient,
+             * and of the weight the update lands on */
+            double tol = lr / bc1 * 1e-6 * (fabs(b1 * b[i].m[j]) + (1 - b1) * fabs(g[j])) / denom +
+                         1e-6 * fabs(update) + 1.2e-7 * fmax(fabs(b[i].w[j]), fabs(w[j])) + 1e-12;
+            double d = fabs(w[j] - want);
+            worst = fmax(worst, d / tol);
+            ck_assert_msg(d <= tol,
+                          "%s: %s element %zu moved %.9g, Adam step %lld at lr %g x factor %g "
+                          "gives %.9g (|diff| %.3g > %.3g)",
+                          what, sets[i]->prefix, j, (double)w[j] - b[i].w[j], (long long)step,
+                          lrs[i], factor, -update, d, tol);
+            if (step == 1 && fabs(g[j]) > 1e-4) {
+                ratio_sum += fabs((double)w[j] - b[i].w[j]) / lrs[i];
+                counted++;
+            }
+        }
+        printf("%s %s: Adam step %lld, factor %g, worst |diff| %.2f of its rounding bound", what,
+               sets[i]->prefix, (long long)step, factor, worst);
+        if (counted) /* the first step moves each weight by lr x factor */
+            printf(", mean |update| / lr %.6f over %zu weights", ratio_sum / (double)counted,
+                   counted);
+        printf("\n");
+        ck_assert_uint_gt(n, 0);
+        free(w), free(g);
+        free(b[i].w), free(b[i].m), free(b[i].v);
+    }
+}
+
+static int64_t one_batch_per_epoch(void *self)
+{
+    (void)self;
+    return 1;
+}
+
+/* One more iteration of the run in rundir (fresh or resumed), checked. */
+static void scheduled_iteration(const enco_config *base, const char *rundir, int resume,
+                                int64_t iteration, double factor, const char *what)
+{
+    enco_config cfg = *base;
+    cfg.run.max_iterations = iteration;
+    enco_trainer *t = make(&cfg);
+    if (resume) {
+        enco_run_state rs;
+        char ck[600];
+        snprintf(ck, sizeof ck, "%s/latest.safetensors", rundir);
+        ENCO_CK(enco_checkpoint_load(t, &rs, ck));
+        ck_assert_int_eq(rs.total_iter, iteration - 1);
+    }
+    net_before b[3];
+    keep_state(t, b);
+    nan_source ns = {.bad_from = INT64_MAX};
+    enco_batch_source src = {.self = &ns, .epoch_length = one_batch_per_epoch, .get = nan_get};
+    enco_run_options ro = {.dir = rundir, .resume = resume};
+    ENCO_CK(enco_run_train(t, &src, &ro));
+    ck_assert_int_eq(t->iteration, iteration);
+    ck_assert(fabs(t->lr_scale - factor) < 1e-12);
+    check_scheduled_update(t, b, factor, what);
+    enco_trainer_free(t);
+}
+
+START_TEST(lr_schedule_in_the_run)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    cfg.run.print_every = 1;
+    cfg.run.save_every = 0;
+    cfg.run.sample_every = 0;
+    /* One batch per epoch. Warm-up over 3 epochs from epoch 1: 1/3, 2/3, ... */
+    cfg.train.epoch_count = 1, cfg.train.n_epochs = 1, cfg.train.n_epochs_decay = 3;
+    cfg.train.warmup_epochs = 3;
+    char rundir[512];
+    snprintf(rundir, sizeof rundir, "%s", tmp("schedule-run"));
+    scheduled_iteration(&cfg, rundir, 0, 1, 1.0 / 3, "warm-up, fresh");
+    /* The run stopped at the end of epoch 1; resumed, it crosses into epoch 2
+     * (scheduler step 1) and Adam takes its second step at 2/3. */
+    scheduled_iteration(&cfg, rundir, 1, 2, 2.0 / 3, "warm-up, resumed into epoch 2");
+    /* Decay from the first iteration: epoch 3 of n_epochs 2 + 3 decay epochs
+     * is the first decay epoch, 1 - 1/4. */
+    cfg.train.warmup_epochs = 0;
+    cfg.train.epoch_count = 3, cfg.train.n_epochs = 2, cfg.train.n_epochs_decay = 3;
+    snprintf(rundir, sizeof rundir, "%s", tmp("decay-run"));
+    scheduled_iteration(&cfg, rundir, 0, 1, 0.75, "decay, fresh");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("trainer");
@@ -504,6 +638,7 @@ int main(void)
     tcase_add_test(t, resume_is_bit_identical);
     tcase_add_test(t, refuses_mismatched_and_damaged);
     tcase_add_test(t, lr_schedule);
+    tcase_add_test(t, lr_schedule_in_the_run);
     tcase_add_test(t, verify_picks_near_ties);
     tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
     tcase_add_test(t, too_large_for_device_is_explained);
