@@ -196,3 +196,26 @@ enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const en
         *trainer_out = t;
     return st;
 }
+
+enco_status enco_step_save_adam(enco_trainer *t, enco_st_file *out, const char *out_prefix)
+{
+    /* The checkpoint's writer, then the twin's names: adam_step.<net> has
+     * no trailing dot there. */
+    enco_st_file *tmp = enco_st_new();
+    if (!tmp)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
+    enco_status st = ENCO_OK;
+    for (int i = 0; i < 3 && st == ENCO_OK; i++)
+        st = enco_params_save_moments(t->ctx, sets[i], tmp);
+    for (size_t i = 0; i < tmp->count && st == ENCO_OK; i++) {
+        const enco_st_tensor *x = &tmp->tensors[i];
+        char key[256];
+        int n = snprintf(key, sizeof key, "%s%s", out_prefix, x->name);
+        if (n > 0 && strncmp(x->name, "adam_step.", 10) == 0 && key[n - 1] == '.')
+            key[n - 1] = '\0';
+        st = enco_st_add(out, key, x->dtype, x->ndim, x->shape, x->data);
+    }
+    enco_st_free(tmp);
+    return st;
+}

@@ -22,4 +22,9 @@ enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const en
 enco_status enco_step_again(enco_trainer *t, const enco_st_file *in, const char *prefix,
                             int use_dag_draws, enco_st_file *out, const char *out_prefix);
 
+/* Adds the Adam state of G, D and F to out under `out_prefix`, in the twin's
+ * names (enco_step.py --save-adam): adam_m.<name>, adam_v.<name> for every
+ * trainable tensor and adam_step.<net> (int64: steps taken). */
+enco_status enco_step_save_adam(enco_trainer *t, enco_st_file *out, const char *out_prefix);
+
 #endif
