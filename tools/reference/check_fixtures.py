@@ -98,8 +98,11 @@ def main():
         inp = {k[3:]: v for k, v in data.items() if k.startswith("in.")}
         ref = {k[4:]: v for k, v in data.items() if k.startswith("out.")}
         outp = os.path.join(tmp, name + ".out.safetensors")
-        r = subprocess.run([sys.executable, os.path.join(HERE, "enco_step.py"), "--config", cfgp, "--state", path,
-                            "--out", outp, "--threads", str(args.threads)], capture_output=True, text=True)
+        cmd = [sys.executable, os.path.join(HERE, "enco_step.py"), "--config", cfgp, "--state", path,
+               "--out", outp, "--threads", str(args.threads)]
+        if any(k.startswith("adam_") for k in ref):  # the trajectory keeps its final Adam state
+            cmd.append("--save-adam")
+        r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode:
             print(r.stdout + r.stderr)
             check(False, "enco_step.py ran")

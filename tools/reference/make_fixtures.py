@@ -8,7 +8,8 @@ Each fixture NAME is two files:
     NAME.safetensors  in.*  : the IN state of enco_step.py (real_A, real_B, patch_ids.<p>,
                               for DAG also dag_cand.<p> / dag_cover.<p>, all weights netG./netD./netF.)
                       out.* : what enco_step.py writes for that IN (see README.md)
-The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs under out.iter<t>.*.
+The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs under out.iter<t>.*;
+its final weights are out.after.* and its final Adam state out.adam_* (enco_step.py --save-adam).
 """
 import argparse
 import os
@@ -91,8 +92,8 @@ def sampling_inputs(cfg, nets, n, h, w, gen):
     return res
 
 
-def step_outputs(cfg, state):
-    out, _ = enco_step.run(cfg, state)
+def step_outputs(cfg, state, save_adam=False):
+    out, _ = enco_step.run(cfg, state, save_adam=save_adam)
     out.pop("time_s", None)
     return out
 
@@ -153,14 +154,14 @@ def make_traj(name, n, hw, iters, mo, to, desc, seed, outdir):
         state["iter%d.real_B" % i] = synthetic_images(n, c, hw, hw, gen)
         for k, v in sampling_inputs(cfg, nets, n, hw, hw, gen).items():
             state["iter%d.%s" % (i, k)] = v
-    out = step_outputs(cfg, state)
+    out = step_outputs(cfg, state, save_adam=True)
     out = {k: v for k, v in out.items() if not k.endswith(".fake_B")}
     if not healthy(out):
         raise RuntimeError("%s: degenerate trajectory, change the seed" % name)
     for i in range(iters):
         for p in range(len(nets.key_layers)):
             state["iter%d.patch_ids.%d" % (i, p)] = out["iter%d.patch_ids.%d" % (i, p)]
-    out2 = step_outputs(cfg, {k: v for k, v in state.items() if ".dag_" not in k})
+    out2 = step_outputs(cfg, {k: v for k, v in state.items() if ".dag_" not in k}, save_adam=True)
     out2 = {k: v for k, v in out2.items() if not k.endswith(".fake_B")}
     if not same(out, out2):
         raise RuntimeError("%s: explicit patch_ids do not reproduce the DAG trajectory" % name)
