@@ -134,6 +134,18 @@ def read_png(path):
     return w, h, chans, bytes(out)
 
 
+def write_png(path, w, h, rgb):
+    """8-bit RGB PNG, filter 0 on every row."""
+    rows = b"".join(b"\x00" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
+
+    def chunk(tag, body):
+        return (struct.pack(">I", len(body)) + tag + body +
+                struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def run(*args):
     p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600)
     return p.returncode, p.stdout, p.stderr
@@ -210,6 +222,17 @@ def main():
         check("translate of one file with -c exits 0", rc == 0, se)
         compare("wide (one file, -c)", os.path.join(out1, "wide.png"), expected["wide"][2],
                 expected["wide"][1])
+
+        # Sides that are not multiples of 4 are resized as the reference's
+        # __make_power_2 does (Python's round: halves to even): 30 x 26 -> 32 x 24.
+        odd = os.path.join(tmp, "odd")
+        os.makedirs(odd)
+        write_png(os.path.join(odd, "odd.png"), 30, 26, bytes((i * 7) % 256 for i in range(30 * 26 * 3)))
+        out2 = os.path.join(tmp, "odd-out")
+        rc, so, se = run("translate", "-m", ckpt, "-i", odd, "-o", out2)
+        size = read_png(os.path.join(out2, "odd.png"))[:2] if rc == 0 else None
+        check("a 30x26 input comes out 32x24 (sides rounded to 4, halves to even)",
+              size == (32, 24), "exit %d, size %s: %s" % (rc, size, se.strip()))
 
         # 3: checkpoints that do not fit are refused and nothing is written
         text = meta["config"]

@@ -1,6 +1,7 @@
 /* enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR */
 #include "cli/cli.h"
 
+#include "data/dataset.h"
 #include "data/image.h"
 #include "train/translate.h"
 
@@ -96,9 +97,11 @@ static int list_inputs(const char *path, char ***out, size_t *n, size_t *skipped
     return 0;
 }
 
+/* The reference's __make_power_2 (Python's round: halves to even), as the
+ * test pairs of eval; at least 8. */
 static int round4(int v)
 {
-    int r = (int)lround(v / 4.0) * 4;
+    int r = enco_round_to_4(v);
     return r < 8 ? 8 : r;
 }
 
