@@ -1,4 +1,5 @@
-/* Metrics: PSNR, SSIM, gradient correlation and mask IoU on known values. */
+/* Metrics: PSNR, SSIM, gradient correlation, mask and shape IoU and the fitted
+ * baselines of eval on known values. */
 #include "harness.h"
 
 #include "data/metrics.h"
@@ -111,6 +112,144 @@ START_TEST(content_scores)
 }
 END_TEST
 
+/* 1-channel images from a list of values, row by row. */
+static void gray(enco_image *img, int w, int h, const uint8_t *v)
+{
+    ENCO_CK(enco_image_alloc(img, w, h, 1));
+    memcpy(img->data, v, (size_t)w * (size_t)h);
+}
+
+static void fill_rgb(enco_image *img, int x0, int y0, int x1, int y1, uint8_t r, uint8_t g,
+                     uint8_t b)
+{
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            uint8_t *p = img->data + ((size_t)y * (size_t)img->w + (size_t)x) * 3;
+            p[0] = r, p[1] = g, p[2] = b;
+        }
+}
+
+START_TEST(border_colour_and_shape_iou)
+{
+    /* 6x6: the 20 border pixels are 11 x (1,2,3) and 9 x (7,7,7); the 16
+     * inner ones (9,9,9), the most frequent colour of the whole image but
+     * not of its border. */
+    enco_image img;
+    ENCO_CK(enco_image_alloc(&img, 6, 6, 3));
+    fill_rgb(&img, 0, 0, 6, 6, 7, 7, 7);
+    fill_rgb(&img, 1, 1, 5, 5, 9, 9, 9);
+    fill_rgb(&img, 0, 0, 6, 1, 1, 2, 3);  /* top row: 6 */
+    fill_rgb(&img, 0, 1, 1, 6, 1, 2, 3);  /* left column below it: 5 */
+    uint8_t bg[4];
+    ENCO_CK(enco_border_colour(&img, bg));
+    ck_assert_int_eq(bg[0], 1);
+    ck_assert_int_eq(bg[1], 2);
+    ck_assert_int_eq(bg[2], 3);
+    /* A tie (10 and 10 on the border) goes to the smaller colour. */
+    fill_rgb(&img, 5, 5, 6, 6, 1, 2, 3);  /* bottom-right corner: now 12 vs 8 */
+    fill_rgb(&img, 0, 0, 2, 1, 7, 7, 7);  /* two back: 10 vs 10 */
+    ENCO_CK(enco_border_colour(&img, bg));
+    ck_assert_int_eq(bg[0], 1);
+    enco_image_free(&img);
+
+    /* Shape IoU: true B is 8x8 navy with a 4x4 square at columns 2..5, rows
+     * 2..5; G has a 4x4 square of another colour at columns 4..7, same rows:
+     * 8 shared pixels of 16 + 16 - 8 = 24, IoU 1/3. A pixel exactly 40 from
+     * navy is background, one 41 away is foreground. */
+    enco_image b, g;
+    ENCO_CK(enco_image_alloc(&b, 8, 8, 3));
+    ENCO_CK(enco_image_alloc(&g, 8, 8, 3));
+    fill_rgb(&b, 0, 0, 8, 8, 22, 26, 48);
+    fill_rgb(&b, 2, 2, 6, 6, 200, 50, 160);
+    fill_rgb(&g, 0, 0, 8, 8, 22, 26, 48);
+    fill_rgb(&g, 4, 2, 8, 6, 0, 0, 0);   /* black: 58.9 from navy */
+    fill_rgb(&g, 0, 0, 1, 1, 62, 26, 48); /* exactly 40 away */
+    double iou;
+    ENCO_CK(enco_shape_iou(&g, &b, &iou));
+    ck_assert_double_eq_tol(iou, 8.0 / 24.0, 1e-15);
+    fill_rgb(&g, 0, 0, 1, 1, 63, 26, 48); /* 41 away: one more pixel in the union */
+    ENCO_CK(enco_shape_iou(&g, &b, &iou));
+    ck_assert_double_eq_tol(iou, 8.0 / 25.0, 1e-15);
+    ENCO_CK(enco_shape_iou(&b, &b, &iou));
+    ck_assert_double_eq(iou, 1.0);
+    enco_image c;
+    ENCO_CK(enco_image_alloc(&c, 8, 7, 3));
+    ck_assert_int_eq(enco_shape_iou(&g, &c, &iou), ENCO_ERR_INVALID_ARG);
+    enco_image_free(&b);
+    enco_image_free(&g);
+    enco_image_free(&c);
+}
+END_TEST
+
+START_TEST(fitted_baselines)
+{
+    /* Two 2x2 gray pairs:
+     *   A1 = 0 0 100 200   B1 = 10 10 50 250
+     *   A2 = 100 100 200 0 B2 = 70 30 250 10
+     * Constant image: the per-pixel mean of B = 40 20 150 130.
+     * Lookup table: mean B where A = v: 0 -> 10 (10, 10, 10), 100 -> 50
+     *   (50, 70, 30), 200 -> 250 (250, 250).
+     * Affine: least squares over the 8 pixels: mean x 87.5, mean y 85,
+     *   Sxy = 55500, Sxx = 48750, slope 1.13846, intercept -14.6154, so
+     *   0 -> -14.6 (clamped to 0), 100 -> 99.23 -> 99, 200 -> 213.08 -> 213,
+     *   and 50 (never seen: the table falls back to it) -> 42.31 -> 42. */
+    static const uint8_t a1v[4] = {0, 0, 100, 200}, b1v[4] = {10, 10, 50, 250};
+    static const uint8_t a2v[4] = {100, 100, 200, 0}, b2v[4] = {70, 30, 250, 10};
+    static const uint8_t tv[4] = {0, 50, 100, 200};
+    enco_image a1, b1, a2, b2, t, out;
+    gray(&a1, 2, 2, a1v);
+    gray(&b1, 2, 2, b1v);
+    gray(&a2, 2, 2, a2v);
+    gray(&b2, 2, 2, b2v);
+    gray(&t, 2, 2, tv);
+    enco_baselines f;
+    memset(&f, 0, sizeof f);
+    ck_assert_int_eq(enco_baselines_constant(&f, &out), ENCO_ERR_INVALID_ARG); /* no pairs */
+    ENCO_CK(enco_baselines_add(&f, &a1, &b1));
+    ENCO_CK(enco_baselines_add(&f, &a2, &b2));
+    ENCO_CK(enco_baselines_constant(&f, &out));
+    static const uint8_t cst[4] = {40, 20, 150, 130};
+    ck_assert_mem_eq(out.data, cst, 4);
+    enco_image_free(&out);
+    ENCO_CK(enco_baselines_lut(&f, &t, &out));
+    static const uint8_t lut[4] = {10, 42, 50, 250};
+    ck_assert_mem_eq(out.data, lut, 4);
+    enco_image_free(&out);
+    ENCO_CK(enco_baselines_affine(&f, &t, &out));
+    static const uint8_t aff[4] = {0, 42, 99, 213};
+    ck_assert_mem_eq(out.data, aff, 4);
+    enco_image_free(&out);
+
+    /* A pair of another size: no constant image any more; the remaps stay. */
+    enco_image a3, b3;
+    static const uint8_t a3v[6] = {0, 0, 0, 0, 0, 0};
+    gray(&a3, 3, 2, a3v);
+    gray(&b3, 3, 2, a3v);
+    ENCO_CK(enco_baselines_add(&f, &a3, &b3));
+    ck_assert_int_eq(enco_baselines_constant(&f, &out), ENCO_ERR_INVALID_ARG);
+    ENCO_CK(enco_baselines_lut(&f, &t, &out));
+    ck_assert_int_eq(out.data[0], 3); /* A = 0 now: (10 * 3 + 0 * 6) / 9 = 3.33 -> 3 */
+    enco_image_free(&out);
+    enco_baselines_free(&f);
+
+    /* A RGB, B gray: no per-channel map. */
+    enco_image rgb;
+    ENCO_CK(enco_image_alloc(&rgb, 2, 2, 3));
+    memset(&f, 0, sizeof f);
+    ENCO_CK(enco_baselines_add(&f, &rgb, &b1));
+    ck_assert_int_eq(enco_baselines_affine(&f, &rgb, &out), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_baselines_lut(&f, &rgb, &out), ENCO_ERR_INVALID_ARG);
+    ENCO_CK(enco_baselines_constant(&f, &out)); /* B alone: still defined */
+    ck_assert_mem_eq(out.data, b1v, 4);
+    enco_image_free(&out);
+    enco_baselines_free(&f);
+    ck_assert_int_eq(enco_baselines_add(&f, &a1, &b3), ENCO_ERR_INVALID_ARG); /* sizes differ */
+    enco_image *all[] = {&a1, &b1, &a2, &b2, &t, &a3, &b3, &rgb};
+    for (int i = 0; i < 8; i++)
+        enco_image_free(all[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -118,6 +257,8 @@ int main(void)
     tcase_add_test(tc, psnr_known_values);
     tcase_add_test(tc, ssim_known_values);
     tcase_add_test(tc, content_scores);
+    tcase_add_test(tc, border_colour_and_shape_iou);
+    tcase_add_test(tc, fitted_baselines);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -2,10 +2,14 @@
 """The product end to end on the synthetic task (enco-cl train / eval /
 translate), as a user runs it:
 
-1. Learning: a short run must beat the identity baseline on PSNR against the
-   true B by a clear margin, and a run with the EnCo loss off (lambda_NCE = 0,
-   which in the reference also drops the identity term) must keep the content
-   worse (gradient correlation with the true B).
+1. Learning, on the device ENCO_DEVICE selects: 3 seeds, each trained with
+   EnCo on and off (lambda_NCE = 0, which in the reference also drops the
+   identity term). On the medians over seeds, G(A) must beat the identity
+   baseline and the best constant image fitted on the test pairs by stated
+   PSNR margins and clear an absolute shape-IoU floor that identity and the
+   constant image cannot reach, and EnCo on must keep the content (gradient
+   correlation with the true B) better than EnCo off. A missing eval.json or
+   score is a failure.
 2. The run folder: index.html, sample grids, losses.jsonl, config.cfg, the
    checkpoint, eval.json.
 3. Resume: stopping after 20 iterations and resuming to 40 gives the same
@@ -23,8 +27,25 @@ import tempfile
 import time
 
 BIN = sys.argv[1]
-PSNR_MARGIN_DB = 6.0      # G(A) must beat A itself by this much against the true B
-CONTENT_MARGIN = 0.10     # EnCo on must keep content better than EnCo off by this much
+
+# Learning claims, against baselines fitted on the 16 test pairs themselves
+# (eval.json, see enco-cl eval --help): what a generator that ignores its
+# input, or only recolours A, could score at best. Measured with this file's
+# config (600 iterations at 32x32, lr 5e-4; seeds 1, 2, 3), median (range):
+#                   PSNR dB              shape IoU            content
+#   PoCL  EnCo on   14.85 (12.38-15.37)  0.633 (0.538-0.655)  0.591 (0.357-0.669)
+#         EnCo off  11.24 (10.30-11.69)  0.295 (0.244-0.384)  0.366 (0.213-0.443)
+#   Intel EnCo on   14.51 (13.94-15.44)  0.571 (0.512-0.628)  0.574 (0.380-0.586)
+#         EnCo off  11.14 (10.03-11.26)  0.260 (0.250-0.266)  0.257 (0.215-0.339)
+# Single runs spread widely (seed 3 on PoCL is below the constant image), so
+# the claims hold on medians. At the lr of 2e-4 used before, seed 1 gave
+# 14.69 dB and IoU 0.62; 2400 iterations did not do better (13.12 dB).
+# The 6 runs take about 20-50 s each on 2 CPU cores (more under load).
+SEEDS = (1, 2, 3)
+IDENTITY_MARGIN_DB = 6.0  # median PSNR of G(A) over A itself (2.94 dB)
+CONSTANT_MARGIN_DB = 1.0  # ... over the best constant image (the per-pixel mean of B, 12.74 dB)
+IOU_FLOOR = 0.50          # median shape IoU of G(A); identity scores 0.24, the constant image 0.35
+CONTENT_MARGIN = 0.10     # median content, EnCo on minus EnCo off
 
 checks = failures = 0
 
@@ -41,8 +62,8 @@ def check(name, cond, detail=""):
 
 CONFIG = """
 model = { ngf = 16; ndf = 16; n_blocks = 4; nce_layers = [3, 7, 13, 14, 19, 23]; netF_nc = 64; };
-train = { num_patches = 64; n_epochs = 2; n_epochs_decay = 2; lr_G = 0.0002; lr_F = 0.0002;
-          lr_D = 0.0002; seed = 1; };
+train = { num_patches = 64; n_epochs = 2; n_epochs_decay = 2; lr_G = 0.0005; lr_F = 0.0005;
+          lr_D = 0.0005; seed = 1; };
 data = { root = "%(data)s"; synthetic = true; synth_train = 150; synth_test = 16;
          preprocess = "crop"; load_size = 32; crop_size = 32; threads = 1; };
 run = { dir = "%(run)s"; print_every = 50; sample_every = 150; save_every = 0; };
@@ -90,32 +111,82 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(CONFIG % {"data": data, "run": os.path.join(tmp, "run")})
 
     # ---- 1. learning ---------------------------------------------------------
-    scores = {}
-    for nce in ("2", "0"):
-        run = os.path.join(tmp, "nce" + nce)
-        p = train(cfg, "--set", "train.lambda_NCE=" + nce, "--set", 'run.dir="%s"' % run)
-        check("train with lambda_NCE=%s exits 0" % nce, p.returncode == 0, p.stderr[-500:])
+    KEYS = ("psnr", "ssim", "content", "iou")
+    BASELINES = ("identity", "constant", "remap", "lut")
+
+    def scores_of(run, what):
+        """eval.json of a run, or None after a FAIL: every score must be there."""
         try:
             with open(os.path.join(run, "eval.json")) as f:
-                scores[nce] = json.load(f)
-        except (OSError, ValueError) as e:
-            scores[nce] = None
-            check("eval.json of lambda_NCE=%s" % nce, False, str(e))
-    on, off = scores.get("2"), scores.get("0")
-    if on and off:
-        print("EnCo on : PSNR %.2f dB (identity %.2f), SSIM %.3f, content %.3f" %
-              (on["psnr"], on["identity_psnr"], on["ssim"], on["content"]))
-        print("EnCo off: PSNR %.2f dB, SSIM %.3f, content %.3f" %
-              (off["psnr"], off["ssim"], off["content"]))
-        check("beats the identity baseline by %.0f dB PSNR" % PSNR_MARGIN_DB,
-              on["psnr"] >= on["identity_psnr"] + PSNR_MARGIN_DB,
-              "%.2f vs %.2f" % (on["psnr"], on["identity_psnr"]))
-        check("EnCo off keeps content worse by %.2f" % CONTENT_MARGIN,
-              on["content"] >= off["content"] + CONTENT_MARGIN,
-              "content on %.3f, off %.3f" % (on["content"], off["content"]))
+                e = json.load(f)
+        except (OSError, ValueError) as ex:
+            check("eval.json of " + what, False, str(ex))
+            return None
+        need = list(KEYS) + [b + "_" + k for b in BASELINES for k in KEYS]
+        bad = [k for k in need if not isinstance(e.get(k), (int, float))]
+        check("eval.json of %s has every score" % what, not bad, "missing or null: %s" % bad)
+        return None if bad else e
+
+    runs = {}
+    for seed in SEEDS:
+        for nce in ("2", "0"):
+            run = os.path.join(tmp, "nce%s_seed%d" % (nce, seed))
+            what = "lambda_NCE=%s seed %d" % (nce, seed)
+            p = train(cfg, "--set", "train.lambda_NCE=" + nce, "--set", "train.seed=%d" % seed,
+                      "--set", 'run.dir="%s"' % run)
+            check("train with %s exits 0" % what, p.returncode == 0, p.stderr[-500:])
+            runs[nce, seed] = scores_of(run, what)
+
+    def median(xs):
+        xs = sorted(xs)
+        n = len(xs)
+        return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+    on = [runs["2", s] for s in SEEDS]
+    off = [runs["0", s] for s in SEEDS]
+    check("every run has its scores", all(on) and all(off))
+    if all(on) and all(off):
+        for name, rs in (("EnCo on ", on), ("EnCo off", off)):
+            for k in KEYS:
+                v = [r[k] for r in rs]
+                print("%s %-7s median %8.3f  (seeds %s: %s)" % (name, k, median(v), SEEDS,
+                      ", ".join("%.3f" % x for x in v)))
+        b = on[0]  # the baselines depend only on the test pairs: the same in every run
+        for base in BASELINES:
+            print("baseline %-8s PSNR %6.2f dB  SSIM %.3f  content %.3f  IoU %.3f" %
+                  (base, b[base + "_psnr"], b[base + "_ssim"], b[base + "_content"],
+                   b[base + "_iou"]))
+        check("baselines are the same in every run (fitted on the same pairs)",
+              all(r[x + "_" + k] == b[x + "_" + k] for r in on + off for x in BASELINES
+                  for k in KEYS))
+        psnr = median([r["psnr"] for r in on])
+        iou = median([r["iou"] for r in on])
+        check("median PSNR beats the identity baseline by %.1f dB" % IDENTITY_MARGIN_DB,
+              psnr >= b["identity_psnr"] + IDENTITY_MARGIN_DB,
+              "%.2f vs %.2f" % (psnr, b["identity_psnr"]))
+        check("median PSNR beats the best constant image by %.1f dB" % CONSTANT_MARGIN_DB,
+              psnr >= b["constant_psnr"] + CONSTANT_MARGIN_DB,
+              "%.2f vs %.2f" % (psnr, b["constant_psnr"]))
+        check("shape IoU floor %.2f is out of reach of identity and the constant image" %
+              IOU_FLOOR, max(b["identity_iou"], b["constant_iou"]) < IOU_FLOOR - 0.05,
+              "identity %.3f, constant %.3f" % (b["identity_iou"], b["constant_iou"]))
+        check("median shape IoU of G(A) >= %.2f" % IOU_FLOOR, iou >= IOU_FLOOR, "%.3f" % iou)
+        c_on, c_off = median([r["content"] for r in on]), median([r["content"] for r in off])
+        check("EnCo off keeps content worse by %.2f (medians over seeds %s)" %
+              (CONTENT_MARGIN, SEEDS), c_on >= c_off + CONTENT_MARGIN,
+              "content on %.3f, off %.3f" % (c_on, c_off))
+        # Not claimed: beating the per-channel colour remaps of A. The affine
+        # one (17.80 dB, shape IoU 0.99: it maps grey to navy and keeps every
+        # shape) is out of reach of this budget: no run of 600 to 2400
+        # iterations at lr 2e-4 to 2e-3 measured above 15.5 dB. The lookup
+        # table (24.69 dB) nearly solves the task, because each channel of A
+        # alone tells the 6 colour classes apart; only the rims are beyond
+        # it. The gaps are printed so that a change of budget shows them.
+        print("not claimed: G(A) %+.2f dB against the affine remap, %+.2f dB against the lookup "
+              "table" % (psnr - b["remap_psnr"], psnr - b["lut_psnr"]))
 
     # ---- 2. the run folder -----------------------------------------------------
-    run = os.path.join(tmp, "nce2")
+    run = os.path.join(tmp, "nce2_seed1")
     for leaf in ("index.html", "samples/latest.png", "samples/iter_00000600.png",
                  "losses.jsonl", "config.cfg", "latest.safetensors", "eval.json"):
         check("run folder has " + leaf, os.path.isfile(os.path.join(run, leaf)))

@@ -4,6 +4,7 @@
 #include "train/evaluate.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,9 +14,15 @@ static void help(void)
            "Scores a generator on test pairs with ground truth: every ROOT/testA image is\n"
            "translated and compared with the ROOT/testB image of the same name (the true\n"
            "translation; the synthetic task of 'enco-cl synth' has one for every image).\n"
-           "Reports PSNR and SSIM of G(A) against the true B next to the identity baseline\n"
-           "(A itself against B), and a content score: the correlation of image gradients\n"
-           "(1 = edges in the same places), with the worst image.\n\n"
+           "Reports PSNR, SSIM, a content score (the correlation of image gradients: 1 =\n"
+           "edges in the same places, with the worst image) and a shape IoU (pixels far\n"
+           "from B's background colour, the most frequent colour on its border, in G(A)\n"
+           "and in B) of G(A) against the true B, next to baselines fitted on the same\n"
+           "pairs: A itself (identity), the best constant image (the per-pixel mean of\n"
+           "all B: the best a generator ignoring its input can do) and the best\n"
+           "per-channel colour remaps of A (affine; lookup table): what a colour-only\n"
+           "change gets (the lookup table nearly solves the synthetic task, whose\n"
+           "classes each channel of A tells apart). n/a where one does not apply.\n\n"
            "  -m, --model FILE    checkpoint or generator file\n"
            "      --data ROOT     dataset folder with testA/ and testB/\n"
            "  -c, --config FILE   architecture when the file does not carry it\n"
@@ -24,15 +31,29 @@ static void help(void)
            "  -h, --help          this text\n");
 }
 
+static void row(const char *name, const enco_eval_scores *s)
+{
+    if (isnan(s->psnr)) {
+        printf("  %-34s %10s %8s %8s %9s\n", name, "n/a", "n/a", "n/a", "n/a");
+        return;
+    }
+    printf("  %-34s %10.2f %8.4f %8.4f %9.4f\n", name, s->psnr, s->ssim, s->content, s->iou);
+}
+
 int cli_print_eval(const struct enco_eval_result *r)
 {
     printf("eval: %zu test pairs\n", r->images);
-    printf("  %-22s %10s %8s %8s\n", "", "PSNR (dB)", "SSIM", "content");
-    printf("  %-22s %10.2f %8.4f %8.4f\n", "G(A) vs true B", r->psnr, r->ssim, r->content);
-    printf("  %-22s %10.2f %8.4f %8.4f\n", "identity (A) vs true B", r->base_psnr, r->base_ssim,
-           r->base_content);
-    printf("  PSNR gain over identity: %+.2f dB; worst content %.4f (%s)\n",
-           r->psnr - r->base_psnr, r->min_content, r->worst);
+    printf("  %-34s %10s %8s %8s %9s\n", "", "PSNR (dB)", "SSIM", "content", "shape IoU");
+    row("G(A) vs true B", &r->model);
+    printf("  baselines vs true B (fitted on these pairs):\n");
+    row("identity: A itself", &r->identity);
+    row("best constant image (mean of B)", &r->constant);
+    row("best per-channel affine remap of A", &r->affine);
+    row("best per-channel lookup table of A", &r->lut);
+    printf("  PSNR gain over identity %+.2f dB, over the constant image %+.2f dB, over the affine "
+           "remap %+.2f dB; worst content %.4f (%s)\n",
+           r->model.psnr - r->identity.psnr, r->model.psnr - r->constant.psnr,
+           r->model.psnr - r->affine.psnr, r->min_content, r->worst);
     return 0;
 }
 

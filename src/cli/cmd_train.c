@@ -163,17 +163,7 @@ static enco_status score_run(enco_ctx *ctx, const enco_config *cfg)
     cli_print_eval(&r);
     char path[ENCO_CFG_STR + 32];
     snprintf(path, sizeof path, "%s/eval.json", cfg->run.dir);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fprintf(f,
-                "{\"images\": %zu, \"psnr\": %.4f, \"ssim\": %.5f, \"content\": %.5f, "
-                "\"identity_psnr\": %.4f, \"identity_ssim\": %.5f, \"identity_content\": %.5f, "
-                "\"worst_content\": %.5f, \"worst\": \"%s\"}\n",
-                r.images, r.psnr, r.ssim, r.content, r.base_psnr, r.base_ssim, r.base_content,
-                r.min_content, r.worst);
-        fclose(f);
-    }
-    return ENCO_OK;
+    return enco_eval_write_json(&r, path);
 }
 
 int cmd_train(int argc, char **argv)

@@ -171,3 +171,175 @@ double enco_mask_iou(const uint8_t *a, const uint8_t *b, size_t n)
     }
     return uni == 0 ? 1.0 : (double)inter / (double)uni;
 }
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static uint32_t pack(const uint8_t *p, int c)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < c; k++)
+        v = v << 8 | p[k];
+    return v;
+}
+
+enco_status enco_border_colour(const enco_image *img, uint8_t colour[4])
+{
+    if (!img->data || img->w < 1 || img->h < 1 || img->c < 1 || img->c > 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "border colour: empty image or %d channels", img->c);
+    int w = img->w, h = img->h, c = img->c;
+    size_t n = 0, cap = (size_t)2 * (size_t)(w + h);
+    uint32_t *v = malloc(cap * sizeof *v);
+    if (!v)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "border colour: out of memory");
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (y != 0 && y != h - 1 && x != 0 && x != w - 1)
+                x = w - 1; /* inner row: on to its last pixel */
+            v[n++] = pack(img->data + ((size_t)y * (size_t)w + (size_t)x) * (size_t)c, c);
+        }
+    qsort(v, n, sizeof *v, cmp_u32);
+    uint32_t best = v[0];
+    size_t best_run = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j] == v[i])
+            j++;
+        if (j - i > best_run)
+            best_run = j - i, best = v[i];
+        i = j;
+    }
+    free(v);
+    for (int k = c - 1; k >= 0; k--, best >>= 8)
+        colour[k] = (uint8_t)(best & 0xff);
+    return ENCO_OK;
+}
+
+void enco_foreground_mask(const enco_image *img, const uint8_t colour[4], double dist, uint8_t *mask)
+{
+    size_t n = (size_t)img->w * (size_t)img->h;
+    for (size_t i = 0; i < n; i++) {
+        double d2 = 0;
+        for (int k = 0; k < img->c; k++) {
+            double d = (double)img->data[i * (size_t)img->c + (size_t)k] - (double)colour[k];
+            d2 += d * d;
+        }
+        mask[i] = d2 > dist * dist;
+    }
+}
+
+enco_status enco_shape_iou(const enco_image *g, const enco_image *b, double *iou)
+{
+    ENCO_TRY(same_shape(g, b, "shape IoU"));
+    uint8_t bg[4];
+    ENCO_TRY(enco_border_colour(b, bg));
+    size_t n = (size_t)b->w * (size_t)b->h;
+    uint8_t *mg = malloc(n), *mb = malloc(n);
+    if (!mg || !mb) {
+        free(mg);
+        free(mb);
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "shape IoU: out of memory");
+    }
+    enco_foreground_mask(g, bg, ENCO_FG_DISTANCE, mg);
+    enco_foreground_mask(b, bg, ENCO_FG_DISTANCE, mb);
+    *iou = enco_mask_iou(mg, mb, n);
+    free(mg);
+    free(mb);
+    return ENCO_OK;
+}
+
+enco_status enco_baselines_add(enco_baselines *f, const enco_image *a, const enco_image *b)
+{
+    if (!a->data || !b->data || a->w != b->w || a->h != b->h || a->c < 1 || a->c > 4 ||
+        b->c < 1 || b->c > 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "baselines: pair of %dx%dx%d and %dx%dx%d", a->w,
+                         a->h, a->c, b->w, b->h, b->c);
+    size_t np = (size_t)b->w * (size_t)b->h;
+    if (f->pairs == 0) {
+        f->w = b->w, f->h = b->h, f->c_a = a->c, f->c_b = b->c, f->same_size = 1;
+        f->sum_b = calloc(np * (size_t)b->c, sizeof *f->sum_b);
+        if (!f->sum_b)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "baselines: out of memory");
+    } else if (a->c != f->c_a || b->c != f->c_b) {
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "baselines: pairs differ in channel count");
+    }
+    if (b->w != f->w || b->h != f->h)
+        f->same_size = 0;
+    if (f->same_size)
+        for (size_t i = 0; i < np * (size_t)b->c; i++)
+            f->sum_b[i] += b->data[i];
+    if (a->c == b->c)
+        for (size_t i = 0; i < np; i++)
+            for (int k = 0; k < a->c; k++) {
+                double x = a->data[i * (size_t)a->c + (size_t)k];
+                double y = b->data[i * (size_t)b->c + (size_t)k];
+                f->n[k] += 1, f->sa[k] += x, f->sb[k] += y, f->saa[k] += x * x, f->sab[k] += x * y;
+                f->lut_sum[k][(int)x] += y, f->lut_n[k][(int)x] += 1;
+            }
+    f->pairs++;
+    return ENCO_OK;
+}
+
+static uint8_t to_u8(double v)
+{
+    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lround(v);
+}
+
+enco_status enco_baselines_constant(const enco_baselines *f, enco_image *out)
+{
+    if (f->pairs == 0 || !f->same_size)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "constant baseline: %s",
+                         f->pairs ? "the test images differ in size" : "no pairs");
+    ENCO_TRY(enco_image_alloc(out, f->w, f->h, f->c_b));
+    for (size_t i = 0; i < (size_t)f->w * (size_t)f->h * (size_t)f->c_b; i++)
+        out->data[i] = to_u8(f->sum_b[i] / (double)f->pairs);
+    return ENCO_OK;
+}
+
+/* Least-squares slope and intercept of channel k. */
+static void affine_of(const enco_baselines *f, int k, double *s, double *t)
+{
+    double n = f->n[k], den = n * f->saa[k] - f->sa[k] * f->sa[k];
+    *s = den > 0 ? (n * f->sab[k] - f->sa[k] * f->sb[k]) / den : 0.0;
+    *t = (f->sb[k] - *s * f->sa[k]) / n;
+}
+
+static enco_status remap(const enco_baselines *f, const enco_image *a, int lut, enco_image *out)
+{
+    if (f->pairs == 0 || f->c_a != f->c_b || a->c != f->c_a)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "colour remap: %s",
+                         f->pairs == 0 ? "no pairs"
+                                       : "A and B differ in channel count (no per-channel map)");
+    ENCO_TRY(enco_image_alloc(out, a->w, a->h, a->c));
+    uint8_t table[4][256];
+    for (int k = 0; k < a->c; k++) {
+        double s, t;
+        affine_of(f, k, &s, &t);
+        for (int v = 0; v < 256; v++)
+            table[k][v] = to_u8(lut && f->lut_n[k][v] > 0 ? f->lut_sum[k][v] / f->lut_n[k][v]
+                                                          : s * v + t);
+    }
+    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
+        for (int k = 0; k < a->c; k++)
+            out->data[i * (size_t)a->c + (size_t)k] = table[k][a->data[i * (size_t)a->c + (size_t)k]];
+    return ENCO_OK;
+}
+
+enco_status enco_baselines_affine(const enco_baselines *f, const enco_image *a, enco_image *out)
+{
+    return remap(f, a, 0, out);
+}
+
+enco_status enco_baselines_lut(const enco_baselines *f, const enco_image *a, enco_image *out)
+{
+    return remap(f, a, 1, out);
+}
+
+void enco_baselines_free(enco_baselines *f)
+{
+    free(f->sum_b);
+    f->sum_b = NULL;
+}

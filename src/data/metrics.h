@@ -13,7 +13,28 @@
  *   recoloured copy of a scene scores high; a different scene near 0), so it
  *   shows that a translation kept the content. Flat images (no gradient)
  *   give 0.
- * Mask IoU: |a AND b| / |a OR b| of two binary masks (1 when both are empty). */
+ * Mask IoU: |a AND b| / |a OR b| of two binary masks (1 when both are empty).
+ * Shape IoU (for scenes of flat shapes on a flat background, like the
+ *   synthetic task): the background colour is the most frequent colour on
+ *   the outermost pixel ring of the true image b (ties: the smallest value,
+ *   R first); a pixel is foreground when it is further than
+ *   ENCO_FG_DISTANCE (Euclidean over the channels, 0..255 units) from that
+ *   colour. The score is the mask IoU of the foregrounds of g and b, both
+ *   taken against b's background colour, so it measures whether g put
+ *   shapes where b has them, whatever their colours.
+ *
+ * Baselines fitted on test pairs (A, true B): an upper bound for what a
+ * generator that ignores its input, or only recolours it, can score on them.
+ *   Constant image: the per-pixel mean of all B (rounded): the image of
+ *     least squared error that does not depend on A. Needs every B of one
+ *     size.
+ *   Per-channel affine remap: B_k ~ s_k A_k + t_k for each channel k, least
+ *     squares over every pixel of every pair (s_k = 0 when A_k is constant);
+ *     the best global tone curve of degree one, i.e. colour grading.
+ *   Per-channel lookup table: B_k ~ T_k[A_k], T_k[v] the mean of B_k over
+ *     the pixels with A_k = v (values never seen fall back to the affine
+ *     remap): the best any per-pixel function of one channel can do. Needs A
+ *     and B with the same channel count. */
 #ifndef ENCO_DATA_METRICS_H
 #define ENCO_DATA_METRICS_H
 
@@ -24,5 +45,32 @@ enco_status enco_psnr_tensor(const float *a, const float *b, size_t n, double *p
 enco_status enco_ssim(const enco_image *a, const enco_image *b, double *ssim);
 enco_status enco_gradient_correlation(const enco_image *a, const enco_image *b, double *corr);
 double enco_mask_iou(const uint8_t *a, const uint8_t *b, size_t n);
+
+#define ENCO_FG_DISTANCE 40.0
+
+/* The most frequent colour on img's outermost pixel ring (c values). */
+enco_status enco_border_colour(const enco_image *img, uint8_t colour[4]);
+/* mask[i] = 1 where pixel i is further than `dist` from `colour`. */
+void enco_foreground_mask(const enco_image *img, const uint8_t colour[4], double dist,
+                          uint8_t *mask /* (h*w) */);
+enco_status enco_shape_iou(const enco_image *g, const enco_image *b, double *iou);
+
+typedef struct enco_baselines {
+    int w, h, c_a, c_b;
+    int same_size;           /* every B so far had the first one's size */
+    size_t pairs;
+    double *sum_b;           /* (h, w, c_b) per-pixel sums of B */
+    double n[4], sa[4], sb[4], saa[4], sab[4];  /* affine sums per channel */
+    double lut_sum[4][256], lut_n[4][256];
+} enco_baselines;
+
+/* Accumulates one pair (a and b of one size). Start from a zeroed struct. */
+enco_status enco_baselines_add(enco_baselines *f, const enco_image *a, const enco_image *b);
+/* The constant image (fails when the B differed in size or none was added). */
+enco_status enco_baselines_constant(const enco_baselines *f, enco_image *out);
+/* The remaps of a (fail when A and B differ in channel count). */
+enco_status enco_baselines_affine(const enco_baselines *f, const enco_image *a, enco_image *out);
+enco_status enco_baselines_lut(const enco_baselines *f, const enco_image *a, enco_image *out);
+void enco_baselines_free(enco_baselines *f);
 
 #endif

@@ -4,6 +4,7 @@
 #include "data/dataset.h"
 #include "data/metrics.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,60 +16,62 @@ static const char *leaf(const char *path)
     return s ? s + 1 : path;
 }
 
-static enco_status score_one(enco_translator *tr, const char *pa, const char *pb,
-                             double out[6])
+/* A and B of one pair at their size rounded to a multiple of 4. */
+static enco_status load_pair(const enco_config *cfg, const char *pa, const char *pb,
+                             enco_image *a4, enco_image *b4)
 {
-    int c = tr->cfg.model.input_nc;
-    enco_image a = {0}, b = {0}, a4 = {0}, b4 = {0}, g = {0};
-    float *x = NULL, *y = NULL;
-    enco_status st = enco_image_load(pa, c, &a);
+    enco_image a = {0}, b = {0};
+    enco_status st = enco_image_load(pa, cfg->model.input_nc, &a);
     if (st == ENCO_OK)
-        st = enco_image_load(pb, tr->cfg.model.output_nc, &b);
+        st = enco_image_load(pb, cfg->model.output_nc, &b);
     if (st == ENCO_OK && (a.w != b.w || a.h != b.h))
         st = ENCO_FAIL(ENCO_ERR_FORMAT, "%s is %dx%d but its pair %s is %dx%d", pa, a.w, a.h, pb,
                        b.w, b.h);
     int w = enco_round_to_4(a.w), h = enco_round_to_4(a.h);
     if (st == ENCO_OK)
-        st = w == a.w && h == a.h ? enco_image_crop(&a, 0, 0, w, h, &a4)
-                                  : enco_image_resize_bicubic(&a, w, h, &a4);
+        st = w == a.w && h == a.h ? enco_image_crop(&a, 0, 0, w, h, a4)
+                                  : enco_image_resize_bicubic(&a, w, h, a4);
     if (st == ENCO_OK)
-        st = w == b.w && h == b.h ? enco_image_crop(&b, 0, 0, w, h, &b4)
-                                  : enco_image_resize_bicubic(&b, w, h, &b4);
+        st = w == b.w && h == b.h ? enco_image_crop(&b, 0, 0, w, h, b4)
+                                  : enco_image_resize_bicubic(&b, w, h, b4);
+    enco_image_free(&a);
+    enco_image_free(&b);
+    return st;
+}
+
+static enco_status score(const enco_image *x, const enco_image *b, double s[4])
+{
+    ENCO_TRY(enco_psnr_u8(x, b, &s[0]));
+    if (s[0] > 100)
+        s[0] = 100; /* identical images: infinite PSNR, capped for the mean */
+    ENCO_TRY(enco_ssim(x, b, &s[1]));
+    ENCO_TRY(enco_gradient_correlation(x, b, &s[2]));
+    return enco_shape_iou(x, b, &s[3]);
+}
+
+static enco_status translate(enco_translator *tr, const enco_image *a4, enco_image *g)
+{
+    int c = tr->cfg.model.input_nc, oc = tr->cfg.model.output_nc, w = a4->w, h = a4->h;
+    float *x = malloc((size_t)c * w * h * sizeof(float));
+    float *y = malloc((size_t)oc * w * h * sizeof(float));
+    enco_status st = x && y ? ENCO_OK : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     if (st == ENCO_OK) {
-        x = malloc((size_t)c * w * h * sizeof(float));
-        y = malloc((size_t)tr->cfg.model.output_nc * w * h * sizeof(float));
-        if (!x || !y)
-            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    }
-    if (st == ENCO_OK) {
-        enco_image_to_tensor(&a4, x);
+        enco_image_to_tensor(a4, x);
         st = enco_translator_run(tr, x, h, w, y);
     }
     if (st == ENCO_OK)
-        st = enco_image_from_tensor(&g, y, tr->cfg.model.output_nc, h, w);
-    if (st == ENCO_OK)
-        st = enco_psnr_u8(&g, &b4, &out[0]);
-    if (st == ENCO_OK)
-        st = enco_ssim(&g, &b4, &out[1]);
-    if (st == ENCO_OK)
-        st = enco_gradient_correlation(&g, &b4, &out[2]);
-    if (st == ENCO_OK && a4.c == b4.c) {
-        st = enco_psnr_u8(&a4, &b4, &out[3]);
-        if (st == ENCO_OK)
-            st = enco_ssim(&a4, &b4, &out[4]);
-        if (st == ENCO_OK)
-            st = enco_gradient_correlation(&a4, &b4, &out[5]);
-    } else if (st == ENCO_OK) {
-        out[3] = out[4] = out[5] = NAN;
-    }
+        st = enco_image_from_tensor(g, y, oc, h, w);
     free(x);
     free(y);
-    enco_image_free(&a);
-    enco_image_free(&b);
-    enco_image_free(&a4);
-    enco_image_free(&b4);
-    enco_image_free(&g);
     return st;
+}
+
+enum { MODEL, IDENTITY, CONSTANT, AFFINE, LUT, N_ROWS };
+
+static void mean_of(const double sum[4], size_t n, enco_eval_scores *out)
+{
+    double d = n ? (double)n : NAN;
+    *out = (enco_eval_scores){sum[0] / d, sum[1] / d, sum[2] / d, sum[3] / d};
 }
 
 enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_images,
@@ -79,38 +82,142 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
     enco_dataset ds;
     memset(&ds, 0, sizeof ds);
     ENCO_TRY(enco_dataset_open(&ds, root, "test"));
-    enco_status st = ENCO_OK;
-    double sum[6] = {0};
-    size_t j = 0;
-    for (size_t i = 0; i < ds.a.count && st == ENCO_OK; i++) {
-        if (max_images && res->images >= max_images)
+    /* The pairs: testA and testB files of the same name (both lists sorted). */
+    size_t *pa = malloc((ds.a.count + 1) * sizeof *pa), *pb = malloc((ds.a.count + 1) * sizeof *pb);
+    size_t np = 0;
+    enco_status st = pa && pb ? ENCO_OK : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    for (size_t i = 0, j = 0; st == ENCO_OK && i < ds.a.count; i++) {
+        if (max_images && np >= max_images)
             break;
         const char *name = leaf(ds.a.paths[i]);
         while (j < ds.b.count && strcmp(leaf(ds.b.paths[j]), name) < 0)
             j++;
-        if (j == ds.b.count || strcmp(leaf(ds.b.paths[j]), name) != 0)
-            continue; /* no ground truth for this one */
-        double s[6];
-        st = score_one(tr, ds.a.paths[i], ds.b.paths[j], s);
-        if (st != ENCO_OK)
-            break;
-        /* Identical images have infinite PSNR: cap at 100 dB for the mean. */
-        for (int k = 0; k < 6; k++)
-            sum[k] += (k == 0 || k == 3) && s[k] > 100 ? 100 : s[k];
-        if (s[2] < res->min_content) {
-            res->min_content = s[2];
-            snprintf(res->worst, sizeof res->worst, "%s", name);
-        }
-        res->images++;
+        if (j < ds.b.count && strcmp(leaf(ds.b.paths[j]), name) == 0)
+            pa[np] = i, pb[np] = j, np++;
     }
+    if (st == ENCO_OK && np == 0)
+        st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                       "%s/testA and %s/testB share no file names: no ground truth to score",
+                       root, root);
+    double sum[N_ROWS][4] = {{0}};
+    size_t count[N_ROWS] = {0};
+    enco_baselines fit;
+    memset(&fit, 0, sizeof fit);
+    /* Pass 1: G(A) and identity, and the baselines' fit. */
+    for (size_t p = 0; st == ENCO_OK && p < np; p++) {
+        enco_image a4 = {0}, b4 = {0}, g = {0};
+        double s[4];
+        st = load_pair(&tr->cfg, ds.a.paths[pa[p]], ds.b.paths[pb[p]], &a4, &b4);
+        if (st == ENCO_OK)
+            st = translate(tr, &a4, &g);
+        if (st == ENCO_OK)
+            st = score(&g, &b4, s);
+        if (st == ENCO_OK) {
+            for (int k = 0; k < 4; k++)
+                sum[MODEL][k] += s[k];
+            count[MODEL]++;
+            if (s[2] < res->min_content) {
+                res->min_content = s[2];
+                snprintf(res->worst, sizeof res->worst, "%s", leaf(ds.a.paths[pa[p]]));
+            }
+        }
+        if (st == ENCO_OK && a4.c == b4.c) {
+            st = score(&a4, &b4, s);
+            for (int k = 0; k < 4 && st == ENCO_OK; k++)
+                sum[IDENTITY][k] += s[k];
+            count[IDENTITY] += st == ENCO_OK;
+        }
+        if (st == ENCO_OK)
+            st = enco_baselines_add(&fit, &a4, &b4);
+        enco_image_free(&a4);
+        enco_image_free(&b4);
+        enco_image_free(&g);
+    }
+    /* Pass 2: the fitted baselines, scored on the pairs they were fitted on. */
+    enco_image cst = {0};
+    int have_cst = st == ENCO_OK && fit.same_size;
+    if (have_cst)
+        st = enco_baselines_constant(&fit, &cst);
+    for (size_t p = 0; st == ENCO_OK && p < np; p++) {
+        enco_image a4 = {0}, b4 = {0}, x = {0};
+        double s[4];
+        st = load_pair(&tr->cfg, ds.a.paths[pa[p]], ds.b.paths[pb[p]], &a4, &b4);
+        for (int row = CONSTANT; row <= LUT && st == ENCO_OK; row++) {
+            if (row == CONSTANT && !have_cst)
+                continue;
+            if (row != CONSTANT && a4.c != b4.c)
+                continue;
+            st = row == CONSTANT ? score(&cst, &b4, s)
+                                 : (row == AFFINE ? enco_baselines_affine(&fit, &a4, &x)
+                                                  : enco_baselines_lut(&fit, &a4, &x));
+            if (st == ENCO_OK && row != CONSTANT)
+                st = score(&x, &b4, s);
+            enco_image_free(&x);
+            for (int k = 0; k < 4 && st == ENCO_OK; k++)
+                sum[row][k] += s[k];
+            count[row] += st == ENCO_OK;
+        }
+        enco_image_free(&a4);
+        enco_image_free(&b4);
+    }
+    enco_image_free(&cst);
+    enco_baselines_free(&fit);
+    free(pa);
+    free(pb);
     enco_dataset_close(&ds);
     ENCO_TRY(st);
-    if (res->images == 0)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "%s/testA and %s/testB share no file names: no ground truth to score",
-                         root, root);
-    double n = (double)res->images;
-    res->psnr = sum[0] / n, res->ssim = sum[1] / n, res->content = sum[2] / n;
-    res->base_psnr = sum[3] / n, res->base_ssim = sum[4] / n, res->base_content = sum[5] / n;
+    res->images = np;
+    mean_of(sum[MODEL], count[MODEL], &res->model);
+    mean_of(sum[IDENTITY], count[IDENTITY], &res->identity);
+    mean_of(sum[CONSTANT], count[CONSTANT], &res->constant);
+    mean_of(sum[AFFINE], count[AFFINE], &res->affine);
+    mean_of(sum[LUT], count[LUT], &res->lut);
+    return ENCO_OK;
+}
+
+static void json_num(FILE *f, const char *key, double v, int digits)
+{
+    if (isfinite(v))
+        fprintf(f, ", \"%s\": %.*f", key, digits, v);
+    else
+        fprintf(f, ", \"%s\": null", key);
+}
+
+static void json_scores(FILE *f, const char *prefix, const enco_eval_scores *s)
+{
+    static const char *const names[4] = {"psnr", "ssim", "content", "iou"};
+    const double v[4] = {s->psnr, s->ssim, s->content, s->iou};
+    char key[64];
+    for (int k = 0; k < 4; k++) {
+        snprintf(key, sizeof key, "%s%s", prefix, names[k]);
+        json_num(f, key, v[k], k == 0 ? 4 : 5);
+    }
+}
+
+enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return ENCO_FAIL(ENCO_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "{\"images\": %zu", r->images);
+    json_scores(f, "", &r->model);
+    json_scores(f, "identity_", &r->identity);
+    json_scores(f, "constant_", &r->constant);
+    json_scores(f, "remap_", &r->affine);
+    json_scores(f, "lut_", &r->lut);
+    json_num(f, "worst_content", r->min_content, 5);
+    fputs(", \"worst\": \"", f);
+    for (const char *c = r->worst; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20)
+            fprintf(f, "\\u%04x", (unsigned char)*c);
+        else
+            fputc(*c, f);
+    }
+    fputs("\"}\n", f);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return ENCO_FAIL(ENCO_ERR_IO, "%s: write failed", path);
     return ENCO_OK;
 }

@@ -5,19 +5,36 @@
 
 #include "train/translate.h"
 
+/* Means over the pairs; NaN where a score does not apply (see below). */
+typedef struct enco_eval_scores {
+    double psnr, ssim, content, iou;
+} enco_eval_scores;
+
 typedef struct enco_eval_result {
     size_t images;
-    double psnr, ssim, content;            /* G(A) vs the true B, means */
-    double base_psnr, base_ssim, base_content; /* identity baseline: A itself vs true B */
-    double min_content;                    /* worst image's content score of G(A) */
-    char worst[256];                       /* its file name */
+    enco_eval_scores model;     /* G(A) vs the true B */
+    enco_eval_scores identity;  /* A itself vs B (NaN when A and B differ in channels) */
+    /* Baselines fitted on these same pairs (data/metrics.h): what a generator
+     * that ignores its input (constant) or only recolours each channel
+     * (affine, lookup table) could score at best. constant is NaN when the
+     * test images differ in size, the remaps when A and B differ in channels. */
+    enco_eval_scores constant, affine, lut;
+    double min_content;         /* worst image's content score of G(A) */
+    char worst[256];            /* its file name */
 } enco_eval_result;
 
 /* Translates every ROOT/testA image of the pairs and compares it with the
- * ROOT/testB file of the same name: PSNR, SSIM and gradient correlation
- * (content kept), next to the same scores for A itself. Images are used at
- * their size rounded to a multiple of 4. */
+ * ROOT/testB file of the same name: PSNR, SSIM, gradient correlation
+ * (content kept) and shape IoU, next to the same scores for A itself and for
+ * the fitted baselines. Images are used at their size rounded to a multiple
+ * of 4. PSNR is capped at 100 dB per image (identical images) in the means. */
 enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_images,
                           enco_eval_result *res);
+
+/* Writes the result as one JSON object (NaN as null) to path, atomically
+ * enough for a reader: a complete file or an error. Keys: images, psnr, ssim,
+ * content, iou, worst_content, worst, and identity_ / constant_ / remap_
+ * (the affine remap) / lut_ followed by psnr, ssim, content, iou. */
+enco_status enco_eval_write_json(const enco_eval_result *res, const char *path);
 
 #endif
