@@ -124,16 +124,31 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     return ENCO_OK;
 }
 
-double enco_verify_tolerance(enco_verify_group g, int steps, double lr)
+double enco_verify_adam_bound(int steps, double lr, double beta1, double beta2)
 {
-    const double grow = pow(ENCO_VERIFY_GROWTH, steps - 1), adam = 2.0 * steps * lr;
+    /* |m_t| <= (1 - b1) sqrt(sum_k (b1^2 / b2)^k) sqrt(v_t / (1 - b2)), k < t;
+     * m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t). */
+    const double ratio = beta2 > 0 ? beta1 * beta1 / beta2 : beta1 > 0 ? INFINITY : 0;
+    double geo = 0, q = 1, total = 0;
+    for (int t = 1; t <= steps; t++) {
+        geo += q;
+        q *= ratio; /* beta2 = 0 < beta1: no bound (v forgets, m does not) */
+        total += (1 - beta1) * sqrt(geo / (1 - beta2)) * sqrt(1 - pow(beta2, t)) /
+                 (1 - pow(beta1, t));
+    }
+    return 2 * lr * total;
+}
+
+double enco_verify_tolerance(enco_verify_group g, int steps, double adam)
+{
+    const double grow = pow(ENCO_VERIFY_GROWTH, steps - 1);
     switch (g) {
     case ENCO_VG_LOSSES: return ENCO_VERIFY_LOSS_REL * grow;
     case ENCO_VG_G: return fmin(ENCO_VERIFY_G_ABS * grow, adam);
     case ENCO_VG_D: return fmin(ENCO_VERIFY_D_ABS * grow, adam);
     case ENCO_VG_F: return fmin(ENCO_VERIFY_F_ABS * grow, adam);
     case ENCO_VG_STATS: return ENCO_VERIFY_STATS_ABS * grow;
-    case ENCO_VG_IN_BIAS: return ENCO_VERIFY_IN_BIAS_LR * lr * steps;
+    case ENCO_VG_IN_BIAS: return adam;
     default: return 0;
     }
 }
@@ -309,10 +324,11 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
     for (int g = 0; g < ENCO_VG_COUNT; g++) {
         rep->rows[g].name = names[g];
         const double glr = g == ENCO_VG_IN_BIAS ? fmax(lr[0], lr[1])
-                           : g == ENCO_VG_STATS  ? lr[2]
-                           : g >= ENCO_VG_G      ? lr[g - ENCO_VG_G]
-                                                 : 0;
-        rep->rows[g].tolerance = enco_verify_tolerance((enco_verify_group)g, steps, glr);
+                           : g >= ENCO_VG_G && g <= ENCO_VG_F ? lr[g - ENCO_VG_G]
+                                                              : 0;
+        rep->rows[g].tolerance = enco_verify_tolerance(
+            (enco_verify_group)g, steps,
+            enco_verify_adam_bound(steps, glr, cfg->train.beta1, cfg->train.beta2));
     }
     rep->picks_pass = rep->picks.unexplained == 0;
     if (rep->picks.differ)
