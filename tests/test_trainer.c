@@ -445,34 +445,150 @@ START_TEST(verify_picks_near_ties)
     const float sb[6] = {0.50f, 0.20f, 0.21f, 0.90f, 0.29f, 0.10f};
     const int32_t ref[4] = {5, 1, 2, 3};
     enco_verify_picks pk = {0};
-    enco_verify_picks_compare(&pk, ref, ref, 4, 3, sa, sb, 6);
+    enco_verify_picks_compare(&pk, ref, ref, 4, 3, sa, sb, 6, 1.0);
     ck_assert_int_eq(pk.compared, 4);
     ck_assert_int_eq(pk.differ, 0);
     ck_assert(fabs(pk.score_diff - 0.01) < 1e-6);
     /* 1 and 2 traded places: 0.01 apart on both maps <= 2 d. */
     const int32_t swapped[4] = {5, 2, 1, 3};
-    enco_verify_picks_compare(&pk, ref, swapped, 4, 3, sa, sb, 6);
+    enco_verify_picks_compare(&pk, ref, swapped, 4, 3, sa, sb, 6, 1.0);
     ck_assert_int_eq(pk.differ, 2);
     ck_assert_int_eq(pk.unexplained, 0);
     /* 2 against 4: 0.09 apart, far beyond 2 d. */
     const int32_t far[4] = {5, 1, 4, 3};
-    enco_verify_picks_compare(&pk, ref, far, 4, 3, sa, sb, 6);
+    enco_verify_picks_compare(&pk, ref, far, 4, 3, sa, sb, 6, 1.0);
     ck_assert_int_eq(pk.differ, 3);
     ck_assert_int_eq(pk.unexplained, 1);
     /* The same swap with identical maps (d = 0) is not explained. */
     enco_verify_picks none = {0};
-    enco_verify_picks_compare(&none, ref, swapped, 4, 3, sa, sa, 6);
+    enco_verify_picks_compare(&none, ref, swapped, 4, 3, sa, sa, 6, 1.0);
     ck_assert_int_eq(none.unexplained, 2);
     /* A drawn slot (index 3 >= ranked) must agree whatever the scores. */
     const int32_t cover[4] = {5, 1, 2, 0};
     enco_verify_picks drawn = {0};
-    enco_verify_picks_compare(&drawn, ref, cover, 4, 3, sa, sb, 6);
+    enco_verify_picks_compare(&drawn, ref, cover, 4, 3, sa, sb, 6, 1.0);
     ck_assert_int_eq(drawn.unexplained, 1);
     /* Random sampling: nothing ranked, no maps. */
     enco_verify_picks rnd = {0};
-    enco_verify_picks_compare(&rnd, ref, swapped, 4, 0, NULL, NULL, 6);
+    enco_verify_picks_compare(&rnd, ref, swapped, 4, 0, NULL, NULL, 6, 1.0);
     ck_assert_int_eq(rnd.differ, 2);
     ck_assert_int_eq(rnd.unexplained, 2);
+}
+END_TEST
+
+/* The near-tie allowance is min(2 d, cap): maps far apart (a bug) explain
+ * no more than the cap, and a cap below 2 d decides. */
+START_TEST(verify_near_tie_cap)
+{
+    const float sa[6] = {0.50f, 0.20f, 0.21f, 0.90f, 0.30f, 0.10f};
+    const float sb[6] = {0.50f, 0.20f, 0.21f, 0.90f, 0.29f, 0.10f};
+    const int32_t ref[4] = {5, 1, 2, 3}, swapped[4] = {5, 2, 1, 3};
+    /* 1 and 2 are 0.01 apart: explained by 2 d = 0.02 under a cap of 0.015, */
+    enco_verify_picks pk = {0};
+    enco_verify_picks_compare(&pk, ref, swapped, 4, 3, sa, sb, 6, 0.015);
+    ck_assert_int_eq(pk.differ, 2);
+    ck_assert_int_eq(pk.unexplained, 0);
+    /* not under a cap of 0.005, nor under verify's own cap. */
+    enco_verify_picks low = {0};
+    enco_verify_picks_compare(&low, ref, swapped, 4, 3, sa, sb, 6, 0.005);
+    ck_assert_int_eq(low.unexplained, 2);
+    enco_verify_picks own = {0};
+    enco_verify_picks_compare(&own, ref, swapped, 4, 3, sa, sb, 6, ENCO_VERIFY_NEAR_TIE_CAP);
+    ck_assert_int_eq(own.unexplained, 2);
+    /* A map off by 0.5 everywhere (d = 0.5) would explain any swap of these
+     * scores by 2 d; the cap still refuses a swap 0.09 apart. */
+    float far[6];
+    for (int i = 0; i < 6; i++)
+        far[i] = sa[i] + 0.5f;
+    const int32_t wide[4] = {5, 1, 4, 3};
+    enco_verify_picks off = {0};
+    enco_verify_picks_compare(&off, ref, wide, 4, 3, sa, far, 6, 1.0);
+    ck_assert_int_eq(off.unexplained, 0);
+    ck_assert(fabs(off.score_diff - 0.5) < 1e-6);
+    enco_verify_picks capped = {0};
+    enco_verify_picks_compare(&capped, ref, wide, 4, 3, sa, far, 6, 0.05);
+    ck_assert_int_eq(capped.unexplained, 1);
+    /* An exact tie on both maps is explained by any cap, even 0. */
+    const float tie[6] = {0.50f, 0.20f, 0.20f, 0.90f, 0.30f, 0.10f};
+    enco_verify_picks exact = {0};
+    enco_verify_picks_compare(&exact, ref, swapped, 4, 3, tie, tie, 6, 0.0);
+    ck_assert_int_eq(exact.differ, 2);
+    ck_assert_int_eq(exact.unexplained, 0);
+}
+END_TEST
+
+/* The tolerances start at measured rounding and grow geometrically with
+ * the iterations; the weights' never exceed the most Adam lets two runs
+ * part, which the biases before an InstanceNorm get (their gradient is
+ * noise); loss slots are named in reports. */
+START_TEST(verify_tolerances)
+{
+    const double lr = 2e-4, grow = ENCO_VERIFY_GROWTH, b1 = 0.5, b2 = 0.999;
+    /* Adam's bound: one step moves a weight by at most lr, so two runs part
+     * by 2 lr; later steps by a little more (v's bias correction fades). */
+    ck_assert(fabs(enco_verify_adam_bound(1, lr, b1, b2) - 2 * lr) < 1e-15);
+    const double a3 = enco_verify_adam_bound(3, lr, b1, b2);
+    ck_assert_msg(a3 > 6 * lr && a3 < 6.5 * lr, "%g", a3 / lr);
+    /* r_10 = 1.82: sum_t r_t = 13.91 over ten steps. */
+    const double a10 = enco_verify_adam_bound(10, lr, b1, b2);
+    ck_assert_msg(fabs(a10 / (2 * lr) - 13.91) < 0.01, "%g", a10 / (2 * lr));
+    /* No momentum, v the last square: lr per step exactly; momentum with no
+     * memory in v: no bound. */
+    ck_assert(fabs(enco_verify_adam_bound(4, lr, 0, 0) - 8 * lr) < 1e-15);
+    ck_assert(isinf(enco_verify_adam_bound(2, lr, 0.5, 0)));
+    const enco_verify_group geo[4] = {ENCO_VG_LOSSES, ENCO_VG_G, ENCO_VG_F, ENCO_VG_STATS};
+    for (int i = 0; i < 4; i++) {
+        const double one = enco_verify_tolerance(geo[i], 1, 2 * lr);
+        ck_assert_msg(one > 0 && one <= 2e-6, "group %d: %g", geo[i], one);
+        ck_assert(fabs(enco_verify_tolerance(geo[i], 3, a3) - one * grow * grow) <
+                  1e-12 * one * grow * grow);
+    }
+    /* One iteration: every weight group far below Adam's bound. */
+    for (int g = ENCO_VG_G; g <= ENCO_VG_F; g++)
+        ck_assert_msg(enco_verify_tolerance((enco_verify_group)g, 1, 2 * lr) <= 2 * lr / 50,
+                      "group %d", g);
+    /* Long runs: the weights' tolerance stops at Adam's bound, the biases
+     * before an InstanceNorm have it from the first iteration. */
+    const double a30 = enco_verify_adam_bound(30, lr, b1, b2);
+    for (int g = ENCO_VG_G; g <= ENCO_VG_F; g++)
+        ck_assert(enco_verify_tolerance((enco_verify_group)g, 30, a30) == a30);
+    ck_assert(enco_verify_tolerance(ENCO_VG_IN_BIAS, 1, 2 * lr) == 2 * lr);
+    ck_assert(enco_verify_tolerance(ENCO_VG_IN_BIAS, 3, a3) == a3);
+    ck_assert(enco_verify_near_tie_cap(1) == ENCO_VERIFY_NEAR_TIE_CAP);
+    ck_assert(fabs(enco_verify_near_tie_cap(3) - ENCO_VERIFY_NEAR_TIE_CAP * grow * grow) <
+              1e-12 * ENCO_VERIFY_NEAR_TIE_CAP * grow * grow);
+    char nm[48];
+    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_D, nm, sizeof nm), "loss_D");
+    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_G_GAN, nm, sizeof nm), "loss_G_GAN");
+    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_ENCO_PAIR0 + 3, nm, sizeof nm),
+                     "loss_EnCo.3");
+}
+END_TEST
+
+/* One device twice is bitwise identical (the same device must be); marked
+ * as running other kernels it is judged by the tolerances and passes too. */
+START_TEST(verify_same_device)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    for (int differ = 0; differ < 2; differ++) {
+        enco_verify_report rep;
+        ENCO_CK(enco_verify(test_ctx(), test_ctx(), &cfg, 1, 24, 24, 2, differ, &rep));
+        ck_assert_int_eq(rep.same_device, !differ);
+        ck_assert_int_eq(rep.bitwise, 1);
+        ck_assert_int_eq(rep.pass, 1);
+        ck_assert_int_eq(rep.replays, 0);
+        ck_assert_int_eq(rep.picks.differ, 0);
+        ck_assert_int_gt(rep.picks.compared, 0);
+        for (int g = 0; g < ENCO_VG_COUNT; g++)
+            ck_assert_msg(rep.rows[g].max_abs == 0 && rep.rows[g].pass, "%s",
+                          rep.rows[g].name);
+    }
+    enco_verify_report rep;
+    ck_assert_int_eq(enco_verify(test_ctx(), test_ctx(), &cfg, 1, 24, 24, 0, 0, &rep),
+                     ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_verify(test_ctx(), test_ctx(), &cfg, 1, 24, 28, 1, 0, &rep),
+                     ENCO_ERR_INVALID_ARG);
 }
 END_TEST
 
@@ -640,6 +756,9 @@ int main(void)
     tcase_add_test(t, lr_schedule);
     tcase_add_test(t, lr_schedule_in_the_run);
     tcase_add_test(t, verify_picks_near_ties);
+    tcase_add_test(t, verify_near_tie_cap);
+    tcase_add_test(t, verify_tolerances);
+    tcase_add_test(t, verify_same_device);
     tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
     tcase_add_test(t, too_large_for_device_is_explained);
     tcase_add_test(t, lost_device_keeps_checkpoint);
