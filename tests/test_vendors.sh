@@ -35,7 +35,8 @@ else
 fi
 
 # verify NAME STEPS [ARGS...]: PoCL vs Intel must pass, the picks may differ
-# only at near-ties, and the losses of at least the first iteration are judged.
+# only at near-ties, and the losses of every iteration are judged (one entry
+# per iteration in loss_rel_by_iteration).
 verify() {
     name=$1 steps=$2
     shift 2
@@ -44,7 +45,8 @@ verify() {
     rc=$?
     if [ $rc -eq 0 ] && grep -q '"same_device": false, "bitwise": [a-z]*, "pass": true' "$json" &&
         grep -q '"compared": [1-9][0-9]*, "differ": [0-9]*, "unexplained": 0' "$json" &&
-        grep -q '"losses_judged": [1-9]' "$json"; then
+        [ "$(sed -n 's/.*"loss_rel_by_iteration": \[\(.*\)\]}$/\1/p' "$json" | grep -o '\[[^]]*\]' |
+            wc -l)" -eq "$steps" ]; then
         ok "$name"
         grep -E '^  [a-zA-Z]' "$tmp/out" | sed 's/^/     /'
     else

@@ -41,7 +41,7 @@ check "PoCL twice: bitwise identical" "$tmp/same.json"
 grep -q '"bitwise": true' "$tmp/same.json" || { echo "FAIL same device not bitwise"; fail=$((fail + 1)); }
 grep -q '"differ": 0, "unexplained": 0' "$tmp/same.json" || {
     echo "FAIL same device: the patch picks differ"; fail=$((fail + 1)); }
-grep -q '"replays": 0, "loss_rel_by_iteration": \[\[0, 2e-06\], \[0, 1e-05\], \[0, 5e-05\]\]' \
+grep -q '"replays": 0, "ill_conditioned": {[^}]*}, "loss_rel_by_iteration": \[\[0, 2e-06\], \[0, 0.002\], \[0, 0.01\]\]' \
     "$tmp/same.json" || {
     echo "FAIL same device: not every iteration's losses judged, or not identical"; fail=$((fail + 1)); }
 
@@ -70,8 +70,9 @@ grep -q '"bitwise": true' "$tmp/cross_same.json" || {
 
 # A real bug: device B reads a copy of the kernels whose norms scale rstd by
 # 1.001 (a slightly wrong normalisation). On one iteration it moves the
-# losses by about 3e-5 relative and some weights by lr / 2, which the
-# tolerances of REPRODUCIBILITY.md must catch. The unmodified copy, read the
+# losses by about 3e-5 relative (tolerance 2e-6) and well-conditioned G and F
+# weights by 2 lr (tolerance 2e-4 lr), which REPRODUCIBILITY.md's tolerances
+# must catch. The unmodified copy, read the
 # same way, passes bit for bit: the failure is the perturbation's.
 cp -r "$src_cl" "$tmp/cl_same"
 cp -r "$src_cl" "$tmp/cl_bug"
@@ -94,6 +95,26 @@ elif grep -q '"pass": false, "groups": \[{"name": "losses", [^}]*"pass": false' 
     echo "ok   a perturbed norm kernel (rstd x 1.001) fails verify on its losses and G weights"
 else
     echo "FAIL a perturbed norm kernel: not failed by the losses and G weights"; cat "$tmp/bug.json"
+    fail=$((fail + 1))
+fi
+# A second bug, in the optimiser: device B's Adam kernel scales the bias
+# correction of v by 1.001 (every well-conditioned update grows by 0.1 %,
+# about 1e-3 lr). The losses move by only 5e-7 relative (G's losses see the
+# updated D), within their tolerance; the weights must fail (tolerance
+# 2e-4 lr, REPRODUCIBILITY.md; measured 1e-3 lr).
+cp -r "$src_cl" "$tmp/cl_adam"
+sed -i 's|const float denom = sqrt(vi) / bc2_sqrt + eps;|const float denom = sqrt(vi) / (bc2_sqrt * 1.001f) + eps;|' \
+    "$tmp/cl_adam/adam.cl"
+grep -q 'bc2_sqrt \* 1.001f' "$tmp/cl_adam/adam.cl" || {
+    echo "FAIL the perturbation was not applied to cl/adam.cl"; fail=$((fail + 1)); }
+if "$bin" verify --devices pthread,pthread --steps 1 --size 32 --kernel-dir-b "$tmp/cl_adam" \
+    --json "$tmp/adam.json" > "$tmp/adam.out" 2>&1; then
+    echo "FAIL a perturbed Adam kernel passed verify"; cat "$tmp/adam.out"; fail=$((fail + 1))
+elif grep -q '"name": "G weights", [^}]*"pass": false' "$tmp/adam.json" &&
+    grep -q '"name": "F weights", [^}]*"pass": false' "$tmp/adam.json"; then
+    echo "ok   a perturbed Adam kernel (bias correction x 1.001) fails verify on its G and F weights"
+else
+    echo "FAIL a perturbed Adam kernel: not failed by the G and F weights"; cat "$tmp/adam.json"
     fail=$((fail + 1))
 fi
 if "$bin" verify --devices pthread,pthread --kernel-dir-b "$tmp/none" > "$tmp/out" 2>&1; then

@@ -39,6 +39,8 @@ typedef struct run_out {
     size_t ids_step, scores_step, ids_off[ENCO_MAX_PAIRS], scores_off[ENCO_MAX_PAIRS];
     float *w[3];            /* G, D, F params */
     float *buf;             /* F buffers (running stats) */
+    float *vmin[3];         /* G, D, F: each element's smallest bias-corrected Adam
+                             * second moment v_hat over the iterations (NAN: no step) */
     size_t nw[3], nbuf;
 } run_out;
 
@@ -47,9 +49,44 @@ static void run_out_free(run_out *r)
     free(r->losses);
     free(r->ids);
     free(r->scores);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         free(r->w[i]);
+        free(r->vmin[i]);
+    }
     free(r->buf);
+}
+
+void enco_verify_vhat_min(float *vmin, const float *v, size_t n, long step, double beta2)
+{
+    const double bc2 = 1 - pow(beta2, (double)step);
+    for (size_t j = 0; j < n; j++) {
+        const float vh = (float)(v[j] / bc2);
+        if (!(vmin[j] <= vh)) /* NAN (no step yet) or larger */
+            vmin[j] = vh;
+    }
+}
+
+/* Folds the set's Adam second moments after its last step into *vmin
+ * (allocated here, NAN until the set's first step). */
+static enco_status track_vmin(enco_ctx *ctx, const enco_param_set *ps, double beta2,
+                              float **vmin, float **tmp)
+{
+    if (!ps->n_params || ps->adam_step < 1)
+        return ENCO_OK;
+    if (!*vmin) {
+        *vmin = malloc(ps->n_params * F4);
+        if (!*vmin)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        for (size_t j = 0; j < ps->n_params; j++)
+            (*vmin)[j] = NAN;
+    }
+    float *t = realloc(*tmp, ps->n_params * F4);
+    if (!t)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    *tmp = t;
+    ENCO_TRY(enco_download(ctx, ps->adam_v, 0, ps->n_params * F4, t));
+    enco_verify_vhat_min(*vmin, t, ps->n_params, (long)ps->adam_step, beta2);
+    return ENCO_OK;
 }
 
 /* Trains on ctx. replay: NULL, or the picks of another run (laid out as
@@ -74,6 +111,8 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     }
     out->ids = malloc((size_t)steps * out->ids_step * sizeof(int32_t) + 1);
     out->scores = malloc((size_t)steps * out->scores_step * F4 + 1);
+    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    float *vtmp = NULL;
     enco_status st = a && b && out->losses && out->ids && out->scores
                          ? enco_trainer_init_weights(t)
                          : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
@@ -91,6 +130,8 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
             st = enco_trainer_step(t, a, b, replayed ? &ov : NULL);
         if (st == ENCO_OK)
             st = enco_trainer_losses(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
+        for (int i = 0; i < 3 && st == ENCO_OK; i++)
+            st = track_vmin(ctx, sets[i], cfg->train.beta2, &out->vmin[i], &vtmp);
         for (int p = 0; p < t->npairs && st == ENCO_OK; p++) {
             st = enco_trainer_patch_ids(t, p, out->ids + s * out->ids_step + out->ids_off[p]);
             /* A replayed iteration computes no score map. */
@@ -100,7 +141,7 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
                                    out->scores + s * out->scores_step + out->scores_off[p]);
         }
     }
-    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    free(vtmp);
     for (int i = 0; i < 3 && st == ENCO_OK; i++) {
         out->nw[i] = sets[i]->n_params;
         out->w[i] = malloc(out->nw[i] * F4);
@@ -139,23 +180,34 @@ double enco_verify_adam_bound(int steps, double lr, double beta1, double beta2)
     return 2 * lr * total;
 }
 
-double enco_verify_tolerance(enco_verify_group g, int steps, double adam)
+double enco_verify_tolerance(enco_verify_group g, int steps, double lr, double adam)
 {
-    const double grow = pow(ENCO_VERIFY_GROWTH, steps - 1);
     switch (g) {
-    case ENCO_VG_LOSSES: return ENCO_VERIFY_LOSS_REL * grow;
-    case ENCO_VG_G: return fmin(ENCO_VERIFY_G_ABS * grow, adam);
-    case ENCO_VG_D: return fmin(ENCO_VERIFY_D_ABS * grow, adam);
-    case ENCO_VG_F: return fmin(ENCO_VERIFY_F_ABS * grow, adam);
-    case ENCO_VG_STATS: return ENCO_VERIFY_STATS_ABS * grow;
-    case ENCO_VG_IN_BIAS: return adam;
+    case ENCO_VG_LOSSES:
+        return steps <= 1 ? ENCO_VERIFY_LOSS_REL
+                          : ENCO_VERIFY_LOSS_REL_2 * pow(ENCO_VERIFY_GROWTH, steps - 2);
+    case ENCO_VG_G:
+    case ENCO_VG_D:
+    case ENCO_VG_F: return steps <= 1 ? fmin(ENCO_VERIFY_WEIGHT_LR * lr, adam) : adam;
+    case ENCO_VG_STATS:
+        return steps <= 1 ? ENCO_VERIFY_STATS_ABS
+                          : ENCO_VERIFY_STATS_ABS_2 * pow(10.0, steps - 2);
+    case ENCO_VG_ILL: return adam;
     default: return 0;
     }
 }
 
+int enco_verify_ill_conditioned(double vhat_min_a, double vhat_min_b, double eps)
+{
+    /* NAN (never stepped) counts as well conditioned: its weight never moved. */
+    const double v = fmin(isnan(vhat_min_a) ? INFINITY : vhat_min_a,
+                          isnan(vhat_min_b) ? INFINITY : vhat_min_b);
+    return sqrt(v) + eps < ENCO_VERIFY_ILL_K * eps;
+}
+
 double enco_verify_near_tie_cap(int s)
 {
-    return ENCO_VERIFY_NEAR_TIE_CAP * pow(ENCO_VERIFY_GROWTH, s - 1);
+    return s <= 1 ? ENCO_VERIFY_NEAR_TIE_CAP : INFINITY;
 }
 
 const char *enco_verify_loss_name(int slot, char *buf, size_t size)
@@ -318,16 +370,18 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
         return st;
     }
     static const char *names[ENCO_VG_COUNT] = {"losses", "G weights", "D weights", "F weights",
-                                               "F running stats", "biases before IN"};
+                                               "F running stats", "ill-conditioned"};
     double lr[3] = {cfg->train.lr_G, cfg->train.lr_D, cfg->train.lr_F};
     int bitwise = 1;
     for (int g = 0; g < ENCO_VG_COUNT; g++) {
         rep->rows[g].name = names[g];
-        const double glr = g == ENCO_VG_IN_BIAS ? fmax(lr[0], lr[1])
+        /* ENCO_VG_ILL: each net's elements at its own bound, the row shows
+         * the largest. */
+        const double glr = g == ENCO_VG_ILL ? fmax(fmax(lr[0], lr[1]), lr[2])
                            : g >= ENCO_VG_G && g <= ENCO_VG_F ? lr[g - ENCO_VG_G]
                                                               : 0;
         rep->rows[g].tolerance = enco_verify_tolerance(
-            (enco_verify_group)g, steps,
+            (enco_verify_group)g, steps, glr,
             enco_verify_adam_bound(steps, glr, cfg->train.beta1, cfg->train.beta2));
     }
     rep->picks_pass = rep->picks.unexplained == 0;
@@ -341,7 +395,7 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
     lrow->pass = 1;
     for (int s = 0; s < steps; s++) {
         enco_verify_row it = {0};
-        const double tol = enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0);
+        const double tol = enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0, 0);
         for (int k = 0; k < ENCO_LOSS_ENCO_PAIR0 + ta->npairs; k++) {
             const double before = it.max_rel;
             const size_t o = (size_t)s * ENCO_LOSS_SLOTS + k;
@@ -364,20 +418,43 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
         }
     }
     enco_param_set *sets[3] = {&ta->G, &ta->D, &ta->F};
-    unsigned char *mask[3] = {in_bias_mask(&ta->gnet), in_bias_mask(&ta->dnet), NULL};
-    if (!mask[0] || !mask[1]) {
+    unsigned char *mask[3] = {in_bias_mask(&ta->gnet), in_bias_mask(&ta->dnet),
+                              calloc(ta->F.n_params + 1, 1)};
+    if (!mask[0] || !mask[1] || !mask[2]) {
         st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     } else {
-        enco_verify_row *brow = &rep->rows[ENCO_VG_IN_BIAS];
+        /* The elements judged at Adam's bound: the biases before an
+         * InstanceNorm, and every element whose Adam step was ill-conditioned
+         * on either run at some iteration. */
+        enco_verify_row *brow = &rep->rows[ENCO_VG_ILL];
+        brow->pass = 1;
         for (int i = 0; i < 3; i++) {
+            for (size_t j = 0; j < ra.nw[i]; j++) {
+                const int inb = mask[i][j];
+                if (inb) {
+                    rep->ill_in_bias++;
+                } else if (enco_verify_ill_conditioned(ra.vmin[i] ? ra.vmin[i][j] : NAN,
+                                                       rb.vmin[i] ? rb.vmin[i][j] : NAN,
+                                                       cfg->train.eps)) {
+                    mask[i][j] = 1;
+                    rep->ill_elements[i]++;
+                }
+            }
             enco_verify_row *row = &rep->rows[ENCO_VG_G + i];
             compare(row, ra.w[i], rb.w[i], ra.nw[i], mask[i], 0, sets[i], 0, 1e-3, &bitwise);
             row->pass = row->max_abs <= row->tolerance;
-            if (mask[i])
-                compare(brow, ra.w[i], rb.w[i], ra.nw[i], mask[i], 1, sets[i], 0, 1e-3,
-                        &bitwise);
+            /* Each net's elements at its own learning rate's bound. */
+            enco_verify_row ill = {0};
+            compare(&ill, ra.w[i], rb.w[i], ra.nw[i], mask[i], 1, sets[i], 0, 1e-3, &bitwise);
+            const double bound = enco_verify_adam_bound(steps, lr[i], cfg->train.beta1,
+                                                        cfg->train.beta2);
+            brow->pass &= ill.max_abs <= bound;
+            if (ill.max_abs > brow->max_abs || !i) {
+                brow->max_abs = fmax(brow->max_abs, ill.max_abs);
+                memcpy(brow->worst, ill.worst, sizeof brow->worst);
+            }
+            brow->max_rel = fmax(brow->max_rel, ill.max_rel);
         }
-        brow->pass = brow->max_abs <= brow->tolerance;
         enco_verify_row *srow = &rep->rows[ENCO_VG_STATS];
         compare(srow, ra.buf, rb.buf, ra.nbuf, NULL, 0, &ta->F, 1, 1e-3, &bitwise);
         srow->pass = srow->max_abs <= srow->tolerance;
@@ -390,6 +467,7 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
     }
     free(mask[0]);
     free(mask[1]);
+    free(mask[2]);
     run_out_free(&ra);
     run_out_free(&rb);
     enco_trainer_free(ta);
