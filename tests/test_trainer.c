@@ -100,6 +100,19 @@ START_TEST(init_is_seeded)
     free(wb);
     wb = weights(b, &n);
     ck_assert_msg(memcmp(wa, wb, n * sizeof(float)) != 0, "another seed gave the same weights");
+    /* train.init_gain scales the xavier draws (the reference's --init_gain):
+     * the same seed at gain 0.5 gives 25 times the weights of gain 0.02. */
+    enco_trainer_free(b);
+    small_config(&cfg);
+    cfg.train.init_gain = 0.5;
+    b = make(&cfg);
+    free(wb);
+    wb = weights(b, &n);
+    double worst = 0;
+    for (size_t i = 0; i < p->numel; i++)
+        worst = fmax(worst, fabs((double)wb[p->offset + i] - 25.0 * wa[p->offset + i]) /
+                                (25.0 * want));
+    ck_assert_msg(worst < 1e-5, "init_gain 0.5: weights off 25x gain 0.02 by %g of the std", worst);
     free(wa), free(wb);
     enco_trainer_free(a);
     enco_trainer_free(b);

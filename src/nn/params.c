@@ -131,11 +131,11 @@ void enco_params_free(enco_ctx *ctx, enco_param_set *ps)
 }
 
 static enco_status init_one(enco_ctx *ctx, enco_param_set *ps, const enco_param *p, enco_rng *rng,
-                            float *host)
+                            double gain, float *host)
 {
     switch (p->init) {
     case ENCO_INIT_XAVIER:
-        ENCO_TRY(enco_rng_xavier_normal(rng, host, p->numel, p->fan_in, p->fan_out, 0.02));
+        ENCO_TRY(enco_rng_xavier_normal(rng, host, p->numel, p->fan_in, p->fan_out, gain));
         break;
     case ENCO_INIT_ZERO:
         memset(host, 0, p->numel * sizeof(float));
@@ -155,7 +155,7 @@ static enco_status init_one(enco_ctx *ctx, enco_param_set *ps, const enco_param 
                        p->numel * sizeof(float), host);
 }
 
-enco_status enco_params_initialize(enco_ctx *ctx, enco_param_set *ps, enco_rng *rng)
+enco_status enco_params_initialize(enco_ctx *ctx, enco_param_set *ps, enco_rng *rng, double gain)
 {
     size_t biggest = 1;
     for (size_t i = 0; i < ps->count; i++)
@@ -166,7 +166,7 @@ enco_status enco_params_initialize(enco_ctx *ctx, enco_param_set *ps, enco_rng *
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     enco_status st = ENCO_OK;
     for (size_t i = 0; i < ps->count && st == ENCO_OK; i++)
-        st = init_one(ctx, ps, &ps->list[i], rng, host);
+        st = init_one(ctx, ps, &ps->list[i], rng, gain, host);
     free(host);
     for (size_t i = 0; i < ps->ncounters; i++)
         ps->counters[i].value = 0;

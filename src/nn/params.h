@@ -64,8 +64,9 @@ const enco_param *enco_params_find(const enco_param_set *ps, const char *name);
 /* Allocates the device blocks (params, grads, moments, buffers; all zero). */
 enco_status enco_params_alloc(enco_ctx *ctx, enco_param_set *ps);
 /* Initialises every tensor per its init rule with draws from rng (host side,
- * uploaded: identical on every device). */
-enco_status enco_params_initialize(enco_ctx *ctx, enco_param_set *ps, enco_rng *rng);
+ * uploaded: identical on every device); gain: the xavier_normal gain
+ * (train.init_gain, the reference's --init_gain). */
+enco_status enco_params_initialize(enco_ctx *ctx, enco_param_set *ps, enco_rng *rng, double gain);
 void enco_params_free(enco_ctx *ctx, enco_param_set *ps);
 
 /* Device block and offset of a tensor's values (params or buffers). */

@@ -195,9 +195,9 @@ enco_status enco_trainer_init_weights(enco_trainer *t)
     uint64_t seed = (uint64_t)t->cfg.train.seed;
     enco_rng rg = enco_rng_make(seed, 100), rd = enco_rng_make(seed, 101),
              rf = enco_rng_make(seed, 102);
-    ENCO_TRY(enco_params_initialize(t->ctx, &t->G, &rg));
-    ENCO_TRY(enco_params_initialize(t->ctx, &t->D, &rd));
-    ENCO_TRY(enco_params_initialize(t->ctx, &t->F, &rf));
+    ENCO_TRY(enco_params_initialize(t->ctx, &t->G, &rg, t->cfg.train.init_gain));
+    ENCO_TRY(enco_params_initialize(t->ctx, &t->D, &rd, t->cfg.train.init_gain));
+    ENCO_TRY(enco_params_initialize(t->ctx, &t->F, &rf, t->cfg.train.init_gain));
     enco_param_set *sets[] = {&t->G, &t->D, &t->F};
     for (int i = 0; i < 3; i++)
         if (sets[i]->n_params) {
