@@ -125,6 +125,14 @@ typedef struct enco_verify_report {
     int steps, same_device;
     int bitwise;               /* every compared value identical */
     enco_verify_row rows[ENCO_VG_COUNT];
+    /* steps >= 2: the weights and running statistics after iteration 1 of
+     * both runs (which used the same patches), judged exactly as after a
+     * one-iteration run: groups by the v_hat of iteration 1, tolerances
+     * enco_verify_tolerance(g, 1, ...). rows1[ENCO_VG_LOSSES] is unused (the
+     * losses of iteration 1 are judged in rows[ENCO_VG_LOSSES]). */
+    int has_iteration1;
+    enco_verify_row rows1[ENCO_VG_COUNT];
+    long ill_elements1[3];     /* G, D, F elements ill-conditioned by iteration 1 */
     enco_verify_picks picks;
     int picks_pass;            /* no unexplained pick difference */
     long ill_elements[3];      /* G, D, F elements judged ill-conditioned by Adam's state */
