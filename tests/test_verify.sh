@@ -44,6 +44,10 @@ grep -q '"differ": 0, "unexplained": 0' "$tmp/same.json" || {
 grep -q '"replays": 0, "ill_conditioned": {[^}]*}, "loss_rel_by_iteration": \[\[0, 2e-06\], \[0, 0.002\], \[0, 0.01\]\]' \
     "$tmp/same.json" || {
     echo "FAIL same device: not every iteration's losses judged, or not identical"; fail=$((fail + 1)); }
+# A run of N >= 2 also judges the state after iteration 1 (five groups).
+[ "$(grep -o '"name": "[^"]* after iteration 1", [^}]*"pass": true' "$tmp/same.json" | wc -l)" -eq 5 ] || {
+    echo "FAIL same device: the state after iteration 1 not judged in five passing groups"
+    fail=$((fail + 1)); }
 
 "$bin" verify --devices oclgrind,pthread --steps 1 --size 24 --json "$tmp/cross.json" || true
 check "Oclgrind vs PoCL within tolerances" "$tmp/cross.json"
@@ -116,6 +120,30 @@ elif grep -q '"name": "G weights", [^}]*"pass": false' "$tmp/adam.json" &&
 else
     echo "FAIL a perturbed Adam kernel: not failed by the G and F weights"; cat "$tmp/adam.json"
     fail=$((fail + 1))
+fi
+# The same bug over three iterations: after iteration 2 the weights are
+# judged at Adam's bound only (REPRODUCIBILITY.md), which it stays within,
+# but the weights after iteration 1 are kept and judged as above and must
+# fail, with the very differences of the one-iteration run (iteration 1's
+# weights of both runs are those of the one-iteration runs).
+if "$bin" verify --devices pthread,pthread --steps 3 --size 32 --kernel-dir-b "$tmp/cl_adam" \
+    --json "$tmp/adam3.json" > "$tmp/adam3.out" 2>&1; then
+    echo "FAIL a perturbed Adam kernel passed verify --steps 3"; cat "$tmp/adam3.out"; fail=$((fail + 1))
+else
+    diff3=0
+    for net in G F; do
+        one=$(sed -n "s/.*\"name\": \"$net weights\", \"max_abs\": \([^,]*\),.*/\1/p" "$tmp/adam.json")
+        three=$(sed -n "s/.*\"name\": \"$net weights after iteration 1\", \"max_abs\": \([^,]*\),.*/\1/p" \
+            "$tmp/adam3.json")
+        grep -q "\"name\": \"$net weights after iteration 1\", [^}]*\"pass\": false" "$tmp/adam3.json" &&
+            [ -n "$one" ] && [ "$one" = "$three" ] || diff3=1
+    done
+    if [ $diff3 -eq 0 ]; then
+        echo "ok   a perturbed Adam kernel fails verify --steps 3 on the G and F weights after iteration 1 (as in --steps 1)"
+    else
+        echo "FAIL a perturbed Adam kernel, 3 iterations: not failed by G and F weights after iteration 1 as in 1"
+        cat "$tmp/adam3.json"; fail=$((fail + 1))
+    fi
 fi
 if "$bin" verify --devices pthread,pthread --kernel-dir-b "$tmp/none" > "$tmp/out" 2>&1; then
     echo "FAIL a missing --kernel-dir-b folder was accepted"; fail=$((fail + 1))

@@ -24,8 +24,9 @@ static void help(void)
            "weight at %g x its net's lr, the losses at %g relative. From iteration 2 on\n"
            "the ill-conditioned steps' differences drive everything: the weights are\n"
            "judged at Adam's bound, the losses of iteration s >= 2 at %g x %g^(s-2).\n"
-           "So --steps 1 checks the weights tightly; the losses of iteration 1 are\n"
-           "judged tightly in every run.\n"
+           "So a run of N >= 2 iterations also keeps the weights and running statistics\n"
+           "after iteration 1 and judges them as --steps 1 would (rows \"... after\n"
+           "iteration 1\"); the losses of iteration 1 are judged tightly in every run.\n"
            "It also compares the sampled patch positions: a DAG pick may differ only at a\n"
            "near-tie, two positions whose scores lie within min(2 d, cap) of each other\n"
            "on both score maps, d being the maps' largest difference and the cap %g\n"
@@ -157,17 +158,24 @@ int cmd_verify(int argc, char **argv)
         return cli_fail("verify", st);
     printf("verify: %s vs %s, %d iterations%s\n", rep.device_a, rep.device_b, rep.steps,
            rep.same_device ? " (same device: must be bitwise identical)" : "");
-    printf("  %-16s %12s %12s %12s  %s\n", "group", "max |diff|", "max rel", "tolerance",
+    const int w = rep.has_iteration1 ? 34 : 16;
+    printf("  %-*s %12s %12s %12s  %s\n", w, "group", "max |diff|", "max rel", "tolerance",
            "result (largest at)");
-    for (int g = 0; g < ENCO_VG_COUNT; g++) {
-        const enco_verify_row *r = &rep.rows[g];
-        printf("  %-16s %12.3g %12.3g %12.3g  %s (%s)\n", r->name, r->max_abs, r->max_rel,
+    for (int g = 0; g < 2 * ENCO_VG_COUNT; g++) {
+        const enco_verify_row *r = g < ENCO_VG_COUNT ? &rep.rows[g] : &rep.rows1[g - ENCO_VG_COUNT];
+        if (g >= ENCO_VG_COUNT && (!rep.has_iteration1 || g == ENCO_VG_COUNT + ENCO_VG_LOSSES))
+            continue;
+        printf("  %-*s %12.3g %12.3g %12.3g  %s (%s)\n", w, r->name, r->max_abs, r->max_rel,
                r->tolerance, r->pass ? "pass" : "FAIL", r->worst[0] ? r->worst : "-");
     }
     printf("  ill-conditioned: %ld G, %ld D and %ld F elements by Adam's state (sqrt(v_hat) + "
            "eps < %g eps), %ld biases before an InstanceNorm\n",
            rep.ill_elements[0], rep.ill_elements[1], rep.ill_elements[2], ENCO_VERIFY_ILL_K,
            rep.ill_in_bias);
+    if (rep.has_iteration1)
+        printf("  after iteration 1: %ld G, %ld D and %ld F elements by Adam's state, the same "
+               "biases\n",
+               rep.ill_elements1[0], rep.ill_elements1[1], rep.ill_elements1[2]);
     const enco_verify_picks *pk = &rep.picks;
     printf("  %-16s %ld of %ld differ, %ld beyond a near-tie (score maps %.3g apart, "
            "near-tie cap %.3g at iteration 1, none later)  %s\n",
@@ -191,8 +199,13 @@ int cmd_verify(int argc, char **argv)
                    "\"same_device\": %s, \"bitwise\": %s, \"pass\": %s, \"groups\": [",
                 rep.device_a, rep.device_b, rep.steps, rep.same_device ? "true" : "false",
                 rep.bitwise ? "true" : "false", rep.pass ? "true" : "false");
-        for (int g = 0; g < ENCO_VG_COUNT; g++) {
-            const enco_verify_row *r = &rep.rows[g];
+        /* The final state's groups, then (steps >= 2) iteration 1's. */
+        for (int g = 0; g < 2 * ENCO_VG_COUNT; g++) {
+            const enco_verify_row *r =
+                g < ENCO_VG_COUNT ? &rep.rows[g] : &rep.rows1[g - ENCO_VG_COUNT];
+            if (g >= ENCO_VG_COUNT &&
+                (!rep.has_iteration1 || g == ENCO_VG_COUNT + ENCO_VG_LOSSES))
+                continue;
             fprintf(f, "%s{\"name\": \"%s\", \"max_abs\": %.6g, \"max_rel\": %.6g, "
                        "\"tolerance\": %.6g, \"pass\": %s, \"worst\": \"%s\"}",
                     g ? ", " : "", r->name, r->max_abs, r->max_rel, r->tolerance,
@@ -205,9 +218,13 @@ int cmd_verify(int argc, char **argv)
                 enco_verify_near_tie_cap(1), pk->first_iteration, pk->iterations_differ,
                 rep.picks_pass ? "true" : "false", rep.replays);
         fprintf(f, ", \"ill_conditioned\": {\"k\": %g, \"G\": %ld, \"D\": %ld, \"F\": %ld, "
-                   "\"in_biases\": %ld}",
+                   "\"in_biases\": %ld",
                 ENCO_VERIFY_ILL_K, rep.ill_elements[0], rep.ill_elements[1], rep.ill_elements[2],
                 rep.ill_in_bias);
+        if (rep.has_iteration1) /* G, D, F by Adam's state after iteration 1 */
+            fprintf(f, ", \"after_iteration_1\": [%ld, %ld, %ld]", rep.ill_elements1[0],
+                    rep.ill_elements1[1], rep.ill_elements1[2]);
+        fprintf(f, "}");
         /* Per iteration: the largest relative loss difference, its tolerance. */
         fprintf(f, ", \"loss_rel_by_iteration\": [");
         for (int s = 0; s < rep.steps && s < ENCO_VERIFY_MAX_REPORTED; s++)

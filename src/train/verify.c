@@ -32,28 +32,41 @@ static enco_status batch(const enco_config *cfg, int n, int size, int iter, floa
     return ENCO_OK;
 }
 
+/* What is judged of one run after some iteration. */
+typedef struct state {
+    float *w[3];            /* G, D, F params */
+    float *buf;             /* F buffers (running stats) */
+    float *vmin[3];         /* G, D, F: each element's smallest bias-corrected Adam
+                             * second moment v_hat up to that iteration (NAN or
+                             * NULL: no step) */
+} state;
+
 typedef struct run_out {
     float *losses;          /* steps x ENCO_LOSS_SLOTS */
     int32_t *ids;           /* steps x pairs: n x k[p] picks each (at ids_off[p]) */
     float *scores;          /* steps x pairs: n x hw[p] score maps each (DAG sampling) */
     size_t ids_step, scores_step, ids_off[ENCO_MAX_PAIRS], scores_off[ENCO_MAX_PAIRS];
-    float *w[3];            /* G, D, F params */
-    float *buf;             /* F buffers (running stats) */
-    float *vmin[3];         /* G, D, F: each element's smallest bias-corrected Adam
-                             * second moment v_hat over the iterations (NAN: no step) */
+    state fin;              /* after the last iteration */
+    state first;            /* after iteration 1, kept where steps >= 2 (else empty) */
     size_t nw[3], nbuf;
 } run_out;
+
+static void state_free(state *s)
+{
+    for (int i = 0; i < 3; i++) {
+        free(s->w[i]);
+        free(s->vmin[i]);
+    }
+    free(s->buf);
+}
 
 static void run_out_free(run_out *r)
 {
     free(r->losses);
     free(r->ids);
     free(r->scores);
-    for (int i = 0; i < 3; i++) {
-        free(r->w[i]);
-        free(r->vmin[i]);
-    }
-    free(r->buf);
+    state_free(&r->fin);
+    state_free(&r->first);
 }
 
 void enco_verify_vhat_min(float *vmin, const float *v, size_t n, long step, double beta2)
@@ -87,6 +100,36 @@ static enco_status track_vmin(enco_ctx *ctx, const enco_param_set *ps, double be
     ENCO_TRY(enco_download(ctx, ps->adam_v, 0, ps->n_params * F4, t));
     enco_verify_vhat_min(*vmin, t, ps->n_params, (long)ps->adam_step, beta2);
     return ENCO_OK;
+}
+
+static float *host_copy(enco_ctx *ctx, cl_mem src, const float *host, size_t n,
+                        enco_status *st)
+{
+    float *d = malloc(n * F4 + F4);
+    if (!d)
+        *st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    else if (host)
+        memcpy(d, host, n * F4);
+    else if (n)
+        *st = enco_download(ctx, src, 0, n * F4, d);
+    return d;
+}
+
+/* Copies the trainer's G, D, F weights and F buffers, and the v_hat minima
+ * so far (vmin: NULL entries stay NULL), into *out. */
+static enco_status keep_state(enco_ctx *ctx, const enco_trainer *t, float *const vmin[3],
+                              state *out)
+{
+    const enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    enco_status st = ENCO_OK;
+    for (int i = 0; i < 3 && st == ENCO_OK; i++) {
+        out->w[i] = host_copy(ctx, sets[i]->params, NULL, sets[i]->n_params, &st);
+        if (st == ENCO_OK && vmin[i])
+            out->vmin[i] = host_copy(ctx, NULL, vmin[i], sets[i]->n_params, &st);
+    }
+    if (st == ENCO_OK && t->F.n_buffers)
+        out->buf = host_copy(ctx, t->F.buffers, NULL, t->F.n_buffers, &st);
+    return st;
 }
 
 /* Trains on ctx. replay: NULL, or the picks of another run (laid out as
@@ -131,7 +174,10 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
         if (st == ENCO_OK)
             st = enco_trainer_losses(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
         for (int i = 0; i < 3 && st == ENCO_OK; i++)
-            st = track_vmin(ctx, sets[i], cfg->train.beta2, &out->vmin[i], &vtmp);
+            st = track_vmin(ctx, sets[i], cfg->train.beta2, &out->fin.vmin[i], &vtmp);
+        /* Iteration 1's state, judged as a one-iteration run's would be. */
+        if (st == ENCO_OK && s == 0 && steps >= 2)
+            st = keep_state(ctx, t, out->fin.vmin, &out->first);
         for (int p = 0; p < t->npairs && st == ENCO_OK; p++) {
             st = enco_trainer_patch_ids(t, p, out->ids + s * out->ids_step + out->ids_off[p]);
             /* A replayed iteration computes no score map. */
@@ -142,17 +188,12 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
         }
     }
     free(vtmp);
-    for (int i = 0; i < 3 && st == ENCO_OK; i++) {
+    for (int i = 0; i < 3; i++)
         out->nw[i] = sets[i]->n_params;
-        out->w[i] = malloc(out->nw[i] * F4);
-        st = out->w[i] ? enco_download(ctx, sets[i]->params, 0, out->nw[i] * F4, out->w[i])
-                       : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    }
-    if (st == ENCO_OK && t->F.n_buffers) {
-        out->nbuf = t->F.n_buffers;
-        out->buf = malloc(out->nbuf * F4);
-        st = out->buf ? enco_download(ctx, t->F.buffers, 0, out->nbuf * F4, out->buf)
-                      : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    out->nbuf = t->F.n_buffers;
+    if (st == ENCO_OK) { /* the final state keeps the v_hat minima themselves */
+        float *none[3] = {NULL, NULL, NULL};
+        st = keep_state(ctx, t, none, &out->fin);
     }
     free(a);
     free(b);
@@ -325,6 +366,80 @@ static int compare_picks(enco_verify_report *rep, const run_out *ra, const run_o
     return 1;
 }
 
+/* Judges the weights and running statistics of two runs after `steps`
+ * iterations (a, b) into rows (all but ENCO_VG_LOSSES; after1: named as
+ * iteration 1's state in a longer run), with the tolerances of that many iterations: the conv biases
+ * before an InstanceNorm and the elements ill-conditioned by a and b's v_hat
+ * minima at Adam's bound (row ENCO_VG_ILL, counted into ill[3] and
+ * *in_bias), the rest in their net's row. */
+static enco_status judge_state(enco_verify_row rows[ENCO_VG_COUNT], long ill[3], long *in_bias,
+                               const state *a, const state *b, const enco_trainer *t,
+                               const enco_config *cfg, int steps, int after1, int *bitwise)
+{
+    static const char *names[2][ENCO_VG_COUNT] = {
+        {"losses", "G weights", "D weights", "F weights", "F running stats", "ill-conditioned"},
+        {"losses", "G weights after iteration 1", "D weights after iteration 1",
+         "F weights after iteration 1", "F running stats after iteration 1",
+         "ill-conditioned after iteration 1"}};
+    const double lr[3] = {cfg->train.lr_G, cfg->train.lr_D, cfg->train.lr_F};
+    const double b1 = cfg->train.beta1, b2 = cfg->train.beta2;
+    for (int g = ENCO_VG_G; g < ENCO_VG_COUNT; g++) {
+        rows[g].name = names[after1][g];
+        /* ENCO_VG_ILL: each net's elements at its own bound, the row shows
+         * the largest. */
+        const double glr = g == ENCO_VG_ILL ? fmax(fmax(lr[0], lr[1]), lr[2])
+                           : g <= ENCO_VG_F ? lr[g - ENCO_VG_G]
+                                            : 0;
+        rows[g].tolerance = enco_verify_tolerance((enco_verify_group)g, steps, glr,
+                                                  enco_verify_adam_bound(steps, glr, b1, b2));
+    }
+    const enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    unsigned char *mask[3] = {in_bias_mask(&t->gnet), in_bias_mask(&t->dnet),
+                              calloc(t->F.n_params + 1, 1)};
+    enco_status st = ENCO_OK;
+    if (!mask[0] || !mask[1] || !mask[2]) {
+        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    } else {
+        /* The elements judged at Adam's bound: the biases before an
+         * InstanceNorm, and every element whose Adam step was ill-conditioned
+         * on either run at some iteration. */
+        enco_verify_row *brow = &rows[ENCO_VG_ILL];
+        brow->pass = 1;
+        for (int i = 0; i < 3; i++) {
+            const size_t nw = sets[i]->n_params;
+            for (size_t j = 0; j < nw; j++) {
+                if (mask[i][j]) {
+                    (*in_bias)++;
+                } else if (enco_verify_ill_conditioned(a->vmin[i] ? a->vmin[i][j] : NAN,
+                                                       b->vmin[i] ? b->vmin[i][j] : NAN,
+                                                       cfg->train.eps)) {
+                    mask[i][j] = 1;
+                    ill[i]++;
+                }
+            }
+            enco_verify_row *row = &rows[ENCO_VG_G + i];
+            compare(row, a->w[i], b->w[i], nw, mask[i], 0, sets[i], 0, 1e-3, bitwise);
+            row->pass = row->max_abs <= row->tolerance;
+            /* Each net's elements at its own learning rate's bound. */
+            enco_verify_row one = {0};
+            compare(&one, a->w[i], b->w[i], nw, mask[i], 1, sets[i], 0, 1e-3, bitwise);
+            brow->pass &= one.max_abs <= enco_verify_adam_bound(steps, lr[i], b1, b2);
+            if (one.max_abs > brow->max_abs || !i) {
+                brow->max_abs = fmax(brow->max_abs, one.max_abs);
+                memcpy(brow->worst, one.worst, sizeof brow->worst);
+            }
+            brow->max_rel = fmax(brow->max_rel, one.max_rel);
+        }
+        enco_verify_row *srow = &rows[ENCO_VG_STATS];
+        compare(srow, a->buf, b->buf, t->F.n_buffers, NULL, 0, &t->F, 1, 1e-3, bitwise);
+        srow->pass = srow->max_abs <= srow->tolerance;
+    }
+    free(mask[0]);
+    free(mask[1]);
+    free(mask[2]);
+    return st;
+}
+
 enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
                         int w, int steps, int kernels_differ, enco_verify_report *rep)
 {
@@ -369,21 +484,8 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
         enco_trainer_free(ta);
         return st;
     }
-    static const char *names[ENCO_VG_COUNT] = {"losses", "G weights", "D weights", "F weights",
-                                               "F running stats", "ill-conditioned"};
-    double lr[3] = {cfg->train.lr_G, cfg->train.lr_D, cfg->train.lr_F};
     int bitwise = 1;
-    for (int g = 0; g < ENCO_VG_COUNT; g++) {
-        rep->rows[g].name = names[g];
-        /* ENCO_VG_ILL: each net's elements at its own bound, the row shows
-         * the largest. */
-        const double glr = g == ENCO_VG_ILL ? fmax(fmax(lr[0], lr[1]), lr[2])
-                           : g >= ENCO_VG_G && g <= ENCO_VG_F ? lr[g - ENCO_VG_G]
-                                                              : 0;
-        rep->rows[g].tolerance = enco_verify_tolerance(
-            (enco_verify_group)g, steps, glr,
-            enco_verify_adam_bound(steps, glr, cfg->train.beta1, cfg->train.beta2));
-    }
+    rep->rows[ENCO_VG_LOSSES].name = "losses";
     rep->picks_pass = rep->picks.unexplained == 0;
     if (rep->picks.differ)
         bitwise = 0;
@@ -417,57 +519,26 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
             memcpy(lrow->worst, it.worst, sizeof lrow->worst);
         }
     }
-    enco_param_set *sets[3] = {&ta->G, &ta->D, &ta->F};
-    unsigned char *mask[3] = {in_bias_mask(&ta->gnet), in_bias_mask(&ta->dnet),
-                              calloc(ta->F.n_params + 1, 1)};
-    if (!mask[0] || !mask[1] || !mask[2]) {
-        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    } else {
-        /* The elements judged at Adam's bound: the biases before an
-         * InstanceNorm, and every element whose Adam step was ill-conditioned
-         * on either run at some iteration. */
-        enco_verify_row *brow = &rep->rows[ENCO_VG_ILL];
-        brow->pass = 1;
-        for (int i = 0; i < 3; i++) {
-            for (size_t j = 0; j < ra.nw[i]; j++) {
-                const int inb = mask[i][j];
-                if (inb) {
-                    rep->ill_in_bias++;
-                } else if (enco_verify_ill_conditioned(ra.vmin[i] ? ra.vmin[i][j] : NAN,
-                                                       rb.vmin[i] ? rb.vmin[i][j] : NAN,
-                                                       cfg->train.eps)) {
-                    mask[i][j] = 1;
-                    rep->ill_elements[i]++;
-                }
-            }
-            enco_verify_row *row = &rep->rows[ENCO_VG_G + i];
-            compare(row, ra.w[i], rb.w[i], ra.nw[i], mask[i], 0, sets[i], 0, 1e-3, &bitwise);
-            row->pass = row->max_abs <= row->tolerance;
-            /* Each net's elements at its own learning rate's bound. */
-            enco_verify_row ill = {0};
-            compare(&ill, ra.w[i], rb.w[i], ra.nw[i], mask[i], 1, sets[i], 0, 1e-3, &bitwise);
-            const double bound = enco_verify_adam_bound(steps, lr[i], cfg->train.beta1,
-                                                        cfg->train.beta2);
-            brow->pass &= ill.max_abs <= bound;
-            if (ill.max_abs > brow->max_abs || !i) {
-                brow->max_abs = fmax(brow->max_abs, ill.max_abs);
-                memcpy(brow->worst, ill.worst, sizeof brow->worst);
-            }
-            brow->max_rel = fmax(brow->max_rel, ill.max_rel);
-        }
-        enco_verify_row *srow = &rep->rows[ENCO_VG_STATS];
-        compare(srow, ra.buf, rb.buf, ra.nbuf, NULL, 0, &ta->F, 1, 1e-3, &bitwise);
-        srow->pass = srow->max_abs <= srow->tolerance;
+    /* The state after the last iteration, and after iteration 1 in a longer
+     * run, judged as after a one-iteration run (the runs' first iterations
+     * used the same patches: A's picks or, where B's differed, replayed). */
+    st = judge_state(rep->rows, rep->ill_elements, &rep->ill_in_bias, &ra.fin, &rb.fin, ta, cfg,
+                     steps, 0, &bitwise);
+    if (st == ENCO_OK && steps >= 2) {
+        long in_bias = 0;
+        rep->has_iteration1 = 1;
+        st = judge_state(rep->rows1, rep->ill_elements1, &in_bias, &ra.first, &rb.first, ta,
+                         cfg, 1, 1, &bitwise);
+    }
+    if (st == ENCO_OK) {
         rep->bitwise = bitwise;
         rep->pass = rep->picks_pass;
         for (int g = 0; g < ENCO_VG_COUNT; g++)
-            rep->pass &= rep->rows[g].pass;
+            rep->pass &= rep->rows[g].pass && (!rep->has_iteration1 || g == ENCO_VG_LOSSES ||
+                                               rep->rows1[g].pass);
         if (rep->same_device)
             rep->pass &= bitwise; /* one device must reproduce itself exactly */
     }
-    free(mask[0]);
-    free(mask[1]);
-    free(mask[2]);
     run_out_free(&ra);
     run_out_free(&rb);
     enco_trainer_free(ta);

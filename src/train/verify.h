@@ -10,7 +10,8 @@
 
 typedef enum {
     ENCO_VG_LOSSES = 0,   /* every loss of every iteration */
-    ENCO_VG_G,            /* generator weights after the run (but ENCO_VG_ILL) */
+    ENCO_VG_G,            /* generator weights after the run (or after iteration 1:
+                           * rows1), but ENCO_VG_ILL */
     ENCO_VG_D,
     ENCO_VG_F,            /* heads weights */
     ENCO_VG_STATS,        /* BatchNorm running statistics */
@@ -42,8 +43,9 @@ typedef enum {
  * two iterations. So after N >= 2 iterations every weight is judged at
  * Adam's bound, the losses of iteration s >= 2 at ENCO_VERIFY_LOSS_REL_2 x
  * GROWTH^(s-2), the running statistics at ENCO_VERIFY_STATS_ABS_2 x
- * 10^(N-2): a tight check of the weights needs --steps 1, and the losses of
- * iteration 1 are judged tightly in every run. */
+ * 10^(N-2). The weights and running statistics after iteration 1 are
+ * kept in such a run and judged as after a one-iteration run (rows1), and
+ * the losses of iteration 1 are judged tightly in every run. */
 #define ENCO_VERIFY_ILL_K 1000.0
 #define ENCO_VERIFY_WEIGHT_LR 2e-4    /* well-conditioned weights after 1 iteration, x lr */
 #define ENCO_VERIFY_LOSS_REL 2e-6     /* losses of iteration 1, relative */
@@ -125,6 +127,14 @@ typedef struct enco_verify_report {
     int steps, same_device;
     int bitwise;               /* every compared value identical */
     enco_verify_row rows[ENCO_VG_COUNT];
+    /* steps >= 2: the weights and running statistics after iteration 1 of
+     * both runs (which used the same patches), judged exactly as after a
+     * one-iteration run: groups by the v_hat of iteration 1, tolerances
+     * enco_verify_tolerance(g, 1, ...). rows1[ENCO_VG_LOSSES] is unused (the
+     * losses of iteration 1 are judged in rows[ENCO_VG_LOSSES]). */
+    int has_iteration1;
+    enco_verify_row rows1[ENCO_VG_COUNT];
+    long ill_elements1[3];     /* G, D, F elements ill-conditioned by iteration 1 */
     enco_verify_picks picks;
     int picks_pass;            /* no unexplained pick difference */
     long ill_elements[3];      /* G, D, F elements judged ill-conditioned by Adam's state */
