@@ -1,5 +1,5 @@
-/* Metrics: PSNR, SSIM, gradient correlation, mask and shape IoU and the fitted
- * baselines of eval on known values. */
+/* Metrics: PSNR, SSIM, gradient correlation, mask and shape IoU, the fitted
+ * baselines of eval and histogram matching on known values. */
 #include "harness.h"
 
 #include "data/metrics.h"
@@ -250,6 +250,102 @@ START_TEST(fitted_baselines)
 }
 END_TEST
 
+/* RGB image from a list of pixels. */
+static void rgb(enco_image *img, int w, int h, const uint8_t *v)
+{
+    ENCO_CK(enco_image_alloc(img, w, h, 3));
+    memcpy(img->data, v, (size_t)w * (size_t)h * 3);
+}
+
+START_TEST(histogram_matching)
+{
+    /* Training A: two 2x2 RGB images, training B: two others (8 pixels each).
+     * R: A = 0 0 100 100 | 100 100 200 250 (counts 0:2 100:4 200:1 250:1,
+     *    cumulative 2 6 7 8 of 8); B = 5 5 5 60 | 60 90 90 240 (cumulative
+     *    5:3 60:5 90:7 240:8).
+     *    v = 0: q = (0 + 2) / 16 = 1/8 -> 5 (F_B(5) = 3/8);
+     *    v = 1..99 (empty bins): q = 2/8 -> 5;
+     *    v = 100 (a tie of 4 pixels over B's 5, 60, 60, 90): q = (2 + 6) / 16
+     *      = 4/8 -> 60 (F_B(5) = 3/8 < 4/8 <= F_B(60) = 5/8);
+     *    v = 101..200: q = 6/8 and 6.5/8 -> 90;
+     *    v = 201..249: q = 7/8 = F_B(90) exactly -> 90;
+     *    v = 250: q = 7.5/8 -> 240; v = 251..255: q = 1 -> 240.
+     * G: A is 50 everywhere (one value); B = 20 20 20 100 | 100 100 100 180.
+     *    v < 50: q = 0 -> 20 (B's smallest value, not 0);
+     *    v = 50: q = 1/2 -> 100 (F_B(20) = 3/8, F_B(100) = 7/8);
+     *    v > 50: q = 1 -> 180.
+     * B: B is 77 everywhere: every A value maps to 77. */
+    static const uint8_t a1v[12] = {0, 50, 0, 0, 50, 9, 100, 50, 100, 100, 50, 200};
+    static const uint8_t a2v[12] = {100, 50, 3, 100, 50, 4, 200, 50, 5, 250, 50, 255};
+    static const uint8_t b1v[12] = {5, 20, 77, 5, 20, 77, 5, 20, 77, 60, 100, 77};
+    static const uint8_t b2v[12] = {60, 100, 77, 90, 100, 77, 90, 100, 77, 240, 180, 77};
+    enco_image a1, a2, b1, b2, t, out;
+    rgb(&a1, 2, 2, a1v);
+    rgb(&a2, 2, 2, a2v);
+    rgb(&b1, 2, 2, b1v);
+    rgb(&b2, 2, 2, b2v);
+    enco_histmatch f;
+    memset(&f, 0, sizeof f);
+    uint8_t table[4][256];
+    ENCO_CK(enco_histmatch_add(&f, &a1, 0));
+    ck_assert_int_eq(enco_histmatch_table(&f, table), ENCO_ERR_INVALID_ARG); /* no B yet */
+    ENCO_CK(enco_histmatch_add(&f, &b2, 1));
+    ENCO_CK(enco_histmatch_add(&f, &a2, 0));
+    ENCO_CK(enco_histmatch_add(&f, &b1, 1)); /* the order of images does not matter */
+    ck_assert_uint_eq(f.images_a, 2);
+    ck_assert_uint_eq(f.images_b, 2);
+    ENCO_CK(enco_histmatch_table(&f, table));
+    for (int v = 0; v < 256; v++) {
+        uint8_t r = v == 0 || v < 100 ? 5 : v == 100 ? 60 : v < 250 ? 90 : 240;
+        uint8_t g = v < 50 ? 20 : v == 50 ? 100 : 180;
+        ck_assert_msg(table[0][v] == r && table[1][v] == g && table[2][v] == 77,
+                      "v %d: T = %d %d %d, expected %d %d 77", v, table[0][v], table[1][v],
+                      table[2][v], r, g);
+    }
+    /* Applied per pixel to an image never seen in training. */
+    static const uint8_t tv[12] = {0, 50, 0, 100, 10, 255, 201, 60, 100, 250, 50, 30};
+    static const uint8_t want[12] = {5, 100, 77, 60, 20, 77, 90, 180, 77, 240, 100, 77};
+    rgb(&t, 2, 2, tv);
+    ENCO_CK(enco_histmatch_apply(&f, &t, &out));
+    ck_assert_int_eq(out.w, 2);
+    ck_assert_int_eq(out.c, 3);
+    ck_assert_mem_eq(out.data, want, 12);
+    enco_image_free(&out);
+
+    /* Bad inputs: a gray image for an RGB map, a gray image into RGB A, A RGB
+     * with B gray. */
+    enco_image g;
+    static const uint8_t gv[4] = {1, 2, 3, 4};
+    gray(&g, 2, 2, gv);
+    ck_assert_int_eq(enco_histmatch_apply(&f, &g, &out), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_histmatch_add(&f, &g, 0), ENCO_ERR_INVALID_ARG);
+    enco_histmatch m;
+    memset(&m, 0, sizeof m);
+    ENCO_CK(enco_histmatch_add(&m, &a1, 0));
+    ENCO_CK(enco_histmatch_add(&m, &g, 1));
+    ck_assert_int_eq(enco_histmatch_table(&m, table), ENCO_ERR_INVALID_ARG);
+
+    /* Exact comparisons at counts whose products pass 2^64: A = 2^40 x 0 and
+     * 2^40 x 1, so q(0) = 1/4; B = 2^60 x 5 and 3 x 2^60 -+ 1 x 9, so F_B(5) =
+     * 2^60 / (2^62 -+ 1) is just above 1/4 (T[0] = 5) or just below it (T[0] =
+     * 9). 2 |A| C_B(5) and |B| (C_A(-1) + C_A(0)) are near 2^102 and differ
+     * by 2^40: wrapped 64-bit products or doubles get one of the two wrong. */
+    for (int above = 0; above < 2; above++) {
+        memset(&m, 0, sizeof m);
+        m.c_a = m.c_b = 1, m.images_a = m.images_b = 1;
+        m.ha[0][0] = m.ha[0][1] = (uint64_t)1 << 40;
+        m.hb[0][5] = (uint64_t)1 << 60;
+        m.hb[0][9] = 3 * ((uint64_t)1 << 60) + (above ? (uint64_t)-1 : 1);
+        ENCO_CK(enco_histmatch_table(&m, table));
+        ck_assert_int_eq(table[0][0], above ? 5 : 9);
+        ck_assert_int_eq(table[0][1], 9);
+    }
+    enco_image *all[] = {&a1, &a2, &b1, &b2, &t, &g};
+    for (int i = 0; i < 6; i++)
+        enco_image_free(all[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -259,6 +355,7 @@ int main(void)
     tcase_add_test(tc, content_scores);
     tcase_add_test(tc, border_colour_and_shape_iou);
     tcase_add_test(tc, fitted_baselines);
+    tcase_add_test(tc, histogram_matching);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -17,18 +17,24 @@ static void help(void)
            "Reports PSNR, SSIM, a content score (the correlation of image gradients: 1 =\n"
            "edges in the same places, with the worst image) and a shape IoU (pixels far\n"
            "from B's background colour, the most frequent colour on its border, in G(A)\n"
-           "and in B) of G(A) against the true B, next to baselines fitted on the same\n"
-           "pairs: A itself (identity), the best constant image (the per-pixel mean of\n"
-           "all B: the best a generator ignoring its input can do) and the best\n"
-           "per-channel colour remaps of A (affine; lookup table): what a colour-only\n"
-           "change gets (the lookup table nearly solves the synthetic task, whose\n"
-           "classes each channel of A tells apart). n/a where one does not apply.\n\n"
+           "and in B) of G(A) against the true B, next to baselines:\n"
+           "  unpaired (what a user without test pairs could do): A itself (identity),\n"
+           "  and per-channel histogram matching of A to B, the classical colour\n"
+           "  transfer, fitted on ROOT/trainA and ROOT/trainB (at most %d images of\n"
+           "  each, spread over the folder; n/a, with the reason, without them);\n"
+           "  fitted on the test pairs: the best constant image (the per-pixel mean of\n"
+           "  all B: the best a generator ignoring its input can do) and the best\n"
+           "  per-channel colour remaps of A (affine; lookup table). The remaps use the\n"
+           "  pairing, i.e. supervision, so they are oracles, not bars for an unpaired\n"
+           "  method (the lookup table nearly solves the synthetic task, whose classes\n"
+           "  each channel of A tells apart). n/a where one does not apply.\n\n"
            "  -m, --model FILE    checkpoint or generator file\n"
-           "      --data ROOT     dataset folder with testA/ and testB/\n"
+           "      --data ROOT     dataset folder with testA/ and testB/ (and trainA/, trainB/)\n"
            "  -c, --config FILE   architecture when the file does not carry it\n"
            "      --max N         score at most N pairs\n"
            "  -d, --device SEL    OpenCL device\n"
-           "  -h, --help          this text\n");
+           "  -h, --help          this text\n",
+           ENCO_HISTMATCH_MAX_IMAGES);
 }
 
 static void row(const char *name, const enco_eval_scores *s)
@@ -40,20 +46,41 @@ static void row(const char *name, const enco_eval_scores *s)
     printf("  %-34s %10.2f %8.4f %8.4f %9.4f\n", name, s->psnr, s->ssim, s->content, s->iou);
 }
 
+/* " over NAME +X.XX dB", or n/a when the baseline was not scored. */
+static void gain(const char *name, double model, double base)
+{
+    if (isnan(base))
+        printf(" over %s n/a", name);
+    else
+        printf(" over %s %+.2f dB", name, model - base);
+}
+
 int cli_print_eval(const struct enco_eval_result *r)
 {
     printf("eval: %zu test pairs\n", r->images);
     printf("  %-34s %10s %8s %8s %9s\n", "", "PSNR (dB)", "SSIM", "content", "shape IoU");
     row("G(A) vs true B", &r->model);
-    printf("  baselines vs true B (fitted on these pairs):\n");
+    printf("  unpaired baselines vs true B (no test pairs used):\n");
     row("identity: A itself", &r->identity);
+    row("histogram matching of A to B", &r->histmatch);
+    if (r->histmatch_note[0])
+        printf("    %s\n", r->histmatch_note);
+    else
+        printf("    (per channel, fitted on %zu trainA and %zu trainB images)\n", r->histmatch_a,
+               r->histmatch_b);
+    printf("  fitted on these test pairs (the remaps use the pairing: oracles, not bars):\n");
     row("best constant image (mean of B)", &r->constant);
     row("best per-channel affine remap of A", &r->affine);
     row("best per-channel lookup table of A", &r->lut);
-    printf("  PSNR gain over identity %+.2f dB, over the constant image %+.2f dB, over the affine "
-           "remap %+.2f dB; worst content %.4f (%s)\n",
-           r->model.psnr - r->identity.psnr, r->model.psnr - r->constant.psnr,
-           r->model.psnr - r->affine.psnr, r->min_content, r->worst);
+    printf("  PSNR gain");
+    gain("identity", r->model.psnr, r->identity.psnr);
+    putchar(',');
+    gain("histogram matching", r->model.psnr, r->histmatch.psnr);
+    putchar(',');
+    gain("the constant image", r->model.psnr, r->constant.psnr);
+    putchar(',');
+    gain("the affine remap", r->model.psnr, r->affine.psnr);
+    printf("; worst content %.4f (%s)\n", r->min_content, r->worst);
     return 0;
 }
 

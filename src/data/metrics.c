@@ -2,6 +2,7 @@
 #include "data/metrics.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 static enco_status same_shape(const enco_image *a, const enco_image *b, const char *what)
@@ -342,4 +343,87 @@ void enco_baselines_free(enco_baselines *f)
 {
     free(f->sum_b);
     f->sum_b = NULL;
+}
+
+enco_status enco_histmatch_add(enco_histmatch *f, const enco_image *img, int to_b)
+{
+    if (!img->data || img->w < 1 || img->h < 1 || img->c < 1 || img->c > 4)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "histogram matching: image of %dx%dx%d", img->w,
+                         img->h, img->c);
+    int *c = to_b ? &f->c_b : &f->c_a;
+    if (*c && *c != img->c)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "histogram matching: %s images with %d and %d channels", to_b ? "B" : "A",
+                         *c, img->c);
+    *c = img->c;
+    uint64_t(*h)[256] = to_b ? f->hb : f->ha;
+    size_t n = (size_t)img->w * (size_t)img->h;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < img->c; k++)
+            h[k][img->data[i * (size_t)img->c + (size_t)k]]++;
+    *(to_b ? &f->images_b : &f->images_a) += 1;
+    return ENCO_OK;
+}
+
+/* x * y as a 128-bit number in two halves (no 128-bit type in C11). */
+static void mul_wide(uint64_t x, uint64_t y, uint64_t *hi, uint64_t *lo)
+{
+    uint64_t xl = x & 0xffffffffu, xh = x >> 32, yl = y & 0xffffffffu, yh = y >> 32;
+    uint64_t ll = xl * yl, lh = xl * yh, hl = xh * yl, hh = xh * yh;
+    uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+    *lo = (ll & 0xffffffffu) | (mid << 32);
+    *hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+}
+
+/* a * b >= c * d, exactly. */
+static int product_ge(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+    uint64_t h1, l1, h2, l2;
+    mul_wide(a, b, &h1, &l1);
+    mul_wide(c, d, &h2, &l2);
+    return h1 != h2 ? h1 > h2 : l1 >= l2;
+}
+
+enco_status enco_histmatch_table(const enco_histmatch *f, uint8_t table[4][256])
+{
+    if (!f->images_a || !f->images_b || f->c_a != f->c_b)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "histogram matching: %s",
+                         !f->images_a || !f->images_b
+                             ? "needs training images of both domains"
+                             : "A and B differ in channel count (no per-channel map)");
+    for (int k = 0; k < f->c_a; k++) {
+        uint64_t na = 0, nb = 0;
+        for (int v = 0; v < 256; v++)
+            na += f->ha[k][v], nb += f->hb[k][v];
+        /* q(v) >= ... compared as counts: F_B(u) >= q(v) <=> 2 na CB(u) >= nb (CA(v-1) + CA(v)),
+         * CA and CB the cumulative counts. q(v) grows with v, so u only moves up. */
+        uint64_t ca_prev = 0, ca = 0, cb = 0;
+        int u = -1;
+        for (int v = 0; v < 256; v++) {
+            ca += f->ha[k][v];
+            uint64_t need = ca_prev + ca; /* 2 na q(v) */
+            while (u < 255 && (u < 0 || f->hb[k][u] == 0 || !product_ge(2 * na, cb, nb, need))) {
+                u++;
+                cb += f->hb[k][u];
+            }
+            table[k][v] = (uint8_t)u;
+            ca_prev = ca;
+        }
+    }
+    return ENCO_OK;
+}
+
+enco_status enco_histmatch_apply(const enco_histmatch *f, const enco_image *a, enco_image *out)
+{
+    uint8_t table[4][256];
+    ENCO_TRY(enco_histmatch_table(f, table));
+    if (!a->data || a->c != f->c_a)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "histogram matching: a %d-channel image for a map fitted on %d channels",
+                         a->c, f->c_a);
+    ENCO_TRY(enco_image_alloc(out, a->w, a->h, a->c));
+    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
+        for (int k = 0; k < a->c; k++)
+            out->data[i * (size_t)a->c + (size_t)k] = table[k][a->data[i * (size_t)a->c + (size_t)k]];
+    return ENCO_OK;
 }

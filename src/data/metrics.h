@@ -34,7 +34,22 @@
  *   Per-channel lookup table: B_k ~ T_k[A_k], T_k[v] the mean of B_k over
  *     the pixels with A_k = v (values never seen fall back to the affine
  *     remap): the best any per-pixel function of one channel can do. Needs A
- *     and B with the same channel count. */
+ *     and B with the same channel count.
+ * These use the pairing (which B pixel belongs to which A pixel), i.e. the
+ * supervision an unpaired method does not have: oracles, not bars.
+ *
+ * Unpaired baseline fitted on training images (no pairs): per-channel
+ * histogram matching, the classical colour transfer. For each channel k,
+ * with H_A and H_B the value histograms of channel k over all A and all B
+ * training pixels, F_A(v) = H_A[0..v] / |A| and F_B(u) = H_B[0..u] / |B|
+ * their cumulative distributions (F(-1) = 0), value v of A maps to
+ *     T_k[v] = the smallest u with H_B[u] > 0 and F_B(u) >= q(v),
+ *     q(v) = (F_A(v - 1) + F_A(v)) / 2,
+ * the B value at the middle of the quantile range that v occupies in A (a
+ * value held by many A pixels, a tie, takes the B value at the middle of its
+ * range; a value no A pixel has takes the B value at its quantile, so that
+ * values below every A value go to B's smallest value, above to B's largest).
+ * T_k is monotone (non-decreasing); comparisons are exact (integer counts). */
 #ifndef ENCO_DATA_METRICS_H
 #define ENCO_DATA_METRICS_H
 
@@ -72,5 +87,21 @@ enco_status enco_baselines_constant(const enco_baselines *f, enco_image *out);
 enco_status enco_baselines_affine(const enco_baselines *f, const enco_image *a, enco_image *out);
 enco_status enco_baselines_lut(const enco_baselines *f, const enco_image *a, enco_image *out);
 void enco_baselines_free(enco_baselines *f);
+
+typedef struct enco_histmatch {
+    int c_a, c_b;                   /* channels of the A and of the B images (0: none yet) */
+    size_t images_a, images_b;
+    uint64_t ha[4][256], hb[4][256]; /* per-channel value counts */
+} enco_histmatch;
+
+/* Accumulates one training image of domain A (to_b = 0) or B (to_b = 1).
+ * Start from a zeroed struct; every image of a domain needs the same
+ * channel count. */
+enco_status enco_histmatch_add(enco_histmatch *f, const enco_image *img, int to_b);
+/* The tables T_k (fails when a domain has no image or A and B differ in
+ * channel count); rows k >= c_a are left as they are. */
+enco_status enco_histmatch_table(const enco_histmatch *f, uint8_t table[4][256]);
+/* T applied to every pixel of a (a with the training A's channel count). */
+enco_status enco_histmatch_apply(const enco_histmatch *f, const enco_image *a, enco_image *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *leaf(const char *path)
 {
@@ -66,7 +67,58 @@ static enco_status translate(enco_translator *tr, const enco_image *a4, enco_ima
     return st;
 }
 
-enum { MODEL, IDENTITY, CONSTANT, AFFINE, LUT, N_ROWS };
+enum { MODEL, IDENTITY, CONSTANT, AFFINE, LUT, HISTMATCH, N_ROWS };
+
+/* Histogram matching fitted on ROOT/trainA and ROOT/trainB (at most
+ * ENCO_HISTMATCH_MAX_IMAGES of each, evenly spread). Leaves f unfitted and
+ * writes why to res->histmatch_note when it cannot be fitted; an image that
+ * fails to load is an error. */
+static enco_status fit_histmatch(const enco_config *cfg, const char *root, enco_histmatch *f,
+                                 enco_eval_result *res)
+{
+    static const char *const dirs[2] = {"trainA", "trainB"};
+    char path[2][4096];
+    for (int d = 0; d < 2; d++) {
+        struct stat sb;
+        snprintf(path[d], sizeof path[d], "%s/%s", root, dirs[d]);
+        if (stat(path[d], &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            snprintf(res->histmatch_note, sizeof res->histmatch_note,
+                     "histogram matching n/a: no %s/%s folder (it is fitted on the training images)",
+                     root, dirs[d]);
+            return ENCO_OK;
+        }
+    }
+    if (cfg->model.input_nc != cfg->model.output_nc) {
+        snprintf(res->histmatch_note, sizeof res->histmatch_note,
+                 "histogram matching n/a: A has %d channels and B %d (no per-channel map)",
+                 cfg->model.input_nc, cfg->model.output_nc);
+        return ENCO_OK;
+    }
+    enco_status st = ENCO_OK;
+    for (int d = 0; d < 2 && st == ENCO_OK; d++) {
+        enco_file_list list;
+        memset(&list, 0, sizeof list);
+        if (enco_file_list_read(&list, path[d]) != ENCO_OK) {
+            snprintf(res->histmatch_note, sizeof res->histmatch_note, "histogram matching n/a: %s",
+                     enco_last_error());
+            memset(f, 0, sizeof *f);
+            return ENCO_OK;
+        }
+        size_t n = list.count < ENCO_HISTMATCH_MAX_IMAGES ? list.count : ENCO_HISTMATCH_MAX_IMAGES;
+        for (size_t i = 0; i < n && st == ENCO_OK; i++) {
+            enco_image img = {0};
+            st = enco_image_load(list.paths[i * list.count / n],
+                                 d ? cfg->model.output_nc : cfg->model.input_nc, &img);
+            if (st == ENCO_OK)
+                st = enco_histmatch_add(f, &img, d);
+            enco_image_free(&img);
+        }
+        enco_file_list_free(&list);
+    }
+    res->histmatch_a = f->images_a;
+    res->histmatch_b = f->images_b;
+    return st;
+}
 
 static void mean_of(const double sum[4], size_t n, enco_eval_scores *out)
 {
@@ -133,23 +185,33 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
         enco_image_free(&b4);
         enco_image_free(&g);
     }
-    /* Pass 2: the fitted baselines, scored on the pairs they were fitted on. */
+    /* Pass 2: the baselines, those fitted on the pairs scored on the pairs
+     * they were fitted on, histogram matching (fitted on the training
+     * folders) on the same pairs. */
     enco_image cst = {0};
     int have_cst = st == ENCO_OK && fit.same_size;
     if (have_cst)
         st = enco_baselines_constant(&fit, &cst);
+    enco_histmatch hm;
+    memset(&hm, 0, sizeof hm);
+    if (st == ENCO_OK)
+        st = fit_histmatch(&tr->cfg, root, &hm, res);
+    int have_hm = st == ENCO_OK && hm.images_a && hm.images_b;
     for (size_t p = 0; st == ENCO_OK && p < np; p++) {
         enco_image a4 = {0}, b4 = {0}, x = {0};
         double s[4];
         st = load_pair(&tr->cfg, ds.a.paths[pa[p]], ds.b.paths[pb[p]], &a4, &b4);
-        for (int row = CONSTANT; row <= LUT && st == ENCO_OK; row++) {
+        for (int row = CONSTANT; row <= HISTMATCH && st == ENCO_OK; row++) {
             if (row == CONSTANT && !have_cst)
                 continue;
             if (row != CONSTANT && a4.c != b4.c)
                 continue;
-            st = row == CONSTANT ? score(&cst, &b4, s)
-                                 : (row == AFFINE ? enco_baselines_affine(&fit, &a4, &x)
-                                                  : enco_baselines_lut(&fit, &a4, &x));
+            if (row == HISTMATCH && !have_hm)
+                continue;
+            st = row == CONSTANT    ? score(&cst, &b4, s)
+                 : row == AFFINE    ? enco_baselines_affine(&fit, &a4, &x)
+                 : row == LUT       ? enco_baselines_lut(&fit, &a4, &x)
+                                    : enco_histmatch_apply(&hm, &a4, &x);
             if (st == ENCO_OK && row != CONSTANT)
                 st = score(&x, &b4, s);
             enco_image_free(&x);
@@ -172,6 +234,7 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
     mean_of(sum[CONSTANT], count[CONSTANT], &res->constant);
     mean_of(sum[AFFINE], count[AFFINE], &res->affine);
     mean_of(sum[LUT], count[LUT], &res->lut);
+    mean_of(sum[HISTMATCH], count[HISTMATCH], &res->histmatch);
     return ENCO_OK;
 }
 
@@ -205,6 +268,9 @@ enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
     json_scores(f, "constant_", &r->constant);
     json_scores(f, "remap_", &r->affine);
     json_scores(f, "lut_", &r->lut);
+    json_scores(f, "histmatch_", &r->histmatch);
+    fprintf(f, ", \"histmatch_trainA\": %zu, \"histmatch_trainB\": %zu", r->histmatch_a,
+            r->histmatch_b);
     json_num(f, "worst_content", r->min_content, 5);
     fputs(", \"worst\": \"", f);
     for (const char *c = r->worst; *c; c++) {
