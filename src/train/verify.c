@@ -372,7 +372,7 @@ static int compare_picks(enco_verify_report *rep, const run_out *ra, const run_o
  * before an InstanceNorm and the elements ill-conditioned by a and b's v_hat
  * minima at Adam's bound (row ENCO_VG_ILL, counted into ill[3] and
  * *in_bias), the rest in their net's row. */
-static enco_status judge_state(enco_verify_row rows[ENCO_VG_COUNT], long ill[3], long *in_bias,
+static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
                                const state *a, const state *b, const enco_trainer *t,
                                const enco_config *cfg, int steps, int after1, int *bitwise)
 {
