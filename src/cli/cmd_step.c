@@ -12,14 +12,19 @@
 static void help(void)
 {
     printf("usage: enco-cl step --config FILE --state IN.safetensors --out OUT.safetensors\n"
-           "                    [--prefix P] [--dag-draws] [--set group.key=value]... [--device SEL]\n\n"
+           "                    [--prefix P] [--dag-draws] [--save-adam] [--set group.key=value]...\n"
+           "                    [--device SEL]\n\n"
            "Runs exactly one training iteration from a given state and writes everything out,\n"
            "for checking enco-cl against another implementation (tools/reference/ is ours in\n"
            "PyTorch). IN holds real_A and real_B (N, 3, H, W float32), every weight under\n"
-           "netG./netD./netF. names, and optionally patch_ids.<p> (int64, N x K) which replace\n"
-           "the sampling. OUT holds fake_B, idt_B, pred_fake, loss.D, loss.G_GAN, loss.EnCo,\n"
-           "loss.idt, loss.G, loss.EnCo.<p>, patch_ids.<p>, grad.<name> for every parameter\n"
-           "and after.<name> for every weight and buffer after the Adam steps.\n\n"
+           "netG./netD./netF. names, optionally patch_ids.<p> (int64, N x K) which replace\n"
+           "the sampling, and optionally Adam state to continue from: adam_step.<net> (int64\n"
+           "scalar, the steps taken, >= 1; <net> = netG, netD, netF), adam_m.<name> and\n"
+           "adam_v.<name> (float32) for every trainable parameter of that net (a net with\n"
+           "some of them needs all; a net without any starts fresh Adam, at step 1).\n"
+           "OUT holds fake_B, idt_B, pred_fake, loss.D, loss.G_GAN, loss.EnCo, loss.idt,\n"
+           "loss.G, loss.EnCo.<p>, patch_ids.<p>, grad.<name> for every parameter and\n"
+           "after.<name> for every weight and buffer after the Adam steps.\n\n"
            "  -c, --config FILE   configuration (libconfig syntax; see configs/defaults.cfg)\n"
            "  -s, --state FILE    input state\n"
            "  -o, --out FILE      output file (written atomically)\n"
@@ -27,6 +32,8 @@ static void help(void)
            "                      of tests/fixtures); default: none\n"
            "      --dag-draws     rank the given dag_cand.<p> / dag_cover.<p> draws with our\n"
            "                      own score map instead of using patch_ids.<p>\n"
+           "      --save-adam     also write the Adam state after the step to OUT, in the\n"
+           "                      names IN reads (adam_step.<net>, adam_m.<name>, adam_v.<name>)\n"
            "      --set K=V       override one option\n"
            "  -d, --device SEL    OpenCL device (index or part of a name)\n"
            "  -h, --help          this text\n");
@@ -39,12 +46,13 @@ int cmd_step(int argc, char **argv)
                                          {"out", required_argument, NULL, 'o'},
                                          {"prefix", required_argument, NULL, 'p'},
                                          {"dag-draws", no_argument, NULL, 'g'},
+                                         {"save-adam", no_argument, NULL, 'A'},
                                          {"set", required_argument, NULL, 'S'},
                                          {"device", required_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config = NULL, *state = NULL, *outp = NULL, *prefix = "", *device = NULL;
-    int dag_draws = 0, c;
+    int dag_draws = 0, save_adam = 0, c;
     enco_config cfg;
     enco_config_defaults(&cfg);
     const char *sets[64];
@@ -57,6 +65,7 @@ int cmd_step(int argc, char **argv)
         case 'o': outp = optarg; break;
         case 'p': prefix = optarg; break;
         case 'g': dag_draws = 1; break;
+        case 'A': save_adam = 1; break;
         case 'd': device = optarg; break;
         case 'S':
             if (nsets == 64)
@@ -91,8 +100,13 @@ int cmd_step(int argc, char **argv)
     }
     fprintf(stderr, "enco-cl step: one iteration on %s\n", enco_ctx_device(ctx)->name);
     enco_st_file *out = enco_st_new();
-    st = out ? enco_step_from_state(ctx, &cfg, in, prefix, dag_draws, out, NULL)
+    enco_trainer *t = NULL;
+    st = out ? enco_step_from_state(ctx, &cfg, in, prefix, dag_draws, out,
+                                    save_adam ? &t : NULL)
              : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    if (st == ENCO_OK && save_adam)
+        st = enco_step_save_adam(t, out, "");
+    enco_trainer_free(t);
     if (st == ENCO_OK) {
         char *dump = enco_config_dump(&cfg);
         if (dump)

@@ -1,6 +1,8 @@
 /* One iteration from a safetensors state, with everything written out. */
 #include "train/stepio.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,114 @@ enco_status enco_step_again(enco_trainer *t, const enco_st_file *in, const char 
     return write_iteration(t, out, out_prefix);
 }
 
+/* The net ("netG." ...) a name after "adam_m." / "adam_v." / "adam_step."
+ * belongs to, or NULL; *leaf: the rest (parameter name, or "" for adam_step). */
+static enco_param_set *adam_net(enco_trainer *t, const char *rest, int is_step, const char **leaf)
+{
+    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(sets[i]->prefix) - 1; /* "netG" without its dot */
+        if (strncmp(rest, sets[i]->prefix, n) != 0)
+            continue;
+        if (is_step && rest[n] == '\0') {
+            *leaf = rest + n;
+            return sets[i];
+        }
+        if (!is_step && rest[n] == '.') {
+            *leaf = rest + n + 1;
+            return sets[i];
+        }
+    }
+    return NULL;
+}
+
+/* One adam_m / adam_v tensor of a trainable parameter into the trainer's
+ * moment block (F32, the parameter's shape; v must not be negative). */
+static enco_status load_moment(enco_trainer *t, const enco_param_set *ps, const enco_param *p,
+                               const enco_st_file *in, const char *prefix, int is_v)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%sadam_%c.%s%s", prefix, is_v ? 'v' : 'm', ps->prefix, p->name);
+    if (!enco_st_find(in, key))
+        return ENCO_FAIL(ENCO_ERR_FORMAT,
+                         "incomplete Adam state: tensor %s is missing (with any adam_* tensor of "
+                         "%.*s, the state needs adam_step, adam_m and adam_v of each of its "
+                         "trainable parameters)",
+                         key, (int)strlen(ps->prefix) - 1, ps->prefix);
+    const enco_st_tensor *x = NULL;
+    ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, p->ndim, p->shape, &x));
+    const float *v = x->data;
+    for (size_t i = 0; i < p->numel; i++)
+        if (!isfinite(v[i]) || (is_v && v[i] < 0))
+            return ENCO_FAIL(ENCO_ERR_FORMAT, "tensor %s holds %g at %zu (Adam moments are "
+                             "finite, adam_v not negative)", key, (double)v[i], i);
+    return enco_upload(t->ctx, is_v ? ps->adam_v : ps->adam_m, p->offset * F4, p->numel * F4,
+                       x->data);
+}
+
+/* Optional Adam state in in (the twin's names under prefix): for every net
+ * that has any adam_* tensor, its step and both moments of each trainable
+ * parameter, which replace the trainer's fresh Adam; nets without any start
+ * fresh. A tensor that fits no parameter, or a partial set, is refused. */
+static enco_status load_adam(enco_trainer *t, const enco_st_file *in, const char *prefix)
+{
+    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
+    int has[3] = {0, 0, 0};
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < in->count; i++) {
+        const char *name = in->tensors[i].name;
+        if (strncmp(name, prefix, plen) != 0 || strncmp(name + plen, "adam_", 5) != 0)
+            continue;
+        const char *kind = name + plen + 5, *leaf = NULL;
+        int is_step = strncmp(kind, "step.", 5) == 0;
+        if (!is_step && strncmp(kind, "m.", 2) != 0 && strncmp(kind, "v.", 2) != 0)
+            return ENCO_FAIL(ENCO_ERR_FORMAT,
+                             "tensor %s is not Adam state (adam_step.<net>, adam_m.<param>, "
+                             "adam_v.<param>)",
+                             name);
+        enco_param_set *ps = adam_net(t, kind + (is_step ? 5 : 2), is_step, &leaf);
+        const enco_param *p = ps && !is_step ? enco_params_find(ps, leaf) : NULL;
+        if (!ps || (!is_step && (!p || !p->trainable)))
+            return ENCO_FAIL(ENCO_ERR_FORMAT,
+                             "tensor %s names no %s of this model", name,
+                             is_step ? "net (netG, netD, netF)" : "trainable parameter");
+        has[ps == &t->G ? 0 : ps == &t->D ? 1 : 2] = 1;
+    }
+    for (int s = 0; s < 3; s++) {
+        if (!has[s])
+            continue;
+        enco_param_set *ps = sets[s];
+        char key[256];
+        snprintf(key, sizeof key, "%sadam_step.%.*s", prefix, (int)strlen(ps->prefix) - 1,
+                 ps->prefix);
+        const enco_st_tensor *x = enco_st_find(in, key);
+        if (!x)
+            return ENCO_FAIL(ENCO_ERR_FORMAT,
+                             "incomplete Adam state: tensor %s is missing (the state has other "
+                             "adam_* tensors of this net)",
+                             key);
+        if (x->dtype != ENCO_DT_I64 || x->ndim != 0)
+            return ENCO_FAIL(ENCO_ERR_FORMAT, "tensor %s must be an int64 scalar (shape ())",
+                             key);
+        int64_t step;
+        memcpy(&step, x->data, sizeof step);
+        if (step < 1 || step > LONG_MAX - 1)
+            return ENCO_FAIL(ENCO_ERR_FORMAT,
+                             "tensor %s is %lld: the Adam steps taken, at least 1 (leave the "
+                             "net's adam_* tensors out for fresh Adam)",
+                             key, (long long)step);
+        for (size_t i = 0; i < ps->count; i++) {
+            const enco_param *p = &ps->list[i];
+            if (!p->trainable)
+                continue;
+            ENCO_TRY(load_moment(t, ps, p, in, prefix, 0));
+            ENCO_TRY(load_moment(t, ps, p, in, prefix, 1));
+        }
+        ps->adam_step = step;
+    }
+    return ENCO_OK;
+}
+
 enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const enco_st_file *in,
                                  const char *prefix, int use_dag_draws, enco_st_file *out,
                                  enco_trainer **trainer_out)
@@ -173,6 +283,8 @@ enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const en
         st = enco_params_load(ctx, &t->D, in, prefix);
     if (st == ENCO_OK)
         st = enco_params_load(ctx, &t->F, in, prefix);
+    if (st == ENCO_OK)
+        st = load_adam(t, in, prefix);
     if (st == ENCO_OK)
         st = enco_step_again(t, in, prefix, use_dag_draws, out, "");
     if (st == ENCO_OK) {

@@ -9,7 +9,9 @@
 #include "train/trainer.h"
 
 /* Reads `prefix`real_A / real_B / weights / optional patch_ids.<p> or
- * dag_cand.<p> + dag_cover.<p> from in, runs one iteration and adds OUT
+ * dag_cand.<p> + dag_cover.<p> and optional Adam state (adam_step.<net>,
+ * adam_m.<name>, adam_v.<name>: for a net with any of them, all of them;
+ * nets without start fresh Adam) from in, runs one iteration and adds OUT
  * tensors to out (names without prefix). With a non-NULL *trainer_out the
  * trainer is kept for further steps (the caller frees it). */
 enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const enco_st_file *in,
