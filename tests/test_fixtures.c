@@ -384,6 +384,26 @@ START_TEST(own_dag_ranking)
 }
 END_TEST
 
+/* The trajectory fixture's iteration-0 state: inputs of iteration 0 and the
+ * weights, all under in. (the fixture's own names). */
+static enco_st_file *traj_state(const enco_st_file *f)
+{
+    enco_st_file *state = enco_st_new();
+    ck_assert_ptr_nonnull(state);
+    for (size_t i = 0; i < f->count; i++) {
+        const enco_st_tensor *x = &f->tensors[i];
+        char key[256];
+        if (starts(x->name, "in.iter0."))
+            snprintf(key, sizeof key, "in.%s", x->name + 9);
+        else if (starts(x->name, "in.net"))
+            snprintf(key, sizeof key, "%s", x->name);
+        else
+            continue;
+        ENCO_CK(enco_st_add(state, key, x->dtype, x->ndim, x->shape, x->data));
+    }
+    return state;
+}
+
 /* One trajectory output: an iteration's (iter<t>.*) or the final state's. */
 static void check_traj_key(const enco_config *cfg, const enco_trainer *t, const enco_st_file *f,
                            const enco_st_tensor *ref, const enco_st_file *out,
@@ -462,21 +482,11 @@ START_TEST(trajectory)
     enco_st_file *f = NULL;
     ENCO_CK(enco_st_read(FIX "traj5_b1_bn_dag.safetensors", &f));
     /* The iteration inputs live under in.iter<t>.; weights under in. */
-    enco_st_file *state = enco_st_new();
+    enco_st_file *state = traj_state(f);
     int iters = 0;
-    for (size_t i = 0; i < f->count; i++) {
-        const enco_st_tensor *x = &f->tensors[i];
-        char key[256];
-        if (starts(x->name, "in.iter") && strstr(x->name, ".real_A"))
+    for (size_t i = 0; i < f->count; i++)
+        if (starts(f->tensors[i].name, "in.iter") && strstr(f->tensors[i].name, ".real_A"))
             iters++;
-        if (starts(x->name, "in.iter0."))
-            snprintf(key, sizeof key, "in.%s", x->name + 9);
-        else if (starts(x->name, "in.net"))
-            snprintf(key, sizeof key, "%s", x->name);
-        else
-            continue;
-        ENCO_CK(enco_st_add(state, key, x->dtype, x->ndim, x->shape, x->data));
-    }
     ck_assert_int_eq(iters, 5);
     enco_st_file *out = enco_st_new(), *fin = enco_st_new();
     enco_trainer *t = NULL;
@@ -506,6 +516,148 @@ START_TEST(trajectory)
 }
 END_TEST
 
+/* A state as `enco-cl step` reads it, made of iteration 1's inputs (the
+ * fixture's in.iter1.*), the weights after step 0 (after.* of step0) and the
+ * Adam state after it (adam_* of adam). Changes for the refusal cases: drop
+ * leaves that tensor out, flat writes it 1-D, step (>= 0) replaces
+ * adam_step.netG. */
+static enco_st_file *continued_state(const enco_st_file *f, const enco_st_file *step0,
+                                     const enco_st_file *adam, const char *drop, const char *flat,
+                                     int64_t step)
+{
+    enco_st_file *s = enco_st_new();
+    ck_assert_ptr_nonnull(s);
+    const enco_st_file *src[] = {f, step0, adam};
+    const char *pre[] = {"in.iter1.", "after.", "adam_"};
+    for (int j = 0; j < 3; j++)
+        for (size_t i = 0; i < src[j]->count; i++) {
+            const enco_st_tensor *x = &src[j]->tensors[i];
+            if (!starts(x->name, pre[j]))
+                continue;
+            const char *key = j == 2 ? x->name : x->name + strlen(pre[j]);
+            if (drop && strcmp(key, drop) == 0)
+                continue;
+            const void *data = x->data;
+            if (step >= 0 && strcmp(key, "adam_step.netG") == 0)
+                data = &step;
+            int64_t numel = (int64_t)enco_st_numel(x);
+            if (flat && strcmp(key, flat) == 0)
+                ENCO_CK(enco_st_add(s, key, x->dtype, 1, &numel, data));
+            else
+                ENCO_CK(enco_st_add(s, key, x->dtype, x->ndim, x->shape, data));
+        }
+    return s;
+}
+
+static void check_bitwise(const enco_st_file *a, const enco_st_file *b, const char *key)
+{
+    const enco_st_tensor *x = need(a, key), *y = need(b, key);
+    ck_assert_msg(x->dtype == y->dtype && x->ndim == y->ndim &&
+                      enco_st_numel(x) == enco_st_numel(y),
+                  "%s: dtype or shape differs", key);
+    ck_assert_msg(memcmp(x->data, y->data, enco_st_numel(x) * enco_dtype_size(x->dtype)) == 0,
+                  "%s differs between the resumed and the uninterrupted step", key);
+}
+
+static void refuse(const enco_config *cfg, enco_st_file *state, const char *needle)
+{
+    enco_st_file *out = enco_st_new();
+    enco_status st = enco_step_from_state(test_ctx(), cfg, state, "", 0, out, NULL);
+    ck_assert_msg(st != ENCO_OK, "a state that should be refused (%s) was taken", needle);
+    ck_assert_msg(strstr(enco_last_error(), needle) != NULL, "error '%s' does not name %s",
+                  enco_last_error(), needle);
+    printf("refused: %s\n", enco_last_error());
+    enco_st_free(out);
+    enco_st_free(state);
+}
+
+START_TEST(resume_adam)
+{
+    /* Step 0 of the trajectory, its weights and Adam state written out and
+     * read back as a new state with iteration 1's inputs: that step must be
+     * bit for bit the step the same trainer takes next (enco_step_again). */
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    ENCO_CK(enco_config_load(&cfg, FIX "traj5_b1_bn_dag.cfg"));
+    enco_st_file *f = NULL;
+    ENCO_CK(enco_st_read(FIX "traj5_b1_bn_dag.safetensors", &f));
+    enco_st_file *state = traj_state(f), *step0 = enco_st_new(), *adam0 = enco_st_new();
+    enco_trainer *t = NULL;
+    ENCO_CK(enco_step_from_state(test_ctx(), &cfg, state, "in.", 0, step0, &t));
+    ENCO_CK(enco_step_save_adam(t, adam0, ""));
+    ck_assert_ptr_nonnull(enco_st_find(adam0, "adam_step.netG"));
+    ck_assert_int_eq(*(const int64_t *)need(adam0, "adam_step.netG")->data, 1);
+
+    /* uninterrupted: the same trainer's next step */
+    enco_st_file *cont = enco_st_new();
+    ENCO_CK(enco_step_again(t, f, "in.iter1.", 0, cont, ""));
+    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
+    for (int i = 0; i < 3; i++)
+        ENCO_CK(enco_params_save(test_ctx(), sets[i], cont, "after."));
+    ENCO_CK(enco_step_save_adam(t, cont, ""));
+
+    /* resumed: a fresh trainer from the saved state */
+    enco_st_file *s1 = continued_state(f, step0, adam0, NULL, NULL, -1);
+    enco_st_file *res = enco_st_new();
+    enco_trainer *t2 = NULL;
+    ENCO_CK(enco_step_from_state(test_ctx(), &cfg, s1, "", 0, res, &t2));
+    ENCO_CK(enco_step_save_adam(t2, res, ""));
+    ck_assert_int_eq(t2->G.adam_step, 2);
+    ck_assert_int_eq(t2->D.adam_step, 2);
+    ck_assert_int_eq(t2->F.adam_step, 2);
+
+    int compared = 0, adam = 0;
+    for (size_t i = 0; i < cont->count; i++) {
+        const char *k = cont->tensors[i].name;
+        check_bitwise(cont, res, k);
+        compared++;
+        adam += starts(k, "adam_");
+    }
+    printf("resume_adam: %d tensors identical (%d of them Adam state)\n", compared, adam);
+    ck_assert_int_gt(adam, 10);
+    /* the resumed step is not the fresh-Adam step: the state was used */
+    enco_st_file *fresh_in = continued_state(f, step0, adam0, NULL, NULL, -1);
+    enco_st_file *fresh_only = enco_st_new();
+    for (size_t i = 0; i < fresh_in->count; i++) {
+        const enco_st_tensor *x = &fresh_in->tensors[i];
+        if (!starts(x->name, "adam_"))
+            ENCO_CK(enco_st_add(fresh_only, x->name, x->dtype, x->ndim, x->shape, x->data));
+    }
+    enco_st_file *fresh = enco_st_new();
+    ENCO_CK(enco_step_from_state(test_ctx(), &cfg, fresh_only, "", 0, fresh, NULL));
+    const enco_st_tensor *a = need(fresh, "after.netG.model.1.weight"),
+                         *b = need(res, "after.netG.model.1.weight");
+    ck_assert_msg(memcmp(a->data, b->data, enco_st_numel(a) * sizeof(float)) != 0,
+                  "fresh Adam and the resumed Adam state gave the same update");
+
+    /* refusals: a partial or mismatched set names the tensor */
+    const char *pname = NULL;
+    for (size_t i = 0; i < adam0->count && !pname; i++)
+        if (starts(adam0->tensors[i].name, "adam_v.netD."))
+            pname = adam0->tensors[i].name;
+    ck_assert_ptr_nonnull(pname);
+    refuse(&cfg, continued_state(f, step0, adam0, pname, NULL, -1), pname);
+    char mname[256];
+    snprintf(mname, sizeof mname, "adam_m.%s", pname + 7);
+    refuse(&cfg, continued_state(f, step0, adam0, NULL, mname, -1), mname);
+    refuse(&cfg, continued_state(f, step0, adam0, NULL, NULL, 0), "adam_step.netG");
+    refuse(&cfg, continued_state(f, step0, adam0, "adam_step.netF", NULL, -1), "adam_step.netF");
+
+    enco_st_free(fresh);
+    enco_st_free(fresh_only);
+    enco_st_free(fresh_in);
+    enco_trainer_free(t2);
+    enco_trainer_free(t);
+    enco_st_free(res);
+    enco_st_free(s1);
+    enco_st_free(cont);
+    enco_st_free(adam0);
+    enco_st_free(step0);
+    enco_st_free(state);
+    enco_st_free(f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fixtures");
@@ -514,6 +666,7 @@ int main(void)
     tcase_add_loop_test(tc, fixture_steps, 0, 6);
     tcase_add_loop_test(tc, own_dag_ranking, 0, 3);
     tcase_add_test(tc, trajectory);
+    tcase_add_test(tc, resume_adam);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     for (int i = 0; i < W_COUNT; i++)
