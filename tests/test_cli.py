@@ -149,6 +149,72 @@ with tempfile.TemporaryDirectory() as d:
     check("verify with a size not a multiple of 4 exits 2", rc == 2 and "multiple of 4" in err,
           err)
 
+
+# enco-cl step on a fixture's state (tests/fixtures, tensors under in.):
+# --save-adam adds the Adam state after the step, in the names a state's
+# optional Adam tensors have, and a state whose Adam step is 0 is refused.
+def st_read(path):
+    """A safetensors file as {name: (dtype, shape, bytes)} (stdlib only)."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    head = json.loads(blob[8:8 + n])
+    head.pop("__metadata__", None)
+    body = blob[8 + n:]
+    return {k: (v["dtype"], v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]])
+            for k, v in head.items()}
+
+
+def st_write(path, tensors):
+    import json
+    import struct
+    head, off, parts = {}, 0, []
+    for k, (dt, shape, data) in tensors.items():
+        head[k] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(data)]}
+        off += len(data)
+        parts.append(data)
+    h = json.dumps(head).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(parts))
+
+
+FIXDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+rc, out, err = run("step", "--help")
+check("step --help lists --save-adam", rc == 0 and "--save-adam" in out and "adam_step" in out,
+      out)
+with tempfile.TemporaryDirectory() as d:
+    cfg = os.path.join(FIXDIR, "b1_bn_dag.cfg")
+    state = os.path.join(FIXDIR, "b1_bn_dag.safetensors")
+    o1 = os.path.join(d, "o1.safetensors")
+    rc, out, err = run("step", "--config", cfg, "--state", state, "--prefix", "in.", "--out", o1,
+                       "--save-adam")
+    check("step --save-adam exits 0", rc == 0, err)
+    t = st_read(o1) if rc == 0 else {}
+    import struct
+    steps = {n: t.get("adam_step." + n) for n in ("netG", "netD", "netF")}
+    check("step --save-adam writes adam_step.<net> as int64 scalars equal to 1",
+          all(v and v[0] == "I64" and v[1] == [] and struct.unpack("<q", v[2])[0] == 1
+              for v in steps.values()), str({k: v and v[:2] for k, v in steps.items()}))
+    w = t.get("after.netG.model.1.weight")
+    m, v = t.get("adam_m.netG.model.1.weight"), t.get("adam_v.netG.model.1.weight")
+    check("step --save-adam writes adam_m/adam_v in the weights' shapes",
+          w and m and v and m[0] == v[0] == "F32" and m[1] == v[1] == w[1],
+          str((m and m[1], w and w[1])))
+    o2 = os.path.join(d, "o2.safetensors")
+    rc, out, err = run("step", "--config", cfg, "--state", state, "--prefix", "in.", "--out", o2)
+    check("step without --save-adam writes no Adam state",
+          rc == 0 and not any(k.startswith("adam_") for k in st_read(o2)), err)
+    bad = os.path.join(d, "bad.safetensors")
+    tensors = st_read(state)
+    tensors["in.adam_step.netG"] = ("I64", [], struct.pack("<q", 0))
+    st_write(bad, tensors)
+    rc, out, err = run("step", "--config", cfg, "--state", bad, "--prefix", "in.", "--out", o2)
+    check("step refuses a state with adam_step 0, naming it",
+          rc == 1 and "adam_step.netG" in err, err)
+
 # enco-cl tune: a stand-in for clblast_tuner_xgemm (not installed in CI) that
 # writes a result file for its first phase as the real tuner does, then hangs
 # in its second phase until the time limit stops it.
