@@ -12,7 +12,7 @@
 static void help(void)
 {
     printf("usage: enco-cl step --config FILE --state IN.safetensors --out OUT.safetensors\n"
-           "                    [--prefix P] [--dag-draws] [--save-adam] [--set group.key=value]...\n"
+           "                    [--prefix P] [--dag-draws] [--save-adam] [--set K=V]...\n"
            "                    [--device SEL]\n\n"
            "Runs exactly one training iteration from a given state and writes everything out,\n"
            "for checking enco-cl against another implementation (tools/reference/ is ours in\n"
