@@ -35,6 +35,14 @@
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO
+/* stb checks internal invariants with assert(), which aborts the process on
+ * some corrupt files (fuzz_image: stbi__jpeg_huff_decode's code check on a
+ * damaged JPEG, stb_image.h:2115 in Debian's 2.27). A corrupt input file must
+ * end in an error, not take a training run down with it: a failed check is
+ * recorded instead and the decode reported as corrupt (enco_image_load_memory
+ * checks the flag after every stb call). */
+static _Thread_local int stb_check_failed;
+#define STBI_ASSERT(x) ((x) ? (void)0 : (void)(stb_check_failed = 1))
 /* stb's JPEG bit reader (stbi__grow_buffer_unsafe) shifts by 32 or more on
  * some corrupt entropy-coded data (found by fuzz_image; reproducer
  * tests/fuzz/corpus/image/stb-jpeg-shift-exponent.jpg). The decoded bits are
@@ -322,7 +330,13 @@ enco_status enco_image_load_memory(const void *buf, size_t size, const char *nam
                          name, w, h, size);
 
     r = (mem_reader){buf, size, 0, 0};
+    stb_check_failed = 0;
     unsigned char *px = stbi_load_from_callbacks(&reader_callbacks, &r, &w, &h, &c, 0);
+    if (stb_check_failed) {
+        stbi_image_free(px);
+        return ENCO_FAIL(ENCO_ERR_FORMAT,
+                         "%s: corrupt image (the decoder's consistency check failed)", name);
+    }
     if (!px) {
         const char *why = stbi_failure_reason();
         if (r.overrun)
