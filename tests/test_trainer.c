@@ -671,6 +671,51 @@ START_TEST(verify_same_device)
 }
 END_TEST
 
+/* A sampling override that replaces the patches still lets the generator
+ * draw that iteration's permutations when asked (keep_draws, verify's
+ * replays): the next iteration then picks exactly what an unreplaced run
+ * picks; without it the generator falls one iteration behind. */
+START_TEST(override_keep_draws)
+{
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *a = make(&cfg), *b = make(&cfg), *c = make(&cfg);
+    float *x0 = images(1, 32, 32, 100), *y0 = images(1, 32, 32, 200);
+    float *x1 = images(1, 32, 32, 101), *y1 = images(1, 32, 32, 201);
+    ENCO_CK(enco_trainer_step(a, x0, y0, NULL));
+    enco_sampling_override keep = {.keep_draws = 1}, skip = {0};
+    int32_t *ids[ENCO_MAX_PAIRS] = {NULL}, *ia = NULL, *ib = NULL;
+    for (int p = 0; p < a->npairs; p++) {
+        ids[p] = malloc((size_t)a->k[p] * sizeof(int32_t));
+        ENCO_CK(enco_trainer_patch_ids(a, p, ids[p]));
+        keep.patch_ids[p] = skip.patch_ids[p] = ids[p];
+    }
+    ENCO_CK(enco_trainer_step(b, x0, y0, &keep));
+    ENCO_CK(enco_trainer_step(c, x0, y0, &skip));
+    ENCO_CK(enco_trainer_step(a, x1, y1, NULL));
+    ENCO_CK(enco_trainer_step(b, x1, y1, NULL));
+    ENCO_CK(enco_trainer_step(c, x1, y1, NULL));
+    int behind = 0;
+    for (int p = 0; p < a->npairs; p++) {
+        size_t bytes = (size_t)a->k[p] * sizeof(int32_t);
+        ia = realloc(ia, bytes), ib = realloc(ib, bytes);
+        ENCO_CK(enco_trainer_patch_ids(a, p, ia));
+        ENCO_CK(enco_trainer_patch_ids(b, p, ib));
+        ck_assert_msg(memcmp(ia, ib, bytes) == 0, "pair %d: iteration 2 picks differ after a "
+                      "replayed iteration 1 with keep_draws", p);
+        ENCO_CK(enco_trainer_patch_ids(c, p, ib));
+        behind |= memcmp(ia, ib, bytes) != 0;
+    }
+    ck_assert_msg(behind, "without keep_draws the picks of iteration 2 were the same");
+    for (int p = 0; p < a->npairs; p++)
+        free(ids[p]);
+    free(ia), free(ib), free(x0), free(y0), free(x1), free(y1);
+    enco_trainer_free(a);
+    enco_trainer_free(b);
+    enco_trainer_free(c);
+}
+END_TEST
+
 START_TEST(lr_schedule)
 {
     enco_config cfg;
@@ -832,6 +877,7 @@ int main(void)
     tcase_add_test(t, iterations_are_deterministic_and_learn);
     tcase_add_test(t, resume_is_bit_identical);
     tcase_add_test(t, refuses_mismatched_and_damaged);
+    tcase_add_test(t, override_keep_draws);
     tcase_add_test(t, lr_schedule);
     tcase_add_test(t, lr_schedule_in_the_run);
     tcase_add_test(t, verify_picks_near_ties);

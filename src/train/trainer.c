@@ -356,7 +356,7 @@ static enco_status draw_perms(enco_trainer *t, const enco_sampling_override *ov)
 {
     int dag = strcmp(t->cfg.train.sampling, "random") != 0;
     for (int p = 0; p < t->npairs; p++) {
-        if (ov && (ov->patch_ids[p] || (dag && ov->cand[p])))
+        if (ov && !ov->keep_draws && (ov->patch_ids[p] || (dag && ov->cand[p])))
             continue;
         int hw = t->fh[p] * t->fw[p];
         int32_t *stage = t->perm_host + (size_t)p * t->perm_stride;

@@ -90,6 +90,10 @@ typedef struct enco_sampling_override {
     const int32_t *patch_ids[ENCO_MAX_PAIRS];
     const int32_t *cand[ENCO_MAX_PAIRS];
     const int32_t *cover[ENCO_MAX_PAIRS];
+    /* Draw the generator's permutations for every pair even where the above
+     * replace them, so that the iterations after this one draw what they
+     * would have drawn without the override (verify's replays). */
+    int keep_draws;
 } enco_sampling_override;
 
 /* One iteration. real_a, real_b: (n, 3, h, w) host floats in [-1, 1].

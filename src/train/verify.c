@@ -2,7 +2,6 @@
 #include "train/verify.h"
 
 #include "data/synth.h"
-#include "ops/dag.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -133,9 +132,9 @@ static enco_status keep_state(enco_ctx *ctx, const enco_trainer *t, float *const
 }
 
 /* Trains on ctx. replay: NULL, or the picks of another run (laid out as
- * out->ids) used as they are for the first `until` iterations; the sampling
- * generator still draws those iterations' permutations, as the trainer would
- * (draw_perms in trainer.c), so that the later iterations draw the same. */
+ * out->ids) used as they are for the first `until` iterations; the trainer
+ * still draws those iterations' permutations (keep_draws), so that the later
+ * iterations draw the same. */
 static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h, int steps,
                             const int32_t *replay, int until, run_out *out, enco_trainer **keep)
 {
@@ -161,14 +160,10 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
                          : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     for (int s = 0; s < steps && st == ENCO_OK; s++) {
         st = batch(cfg, n, h, s, a, b);
-        enco_sampling_override ov = {0};
+        enco_sampling_override ov = {.keep_draws = 1};
         const int replayed = replay && s < until;
-        for (int p = 0; replayed && p < t->npairs && st == ENCO_OK; p++) {
-            const int hw = t->fh[p] * t->fw[p];
-            int32_t *stage = t->perm_host + (size_t)p * t->perm_stride;
-            st = enco_dag_make_perms(&t->rng, stage, dag ? stage + (size_t)n * hw : NULL, n, hw);
+        for (int p = 0; replayed && p < t->npairs; p++)
             ov.patch_ids[p] = replay + s * out->ids_step + out->ids_off[p];
-        }
         if (st == ENCO_OK)
             st = enco_trainer_step(t, a, b, replayed ? &ov : NULL);
         if (st == ENCO_OK)
