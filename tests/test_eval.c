@@ -4,11 +4,13 @@
 
 #include "data/metrics.h"
 #include "data/synth.h"
+#include "train/evaluate.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void make_image(enco_image *img, int w, int h, int c, int seed)
 {
@@ -346,6 +348,41 @@ START_TEST(histogram_matching)
 }
 END_TEST
 
+/* eval.json: every score, NaN as null, the worst file's name escaped; a
+ * folder that does not exist is an error and leaves nothing behind. */
+START_TEST(eval_json)
+{
+    enco_eval_result r;
+    memset(&r, 0, sizeof r);
+    r.images = 3;
+    r.model = (enco_eval_scores){14.5, 0.5, 0.625, 0.75};
+    r.identity = (enco_eval_scores){2.5, NAN, 0.25, 0.125};
+    r.constant = r.affine = r.lut = r.histmatch = (enco_eval_scores){NAN, NAN, NAN, NAN};
+    r.min_content = 0.5;
+    snprintf(r.worst, sizeof r.worst, "a\"b.png");
+    char dir[] = "/tmp/enco-evaljson-XXXXXX", path[128], text[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    ENCO_CK(enco_eval_write_json(&r, path));
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *want[] = {"{\"images\": 3, \"psnr\": 14.5000, \"ssim\": 0.50000",
+                          "\"iou\": 0.75000", "\"identity_ssim\": null",
+                          "\"identity_iou\": 0.12500", "\"histmatch_psnr\": null",
+                          "\"worst\": \"a\\\"b.png\"}\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(text, want[i]) != NULL, "eval.json lacks %s: %s", want[i], text);
+    remove(path);
+    snprintf(path, sizeof path, "%s/no-such-folder/eval.json", dir);
+    ck_assert_int_eq(enco_eval_write_json(&r, path), ENCO_ERR_IO);
+    ck_assert(strstr(enco_last_error(), "no-such-folder") != NULL);
+    ck_assert_int_eq(rmdir(dir), 0); /* no temporary file left */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval");
@@ -356,6 +393,7 @@ int main(void)
     tcase_add_test(tc, border_colour_and_shape_iou);
     tcase_add_test(tc, fitted_baselines);
     tcase_add_test(tc, histogram_matching);
+    tcase_add_test(tc, eval_json);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

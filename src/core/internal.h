@@ -18,6 +18,10 @@ void enco_error_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 #define ENCO_FAIL(status, ...) enco_fail((status), __FILE__, __LINE__, __VA_ARGS__)
 
+/* Writes text to path atomically: a temporary file beside it, fsync, rename
+ * (a reader sees the old file or the whole new one). */
+enco_status enco_write_text_atomic(const char *path, const char *text);
+
 /* Wraps an OpenCL call returning cl_int: on failure records the call text and
  * returns its code from the enclosing function. */
 #define ENCO_CL(call)                                                                 \

@@ -1,8 +1,10 @@
-/* Status names and the per-thread error message. */
+/* Status names, the per-thread error message, atomic text files. */
 #include "core/internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ENCO_ERRMSG_SIZE 16384
 
@@ -164,4 +166,24 @@ uint64_t enco_fnv1a(uint64_t h, const void *data, size_t len)
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+enco_status enco_write_text_atomic(const char *path, const char *text)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return ENCO_FAIL(ENCO_ERR_IO, "cannot write %s: the path is too long", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return ENCO_FAIL(ENCO_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    int ok = fputs(text, f) >= 0;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return ENCO_FAIL(ENCO_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return ENCO_OK;
 }

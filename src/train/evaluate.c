@@ -4,7 +4,6 @@
 #include "data/dataset.h"
 #include "data/metrics.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,9 +258,11 @@ static void json_scores(FILE *f, const char *prefix, const enco_eval_scores *s)
 
 enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
 {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f)
-        return ENCO_FAIL(ENCO_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "%s: out of memory", path);
     fprintf(f, "{\"images\": %zu", r->images);
     json_scores(f, "", &r->model);
     json_scores(f, "identity_", &r->identity);
@@ -283,7 +284,9 @@ enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
     }
     fputs("\"}\n", f);
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return ENCO_FAIL(ENCO_ERR_IO, "%s: write failed", path);
-    return ENCO_OK;
+    bad = fclose(f) != 0 || bad;
+    enco_status st = bad ? ENCO_FAIL(ENCO_ERR_NO_MEMORY, "%s: out of memory", path)
+                         : enco_write_text_atomic(path, text);
+    free(text);
+    return st;
 }

@@ -44,7 +44,7 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
                           enco_eval_result *res);
 
 /* Writes the result as one JSON object (NaN as null) to path, atomically
- * enough for a reader: a complete file or an error. Keys: images, psnr, ssim,
+ * (enco_write_text_atomic): a reader sees a complete file. Keys: images, psnr, ssim,
  * content, iou, worst_content, worst, and identity_ / constant_ / remap_
  * (the affine remap) / lut_ / histmatch_ followed by psnr, ssim, content, iou,
  * and histmatch_trainA, histmatch_trainB (training images fitted on). */

@@ -101,26 +101,6 @@ static void history_free(history *h)
         free(h->v[s]);
 }
 
-/* Writes text to path atomically. */
-static enco_status write_atomic(const char *path, const char *text)
-{
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return ENCO_FAIL(ENCO_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    int ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return ENCO_FAIL(ENCO_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return ENCO_OK;
-}
-
 /* Re-reads losses.jsonl up to the resumed iteration (later lines belonged to
  * a run that was not checkpointed) and rewrites it. */
 static enco_status history_reload(run *r)
@@ -164,7 +144,7 @@ static enco_status history_reload(run *r)
     }
     fclose(f);
     if (st == ENCO_OK)
-        st = write_atomic(file_in(r, "losses.jsonl"), kept);
+        st = enco_write_text_atomic(file_in(r, "losses.jsonl"), kept);
     free(kept);
     return st;
 }
@@ -338,7 +318,7 @@ static enco_status write_html(run *r)
              "<img src='samples/latest.png' style='image-rendering:pixelated;width:600px'>\n"
              "<p>Files: <a href='losses.jsonl'>losses.jsonl</a>, <a href='config.cfg'>config.cfg"
              "</a>, latest.safetensors (checkpoint)</p>\n</body></html>\n");
-    enco_status st = write_atomic(file_in(r, "index.html"), buf);
+    enco_status st = enco_write_text_atomic(file_in(r, "index.html"), buf);
     free(buf);
     return st;
 }
@@ -435,7 +415,7 @@ enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_r
     }
     if (st == ENCO_OK) {
         char *dump = enco_config_dump(cfg);
-        st = dump ? write_atomic(file_in(&r, "config.cfg"), dump)
+        st = dump ? enco_write_text_atomic(file_in(&r, "config.cfg"), dump)
                   : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
         free(dump);
     }
