@@ -308,13 +308,22 @@ static void affine_of(const enco_baselines *f, int k, double *s, double *t)
     *t = (f->sb[k] - *s * f->sa[k]) / n;
 }
 
+/* out = a with each channel k mapped through table[k]. */
+static enco_status apply_tables(const enco_image *a, uint8_t table[4][256], enco_image *out)
+{
+    ENCO_TRY(enco_image_alloc(out, a->w, a->h, a->c));
+    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
+        for (int k = 0; k < a->c; k++)
+            out->data[i * (size_t)a->c + (size_t)k] = table[k][a->data[i * (size_t)a->c + (size_t)k]];
+    return ENCO_OK;
+}
+
 static enco_status remap(const enco_baselines *f, const enco_image *a, int lut, enco_image *out)
 {
     if (f->pairs == 0 || f->c_a != f->c_b || a->c != f->c_a)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "colour remap: %s",
                          f->pairs == 0 ? "no pairs"
                                        : "A and B differ in channel count (no per-channel map)");
-    ENCO_TRY(enco_image_alloc(out, a->w, a->h, a->c));
     uint8_t table[4][256];
     for (int k = 0; k < a->c; k++) {
         double s, t;
@@ -323,10 +332,7 @@ static enco_status remap(const enco_baselines *f, const enco_image *a, int lut, 
             table[k][v] = to_u8(lut && f->lut_n[k][v] > 0 ? f->lut_sum[k][v] / f->lut_n[k][v]
                                                           : s * v + t);
     }
-    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
-        for (int k = 0; k < a->c; k++)
-            out->data[i * (size_t)a->c + (size_t)k] = table[k][a->data[i * (size_t)a->c + (size_t)k]];
-    return ENCO_OK;
+    return apply_tables(a, table, out);
 }
 
 enco_status enco_baselines_affine(const enco_baselines *f, const enco_image *a, enco_image *out)
@@ -421,9 +427,5 @@ enco_status enco_histmatch_apply(const enco_histmatch *f, const enco_image *a, e
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "histogram matching: a %d-channel image for a map fitted on %d channels",
                          a->c, f->c_a);
-    ENCO_TRY(enco_image_alloc(out, a->w, a->h, a->c));
-    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
-        for (int k = 0; k < a->c; k++)
-            out->data[i * (size_t)a->c + (size_t)k] = table[k][a->data[i * (size_t)a->c + (size_t)k]];
-    return ENCO_OK;
+    return apply_tables(a, table, out);
 }
