@@ -642,6 +642,29 @@ START_TEST(resume_adam)
     refuse(&cfg, continued_state(f, step0, adam0, NULL, mname, -1), mname);
     refuse(&cfg, continued_state(f, step0, adam0, NULL, NULL, 0), "adam_step.netG");
     refuse(&cfg, continued_state(f, step0, adam0, "adam_step.netF", NULL, -1), "adam_step.netF");
+    /* names that are no Adam state or no parameter, a float step, moments
+     * that are not finite or a negative v */
+    const enco_st_tensor *m0 = need(adam0, mname), *v0 = need(adam0, pname);
+    float one = 1.0f;
+    enco_st_file *bad = continued_state(f, step0, adam0, NULL, NULL, -1);
+    ENCO_CK(enco_st_add(bad, "adam_x.netG.model.1.weight", ENCO_DT_F32, 0, NULL, &one));
+    refuse(&cfg, bad, "adam_x.netG.model.1.weight");
+    bad = continued_state(f, step0, adam0, NULL, NULL, -1);
+    ENCO_CK(enco_st_add(bad, "adam_m.netG.no.such.weight", ENCO_DT_F32, 0, NULL, &one));
+    refuse(&cfg, bad, "adam_m.netG.no.such.weight");
+    bad = continued_state(f, step0, adam0, "adam_step.netD", NULL, -1);
+    ENCO_CK(enco_st_add(bad, "adam_step.netD", ENCO_DT_F32, 0, NULL, &one));
+    refuse(&cfg, bad, "adam_step.netD");
+    for (int k = 0; k < 2; k++) {
+        const enco_st_tensor *x = k ? v0 : m0;
+        float *copy = malloc(enco_st_numel(x) * sizeof(float));
+        memcpy(copy, x->data, enco_st_numel(x) * sizeof(float));
+        copy[enco_st_numel(x) / 2] = k ? -1e-6f : NAN;
+        bad = continued_state(f, step0, adam0, x->name, NULL, -1);
+        ENCO_CK(enco_st_add(bad, x->name, ENCO_DT_F32, x->ndim, x->shape, copy));
+        free(copy);
+        refuse(&cfg, bad, x->name);
+    }
 
     enco_st_free(fresh);
     enco_st_free(fresh_only);
