@@ -455,5 +455,23 @@ for name in sorted(read_env):
     check("README documents %s" % name,
           any(re.search(r"`%s[`=]" % name, l) for l in readme_rows))
 
+# tools/with-vendors refuses (exit 2, naming the fix) when Intel's runtime is
+# not installed where it looks, or when its vendors folder is damaged.
+WV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "with-vendors")
+with tempfile.TemporaryDirectory() as vd:
+    env = dict(os.environ, ENCO_VENDORS_DIR=vd)
+    p = subprocess.run([WV, "true"], capture_output=True, text=True, env=env, timeout=60)
+    check("with-vendors without the runtime exits 2 and names install-deps --vendor intel",
+          p.returncode == 2 and "install-deps --vendor intel" in p.stderr,
+          "exit %d: %s" % (p.returncode, p.stderr))
+    os.makedirs(os.path.join(vd, "intel"))
+    open(os.path.join(vd, "intel", ".installed"), "w").close()
+    p = subprocess.run([WV, "true"], capture_output=True, text=True, env=env, timeout=60)
+    check("with-vendors with a damaged vendors folder exits 2",
+          p.returncode == 2 and "vendors folder" in p.stderr, "exit %d: %s" % (p.returncode, p.stderr))
+    p = subprocess.run([WV], capture_output=True, text=True, env=env, timeout=60)
+    check("with-vendors without a command exits 2 with its usage",
+          p.returncode == 2 and "usage" in p.stderr, "exit %d: %s" % (p.returncode, p.stderr))
+
 print("%d passed, %d failed" % (checks - failures, failures))
 sys.exit(1 if failures else 0)
