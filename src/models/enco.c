@@ -89,6 +89,7 @@ static enco_status plan(enco_trainer *t)
     t->pw = t->dnet.slots[t->dnet.cur].w;
 
     t->npairs = cfg->model.n_nce_layers / 2;
+    t->ranked_picks = strcmp(cfg->train.sampling, "random") != 0;
     if (t->npairs > ENCO_MAX_PAIRS)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "model.nce_layers: at most %d pairs",
                          ENCO_MAX_PAIRS);

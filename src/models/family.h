@@ -38,6 +38,11 @@ struct enco_family {
     void (*release)(enco_trainer *t);
     /* After weights are initialised: resets the family's own state. */
     void (*reset)(enco_trainer *t);
+    /* Optional: puts the iteration's inputs on the device and makes the
+     * host-side draws that decide them (FastCUT's flip). NULL: real_A and
+     * real_B go to t->real as they are. */
+    enco_status (*upload)(enco_trainer *t, const float *real_a, const float *real_b,
+                          const enco_sampling_override *ov);
     /* Computes phase `phase`'s gradients (and the losses it reports). The
      * inputs are in t->real. since: for enco_trainer_mark. */
     enco_status (*phase)(enco_trainer *t, int phase, const enco_sampling_override *ov,

@@ -163,10 +163,12 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
     enco_ctx *ctx = t->ctx;
     int n = t->n;
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
+    const enco_family *fam = t->family;
     ENCO_TRY(enco_upload(ctx, t->real, 0, n * img * F4, real_a));
     ENCO_TRY(enco_upload(ctx, t->real, n * img * F4, n * img * F4, real_b));
+    if (fam->upload)
+        ENCO_TRY(fam->upload(t, real_a, real_b, ov));
     double since = t->profile ? now_seconds() : 0;
-    const enco_family *fam = t->family;
     for (int p = 0; p < fam->nphases; p++) {
         const enco_phase_def *ph = &fam->phases[p];
         for (int i = 0; i < ph->nnets; i++) {

@@ -67,6 +67,7 @@ typedef struct enco_trainer {
     int k[ENCO_MAX_PAIRS];
     cl_mem idx[ENCO_MAX_PAIRS];
     cl_mem score[ENCO_MAX_PAIRS];
+    int ranked_picks;        /* the picks depend on score (EnCo's DAG sampling) */
     /* CUT's families: NCE_Y's indices (n, k[p]) and the flip draw. */
     int has_draws_y;
     cl_mem idx_y[ENCO_MAX_PAIRS];

@@ -144,7 +144,7 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     size_t img = (size_t)n * cfg->model.input_nc * h * h;
     float *a = malloc(img * F4), *b = malloc(img * F4);
     out->losses = malloc((size_t)steps * ENCO_LOSS_SLOTS * F4);
-    const int dag = strcmp(cfg->train.sampling, "random") != 0;
+    const int dag = t->ranked_picks;
     for (int p = 0; p < t->npairs; p++) {
         out->ids_off[p] = out->ids_step;
         out->ids_step += (size_t)n * t->k[p];
@@ -337,7 +337,7 @@ void enco_verify_picks_compare(enco_verify_picks *acc, const int32_t *ids_a,
 static int compare_picks(enco_verify_report *rep, const run_out *ra, const run_out *rb,
                          const enco_trainer *t, int s)
 {
-    const int dag = strcmp(t->cfg.train.sampling, "random") != 0;
+    const int dag = t->ranked_picks;
     const long before = rep->picks.differ;
     for (int p = 0; p < t->npairs; p++) {
         const int k = t->k[p], hw = t->fh[p] * t->fw[p];
