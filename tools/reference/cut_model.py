@@ -2,12 +2,20 @@
 
 G and D are the EnCo ones (enco_model.py); F is PatchSampleF: per NCE layer l (the position in
 `nce_layers`, 0..L-1) a head mlp_<l> = Linear(C_l, nc, bias) ReLU Linear(nc, nc, bias), followed
-by x / (||x||_2 + 1e-7). State-dict names: netF.mlp_<l>.0.weight/.0.bias/.2.weight/.2.bias.
+by x / (||x||_2 + 1e-7) (l2norm_rows). State-dict names: netF.mlp_<l>.0.weight/.0.bias/.2.weight/.2.bias.
 """
 import torch
 import torch.nn as nn
 
-from enco_model import NLayerDiscriminator, ResnetGenerator, init_weights, l2norm
+from enco_model import NLayerDiscriminator, ResnetGenerator, init_weights
+
+
+def l2norm_rows(x):
+    """x / (||x||_2 + 1e-7) per row, with the norm computed as (sum x^2)^0.5 as the reference's
+    Normalize does: this is bit-identical to the authors' PatchSampleF in value and gradient
+    (torch's vector_norm differs in the last bits). Its gradient at an all-zero row is NaN, as in
+    the reference; make_fixtures rejects seeds with a (near) zero query row."""
+    return x.div(x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
 
 
 class PatchSampleHeads(nn.Module):
@@ -22,7 +30,7 @@ class PatchSampleHeads(nn.Module):
 
     def forward(self, l, rows):
         """rows (R, C_l) -> L2-normalised (R, nc)."""
-        return l2norm(getattr(self, "mlp_%d" % l)(rows))
+        return l2norm_rows(getattr(self, "mlp_%d" % l)(rows))
 
 
 def encode(netG, x, layers):

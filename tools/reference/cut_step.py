@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as Fn
 
 import enco_step
-from cut_model import CUTNets, encode
-from enco_model import l2norm
+from cut_model import CUTNets, encode, l2norm_rows
 
 
 def make_optimizers(nets, cfg):
@@ -106,7 +105,7 @@ def nce(nets, s, src, tgt, flipped, draws, idname, N):
         qh = mlp(sample_rows(fq, ids))
         norms = torch.linalg.vector_norm(qh.detach(), dim=1)
         qn.append(torch.stack([norms.min(), norms.median()]))
-        q = l2norm(qh)
+        q = l2norm_rows(qh)
         ce = patchnce_dot(q, k, groups, s["nce_T"])
         per.append(ce.detach().mean())
         total = total + (ce * s["lambda_NCE"]).mean()
