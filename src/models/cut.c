@@ -472,7 +472,7 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     } else {
         int l = slot - SLOT_LAYER0;
         snprintf(buf, size, "%s.%d", l < t->npairs ? "NCE" : "NCE_Y", l % t->npairs);
-        *flags = 0;
+        *flags = ENCO_LOSS_STEP;
     }
     return buf;
 }

@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-const enco_family *const enco_families[] = {&enco_family_enco, NULL};
+const enco_family *const enco_families[] = {&enco_family_enco, &enco_family_cut,
+                                            &enco_family_fastcut, NULL};
 
 const enco_family *enco_family_find(const char *name)
 {
