@@ -623,7 +623,7 @@ START_TEST(conv_gemm_implicit_needs_packed)
     const enco_im2col_geom g = {.c = 2, .h = 5, .w = 4, .ho = 5, .wo = 4, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pl = 1, .mode = ENCO_PAD_ZERO};
     cl_mem x = test_alloc(40), a = test_alloc(64), c = test_alloc(64);
-    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "0"), 0);
     ck_assert_int_eq(enco_sgemm_im2col_available(test_ctx()), 0);
     expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 0.0f, c,
                                      0, 20, 40, 1, NULL, 0),
@@ -632,14 +632,14 @@ START_TEST(conv_gemm_implicit_needs_packed)
                    "packed CPU GEMM");
     /* A bias is added only where it is the whole of the rest (beta 0, not
      * transposed). */
-    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "1"), 0);
     expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 1.0f, c,
                                      0, 20, 40, 1, a, 0),
                    "bias");
     expect_invalid(enco_sgemm_im2col(test_ctx(), 1, 2, 1.0f, a, 0, 20, 0, x, 0, 40, &g, 0.0f, c,
                                      0, 18, 36, 1, a, 0),
                    "bias");
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
     test_release(x), test_release(a), test_release(c);
 }
 END_TEST
@@ -1125,14 +1125,14 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
      * while packing, so the banded workspace is only used here). */
     for (int xmode = 0; xmode < 10; xmode++) {
         const int mode = xmode < 8 ? xmode : 2 * (xmode - 8);
-        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", xmode >= 8 ? "0" : "", 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", xmode >= 8 ? "0" : ""), 0);
         const int path = mode < 4 ? mode & 1 : mode >= 6;
         /* mode 7: the per-output / per-weight small kernels instead of the
          * CPU strip kernels (ENCO_CONV_STRIP=0; what GPUs run). */
-        ck_assert_int_eq(setenv("ENCO_CONV_STRIP", mode == 7 ? "0" : "", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_SPLITK", splitk[mode], 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", mode == 7 ? "0" : ""), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_SPLITK", splitk[mode]), 0);
         for (size_t i = 0; i < count + nextra; i++) {
             const conv_case *c = i < count ? &base[i] : &conv_cases_paths[i - count];
             for (int banded = 0; banded < 2; banded++) {
@@ -1167,11 +1167,11 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
             }
         }
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_SPLITK"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_SPLITK", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
 }
 END_TEST
 
@@ -1201,8 +1201,8 @@ static const conv_case conv_cases_cpu_bits[] = {
 START_TEST(conv2d_cpu_kernels_same_bits)
 {
     const size_t ncase = test_on_oclgrind() ? 2 : sizeof conv_cases_cpu_bits / sizeof conv_cases_cpu_bits[0];
-    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
     for (size_t i = 0; i < ncase; i++) {
         const conv_case *c = &conv_cases_cpu_bits[i];
         conv_data d = conv_data_make(c, 900 + 10 * i);
@@ -1222,17 +1222,17 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         static const char *const modes[5] = {"0", "1", "2", "2", "2"};
         static const char *const fused_env[5] = {"0", "0", "", "0", ""};
         for (int fast = 0; fast < 5; fast++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
-            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED", fused_env[fast], 1), 0);
-            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF", fast == 3 ? "0" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF_KB", fast == 4 ? "7" : "", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", modes[fast]), 0);
+            ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED", fused_env[fast]), 0);
+            ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", fast == 3 ? "0" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF_KB", fast == 4 ? "7" : ""), 0);
             /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
              * packed CPU GEMM is forced for the fast runs, so that Oclgrind
              * checks its kernels too. */
             if (test_on_oclgrind())
-                ck_assert_int_eq(setenv("ENCO_GEMM_TILE", fast ? "1" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+                ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", fast ? "1" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", fast ? "1" : "0"), 0);
             const unsigned long fused0 = enco_kernel_launches(test_ctx(), "gemm_im2col_fused");
             const unsigned long pack0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col");
             const unsigned long self0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self");
@@ -1294,7 +1294,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         cl_mem dy = test_upload(dyh, ny);
         float *dx[2];
         for (int fast = 0; fast < 2; fast++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", fast ? "1" : "0"), 0);
             cl_mem dxm = test_alloc(nx);
             ENCO_CK(enco_pad2d_backward(test_ctx(), dxm, 0, dy, 0, &ps));
             dx[fast] = test_download(dxm, nx);
@@ -1304,15 +1304,15 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         free(dx[0]), free(dx[1]), free(dyh);
         test_release(dy);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED_KB"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF_KB"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED_KB", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF_KB", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
 }
 END_TEST
 
@@ -1334,12 +1334,12 @@ START_TEST(conv2d_small_cout_forward_same_bits)
         {1, 2, 3, 80, 4, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 1},
     };
     const size_t ncase = test_on_oclgrind() ? 2 : sizeof cases / sizeof cases[0];
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "4", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "4"), 0);
     for (size_t i = 0; i < ncase; i++) {
         conv_data d = conv_data_make(&cases[i], 40 + 3 * i);
         float *y[2];
         for (int rows = 0; rows < 2; rows++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_STRIP", rows ? "1" : "0", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", rows ? "1" : "0"), 0);
             const unsigned long k0 = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows");
             y[rows] = conv_fwd_device(&d, cases[i].bias, d.s.n);
             const unsigned long k = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows") - k0;
@@ -1356,8 +1356,8 @@ START_TEST(conv2d_small_cout_forward_same_bits)
         free(ref), free(y[0]), free(y[1]);
         conv_data_free(&d);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
 }
 END_TEST
 
@@ -1368,10 +1368,10 @@ END_TEST
 START_TEST(conv2d_wgrad_path_rule)
 {
     if (!enco_sgemm_im2col_available(test_ctx()))
-        ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", NULL), 0);
     /* 0: packed (short rows); 1: direct, self-packing (K = 18); 2: direct
      * after gemm_pack_bt (K = 29 * 9 = 261); 3: the largest K below 256
      * (K = 5 * 51 = 255; 5 x 51 kernel, 1 x 51 output). */
@@ -1408,8 +1408,8 @@ START_TEST(conv2d_wgrad_path_rule)
         grads_free(&g);
         conv_data_free(&d);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
 }
 END_TEST
 
@@ -1438,11 +1438,11 @@ START_TEST(conv2d_flip_fold_rule)
         {2, 5, 7, 19, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 0},
         {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 0},
     };
-    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
     conv_ws_min = 1u << 16; /* room for the padded plane where it folds */
     for (int explicit_cols = 0; explicit_cols < 2; explicit_cols++) {
-        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", explicit_cols ? "0" : "", 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", explicit_cols ? "0" : ""), 0);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const conv_case *c = &cases[i];
             conv_data d = conv_data_make(c, 90 + (uint64_t)i);
@@ -1464,9 +1464,9 @@ START_TEST(conv2d_flip_fold_rule)
         }
     }
     conv_ws_min = 0;
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
 }
 END_TEST
 
