@@ -644,6 +644,96 @@ START_TEST(conv_gemm_implicit_needs_packed)
 }
 END_TEST
 
+static unsigned long small_launches(void)
+{
+    return enco_kernel_launches(test_ctx(), "conv_fwd_small") +
+           enco_kernel_launches(test_ctx(), "conv_fwd_small_strip") +
+           enco_kernel_launches(test_ctx(), "conv_fwd_small_rows");
+}
+
+/* A layer's paths are chosen once (enco_conv2d_plan) from the context's
+ * policy and follow it; the planned entry points give the bits of the
+ * unplanned ones; paths planned before a policy change keep their kernels
+ * (while an unplanned call follows the new policy); made-up paths are
+ * refused. */
+START_TEST(conv2d_plan_is_kept)
+{
+    enco_ctx *ctx = test_ctx();
+    const enco_conv2d_shape s = {.n = 2, .cin = 3, .h = 9, .w = 11, .cout = 2, .kh = 3, .kw = 3,
+                                 .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                                 .pad_mode = ENCO_PAD_REFLECT};
+    const size_t nx = 2 * 3 * 9 * 11, ny = 2 * 2 * 9 * 11, nw = 2 * 3 * 9, wsn = 20000;
+    float *hx = malloc(nx * sizeof *hx), *hw = malloc(nw * sizeof *hw), *hdy = malloc(ny * sizeof *hdy);
+    const float hb[2] = {0.25f, -0.5f};
+    test_fill_uniform(hx, nx, 31, -1, 1);
+    test_fill_uniform(hw, nw, 32, -1, 1);
+    test_fill_uniform(hdy, ny, 33, -1, 1);
+    cl_mem x = test_upload(hx, nx), w = test_upload(hw, nw), b = test_upload(hb, 2),
+           dy = test_upload(hdy, ny), ws = test_alloc(wsn);
+    cl_mem y[2] = {test_alloc(ny), test_alloc(ny)}, dx[2] = {test_alloc(nx), test_alloc(nx)},
+           dw[2] = {test_alloc(nw), test_alloc(nw)}, db[2] = {test_alloc(2), test_alloc(2)};
+
+    const enco_kernel_policy keep = *enco_ctx_kernel_policy(ctx);
+    enco_kernel_policy base = keep; /* whatever ENCO_* the suite runs under */
+    base.conv_direct_max = 4;
+    base.conv_bwd_flip = ENCO_PATH_AUTO;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &base));
+    enco_conv2d_paths direct, gemm;
+    ENCO_CK(enco_conv2d_plan(ctx, &s, &direct));
+    ck_assert_int_eq(direct.direct, 1);
+    ck_assert_int_eq(direct.bwd_flip, 1);
+    ck_assert_int_eq(direct.rows, keep.conv_rows == ENCO_PATH_ON);
+    /* The unplanned reference, under the policy the plan was made with. */
+    ENCO_CK(enco_conv2d_forward(ctx, y[0], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s));
+    ENCO_CK(enco_conv2d_backward(ctx, dx[0], 0, dw[0], 0, db[0], 0, dy, 0, x, 0, w, 0, ws, 0,
+                                 wsn, &s));
+
+    enco_kernel_policy q = base;
+    q.conv_direct_max = ENCO_POLICY_NEVER;
+    q.conv_bwd_flip = ENCO_PATH_OFF;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &q));
+    ENCO_CK(enco_conv2d_plan(ctx, &s, &gemm));
+    ck_assert_int_eq(gemm.direct, 0);
+    ck_assert_int_eq(gemm.bwd_flip, 0);
+    unsigned long n0 = small_launches();
+    ENCO_CK(enco_conv2d_forward(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s));
+    ck_assert_uint_eq(small_launches(), n0); /* unplanned: the new policy, no direct kernel */
+    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &direct));
+    ck_assert_uint_eq(small_launches(), n0 + 1); /* planned: the direct kernel it chose */
+    ENCO_CK(enco_conv2d_backward_planned(ctx, dx[1], 0, dw[1], 0, db[1], 0, dy, 0, x, 0, w, 0, ws,
+                                         0, wsn, &direct));
+    float *a, *c;
+    const struct {
+        const char *what;
+        cl_mem *m;
+        size_t n;
+    } outs[] = {{"conv2d_planned_y", y, ny}, {"conv2d_planned_dx", dx, nx},
+                {"conv2d_planned_dw", dw, nw}, {"conv2d_planned_db", db, 2}};
+    for (size_t i = 0; i < 4; i++) {
+        a = test_download(outs[i].m[0], outs[i].n);
+        c = test_download(outs[i].m[1], outs[i].n);
+        test_assert_bitwise(outs[i].what, a, c, outs[i].n);
+        free(a), free(c);
+    }
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &keep));
+
+    enco_conv2d_paths bad = direct;
+    bad.direct = 5;
+    expect_invalid(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &bad),
+                   "enco_conv2d_plan");
+    bad = direct;
+    bad.shape.kh = 0;
+    expect_invalid(enco_conv2d_backward_planned(ctx, dx[1], 0, NULL, 0, NULL, 0, dy, 0, NULL, 0, w,
+                                                0, ws, 0, wsn, &bad),
+                   "kernel");
+    expect_invalid(enco_conv2d_plan(ctx, &bad.shape, &gemm), "kernel");
+    for (int i = 0; i < 2; i++)
+        test_release(y[i]), test_release(dx[i]), test_release(dw[i]), test_release(db[i]);
+    test_release(x), test_release(w), test_release(b), test_release(dy), test_release(ws);
+    free(hx), free(hw), free(hdy);
+}
+END_TEST
+
 START_TEST(conv2d_rejects_bad_arguments)
 {
     enco_ctx *ctx = test_ctx();
@@ -1599,6 +1689,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_flip_fold_rule);
     tcase_add_test(t, conv2d_small_cout_forward_same_bits);
     tcase_add_test(t, conv_gemm_implicit_needs_packed);
+    tcase_add_test(t, conv2d_plan_is_kept);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);
     tcase_add_test(t, conv2d_offsets);
