@@ -28,6 +28,11 @@ int cmd_eval(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_test(int argc, char **argv);
+
+/* Whether a file name has the extension of an image format enco-cl reads
+ * (png, jpg, jpeg, bmp, tga, gif, ppm, pgm, pnm, psd, hdr, pic; any case). */
+int cli_is_image_name(const char *name);
 
 struct enco_eval_result;
 /* Prints an evaluation table to stdout; returns 0. */

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"config", cmd_config, "check a configuration; show every option (--list) or the effective values"},
     {"eval", cmd_eval, "score a generator on test pairs with ground truth"},
     {"translate", cmd_translate, "translate images with a trained generator"},
+    {"test", cmd_test, "translate ROOT/testA into a CUT-style results tree (images + index.html)"},
     {"verify", cmd_verify, "train the same seed on two devices and compare the results"},
     {"step", cmd_step, "run one training iteration from a state file and write everything out"},
 };

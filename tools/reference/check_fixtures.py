@@ -31,7 +31,44 @@ def maxdiff(a, b):
     return max(((a[k].double() - b[k].double()).abs().max().item() if a[k].numel() else 0.0) for k in a)
 
 
+def close(a, b, rel=1e-5):
+    return abs(a - b) < rel * max(1.0, abs(b))
+
+
+def cut_invariants(cfg, inp, out, pre=""):
+    """CUT / FastCUT: the losses from their parts, the draws used as given."""
+    s = cfg[cfg["model"]["family"]]
+    L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
+    check(close(L["D"], 0.5 * (L["D_fake"] + L["D_real"])), pre + "loss.D = 0.5*(D_fake + D_real)")
+    idt = s["nce_idt"] and s["lambda_NCE"] > 0
+    g = L["G_GAN"] + (0.5 * (L["NCE"] + L["NCE_Y"]) if idt else L["NCE"])
+    check(close(L["G"], g), pre + "loss.G = G_GAN + %s" % ("0.5*(NCE+NCE_Y)" if idt else "NCE"))
+    n_layers = len(s["nce_layers"])
+    for name, on in (("NCE", s["lambda_NCE"] > 0), ("NCE_Y", idt)):
+        per = [L.get("%s.%d" % (name, l)) for l in range(n_layers)]
+        if on:
+            want = s["lambda_NCE"] * sum(per) / n_layers
+            check(close(L[name], want), pre + "loss.%s = lambda_NCE * mean_l(loss.%s.<l>)" % (name, name))
+            ids = "patch_ids" if name == "NCE" else "patch_ids_Y"
+            ok = all(torch.equal(out[pre + "%s.%d" % (ids, l)], inp[pre + "%s.%d" % (ids, l)]) for l in range(n_layers))
+            ok = ok and all(torch.equal(v, v[:1].expand_as(v)) for k, v in out.items() if k.startswith(pre + ids + "."))
+            check(ok, pre + "%s.<l> used as given, rows equal" % ids)
+        else:
+            check(L[name] == 0.0 and all(p is None for p in per), pre + "loss.%s = 0 (off)" % name)
+    check(torch.equal(out[pre + "flipped"], inp[pre + "flipped"]), pre + "flipped used as given (%d)" % int(inp[pre + "flipped"]))
+    if pre + "pred_fake_D" in out:
+        pfd, pr, pf = out["pred_fake_D"].double(), out["pred_real"].double(), out["pred_fake"].double()
+        check(close(pfd.pow(2).mean().item(), L["D_fake"], 1e-6), "loss.D_fake = mse(pred_fake_D, 0)")
+        check(close((pr - 1).pow(2).mean().item(), L["D_real"], 1e-6), "loss.D_real = mse(pred_real, 1)")
+        gg = s["lambda_GAN"] * (pf - 1).pow(2).mean()
+        check(close(gg.item(), L["G_GAN"], 1e-6), "loss.G_GAN from pred_fake (D after its update)")
+        check(not torch.equal(pf, pfd), "pred_fake differs from pred_fake_D (D was updated in between)")
+        check(("idt_B" in out) == bool(s["nce_idt"]), "idt_B present exactly when nce_idt")
+
+
 def invariants(cfg, inp, out, pre=""):
+    if cfg["model"]["family"] != "enco":
+        return cut_invariants(cfg, inp, out, pre)
     t = cfg["train"]
     L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
     idt = t["nce_idt"] and t["lambda_NCE"] > 0
@@ -53,7 +90,10 @@ def invariants(cfg, inp, out, pre=""):
 
 def step_checks(cfg, inp, out):
     t = cfg["train"]
-    lr = {"netG": t["lr_G"], "netD": t["lr_D"], "netF": t["lr_F"]}
+    if cfg["model"]["family"] == "enco":
+        lr = {"netG": t["lr_G"], "netD": t["lr_D"], "netF": t["lr_F"]}
+    else:
+        lr = dict.fromkeys(("netG", "netD", "netF"), cfg[cfg["model"]["family"]]["lr"])
     worst = 0.0
     zero_grads = []
     for k in out:
@@ -78,7 +118,8 @@ def step_checks(cfg, inp, out):
             ok_buf &= int(out["after." + k]) == int(inp[k]) + inc
         if k.endswith("running_mean") or k.endswith("running_var"):
             ok_buf &= not torch.equal(inp[k], out["after." + k])
-    check(ok_buf, "filt unchanged; BN running stats moved; num_batches_tracked +2 (mlp), +1 (prj)")
+    check(ok_buf, "filt unchanged" + ("; BN running stats moved; num_batches_tracked +2 (mlp), +1 (prj)"
+                                       if cfg["model"]["family"] == "enco" and cfg["model"]["prj_norm"] == "bn" else ""))
 
 
 def main():

@@ -22,6 +22,7 @@ DEFAULTS = {
         "prj_norm": "bn",
         "no_antialias": False,
         "no_antialias_up": False,
+        "family": "enco",
     },
     "train": {
         "lambda_GAN": 1.0,
@@ -43,6 +44,28 @@ DEFAULTS = {
         "seed": 0,
     },
 }
+
+FAMILIES = ("enco", "cut", "fastcut")
+
+# CUT and FastCUT: each family reads its own group (same keys); G/D options stay in `model`,
+# Adam (beta1, beta2, eps), init_gain and seed in `train`. Defaults: MODELS.md sections 1-2.
+_NCE_COMMON = {
+    "lambda_GAN": 1.0,
+    "lambda_NCE": 1.0,
+    "nce_idt": True,
+    "nce_layers": [0, 4, 8, 12, 16],
+    "nce_T": 0.07,
+    "num_patches": 256,
+    "netF_nc": 256,
+    "nce_includes_all_negatives_from_minibatch": False,
+    "nce_flip_equivariance": False,
+    "lr": 0.0002,
+}
+DEFAULTS["cut"] = dict(_NCE_COMMON)
+DEFAULTS["fastcut"] = dict(_NCE_COMMON, lambda_NCE=10.0, nce_idt=False, nce_flip_equivariance=True)
+MODEL_GD_KEYS = ("input_nc", "output_nc", "ngf", "n_blocks", "ndf", "n_layers_D", "no_antialias",
+                 "no_antialias_up", "family")
+TRAIN_COMMON_KEYS = ("beta1", "beta2", "eps", "init_gain", "seed")
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -198,11 +221,50 @@ def load(path=None, text=None):
         raise ConfigError("train.sampling must be \"dag\" or \"random\"")
     if t["dag_order"] not in ("ascending", "descending"):
         raise ConfigError("train.dag_order must be \"ascending\" or \"descending\"")
+    m["family"] = str(m["family"]).lower()
+    if m["family"] not in FAMILIES:
+        raise ConfigError("model.family must be \"enco\", \"cut\" or \"fastcut\", not %r" % m["family"])
+    for fam in ("cut", "fastcut"):
+        _check_nce_section(fam, cfg[fam])
     return cfg
 
 
+def _check_nce_section(name, s):
+    for key in ("lambda_GAN", "lambda_NCE", "nce_T", "lr"):
+        if isinstance(s[key], (bool, str, list, dict)):
+            raise ConfigError("%s.%s must be a number" % (name, key))
+        s[key] = float(s[key])
+    for key in ("num_patches", "netF_nc"):
+        if isinstance(s[key], (bool, str, list, dict, float)):
+            raise ConfigError("%s.%s must be an integer" % (name, key))
+        s[key] = int(s[key])
+        if s[key] < 1:
+            raise ConfigError("%s.%s must be >= 1" % (name, key))
+    for key in ("nce_idt", "nce_includes_all_negatives_from_minibatch", "nce_flip_equivariance"):
+        if not isinstance(s[key], bool):
+            raise ConfigError("%s.%s must be true or false" % (name, key))
+    layers = s["nce_layers"]
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                            for x in layers):
+        raise ConfigError("%s.nce_layers must be a non-empty list of integers" % name)
+    if any(x < 0 for x in layers) or any(b <= a for a, b in zip(layers, layers[1:])):
+        raise ConfigError("%s.nce_layers must be >= 0 and strictly increasing (the reference returns "
+                          "features in module order)" % name)
+    if not s["nce_T"] > 0:
+        raise ConfigError("%s.nce_T must be > 0" % name)
+    if s["lambda_GAN"] < 0 or s["lambda_NCE"] < 0 or s["lr"] < 0:
+        raise ConfigError("%s: lambda_GAN, lambda_NCE and lr must be >= 0" % name)
+
+
+def family_section(cfg):
+    """The option group of the configured family (cut/fastcut), None for enco."""
+    fam = cfg["model"]["family"]
+    return None if fam == "enco" else cfg[fam]
+
+
 def dump(cfg):
-    """Write model and train groups back in libconfig syntax."""
+    """Write the groups a family reads back in libconfig syntax (EnCo: model, train; CUT/FastCUT:
+    model G/D keys and family, train Adam/init/seed keys, then the family's group)."""
     def fmt(v):
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -216,10 +278,17 @@ def dump(cfg):
         if isinstance(v, dict):
             return "{ " + " ".join("%s = %s;" % (k, fmt(x)) for k, x in v.items()) + " }"
         return str(v)
+    fam = cfg["model"].get("family", "enco")
+    if fam == "enco":  # unchanged EnCo form: model and train groups, without the family key
+        groups = [(g, [(k, v) for k, v in cfg[g].items() if k != "family"]) for g in ("model", "train")]
+    else:  # CUT/FastCUT: only the keys the family reads
+        groups = [("model", [(k, cfg["model"][k]) for k in MODEL_GD_KEYS]),
+                  ("train", [(k, cfg["train"][k]) for k in TRAIN_COMMON_KEYS]),
+                  (fam, list(cfg[fam].items()))]
     lines = []
-    for group in ("model", "train"):
+    for group, items in groups:
         lines.append("%s = {" % group)
-        for k, v in cfg[group].items():
+        for k, v in items:
             lines.append("  %s = %s;" % (k, fmt(v)))
         lines.append("};")
     return "\n".join(lines) + "\n"

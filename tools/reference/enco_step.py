@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """One EnCo training iteration (spec section 6) in PyTorch, for parity tests of enco-cl.
+With model.family = "cut" or "fastcut" in the config the iteration is CUT's / FastCUT's (cut_step.py).
 
     python3 tools/reference/enco_step.py --config CFG --state IN.safetensors --out OUT.safetensors
 
@@ -322,7 +323,8 @@ def run(cfg, state, init=False, size=None, save_adam=False, log=print, dtype=tor
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="libconfig file (missing keys take the defaults)")
-    ap.add_argument("--state", help="input safetensors (real_A, real_B, [patch_ids.<p>], weights)")
+    ap.add_argument("--state", help="input safetensors (real_A, real_B, [patch_ids.<p>], weights; CUT/FastCUT: "
+                                    "also [patch_ids_Y.<l>], [flipped])")
     ap.add_argument("--out", required=True, help="output safetensors")
     ap.add_argument("--in-prefix", default=None,
                     help="read IN tensors under this prefix (default: 'in.' if the file has in.real_A)")
@@ -345,8 +347,12 @@ def main(argv=None):
     size = [int(x) for x in args.size.split(",")] if args.size else None
     if size:
         size = [size[0], cfg["model"]["input_nc"], size[1], size[2]]
-    out, nets = run(cfg, state, init=args.init or not args.state, size=size, save_adam=args.save_adam,
-                    dtype=torch.float64 if args.float64 else torch.float32)
+    runner, loss_names = run, ("D", "G_GAN", "EnCo", "idt", "G")
+    if cfg["model"]["family"] != "enco":  # CUT / FastCUT: cut_step.py
+        import cut_step
+        runner, loss_names = cut_step.run, ("D", "G_GAN", "NCE", "NCE_Y", "G")
+    out, nets = runner(cfg, state, init=args.init or not args.state, size=size, save_adam=args.save_adam,
+                       dtype=torch.float64 if args.float64 else torch.float32)
     if args.params:
         for n in NETS:
             print("%s parameters: %d" % (n, count_params(getattr(nets, n))))
@@ -359,7 +365,7 @@ def main(argv=None):
         if "iter%d.loss.G" % i not in out:
             break
         print("iter %d: " % i + " ".join("%s=%.6f" % (n, float(out["iter%d.loss.%s" % (i, n)]))
-                                         for n in ("D", "G_GAN", "EnCo", "idt", "G")))
+                                         for n in loss_names))
     print("step time %.3f s (torch threads %d)" % (float(out["time_s"]), args.threads))
 
 

@@ -10,6 +10,8 @@ Each fixture NAME is two files:
                       out.* : what enco_step.py writes for that IN (see README.md)
 The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs under out.iter<t>.*;
 its final weights are out.after.* and its final Adam state out.adam_* (enco_step.py --save-adam).
+CUT / FastCUT fixtures (cut_*, fastcut_*, traj3_cut) carry in.patch_ids.<l>, in.patch_ids_Y.<l> and
+in.flipped explicitly; their .cfg has model.family and the family's group.
 """
 import argparse
 import os
@@ -19,6 +21,8 @@ import torch
 import torch.nn.functional as Fn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cut_model  # noqa: E402
+import cut_step  # noqa: E402
 import enco_config  # noqa: E402
 import enco_step  # noqa: E402
 import safetensors_io as st  # noqa: E402
@@ -48,6 +52,31 @@ FIXTURES = [
 ]
 TRAJ = ("traj5_b1_bn_dag", 1, 64, 5, dict(MAIN, ndf=4), {"num_patches": 64},
         "5 iterations, Adam state carried, fixed inputs and patch ids per iteration")
+
+# CUT / FastCUT (family sections as MODELS.md 1-2; heads netF_nc 32, K 64 unless said).
+# name, N, H(=W) or (H, W), model overrides, family, family-section overrides, flips (one per
+# iteration; None for FastCUT draws), seed, description
+CUT2 = {"nce_layers": [0, 4, 8, 12, 13], "netF_nc": 32, "num_patches": 64}
+CUT_FIXTURES = [
+    ("cut_b1", 1, 64, {"ngf": 8, "ndf": 8, "n_blocks": 2}, "cut", dict(CUT2), [0], 3000,
+     "CUT, batch 1, ngf=ndf=8, 2 blocks, nce_layers 0,4,8,12,13, identity NCE on"),
+    ("cut_b2", 2, (48, 64), {"ngf": 4, "ndf": 4, "n_blocks": 2}, "cut", dict(CUT2), [0], 3001,
+     "CUT, batch 2 (ids shared by the batch, negatives per image), non-square H=48 W=64"),
+    ("cut_b2_allneg", 2, 32, {"ngf": 4, "ndf": 4, "n_blocks": 2}, "cut",
+     dict(CUT2, nce_includes_all_negatives_from_minibatch=True), [0], 3002,
+     "CUT, batch 2, nce_includes_all_negatives_from_minibatch (one group of N*K rows)"),
+    ("cut_9blk", 1, 32, {"ngf": 4, "ndf": 4, "n_blocks": 9}, "cut", {"netF_nc": 32}, [0], 3003,
+     "CUT, 9 blocks, default nce_layers 0,4,8,12,16 and num_patches 256 at 32x32 (K clamped to 64 "
+     "on the 8x8 maps)"),
+    ("fastcut_flip", 2, (32, 48), {"ngf": 4, "ndf": 4, "n_blocks": 2}, "fastcut", dict(CUT2), [1], 3004,
+     "FastCUT (lambda_NCE 10, no identity), batch 2, H=32 W=48, flipped = 1"),
+    ("fastcut_noflip", 2, (32, 48), {"ngf": 4, "ndf": 4, "n_blocks": 2}, "fastcut", dict(CUT2), [0], 3004,
+     "FastCUT, the same weights, inputs and ids as fastcut_flip, flipped = 0"),
+]
+CUT_TRAJ = ("traj3_cut", 1, 48, {"ngf": 8, "ndf": 4, "n_blocks": 2}, "cut",
+            dict(CUT2, nce_flip_equivariance=True), [1, 0, 1], 3100,
+            "CUT with identity NCE and nce_flip_equivariance on, 3 iterations (flips 1, 0, 1), own inputs and "
+            "ids each, Adam state carried")
 
 
 def make_cfg(model_over, train_over, seed):
@@ -107,7 +136,7 @@ def healthy(out):
     a zero row makes the step ill-conditioned (1/eps gradients), useless for parity."""
     if not all(torch.isfinite(v).all() for v in out.values() if v.is_floating_point()):
         return False
-    return all(float(v[0]) > 1e-2 * float(v[1]) for k, v in out.items() if "diag.qnorm." in k)
+    return all(float(v[0]) > 1e-2 * float(v[1]) for k, v in out.items() if "diag.qnorm" in k)
 
 
 def make_single(name, n, hw, mo, to, desc, seed, outdir):
@@ -168,7 +197,59 @@ def make_traj(name, n, hw, iters, mo, to, desc, seed, outdir):
     write(outdir, name, cfg, state, out2, desc)
 
 
-def write(outdir, name, cfg, state, out, desc):
+def make_cut_cfg(model_over, family, section_over, seed):
+    cfg = enco_config.load()
+    cfg["model"].update(model_over)
+    cfg["model"]["family"] = family
+    cfg[family].update(section_over)
+    cfg["train"]["seed"] = seed
+    return enco_config.load(text=enco_config.dump(cfg))
+
+
+def cut_draws(cfg, nets, n, h, w, flipped, gen):
+    """patch_ids.<l> (and patch_ids_Y.<l> with identity NCE): one permutation per layer, its first
+    K rows repeated for the N images; flipped as an I64 scalar."""
+    s = cfg[cfg["model"]["family"]]
+    with torch.no_grad():
+        feats = cut_model.encode(nets.netG, torch.zeros(1, cfg["model"]["input_nc"], h, w), nets.nce_layers)
+    res = {"flipped": torch.tensor(int(flipped), dtype=torch.int64)}
+    names = ["patch_ids"] + (["patch_ids_Y"] if s["nce_idt"] and s["lambda_NCE"] > 0 else [])
+    for name in names:
+        for l, f in enumerate(feats):
+            hw = f.shape[2] * f.shape[3]
+            row = torch.randperm(hw, generator=gen)[:min(s["num_patches"], hw)]
+            res["%s.%d" % (name, l)] = row[None].expand(n, row.numel()).contiguous()
+    return res
+
+
+def make_cut(name, n, hw, mo, family, so, flips, seed, desc, outdir, traj=False):
+    h, w = hw if isinstance(hw, tuple) else (hw, hw)
+    for attempt in range(20):
+        sd = seed + 100 * attempt
+        cfg = make_cut_cfg(mo, family, so, sd)
+        gen = torch.Generator().manual_seed(sd)
+        nets = cut_model.CUTNets(cfg)
+        nets.init(sd, cfg["train"]["init_gain"])
+        c = cfg["model"]["input_nc"]
+        state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+        for i, f in enumerate(flips):
+            pre = "iter%d." % i if traj else ""
+            state[pre + "real_A"] = synthetic_images(n, c, h, w, gen)
+            state[pre + "real_B"] = synthetic_images(n, c, h, w, gen)
+            for k, v in cut_draws(cfg, nets, n, h, w, f, gen).items():
+                state[pre + k] = v
+        out, _ = cut_step.run(cfg, state, save_adam=traj)
+        out.pop("time_s", None)
+        if traj:
+            out = {k: v for k, v in out.items() if not k.endswith(".fake_B")}
+        if healthy(out):
+            write(outdir, name, cfg, state, out, desc, loss_names=("D", "G_GAN", "NCE", "NCE_Y", "G"))
+            return
+        print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
+    raise RuntimeError("%s: no healthy seed found" % name)
+
+
+def write(outdir, name, cfg, state, out, desc, loss_names=("D", "G_GAN", "EnCo", "idt", "G")):
     text = enco_config.dump(cfg)
     with open(os.path.join(outdir, name + ".cfg"), "w") as f:
         f.write("# fixture %s: %s\n# written by tools/reference/make_fixtures.py\n" % (name, desc) + text)
@@ -185,7 +266,7 @@ def write(outdir, name, cfg, state, out, desc):
     print("%-24s %8.1f KiB" % (name, os.path.getsize(path) / 1024.0))
     for pre in ["iter%d." % i for i in range(100) if "iter%d.loss.G" % i in out] or [""]:
         print("    %s" % pre + " ".join("%s=%.5f" % (n, float(out[pre + "loss." + n]))
-                                      for n in ("D", "G_GAN", "EnCo", "idt", "G")))
+                                      for n in loss_names))
 
 
 def main():
@@ -204,6 +285,9 @@ def main():
     name, n, hw, iters, mo, to, desc = TRAJ
     if not args.only or name in args.only:
         make_traj(name, n, hw, iters, mo, to, desc, 2000, args.outdir)
+    for (name, n, hw, mo, fam, so, flips, seed, desc) in CUT_FIXTURES + [CUT_TRAJ]:
+        if not args.only or name in args.only:
+            make_cut(name, n, hw, mo, fam, so, flips, seed, desc, args.outdir, traj=name.startswith("traj"))
 
 
 if __name__ == "__main__":

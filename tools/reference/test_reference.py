@@ -9,6 +9,8 @@
 4. Downsample / Upsample against direct loops written from the spec wording
 5. DAG selection rule, safetensors writer/reader (byte layout), config parser
 6. .pth <-> safetensors round trip through tools/pth2safetensors.py
+7. CUT/FastCUT: parameter counts (F 560,384), netF names, encoder features, PatchNCE against a
+   direct loop, family config sections and refusals, patch-id / flip draws and their refusals
 """
 import collections
 import json
@@ -225,8 +227,114 @@ def test_pth_roundtrip():
     check(ok, ".pth -> safetensors -> .pth round trip (default config, %d tensors, bit-exact, strict load)" % len(w))
 
 
+def cut_cfg(family="cut", text=""):
+    cfg = enco_config.load(text=text)
+    cfg["model"]["family"] = family
+    return cfg
+
+
+def test_cut_nets():
+    import cut_model
+    for fam in ("cut", "fastcut"):
+        nets = cut_model.CUTNets(cut_cfg(fam))
+        counts = {n: count_params(getattr(nets, "net" + n)) for n in "GDF"}
+        check(counts == {"G": 11378179, "D": 2764737, "F": 560384},
+              "%s default parameter counts G %d, D %d, F %d (spec: 11,378,179 / 2,764,737 / 560,384)"
+              % (fam, counts["G"], counts["D"], counts["F"]))
+    sd = nets.netF.state_dict()
+    want = []
+    for l, c in enumerate([3, 128, 256, 256, 256]):
+        want += [("mlp_%d.0.weight" % l, (256, c)), ("mlp_%d.0.bias" % l, (256,)),
+                 ("mlp_%d.2.weight" % l, (256, 256)), ("mlp_%d.2.bias" % l, (256,))]
+    check([(k, tuple(v.shape)) for k, v in sd.items()] == want, "netF.mlp_<l>.0/.2 weight/bias names and shapes")
+    # encoder pass: feature 0 is the input itself, 4 and 8 the convs before IN, 12 and 16 resblocks
+    cfg = cut_cfg("cut", "model = { ngf = 4; };")
+    small = cut_model.CUTNets(cfg)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        feats = cut_model.encode(small.netG, x, [0, 4, 8, 12, 16])
+        h, outs = x, []
+        for m in small.netG.model[:17]:
+            h = m(h)
+            outs.append(h)
+    check(feats[0] is x and torch.equal(feats[1], outs[4]) and torch.equal(feats[2], outs[8])
+          and torch.equal(feats[4], outs[16]) and [tuple(f.shape[1:]) for f in feats]
+          == [(3, 32, 32), (8, 32, 32), (16, 16, 16), (16, 8, 8), (16, 8, 8)],
+          "CUT encoder: feature 0 = input, i > 0 = output of module i (4, 8 before IN)")
+    with_init = cut_model.CUTNets(cfg)
+    with_init.init(1)
+    lin = with_init.netF.mlp_1[0]
+    check(torch.all(lin.bias == 0) and 0 < float(lin.weight.std()) < 0.02,
+          "xavier init of F (zero biases)")
+
+
+def test_patchnce():
+    import cut_step
+    g = torch.Generator().manual_seed(2)
+    for groups in (2, 1):
+        q = torch.nn.functional.normalize(torch.randn(6, 5, generator=g, dtype=torch.float64), dim=1)
+        k = torch.nn.functional.normalize(torch.randn(6, 5, generator=g, dtype=torch.float64), dim=1)
+        got = cut_step.patchnce_dot(q, k, groups, 0.07)
+        size = 6 // groups
+        want = []
+        for i in range(6):  # direct from MODELS.md 0.5a
+            b = i // size
+            logits = [float(q[i] @ k[i])]
+            for j in range(b * size, (b + 1) * size):
+                logits.append(-10.0 if j == i else float(q[i] @ k[j]))
+            z = np.array(logits) / 0.07
+            want.append(np.log(np.exp(z).sum()) - z[0])
+        check(np.abs(got.numpy() - np.array(want)).max() < 1e-12,
+              "PatchNCE dot, %s: CE over [pos, negatives with the self pair at -10] / T"
+              % ("per-image groups of 3" if groups == 2 else "one group of all 6 rows"))
+
+
+def test_cut_config_and_draws():
+    import cut_step
+    c = enco_config.load(text='model = { family = "FastCUT"; }; cut = { lambda_NCE = 3; };\n'
+                              'fastcut = { num_patches = 32; nce_layers = [0, 4]; };')
+    s = c["fastcut"]
+    ok = s["lambda_NCE"] == 10.0 and s["nce_idt"] is False and s["nce_flip_equivariance"] is True
+    ok = ok and s["num_patches"] == 32 and s["nce_layers"] == [0, 4] and c["cut"]["lambda_NCE"] == 3.0
+    ok = ok and c["cut"]["nce_idt"] is True and c["cut"]["lr"] == 2e-4 and c["model"]["family"] == "fastcut"
+    back = enco_config.load(text=enco_config.dump(c))
+    ok = ok and back["fastcut"] == s and back["model"]["family"] == "fastcut" and "nce_layers" not in \
+        enco_config.dump(c).split("fastcut =")[0]
+    check(ok, "family config: defaults per family, the other section kept apart, dump round trip")
+    for bad in ('model = { family = "cyclegan"; };', 'cut = { nce_layers = [4, 0]; };',
+                'cut = { nce_layers = []; };', 'cut = { nce_T = 0.0; };', 'cut = { num_patches = 0; };',
+                'cut = { nce_idt = 1; };', 'cut = { lr = "x"; };'):
+        try:
+            enco_config.load(text=bad)
+            check(False, "config refused: %s" % bad)
+        except enco_config.ConfigError:
+            check(True, "config refused: %s" % bad)
+    sec = cut_cfg("cut")["cut"]
+    d = cut_step.Draws(sec, {}, torch.Generator().manual_seed(0))
+    ids = d.ids("patch_ids.0", 3, 100)
+    check(tuple(ids.shape) == (3, 100) and torch.equal(ids[0], ids[2]) and sorted(ids[0].tolist()) == list(range(100))
+          and d.flip() is False, "drawn ids: K = min(num_patches, HW), one permutation shared by the batch; CUT never flips")
+    row = torch.arange(8, dtype=torch.int64)
+    cases = [({"patch_ids.0": torch.stack([row, row.flip(0)])}, "rows differ"),
+             ({"patch_ids.0": torch.stack([row, row])[:, :4]}, "wrong K"),
+             ({"patch_ids.0": torch.stack([row, row]) + 60}, "index out of range"),
+             ({"patch_ids.0": torch.stack([row, row]).int()}, "I32 ids"),
+             ({"flipped": torch.tensor(1)}, "flipped = 1 with CUT"),
+             ({"flipped": torch.tensor(2)}, "flipped = 2")]
+    for given, what in cases:
+        try:
+            dd = cut_step.Draws(dict(sec, num_patches=8), given, None)
+            dd.ids("patch_ids.0", 2, 64) if "patch_ids.0" in given else dd.flip()
+            check(False, "bad draw refused: %s" % what)
+        except ValueError:
+            check(True, "bad draw refused: %s" % what)
+
+
 def main():
     torch.set_num_threads(2)
+    test_cut_nets()
+    test_patchnce()
+    test_cut_config_and_draws()
     nets = test_keys()
     test_shapes(nets)
     test_blur()

@@ -1,0 +1,14 @@
+/* The registry of model families. */
+#include "models/family.h"
+
+#include <string.h>
+
+const enco_family *const enco_families[] = {&enco_family_enco, NULL};
+
+const enco_family *enco_family_find(const char *name)
+{
+    for (int i = 0; enco_families[i]; i++)
+        if (strcmp(enco_families[i]->name, name) == 0)
+            return enco_families[i];
+    return NULL;
+}
