@@ -698,10 +698,10 @@ START_TEST(conv2d_plan_is_kept)
     unsigned long n0 = small_launches();
     ENCO_CK(enco_conv2d_forward(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s));
     ck_assert_uint_eq(small_launches(), n0); /* unplanned: the new policy, no direct kernel */
-    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &direct));
+    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s, &direct));
     ck_assert_uint_eq(small_launches(), n0 + 1); /* planned: the direct kernel it chose */
     ENCO_CK(enco_conv2d_backward_planned(ctx, dx[1], 0, dw[1], 0, db[1], 0, dy, 0, x, 0, w, 0, ws,
-                                         0, wsn, &direct));
+                                         0, wsn, &s, &direct));
     float *a, *c;
     const struct {
         const char *what;
@@ -719,14 +719,20 @@ START_TEST(conv2d_plan_is_kept)
 
     enco_conv2d_paths bad = direct;
     bad.direct = 5;
-    expect_invalid(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &bad),
-                   "enco_conv2d_plan");
-    bad = direct;
-    bad.shape.kh = 0;
+    expect_invalid(
+        enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s, &bad),
+        "enco_conv2d_plan");
+    /* Another batch size runs the same paths; another shape is refused. */
+    enco_conv2d_shape one = s, other = s;
+    one.n = 1;
+    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &one, &direct));
+    other.pad_mode = ENCO_PAD_ZERO;
     expect_invalid(enco_conv2d_backward_planned(ctx, dx[1], 0, NULL, 0, NULL, 0, dy, 0, NULL, 0, w,
-                                                0, ws, 0, wsn, &bad),
-                   "kernel");
-    expect_invalid(enco_conv2d_plan(ctx, &bad.shape, &gemm), "kernel");
+                                                0, ws, 0, wsn, &other, &direct),
+                   "another shape");
+    other = s;
+    other.kh = 0;
+    expect_invalid(enco_conv2d_plan(ctx, &other, &gemm), "kernel");
     for (int i = 0; i < 2; i++)
         test_release(y[i]), test_release(dx[i]), test_release(dw[i]), test_release(db[i]);
     test_release(x), test_release(w), test_release(b), test_release(dy), test_release(ws);

@@ -547,10 +547,10 @@ static size_t flip_per_image(const enco_conv2d_shape *s, int implicit)
 static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
                                         size_t dy_off, cl_mem w, size_t w_off, cl_mem ws,
                                         size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s,
                                         const enco_conv2d_paths *paths, int *done)
 {
     *done = 0;
-    const enco_conv2d_shape *s = &paths->shape;
     const int implicit = paths->implicit;
     if (!paths->bwd_flip)
         return ENCO_OK;
@@ -749,16 +749,25 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
     enco_conv2d_paths paths;
     ENCO_TRY(enco_conv2d_plan(ctx, s, &paths));
     return enco_conv2d_forward_planned(ctx, y, y_off, x, x_off, w, w_off, b, b_off, ws, ws_off,
-                                       ws_floats, &paths);
+                                       ws_floats, s, &paths);
 }
 
-/* Paths from enco_conv2d_plan, checked as far as they can be: a shape that
- * passes the checks and choices that are 0 or 1. */
-static enco_status check_paths(const char *op, const enco_conv2d_paths *p)
+/* Paths from enco_conv2d_plan for s (the batch size aside: no choice
+ * depends on it), checked as far as they can be: choices that are 0 or 1. */
+static enco_status check_paths(const char *op, const enco_conv2d_shape *s,
+                               const enco_conv2d_paths *p)
 {
     if (!p)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: paths are NULL", op);
-    ENCO_TRY(enco_conv2d_check(&p->shape));
+    ENCO_TRY(enco_conv2d_check(s));
+    enco_conv2d_shape made = p->shape;
+    made.n = s->n;
+    if (memcmp(&made, s, sizeof made) != 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: paths planned for another shape (cin %d -> cout %d, %dx%d, kernel "
+                         "%dx%d) than this one (cin %d -> cout %d, %dx%d, kernel %dx%d)",
+                         op, p->shape.cin, p->shape.cout, p->shape.h, p->shape.w, p->shape.kh,
+                         p->shape.kw, s->cin, s->cout, s->h, s->w, s->kh, s->kw);
     const int flags[] = {p->direct, p->strip, p->implicit, p->wgrad_direct, p->bwd_flip, p->rows};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (flags[i] != 0 && flags[i] != 1)
@@ -773,11 +782,11 @@ static enco_status check_paths(const char *op, const enco_conv2d_paths *p)
 enco_status enco_conv2d_forward_planned(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
                                         size_t x_off, cl_mem w, size_t w_off, cl_mem b,
                                         size_t b_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s,
                                         const enco_conv2d_paths *paths)
 {
     const char *op = "conv2d_forward";
-    ENCO_TRY(check_paths(op, paths));
-    const enco_conv2d_shape *s = &paths->shape;
+    ENCO_TRY(check_paths(op, s, paths));
     const conv_geom g = conv2d_geom(s);
     const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
                  out_img = (size_t)s->cout * P;
@@ -822,18 +831,18 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     enco_conv2d_paths paths;
     ENCO_TRY(enco_conv2d_plan(ctx, s, &paths));
     return enco_conv2d_backward_planned(ctx, dx, dx_off, dw, dw_off, db, db_off, dy, dy_off, x,
-                                        x_off, w, w_off, ws, ws_off, ws_floats, &paths);
+                                        x_off, w, w_off, ws, ws_off, ws_floats, s, &paths);
 }
 
 enco_status enco_conv2d_backward_planned(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
                                          size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
                                          size_t dy_off, cl_mem x, size_t x_off, cl_mem w,
                                          size_t w_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                         const enco_conv2d_shape *s,
                                          const enco_conv2d_paths *paths)
 {
     const char *op = "conv2d_backward";
-    ENCO_TRY(check_paths(op, paths));
-    const enco_conv2d_shape *s = &paths->shape;
+    ENCO_TRY(check_paths(op, s, paths));
     const conv_geom g = conv2d_geom(s);
     const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
                  out_img = (size_t)s->cout * P;
@@ -854,7 +863,7 @@ enco_status enco_conv2d_backward_planned(enco_ctx *ctx, cl_mem dx, size_t dx_off
     if (dx) {
         int done;
         ENCO_TRY(conv2d_bwd_data_flip(ctx, dx, dx_off, dy, dy_off, w, w_off, ws, ws_off,
-                                      ws_floats, paths, &done));
+                                      ws_floats, s, paths, &done));
         if (done)
             dx = NULL;
     }

@@ -62,7 +62,7 @@ size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_sh
  * convolutions when it is built and runs them through the _planned entry
  * points. enco_conv2d_forward / _backward plan on every call. */
 typedef struct enco_conv2d_paths {
-    enco_conv2d_shape shape; /* the shape they were chosen for */
+    enco_conv2d_shape shape; /* the shape they were chosen for (any n runs them) */
     int direct;       /* cout within conv_direct_max: the direct small-cout kernels */
     int strip;        /* those as the CPU strip / row kernels */
     int implicit;     /* the packed GEMM builds the column matrices itself */
@@ -99,15 +99,18 @@ enco_status enco_conv2d_backward(enco_ctx *ctx,
                                  const enco_conv2d_shape *s);
 
 /* enco_conv2d_forward / _backward along paths chosen by enco_conv2d_plan
- * (their shape is the operation's). */
+ * for s (any batch size s->n: no choice depends on it; another shape is
+ * refused). */
 enco_status enco_conv2d_forward_planned(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
                                         size_t x_off, cl_mem w, size_t w_off, cl_mem b,
                                         size_t b_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s,
                                         const enco_conv2d_paths *paths);
 enco_status enco_conv2d_backward_planned(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
                                          size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
                                          size_t dy_off, cl_mem x, size_t x_off, cl_mem w,
                                          size_t w_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                         const enco_conv2d_shape *s,
                                          const enco_conv2d_paths *paths);
 
 /* float64 references (plain loops). b / dx / dw / db may be NULL. */
