@@ -12,18 +12,15 @@
 
 static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
 
-/* Convolution workspace cap: ENCO_CONV_WS_MIB, default 256 MiB on CPUs (it
- * keeps model.26's flipped-weight input gradient at 256x256, worth 3 s/iter
- * there) and 128 MiB on GPUs (where the flip gains nothing). Layers whose
- * column matrix is larger run in bands of output rows (src/ops/conv.h). At
- * 256x256 the output convolution's matrix alone would be 822 MB. */
+/* Convolution workspace cap: the context policy's conv_ws_mib
+ * (ENCO_CONV_WS_MIB), default 256 MiB on CPUs (it keeps model.26's
+ * flipped-weight input gradient at 256x256, worth 3 s/iter there) and 128 MiB
+ * on GPUs (where the flip gains nothing). Layers whose column matrix is
+ * larger run in bands of output rows (src/ops/conv.h). At 256x256 the output
+ * convolution's matrix alone would be 822 MB. */
 static size_t ws_cap_floats(enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_CONV_WS_MIB");
-    long mib = env && *env ? strtol(env, NULL, 10) : enco_ctx_device(ctx)->is_gpu ? 128 : 256;
-    if (mib < 1)
-        mib = 1;
-    return (size_t)mib * 1024 * 1024 / F4;
+    return (size_t)enco_ctx_kernel_policy(ctx)->conv_ws_mib * 1024 * 1024 / F4;
 }
 
 static enco_status new_slot(enco_seqnet *net, int c, int h, int w, int *id)
