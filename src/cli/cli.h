@@ -11,6 +11,12 @@ int cli_fail(const char *what, enco_status st);
 /* Prints a usage error with a hint to --help and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Prints the kernel profile to stderr (enco_ctx_options.on_kernel_profile;
+ * ENCO_PROFILE_KERNELS=1). */
+void cli_print_kernel_profile(const enco_kernel_profile *p, void *user);
+/* The context options of every command: the device, and the profile printed. */
+#define CLI_CTX_OPTIONS(dev) {.device = (dev), .on_kernel_profile = cli_print_kernel_profile}
+
 int cmd_devices(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -318,7 +318,7 @@ int cmd_bench(int argc, char **argv)
     ko.progress = on_progress;
     ko.progress_user = &ps;
 
-    enco_ctx_options co = {.device = device};
+    enco_ctx_options co = CLI_CTX_OPTIONS(device);
     enco_ctx *ctx = NULL;
     enco_status st = enco_ctx_create(&ctx, &co);
     if (st != ENCO_OK)

@@ -286,7 +286,7 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
     enco_trainer *t = NULL;
     if (st == ENCO_OK) {
         src.h = first->h, src.w = first->w;
-        enco_ctx_options o = {.device = device};
+        enco_ctx_options o = CLI_CTX_OPTIONS(device);
         st = enco_ctx_create(&ctx, &o);
     }
     if (st == ENCO_OK) {

@@ -162,7 +162,7 @@ int cmd_translate(int argc, char **argv)
         return 1;
     }
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.device = device};
+    enco_ctx_options o = CLI_CTX_OPTIONS(device);
     enco_translator *tr = NULL;
     st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)

@@ -12,18 +12,15 @@
 
 static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
 
-/* Convolution workspace cap: ENCO_CONV_WS_MIB, default 256 MiB on CPUs (it
- * keeps model.26's flipped-weight input gradient at 256x256, worth 3 s/iter
- * there) and 128 MiB on GPUs (where the flip gains nothing). Layers whose
- * column matrix is larger run in bands of output rows (src/ops/conv.h). At
- * 256x256 the output convolution's matrix alone would be 822 MB. */
+/* Convolution workspace cap: the context policy's conv_ws_mib
+ * (ENCO_CONV_WS_MIB), default 256 MiB on CPUs (it keeps model.26's
+ * flipped-weight input gradient at 256x256, worth 3 s/iter there) and 128 MiB
+ * on GPUs (where the flip gains nothing). Layers whose column matrix is
+ * larger run in bands of output rows (src/ops/conv.h). At 256x256 the output
+ * convolution's matrix alone would be 822 MB. */
 static size_t ws_cap_floats(enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_CONV_WS_MIB");
-    long mib = env && *env ? strtol(env, NULL, 10) : enco_ctx_device(ctx)->is_gpu ? 128 : 256;
-    if (mib < 1)
-        mib = 1;
-    return (size_t)mib * 1024 * 1024 / F4;
+    return (size_t)enco_ctx_kernel_policy(ctx)->conv_ws_mib * 1024 * 1024 / F4;
 }
 
 static enco_status new_slot(enco_seqnet *net, int c, int h, int w, int *id)
@@ -235,6 +232,10 @@ enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
             net->skip_floats = f;
     }
     (void)total;
+    /* Each convolution's kernel paths, chosen once from the context's policy. */
+    for (size_t i = 0; i < net->nlayers; i++)
+        if (net->layers[i].kind == ENCO_L_CONV)
+            ENCO_TRY(enco_conv2d_plan(ctx, &net->layers[i].conv, &net->layers[i].conv_paths));
     ENCO_TRY(enco_seqnet_run_create(ctx, net, net->max_n, -1, &net->run));
     net->acts = net->run.acts;
     net->stats = net->run.stats;
@@ -297,9 +298,10 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet_run *run, const enco
     case ENCO_L_CONV: {
         enco_conv2d_shape s = l->conv;
         s.n = n;
-        return enco_conv2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight), poff(net, l->weight),
-                                   pmem(net, l->bias), poff(net, l->bias), ws, 0,
-                                   net->ws_floats, &s);
+        return enco_conv2d_forward_planned(ctx, a, yo, a, xo, pmem(net, l->weight),
+                                           poff(net, l->weight), pmem(net, l->bias),
+                                           poff(net, l->bias), ws, 0, net->ws_floats, &s,
+                                           &l->conv_paths);
     }
     case ENCO_L_CONVT: {
         enco_conv_transpose2d_shape s = l->convt;
@@ -483,9 +485,10 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet_run *run, const enc
             return ENCO_OK;
         enco_conv2d_shape s = l->conv;
         s.n = n;
-        return enco_conv2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb, poff(net, l->bias),
-                                    gy, 0, a, xo, ps->params, poff(net, l->weight), ws, 0,
-                                    net->ws_floats, &s);
+        return enco_conv2d_backward_planned(ctx, gx, 0, gw, poff(net, l->weight), gb,
+                                            poff(net, l->bias), gy, 0, a, xo, ps->params,
+                                            poff(net, l->weight), ws, 0, net->ws_floats, &s,
+                                            &l->conv_paths);
     }
     case ENCO_L_CONVT: {
         if (!gx && !gw)

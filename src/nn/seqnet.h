@@ -28,6 +28,7 @@ typedef struct enco_layer {
     int c, h, w;            /* input per image */
     int co, ho, wo;         /* output per image */
     enco_conv2d_shape conv;
+    enco_conv2d_paths conv_paths; /* ENCO_L_CONV: its kernel paths (enco_seqnet_finish) */
     enco_conv_transpose2d_shape convt;
     long weight, bias, filt; /* parameter indices, -1 if none */
     enco_norm_act act;
