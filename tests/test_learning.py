@@ -231,6 +231,46 @@ with tempfile.TemporaryDirectory() as tmp:
         print("not claimed: G(A) %+.2f dB against the affine remap, %+.2f dB against the lookup "
               "table" % (psnr - b["remap_psnr"], psnr - b["lut_psnr"]))
 
+    # ---- 1b. the baselines of the paper's comparison learn too -----------------
+    # CUT and FastCUT with their own defaults (lr 2e-4, lambda_NCE 1 / 10,
+    # NCE_Y on / off, flip equivariance off / on) on the same task and budget;
+    # nce_layers are the defaults' encoder layers of this 4-block G (input,
+    # the two downsampling convs, the 1st and 3rd block). Measured, PSNR dB
+    # for seeds 1, 2, 3 (identity 2.94):
+    #   PoCL  CUT      11.04  10.85  11.42   median +8.10 over identity
+    #         FastCUT   7.57   7.60   8.44   median +4.66
+    # FastCUT keeps the input's colours: with lambda_NCE = 10 the content
+    # term outweighs the GAN on this task (D ends near 0 loss, G_GAN near 1).
+    # Neither 2400 iterations, lr 1e-4 to 1e-3, ndf 32, n_layers_D 2, 256
+    # patches, flip equivariance off nor leaving layer 0 out reached +6 dB
+    # (best 8.44 dB); the claim for FastCUT is what it does reach.
+    FAMILY_MARGIN_DB = {"cut": 6.0, "fastcut": 4.0}
+    for fam in ("cut", "fastcut"):
+        scores = []
+        for seed in SEEDS:
+            frun = os.path.join(tmp, "%s_seed%d" % (fam, seed))
+            p = train(cfg, "--set", 'model.family="%s"' % fam,
+                      "--set", "%s.nce_layers=[0,4,8,12,14]" % fam,
+                      "--set", "%s.num_patches=64" % fam, "--set", "%s.netF_nc=64" % fam,
+                      "--set", "train.seed=%d" % seed, "--set", 'run.dir="%s"' % frun)
+            check("train %s seed %d exits 0" % (fam, seed), p.returncode == 0, p.stderr[-500:])
+            scores.append(scores_of(frun, "%s seed %d" % (fam, seed)))
+        if all(scores):
+            psnr = median([r["psnr"] for r in scores])
+            print("%s PSNR median %.2f dB (seeds %s: %s), identity %.2f" %
+                  (fam, psnr, SEEDS, ", ".join("%.2f" % r["psnr"] for r in scores),
+                   scores[0]["identity_psnr"]))
+            check("%s: median PSNR beats the identity baseline by %.1f dB" %
+                  (fam, FAMILY_MARGIN_DB[fam]),
+                  psnr >= scores[0]["identity_psnr"] + FAMILY_MARGIN_DB[fam],
+                  "%.2f vs %.2f" % (psnr, scores[0]["identity_psnr"]))
+        with open(os.path.join(tmp, "%s_seed1" % fam, "losses.jsonl")) as f:
+            last = json.loads(f.readlines()[-1])
+        want = ["loss_D", "loss_G_GAN", "loss_NCE"] + (["loss_NCE_Y"] if fam == "cut" else []) + \
+            ["loss_G"]
+        check("%s: losses.jsonl logs the family's losses %s" % (fam, want),
+              [k for k in last if k.startswith("loss_")] == want, str(last))
+
     # ---- 2. the run folder -----------------------------------------------------
     run = os.path.join(tmp, "nce2_seed1")
     for leaf in ("index.html", "samples/latest.png", "samples/iter_00000600.png",

@@ -57,6 +57,21 @@ grep -q '"compared": [1-9][0-9]*, "differ": [0-9]*, "unexplained": 0' "$tmp/cros
     echo "FAIL Oclgrind vs PoCL: patch picks not compared, or differ beyond near-ties"
     fail=$((fail + 1)); }
 
+# The other families of the paper's comparison: the same device twice bit
+# for bit, and Oclgrind against PoCL within the tolerances.
+for fam in cut fastcut; do
+    "$bin" verify --devices pthread,pthread --steps 3 --size 32 --set "model.family=\"$fam\"" \
+        --json "$tmp/same_$fam.json" || true
+    check "$fam: PoCL twice bitwise identical" "$tmp/same_$fam.json"
+    grep -q '"bitwise": true' "$tmp/same_$fam.json" || {
+        echo "FAIL $fam: same device not bitwise"; fail=$((fail + 1)); }
+    grep -q '"family": "'$fam'"' "$tmp/same_$fam.json" || {
+        echo "FAIL $fam: the report does not name the family"; fail=$((fail + 1)); }
+    "$bin" verify --devices oclgrind,pthread --steps 1 --size 24 --set "model.family=\"$fam\"" \
+        --json "$tmp/cross_$fam.json" || true
+    check "$fam: Oclgrind vs PoCL within tolerances" "$tmp/cross_$fam.json"
+done
+
 # Oclgrind reports itself as a GPU too, so it takes the GPU paths (split-K
 # weight gradients, per-pixel blur kernels, the column input gradient where
 # cout >= cin: other summation orders) and the run above agrees only within

@@ -40,7 +40,9 @@ static void help(void)
            "  --size S        image side, a multiple of 4 (default 32)\n"
            "  --batch N       batch size (default 1)\n"
            "  -c, --config F  model and training options (default: a tiny model: ngf = ndf\n"
-           "                  = 4, 2 blocks, 16 patches; the synthetic task's images)\n"
+           "                  = 4, 2 blocks, 16 patches; the synthetic task's images;\n"
+           "                  --set model.family=\"cut\" or \"fastcut\" for those families,\n"
+           "                  their nce layers 0, 4, 8, 12, 13)\n"
            "  --set K=V       override one option\n"
            "  --json FILE     also write the report as JSON\n"
            "  --kernel-dir-b DIR  device B reads its kernel sources from DIR (device A\n"
@@ -63,6 +65,15 @@ static void tiny(enco_config *cfg)
     cfg->model.netF_nc = 16;
     cfg->train.num_patches = 16;
     cfg->train.seed = 1;
+    /* CUT / FastCUT (--set model.family=...): their default layers on 2 blocks */
+    enco_cut_config *cuts[2] = {&cfg->cut, &cfg->fastcut};
+    int cut_layers[5] = {0, 4, 8, 12, 13};
+    for (int i = 0; i < 2; i++) {
+        memcpy(cuts[i]->nce_layers, cut_layers, sizeof cut_layers);
+        cuts[i]->n_nce_layers = 5;
+        cuts[i]->netF_nc = 16;
+        cuts[i]->num_patches = 16;
+    }
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -157,8 +168,8 @@ int cmd_verify(int argc, char **argv)
     enco_ctx_free(b);
     if (st != ENCO_OK)
         return cli_fail("verify", st);
-    printf("verify: %s vs %s, %d iterations%s\n", rep.device_a, rep.device_b, rep.steps,
-           rep.same_device ? " (same device: must be bitwise identical)" : "");
+    printf("verify: model %s, %s vs %s, %d iterations%s\n", cfg.model.family, rep.device_a,
+           rep.device_b, rep.steps, rep.same_device ? " (same device: must be bitwise identical)" : "");
     const int w = rep.has_iteration1 ? 34 : 16;
     printf("  %-*s %12s %12s %12s  %s\n", w, "group", "max |diff|", "max rel", "tolerance",
            "result (largest at)");
@@ -196,9 +207,10 @@ int cmd_verify(int argc, char **argv)
             fprintf(stderr, "enco-cl verify: cannot write %s\n", json);
             return 1;
         }
-        fprintf(f, "{\"device_a\": \"%s\", \"device_b\": \"%s\", \"steps\": %d, "
-                   "\"same_device\": %s, \"bitwise\": %s, \"pass\": %s, \"groups\": [",
-                rep.device_a, rep.device_b, rep.steps, rep.same_device ? "true" : "false",
+        fprintf(f, "{\"family\": \"%s\", \"device_a\": \"%s\", \"device_b\": \"%s\", "
+                   "\"steps\": %d, \"same_device\": %s, \"bitwise\": %s, \"pass\": %s, "
+                   "\"groups\": [",
+                cfg.model.family, rep.device_a, rep.device_b, rep.steps, rep.same_device ? "true" : "false",
                 rep.bitwise ? "true" : "false", rep.pass ? "true" : "false");
         /* The final state's groups, then (steps >= 2) iteration 1's. */
         for (int g = 0; g < 2 * ENCO_VG_COUNT; g++) {
