@@ -17,6 +17,16 @@ enco_ctx *test_ctx(void)
     return ctx_shared;
 }
 
+int test_setenv(const char *name, const char *value)
+{
+    if ((value && *value ? setenv(name, value, 1) : unsetenv(name)) != 0)
+        return -1;
+    enco_kernel_policy p = {0};
+    if (enco_kernel_policy_apply_env(&p) != ENCO_OK)
+        return -1;
+    return enco_ctx_set_kernel_policy(test_ctx(), &p) == ENCO_OK ? 0 : -1;
+}
+
 int test_on_oclgrind(void) { return strstr(enco_ctx_device(test_ctx())->name, "Oclgrind") != NULL; }
 
 static uint64_t splitmix(uint64_t *s)

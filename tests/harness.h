@@ -18,6 +18,12 @@
 
 /* The process-wide test context (created on first use, freed at exit). */
 enco_ctx *test_ctx(void);
+/* Sets the environment variable name to value (NULL or "": unsets it) and
+ * gives the shared test context the kernel policy a context created now
+ * would get: the library reads the ENCO_* overrides once, at context
+ * creation. 0 on success, -1 when the variable could not be set or the
+ * policy was refused (the library's message in enco_last_error()). */
+int test_setenv(const char *name, const char *value);
 /* 1 when the tests run on Oclgrind: use the tiniest shapes there. */
 int test_on_oclgrind(void);
 

@@ -395,7 +395,7 @@ static float *rows_run(const char *env, enum rows_op op, const float *x, const f
                        size_t off)
 {
     enco_ctx *ctx = test_ctx();
-    ck_assert_int_eq(setenv("ENCO_ACT_ROWS", env, 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_ACT_ROWS", env), 0);
     size_t len = n + 2 * off;
     float *pad = calloc(len, sizeof(float));
     ck_assert_ptr_nonnull(pad);
@@ -446,7 +446,7 @@ START_TEST(cpu_blocks_same_bits)
             }
         free(x), free(y);
     }
-    ck_assert_int_eq(unsetenv("ENCO_ACT_ROWS"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_ACT_ROWS", NULL), 0);
 }
 END_TEST
 

@@ -226,11 +226,11 @@ END_TEST
 /* The per-element kernels (GPU devices) on every shape. */
 START_TEST(element_kernels)
 {
-    setenv("ENCO_BLUR_ROWS", "0", 1);
+    test_setenv("ENCO_BLUR_ROWS", "0");
     for (int up = 0; up < 2; up++)
         for (int bwd = 0; bwd < 2; bwd++)
             run_shapes(up, bwd);
-    unsetenv("ENCO_BLUR_ROWS");
+    test_setenv("ENCO_BLUR_ROWS", NULL);
 }
 END_TEST
 
@@ -238,13 +238,13 @@ END_TEST
  * partial (37 outputs per block: 1 row of a 40-wide plane, 2 of a 17-wide). */
 START_TEST(row_blocks)
 {
-    setenv("ENCO_BLUR_ROWS", "1", 1);
-    setenv("ENCO_BLUR_BLOCK", "37", 1);
+    test_setenv("ENCO_BLUR_ROWS", "1");
+    test_setenv("ENCO_BLUR_BLOCK", "37");
     for (int up = 0; up < 2; up++)
         for (int bwd = 0; bwd < 2; bwd++)
             run_shapes(up, bwd);
-    unsetenv("ENCO_BLUR_BLOCK");
-    unsetenv("ENCO_BLUR_ROWS");
+    test_setenv("ENCO_BLUR_BLOCK", NULL);
+    test_setenv("ENCO_BLUR_ROWS", NULL);
 }
 END_TEST
 

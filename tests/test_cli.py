@@ -438,7 +438,7 @@ for args, what, text in (
 shutil.rmtree(RUNS)
 
 # Every environment variable the sources read is in the README's table (the
-# names passed to getenv, to the GEMM's tune() and to enco_cpu_kernels()).
+# names passed to getenv and the kernel policy's overrides, src/cl/policy.c).
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 read_env = set()
 for d, _, files in os.walk(os.path.join(ROOT, "src")):
@@ -447,7 +447,7 @@ for d, _, files in os.walk(os.path.join(ROOT, "src")):
             with open(os.path.join(d, f), encoding="utf-8") as fh:
                 text = fh.read()
             read_env.update(re.findall(
-                r'(?:getenv|tune|enco_cpu_kernels)\((?:ctx, )?"(ENCO_[A-Z0-9_]+)"', text))
+                r'(?:getenv|OVERRIDE)\("(ENCO_[A-Z0-9_]+)"', text))
 with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
     readme_rows = [l for l in fh if l.startswith("| `ENCO_")]
 check("the sources read environment variables", len(read_env) >= 20, str(sorted(read_env)))

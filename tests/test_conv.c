@@ -623,7 +623,7 @@ START_TEST(conv_gemm_implicit_needs_packed)
     const enco_im2col_geom g = {.c = 2, .h = 5, .w = 4, .ho = 5, .wo = 4, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pl = 1, .mode = ENCO_PAD_ZERO};
     cl_mem x = test_alloc(40), a = test_alloc(64), c = test_alloc(64);
-    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "0"), 0);
     ck_assert_int_eq(enco_sgemm_im2col_available(test_ctx()), 0);
     expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 0.0f, c,
                                      0, 20, 40, 1, NULL, 0),
@@ -632,15 +632,111 @@ START_TEST(conv_gemm_implicit_needs_packed)
                    "packed CPU GEMM");
     /* A bias is added only where it is the whole of the rest (beta 0, not
      * transposed). */
-    ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "1"), 0);
     expect_invalid(enco_sgemm_im2col(test_ctx(), 0, 2, 1.0f, a, 0, 18, 0, x, 0, 40, &g, 1.0f, c,
                                      0, 20, 40, 1, a, 0),
                    "bias");
     expect_invalid(enco_sgemm_im2col(test_ctx(), 1, 2, 1.0f, a, 0, 20, 0, x, 0, 40, &g, 0.0f, c,
                                      0, 18, 36, 1, a, 0),
                    "bias");
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
     test_release(x), test_release(a), test_release(c);
+}
+END_TEST
+
+static unsigned long small_launches(void)
+{
+    return enco_kernel_launches(test_ctx(), "conv_fwd_small") +
+           enco_kernel_launches(test_ctx(), "conv_fwd_small_strip") +
+           enco_kernel_launches(test_ctx(), "conv_fwd_small_rows");
+}
+
+/* A layer's paths are chosen once (enco_conv2d_plan) from the context's
+ * policy and follow it; the planned entry points give the bits of the
+ * unplanned ones; paths planned before a policy change keep their kernels
+ * (while an unplanned call follows the new policy); made-up paths are
+ * refused. */
+START_TEST(conv2d_plan_is_kept)
+{
+    enco_ctx *ctx = test_ctx();
+    const enco_conv2d_shape s = {.n = 2, .cin = 3, .h = 9, .w = 11, .cout = 2, .kh = 3, .kw = 3,
+                                 .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                                 .pad_mode = ENCO_PAD_REFLECT};
+    const size_t nx = 2 * 3 * 9 * 11, ny = 2 * 2 * 9 * 11, nw = 2 * 3 * 9, wsn = 20000;
+    float *hx = malloc(nx * sizeof *hx), *hw = malloc(nw * sizeof *hw), *hdy = malloc(ny * sizeof *hdy);
+    const float hb[2] = {0.25f, -0.5f};
+    test_fill_uniform(hx, nx, 31, -1, 1);
+    test_fill_uniform(hw, nw, 32, -1, 1);
+    test_fill_uniform(hdy, ny, 33, -1, 1);
+    cl_mem x = test_upload(hx, nx), w = test_upload(hw, nw), b = test_upload(hb, 2),
+           dy = test_upload(hdy, ny), ws = test_alloc(wsn);
+    cl_mem y[2] = {test_alloc(ny), test_alloc(ny)}, dx[2] = {test_alloc(nx), test_alloc(nx)},
+           dw[2] = {test_alloc(nw), test_alloc(nw)}, db[2] = {test_alloc(2), test_alloc(2)};
+
+    const enco_kernel_policy keep = *enco_ctx_kernel_policy(ctx);
+    enco_kernel_policy base = keep; /* whatever ENCO_* the suite runs under */
+    base.conv_direct_max = 4;
+    base.conv_bwd_flip = ENCO_PATH_AUTO;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &base));
+    enco_conv2d_paths direct, gemm;
+    ENCO_CK(enco_conv2d_plan(ctx, &s, &direct));
+    ck_assert_int_eq(direct.direct, 1);
+    ck_assert_int_eq(direct.bwd_flip, 1);
+    ck_assert_int_eq(direct.rows, keep.conv_rows == ENCO_PATH_ON);
+    /* The unplanned reference, under the policy the plan was made with. */
+    ENCO_CK(enco_conv2d_forward(ctx, y[0], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s));
+    ENCO_CK(enco_conv2d_backward(ctx, dx[0], 0, dw[0], 0, db[0], 0, dy, 0, x, 0, w, 0, ws, 0,
+                                 wsn, &s));
+
+    enco_kernel_policy q = base;
+    q.conv_direct_max = ENCO_POLICY_NEVER;
+    q.conv_bwd_flip = ENCO_PATH_OFF;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &q));
+    ENCO_CK(enco_conv2d_plan(ctx, &s, &gemm));
+    ck_assert_int_eq(gemm.direct, 0);
+    ck_assert_int_eq(gemm.bwd_flip, 0);
+    unsigned long n0 = small_launches();
+    ENCO_CK(enco_conv2d_forward(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s));
+    ck_assert_uint_eq(small_launches(), n0); /* unplanned: the new policy, no direct kernel */
+    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s, &direct));
+    ck_assert_uint_eq(small_launches(), n0 + 1); /* planned: the direct kernel it chose */
+    ENCO_CK(enco_conv2d_backward_planned(ctx, dx[1], 0, dw[1], 0, db[1], 0, dy, 0, x, 0, w, 0, ws,
+                                         0, wsn, &s, &direct));
+    float *a, *c;
+    const struct {
+        const char *what;
+        cl_mem *m;
+        size_t n;
+    } outs[] = {{"conv2d_planned_y", y, ny}, {"conv2d_planned_dx", dx, nx},
+                {"conv2d_planned_dw", dw, nw}, {"conv2d_planned_db", db, 2}};
+    for (size_t i = 0; i < 4; i++) {
+        a = test_download(outs[i].m[0], outs[i].n);
+        c = test_download(outs[i].m[1], outs[i].n);
+        test_assert_bitwise(outs[i].what, a, c, outs[i].n);
+        free(a), free(c);
+    }
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &keep));
+
+    enco_conv2d_paths bad = direct;
+    bad.direct = 5;
+    expect_invalid(
+        enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &s, &bad),
+        "enco_conv2d_plan");
+    /* Another batch size runs the same paths; another shape is refused. */
+    enco_conv2d_shape one = s, other = s;
+    one.n = 1;
+    ENCO_CK(enco_conv2d_forward_planned(ctx, y[1], 0, x, 0, w, 0, b, 0, ws, 0, wsn, &one, &direct));
+    other.pad_mode = ENCO_PAD_ZERO;
+    expect_invalid(enco_conv2d_backward_planned(ctx, dx[1], 0, NULL, 0, NULL, 0, dy, 0, NULL, 0, w,
+                                                0, ws, 0, wsn, &other, &direct),
+                   "another shape");
+    other = s;
+    other.kh = 0;
+    expect_invalid(enco_conv2d_plan(ctx, &other, &gemm), "kernel");
+    for (int i = 0; i < 2; i++)
+        test_release(y[i]), test_release(dx[i]), test_release(dw[i]), test_release(db[i]);
+    test_release(x), test_release(w), test_release(b), test_release(dy), test_release(ws);
+    free(hx), free(hw), free(hdy);
 }
 END_TEST
 
@@ -1125,14 +1221,14 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
      * while packing, so the banded workspace is only used here). */
     for (int xmode = 0; xmode < 10; xmode++) {
         const int mode = xmode < 8 ? xmode : 2 * (xmode - 8);
-        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", xmode >= 8 ? "0" : "", 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", xmode >= 8 ? "0" : ""), 0);
         const int path = mode < 4 ? mode & 1 : mode >= 6;
         /* mode 7: the per-output / per-weight small kernels instead of the
          * CPU strip kernels (ENCO_CONV_STRIP=0; what GPUs run). */
-        ck_assert_int_eq(setenv("ENCO_CONV_STRIP", mode == 7 ? "0" : "", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1", 1), 0);
-        ck_assert_int_eq(setenv("ENCO_CONV_SPLITK", splitk[mode], 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", mode == 7 ? "0" : ""), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", path ? "4" : "0"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", mode & 2 ? "0" : "1"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_SPLITK", splitk[mode]), 0);
         for (size_t i = 0; i < count + nextra; i++) {
             const conv_case *c = i < count ? &base[i] : &conv_cases_paths[i - count];
             for (int banded = 0; banded < 2; banded++) {
@@ -1167,11 +1263,11 @@ START_TEST(conv2d_gemm_and_direct_paths_match_reference)
             }
         }
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_SPLITK"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_SPLITK", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
 }
 END_TEST
 
@@ -1201,8 +1297,8 @@ static const conv_case conv_cases_cpu_bits[] = {
 START_TEST(conv2d_cpu_kernels_same_bits)
 {
     const size_t ncase = test_on_oclgrind() ? 2 : sizeof conv_cases_cpu_bits / sizeof conv_cases_cpu_bits[0];
-    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
     for (size_t i = 0; i < ncase; i++) {
         const conv_case *c = &conv_cases_cpu_bits[i];
         conv_data d = conv_data_make(c, 900 + 10 * i);
@@ -1222,17 +1318,17 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         static const char *const modes[5] = {"0", "1", "2", "2", "2"};
         static const char *const fused_env[5] = {"0", "0", "", "0", ""};
         for (int fast = 0; fast < 5; fast++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", modes[fast], 1), 0);
-            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED", fused_env[fast], 1), 0);
-            ck_assert_int_eq(setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF", fast == 3 ? "0" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_WGRAD_SELF_KB", fast == 4 ? "7" : "", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", modes[fast]), 0);
+            ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED", fused_env[fast]), 0);
+            ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED_KB", fast == 4 ? "64" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", fast == 3 ? "0" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF_KB", fast == 4 ? "7" : ""), 0);
             /* Under Oclgrind (a GPU to enco-cl, with the built-in GEMM) the
              * packed CPU GEMM is forced for the fast runs, so that Oclgrind
              * checks its kernels too. */
             if (test_on_oclgrind())
-                ck_assert_int_eq(setenv("ENCO_GEMM_TILE", fast ? "1" : "", 1), 0);
-            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+                ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", fast ? "1" : ""), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", fast ? "1" : "0"), 0);
             const unsigned long fused0 = enco_kernel_launches(test_ctx(), "gemm_im2col_fused");
             const unsigned long pack0 = enco_kernel_launches(test_ctx(), "gemm_pack_im2col");
             const unsigned long self0 = enco_kernel_launches(test_ctx(), "gemm_conv_wgrad_self");
@@ -1294,7 +1390,7 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         cl_mem dy = test_upload(dyh, ny);
         float *dx[2];
         for (int fast = 0; fast < 2; fast++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_ROWS", fast ? "1" : "0", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", fast ? "1" : "0"), 0);
             cl_mem dxm = test_alloc(nx);
             ENCO_CK(enco_pad2d_backward(test_ctx(), dxm, 0, dy, 0, &ps));
             dx[fast] = test_download(dxm, nx);
@@ -1304,15 +1400,15 @@ START_TEST(conv2d_cpu_kernels_same_bits)
         free(dx[0]), free(dx[1]), free(dyh);
         test_release(dy);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_FUSED_KB"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF_KB"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_ROWS"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_FUSED_KB", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF_KB", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_ROWS", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
 }
 END_TEST
 
@@ -1334,12 +1430,12 @@ START_TEST(conv2d_small_cout_forward_same_bits)
         {1, 2, 3, 80, 4, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 1},
     };
     const size_t ncase = test_on_oclgrind() ? 2 : sizeof cases / sizeof cases[0];
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "4", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "4"), 0);
     for (size_t i = 0; i < ncase; i++) {
         conv_data d = conv_data_make(&cases[i], 40 + 3 * i);
         float *y[2];
         for (int rows = 0; rows < 2; rows++) {
-            ck_assert_int_eq(setenv("ENCO_CONV_STRIP", rows ? "1" : "0", 1), 0);
+            ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", rows ? "1" : "0"), 0);
             const unsigned long k0 = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows");
             y[rows] = conv_fwd_device(&d, cases[i].bias, d.s.n);
             const unsigned long k = enco_kernel_launches(test_ctx(), "conv_fwd_small_rows") - k0;
@@ -1356,8 +1452,8 @@ START_TEST(conv2d_small_cout_forward_same_bits)
         free(ref), free(y[0]), free(y[1]);
         conv_data_free(&d);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_STRIP"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_STRIP", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
 }
 END_TEST
 
@@ -1368,10 +1464,10 @@ END_TEST
 START_TEST(conv2d_wgrad_path_rule)
 {
     if (!enco_sgemm_im2col_available(test_ctx()))
-        ck_assert_int_eq(setenv("ENCO_GEMM_TILE", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_WGRAD_SELF"), 0);
+        ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_WGRAD_SELF", NULL), 0);
     /* 0: packed (short rows); 1: direct, self-packing (K = 18); 2: direct
      * after gemm_pack_bt (K = 29 * 9 = 261); 3: the largest K below 256
      * (K = 5 * 51 = 255; 5 x 51 kernel, 1 x 51 output). */
@@ -1408,8 +1504,8 @@ START_TEST(conv2d_wgrad_path_rule)
         grads_free(&g);
         conv_data_free(&d);
     }
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_GEMM_TILE"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_GEMM_TILE", NULL), 0);
 }
 END_TEST
 
@@ -1438,11 +1534,11 @@ START_TEST(conv2d_flip_fold_rule)
         {2, 5, 7, 19, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 0},
         {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 0},
     };
-    ck_assert_int_eq(setenv("ENCO_CONV_BWD_FLIP", "1", 1), 0);
-    ck_assert_int_eq(setenv("ENCO_CONV_DIRECT_MAX", "0", 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
     conv_ws_min = 1u << 16; /* room for the padded plane where it folds */
     for (int explicit_cols = 0; explicit_cols < 2; explicit_cols++) {
-        ck_assert_int_eq(setenv("ENCO_CONV_IMPLICIT", explicit_cols ? "0" : "", 1), 0);
+        ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", explicit_cols ? "0" : ""), 0);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const conv_case *c = &cases[i];
             conv_data d = conv_data_make(c, 90 + (uint64_t)i);
@@ -1464,9 +1560,9 @@ START_TEST(conv2d_flip_fold_rule)
         }
     }
     conv_ws_min = 0;
-    ck_assert_int_eq(unsetenv("ENCO_CONV_IMPLICIT"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_DIRECT_MAX"), 0);
-    ck_assert_int_eq(unsetenv("ENCO_CONV_BWD_FLIP"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_IMPLICIT", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", NULL), 0);
+    ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", NULL), 0);
 }
 END_TEST
 
@@ -1599,6 +1695,7 @@ static Suite *conv_suite(void)
     tcase_add_test(t, conv2d_flip_fold_rule);
     tcase_add_test(t, conv2d_small_cout_forward_same_bits);
     tcase_add_test(t, conv_gemm_implicit_needs_packed);
+    tcase_add_test(t, conv2d_plan_is_kept);
     tcase_add_test(t, conv2d_banded_deterministic);
     tcase_add_test(t, conv2d_partial_gradients);
     tcase_add_test(t, conv2d_offsets);

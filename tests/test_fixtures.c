@@ -178,11 +178,14 @@ static int bias_before_norm(const enco_trainer *t, const char *name)
     return 0;
 }
 
-static double lr_of(const enco_config *cfg, const char *name)
+/* The base learning rate of the net a parameter name belongs to. */
+static double lr_of(const enco_trainer *t, const char *name)
 {
-    return strncmp(name, "netG.", 5) == 0   ? cfg->train.lr_G
-           : strncmp(name, "netD.", 5) == 0 ? cfg->train.lr_D
-                                            : cfg->train.lr_F;
+    for (int i = 0; i < t->nnets; i++)
+        if (starts(name, t->nets[i].prefix))
+            return t->net_lr[i];
+    ck_abort_msg("%s belongs to no net of the model", name);
+    return 0;
 }
 
 static double scalar(const enco_st_tensor *t)
@@ -321,6 +324,8 @@ static void check_step(const char *name, int use_dag_draws)
             int p = atoi(k + 10);
             ck_assert_int_lt(p, t->npairs);
             check_ids(mine, ref, fk, !use_dag_draws, pref, t->fh[p], t->fw[p]);
+        } else if (starts(k, "patch_ids_Y.") || strcmp(k, "flipped") == 0) {
+            check_i64_equal(mine, ref, name, k); /* CUT's draws, given */
         } else if (starts(k, "grad.")) {
             const char *pname = k + 5;
             if (bias_before_norm(t, pname)) {
@@ -343,7 +348,7 @@ static void check_step(const char *name, int use_dag_draws)
             } else if (ends_with(pname, "running_mean") || ends_with(pname, "running_var")) {
                 check_stats(mine, ref, W_STATS, name, k);
             } else {
-                double lr = lr_of(&cfg, pname);
+                double lr = lr_of(t, pname);
                 snprintf(key, sizeof key, "in.%s", pname);
                 const enco_st_tensor *in = need(f, key);
                 snprintf(key, sizeof key, "grad.%s", pname);
@@ -370,7 +375,10 @@ static void check_step(const char *name, int use_dag_draws)
 START_TEST(fixture_steps)
 {
     static const char *names[] = {"b1_bn_dag",      "b2_bn_dag_48x64",       "b1_ln_random",
-                                  "b1_none_dagdesc_noidt", "b2_bn_noaa_k256", "b1_bn_dag_9blk"};
+                                  "b1_none_dagdesc_noidt", "b2_bn_noaa_k256", "b1_bn_dag_9blk",
+                                  /* model.family = "cut" / "fastcut" */
+                                  "cut_b1",    "cut_b2",       "cut_b2_allneg",
+                                  "cut_9blk",  "fastcut_flip", "fastcut_noflip"};
     check_step(names[_i], 0);
 }
 END_TEST
@@ -405,11 +413,11 @@ static enco_st_file *traj_state(const enco_st_file *f)
 }
 
 /* One trajectory output: an iteration's (iter<t>.*) or the final state's. */
-static void check_traj_key(const enco_config *cfg, const enco_trainer *t, const enco_st_file *f,
+static void check_traj_key(const char *name, const enco_trainer *t, const enco_st_file *f,
                            const enco_st_tensor *ref, const enco_st_file *out,
                            const enco_st_file *fin, int *checked)
 {
-    const char *name = "traj5_b1_bn_dag", *fk = ref->name, *k = fk + 4;
+    const char *fk = ref->name, *k = fk + 4;
     if (starts(k, "iter")) {
         char *end = NULL;
         long it = strtol(k + 4, &end, 10);
@@ -422,7 +430,8 @@ static void check_traj_key(const enco_config *cfg, const enco_trainer *t, const 
         (*checked)++;
         if (starts(rest, "loss."))
             check_loss(mine, ref, W_T_LOSS, TOL_TRAJ_LOSS, name, k);
-        else if (starts(rest, "patch_ids.")) /* given: used as they are */
+        else if (starts(rest, "patch_ids.") || starts(rest, "patch_ids_Y.") ||
+                 strcmp(rest, "flipped") == 0) /* given: used as they are */
             check_i64_equal(mine, ref, name, k);
         else if (strcmp(rest, "pred_fake") == 0)
             check_pred(mine, ref, W_T_PRED, TOL_TRAJ_PRED, name, k);
@@ -463,7 +472,7 @@ static void check_traj_key(const enco_config *cfg, const enco_trainer *t, const 
             /* five Adam steps of noise (checked through its moments above) */
             (*checked)--;
         } else {
-            double lr = lr_of(cfg, pname), d = max_diff(mine, ref, fk);
+            double lr = lr_of(t, pname), d = max_diff(mine, ref, fk);
             note(W_T_AFTER, d / lr, name, k);
             ck_assert_msg(d <= TOL_TRAJ_AFTER * lr, "%s %s: %g (limit %g)", name, k, d,
                           TOL_TRAJ_AFTER * lr);
@@ -476,18 +485,27 @@ static void check_traj_key(const enco_config *cfg, const enco_trainer *t, const 
 
 START_TEST(trajectory)
 {
+    /* EnCo over 5 iterations, CUT over 3 (with NCE_Y, ids given) */
+    static const struct {
+        const char *name;
+        int iters, min_checked;
+    } cases[] = {{"traj5_b1_bn_dag", 5, 250}, {"traj3_cut", 3, 150}};
+    const char *name = cases[_i].name;
+    char path[256];
     enco_config cfg;
     enco_config_defaults(&cfg);
-    ENCO_CK(enco_config_load(&cfg, FIX "traj5_b1_bn_dag.cfg"));
+    snprintf(path, sizeof path, FIX "%s.cfg", name);
+    ENCO_CK(enco_config_load(&cfg, path));
     enco_st_file *f = NULL;
-    ENCO_CK(enco_st_read(FIX "traj5_b1_bn_dag.safetensors", &f));
+    snprintf(path, sizeof path, FIX "%s.safetensors", name);
+    ENCO_CK(enco_st_read(path, &f));
     /* The iteration inputs live under in.iter<t>.; weights under in. */
     enco_st_file *state = traj_state(f);
     int iters = 0;
     for (size_t i = 0; i < f->count; i++)
         if (starts(f->tensors[i].name, "in.iter") && strstr(f->tensors[i].name, ".real_A"))
             iters++;
-    ck_assert_int_eq(iters, 5);
+    ck_assert_int_eq(iters, cases[_i].iters);
     enco_st_file *out = enco_st_new(), *fin = enco_st_new();
     enco_trainer *t = NULL;
     ENCO_CK(enco_step_from_state(test_ctx(), &cfg, state, "in.", 0, out, &t));
@@ -497,17 +515,16 @@ START_TEST(trajectory)
         snprintf(opre, sizeof opre, "iter%d.", it);
         ENCO_CK(enco_step_again(t, f, pre, 0, out, opre));
     }
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
-    for (int i = 0; i < 3; i++)
-        ENCO_CK(enco_params_save(test_ctx(), sets[i], fin, "after."));
+    for (int i = 0; i < t->nnets; i++)
+        ENCO_CK(enco_params_save(test_ctx(), &t->nets[i], fin, "after."));
     ENCO_CK(enco_step_save_adam(t, fin, ""));
     int checked = 0;
     for (size_t i = 0; i < f->count; i++)
         if (starts(f->tensors[i].name, "out."))
-            check_traj_key(&cfg, t, f, &f->tensors[i], out, fin, &checked);
-    printf("trajectory: %d of the fixture's outputs compared\n", checked);
-    /* 5 x (5 losses + 3 pair losses + 3 patch ids + pred_fake), after.*, m, v */
-    ck_assert_int_gt(checked, 250);
+            check_traj_key(name, t, f, &f->tensors[i], out, fin, &checked);
+    printf("trajectory %s: %d of the fixture's outputs compared\n", name, checked);
+    /* per iteration its losses, ids and pred_fake, then after.*, m, v */
+    ck_assert_int_gt(checked, cases[_i].min_checked);
     enco_trainer_free(t);
     enco_st_free(fin);
     enco_st_free(out);
@@ -686,9 +703,9 @@ int main(void)
     Suite *s = suite_create("fixtures");
     TCase *tc = tcase_create("pytorch_parity");
     tcase_set_timeout(tc, 900);
-    tcase_add_loop_test(tc, fixture_steps, 0, 6);
+    tcase_add_loop_test(tc, fixture_steps, 0, 12);
     tcase_add_loop_test(tc, own_dag_ranking, 0, 3);
-    tcase_add_test(tc, trajectory);
+    tcase_add_loop_test(tc, trajectory, 0, 2);
     tcase_add_test(tc, resume_adam);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);

@@ -4,6 +4,7 @@
 #include "harness.h"
 #include "nn/models.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,95 @@ END_TEST
  * arithmetic. Default D (3 layers, blur downsampling that rounds up): 24 ->
  * 23 -> 12 -> 11 -> 6 -> 5 -> 3 -> 2 (norm over 2x2) -> 1; 20 ends in a
  * norm over 1x1. One layer: 8 -> 7 -> 4 -> 3 -> 2, and 4 -> 3 -> 2 -> 1 fails. */
+/* A network definition runs any number of times: a second run of G that
+ * stops after module `stop` (CUT's encoder pass) computes, on the same input,
+ * the same features as G's own run, and its backward from a gradient
+ * injected at a feature gives the same parameter and input gradients as the
+ * full run's backward with the same injection (and nothing at the output). */
+START_TEST(runs_of_one_definition)
+{
+    static const int stops[] = {4, 8, 12, 13};
+    const int stop = stops[_i];
+    enco_ctx *ctx = test_ctx();
+    enco_model_config cfg = enco_model_config_default();
+    cfg.ngf = 4;
+    cfg.n_blocks = 2;
+    enco_param_set g;
+    enco_seqnet gn;
+    enco_params_init(&g, "netG.");
+    const int n = 2, h = 32, w = 32;
+    ENCO_CK(enco_generator_build(&gn, &g, &cfg, n, h, w));
+    ENCO_CK(enco_params_alloc(ctx, &g));
+    ENCO_CK(enco_seqnet_finish(ctx, &gn));
+    enco_rng rng = enco_rng_make(5, 100);
+    ENCO_CK(enco_params_initialize(ctx, &g, &rng, 0.3));
+    enco_seqnet_run enc;
+    ENCO_CK(enco_seqnet_run_create(ctx, &gn, n, stop, &enc));
+    ck_assert_int_lt((int)enc.nlayers, (int)gn.nlayers);
+
+    size_t img = (size_t)n * 3 * h * w;
+    float *x = malloc(img * sizeof *x);
+    test_fill_uniform(x, img, 11, -1, 1);
+    cl_mem xb, dfeat, dy, dx;
+    ENCO_CK(enco_buffer_alloc(ctx, img * sizeof(float), &xb));
+    ENCO_CK(enco_upload(ctx, xb, 0, img * sizeof(float), x));
+    int c = 0, fh = 0, fw = 0;
+    cl_mem fm;
+    size_t fo;
+    ENCO_CK(enco_seqnet_feature(&gn, stop, &fm, &fo, &c, &fh, &fw));
+    size_t fsize = (size_t)n * c * fh * fw;
+    float *fg = malloc(fsize * sizeof *fg);
+    test_fill_uniform(fg, fsize, 12, -1, 1);
+    ENCO_CK(enco_buffer_alloc(ctx, fsize * sizeof(float), &dfeat));
+    ENCO_CK(enco_upload(ctx, dfeat, 0, fsize * sizeof(float), fg));
+    int co, ho, wo;
+    cl_mem om;
+    size_t oo;
+    enco_seqnet_output(&gn, &om, &oo, &co, &ho, &wo);
+    size_t osize = (size_t)n * co * ho * wo;
+    ENCO_CK(enco_buffer_alloc(ctx, osize * sizeof(float), &dy));
+    ENCO_CK(enco_fill_zero(ctx, dy, 0, osize * sizeof(float)));
+    ENCO_CK(enco_buffer_alloc(ctx, img * sizeof(float), &dx));
+    enco_feature_grad inj = {stop, dfeat, 0, n};
+
+    /* the full run */
+    float *fa = malloc(fsize * sizeof *fa), *fb = malloc(fsize * sizeof *fb);
+    float *ga = malloc(g.n_params * sizeof *ga), *gb = malloc(g.n_params * sizeof *gb);
+    float *xa = malloc(img * sizeof *xa), *xb2 = malloc(img * sizeof *xb2);
+    ENCO_CK(enco_seqnet_forward(ctx, &gn, xb, 0, n));
+    ENCO_CK(enco_seqnet_feature(&gn, stop, &fm, &fo, &c, &fh, &fw));
+    ENCO_CK(enco_download(ctx, fm, fo * sizeof(float), fsize * sizeof(float), fa));
+    ENCO_CK(enco_fill_zero(ctx, g.grads, 0, g.n_params * sizeof(float)));
+    ENCO_CK(enco_seqnet_backward(ctx, &gn, dy, 0, dx, 0, 1, &inj, 1));
+    ENCO_CK(enco_download(ctx, g.grads, 0, g.n_params * sizeof(float), ga));
+    ENCO_CK(enco_download(ctx, dx, 0, img * sizeof(float), xa));
+    /* the encoder run */
+    ENCO_CK(enco_seqnet_run_forward(ctx, &enc, xb, 0, n));
+    ENCO_CK(enco_seqnet_run_feature(&enc, stop, &fm, &fo, &c, &fh, &fw));
+    ENCO_CK(enco_download(ctx, fm, fo * sizeof(float), fsize * sizeof(float), fb));
+    ENCO_CK(enco_fill_zero(ctx, g.grads, 0, g.n_params * sizeof(float)));
+    ENCO_CK(enco_seqnet_run_backward(ctx, &enc, NULL, 0, dx, 0, 1, &inj, 1));
+    ENCO_CK(enco_download(ctx, g.grads, 0, g.n_params * sizeof(float), gb));
+    ENCO_CK(enco_download(ctx, dx, 0, img * sizeof(float), xb2));
+    test_assert_bitwise("feature of the encoder run", fa, fb, fsize);
+    test_assert_bitwise("input gradient of the encoder run", xa, xb2, img);
+    test_assert_bitwise("parameter gradients of the encoder run", ga, gb, g.n_params);
+    double s = 0;
+    for (size_t i = 0; i < g.n_params; i++)
+        s += fabs(ga[i]);
+    ck_assert(s > 0);
+    /* a feature past the stop is not the run's */
+    ck_assert_int_eq(enco_seqnet_run_feature(&enc, 22, &fm, &fo, &c, &fh, &fw),
+                     ENCO_ERR_INVALID_ARG);
+    free(x), free(fg), free(fa), free(fb), free(ga), free(gb), free(xa), free(xb2);
+    enco_buffer_free(ctx, xb), enco_buffer_free(ctx, dfeat), enco_buffer_free(ctx, dy);
+    enco_buffer_free(ctx, dx);
+    enco_seqnet_run_free(ctx, &enc);
+    enco_seqnet_free(ctx, &gn);
+    enco_params_free(ctx, &g);
+}
+END_TEST
+
 START_TEST(smallest_size)
 {
     enco_model_config cfg = enco_model_config_default();
@@ -216,6 +306,7 @@ int main(void)
     tcase_add_test(t, feature_layers);
     tcase_add_test(t, variants_build);
     tcase_add_test(t, smallest_size);
+    tcase_add_loop_test(t, runs_of_one_definition, 0, 4);
     suite_add_tcase(s, t);
     return test_run_suite(s);
 }

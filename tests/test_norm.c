@@ -477,7 +477,7 @@ static rows_out rows_run(const char *rows_env, size_t p, size_t len, enco_norm_a
                          const float *dw0, const float *db0)
 {
     enco_ctx *ctx = test_ctx();
-    ck_assert_int_eq(setenv("ENCO_NORM_ROWS", rows_env, 1), 0);
+    ck_assert_int_eq(test_setenv("ENCO_NORM_ROWS", rows_env), 0);
     size_t e = p * len;
     rows_out o = {0};
     cl_mem bx = test_upload(x, e), bdy = test_upload(dy, e), by = test_alloc(e);
@@ -561,7 +561,7 @@ START_TEST(cpu_rows_same_bits)
         free(x), free(dy), free(w), free(b), free(dw0), free(db0);
         free(dxv), free(ddy), free(dwv), free(dbv), free(ry), free(rm), free(rr), free(rdx);
     }
-    ck_assert_int_eq(unsetenv("ENCO_NORM_ROWS"), 0);
+    ck_assert_int_eq(test_setenv("ENCO_NORM_ROWS", NULL), 0);
 }
 END_TEST
 

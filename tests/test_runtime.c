@@ -735,6 +735,243 @@ START_TEST(buffer_too_large_is_clear)
 }
 END_TEST
 
+/* ---- kernel policy -------------------------------------------------------- */
+
+static const char *const policy_vars[] = {
+    "ENCO_GEMM_TILE", "ENCO_GEMM_FUSED", "ENCO_GEMM_FUSED_KB", "ENCO_GEMM_KC",
+    "ENCO_GEMM_NC", "ENCO_GEMM_MB", "ENCO_WGRAD_SELF", "ENCO_WGRAD_SELF_KB",
+    "ENCO_CONV_IMPLICIT", "ENCO_CONV_DIRECT_MAX", "ENCO_CONV_SPLITK", "ENCO_CONV_BWD_FLIP",
+    "ENCO_CONV_STRIP", "ENCO_CONV_WS_MIB", "ENCO_CONV_ROWS", "ENCO_NORM_ROWS",
+    "ENCO_ACT_ROWS", "ENCO_BLUR_ROWS", "ENCO_BLUR_BLOCK"};
+#define NPOLICY_VARS (sizeof policy_vars / sizeof policy_vars[0])
+
+static void policy_env_clear(char **saved)
+{
+    for (size_t i = 0; i < NPOLICY_VARS; i++)
+        saved[i] = gemm_env_set(policy_vars[i], NULL);
+}
+
+static void policy_env_restore(char **saved)
+{
+    for (size_t i = 0; i < NPOLICY_VARS; i++)
+        gemm_env_restore(policy_vars[i], saved[i]);
+}
+
+/* Without options or environment the policy is the device type's: the CPU
+ * kernels on devices that are not GPUs, the packed GEMM on CPUs with
+ * CLBlast, the numbers' defaults; the shape-dependent choices stay AUTO. */
+START_TEST(policy_defaults_per_device_type)
+{
+    char *saved[NPOLICY_VARS];
+    policy_env_clear(saved);
+    enco_ctx *ctx = NULL;
+    ENCO_CK(enco_ctx_create(&ctx, NULL));
+    const enco_kernel_policy *p = enco_ctx_kernel_policy(ctx);
+    const enco_device_info *d = enco_ctx_device(ctx);
+    const enco_path_switch cpu = d->is_gpu ? ENCO_PATH_OFF : ENCO_PATH_ON;
+    ck_assert_int_eq(p->conv_rows, cpu);
+    ck_assert_int_eq(p->norm_rows, cpu);
+    ck_assert_int_eq(p->act_rows, cpu);
+    ck_assert_int_eq(p->blur_rows, cpu);
+    ck_assert_int_eq(p->conv_strip, cpu);
+    const int packed = strcmp(d->type, "CPU") == 0 && enco_ctx_gemm_backend(ctx) == ENCO_GEMM_CLBLAST;
+    ck_assert_int_eq(p->gemm_packed, packed ? ENCO_PATH_ON : ENCO_PATH_OFF);
+    ck_assert_int_eq(p->conv_implicit, packed ? ENCO_CONV_IMPLICIT_AUTO : ENCO_CONV_IMPLICIT_OFF);
+    ck_assert_int_eq(p->gemm_fused, ENCO_PATH_ON);
+    ck_assert_int_eq(p->gemm_fused_kb, 2304);
+    ck_assert_int_eq(p->gemm_kc, 4096);
+    ck_assert_int_eq(p->gemm_nc, 1 << 20);
+    ck_assert_int_eq(p->gemm_mb, 4);
+    ck_assert_int_eq(p->wgrad_self, ENCO_PATH_AUTO);
+    ck_assert_int_eq(p->wgrad_self_kb, 1024);
+    ck_assert_int_eq(p->conv_direct_max, 4);
+    ck_assert_int_eq(p->conv_splitk, d->is_gpu ? 0 : ENCO_POLICY_NEVER);
+    ck_assert_int_eq(p->conv_bwd_flip, ENCO_PATH_AUTO);
+    ck_assert_int_eq(p->conv_ws_mib, d->is_gpu ? 128 : 256);
+    ck_assert_int_eq(p->blur_block, 4096);
+    enco_ctx_free(ctx);
+    policy_env_restore(saved);
+}
+END_TEST
+
+/* The options set the policy; each environment variable overrides its field
+ * (read back through the accessor); a variable unset leaves the option. */
+START_TEST(policy_from_options_and_environment)
+{
+    char *saved[NPOLICY_VARS];
+    policy_env_clear(saved);
+    enco_ctx_options o = {0};
+    o.policy.conv_rows = ENCO_PATH_OFF;
+    o.policy.act_rows = ENCO_PATH_ON;
+    o.policy.conv_direct_max = 2;
+    o.policy.conv_splitk = 3;
+    o.policy.blur_block = 100;
+    o.policy.conv_ws_mib = 7;
+    o.policy.gemm_packed = ENCO_PATH_ON;
+    o.policy.conv_implicit = ENCO_CONV_IMPLICIT_PACK;
+    enco_ctx *ctx = NULL;
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    const enco_kernel_policy *p = enco_ctx_kernel_policy(ctx);
+    ck_assert_int_eq(p->conv_rows, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->act_rows, ENCO_PATH_ON);
+    ck_assert_int_eq(p->conv_direct_max, 2);
+    ck_assert_int_eq(p->conv_splitk, 3);
+    ck_assert_int_eq(p->blur_block, 100);
+    ck_assert_int_eq(p->conv_ws_mib, 7);
+    ck_assert_int_eq(p->conv_implicit, ENCO_CONV_IMPLICIT_PACK);
+    enco_ctx_free(ctx);
+
+    static const struct {
+        const char *name, *value;
+    } env[] = {{"ENCO_CONV_ROWS", "1"},     {"ENCO_ACT_ROWS", "0"},     {"ENCO_CONV_DIRECT_MAX", "0"},
+               {"ENCO_CONV_SPLITK", "0"},   {"ENCO_BLUR_BLOCK", "37"},  {"ENCO_CONV_IMPLICIT", "2"},
+               {"ENCO_GEMM_KC", "30"},      {"ENCO_WGRAD_SELF", "1"},   {"ENCO_CONV_BWD_FLIP", "0"},
+               {"ENCO_NORM_ROWS", "0"},     {"ENCO_CONV_STRIP", "0"},   {"ENCO_CONV_WS_MIB", "64"},
+               {"ENCO_GEMM_FUSED", "0"},    {"ENCO_GEMM_FUSED_KB", "64"}, {"ENCO_GEMM_NC", "960"},
+               {"ENCO_GEMM_MB", "2"},       {"ENCO_WGRAD_SELF_KB", "7"}, {"ENCO_BLUR_ROWS", "1"}};
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        free(gemm_env_set(env[i].name, env[i].value));
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    p = enco_ctx_kernel_policy(ctx);
+    ck_assert_int_eq(p->conv_rows, ENCO_PATH_ON);
+    ck_assert_int_eq(p->act_rows, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->conv_direct_max, ENCO_POLICY_NEVER);
+    ck_assert_int_eq(p->conv_splitk, ENCO_POLICY_NEVER);
+    ck_assert_int_eq(p->blur_block, 37);
+    ck_assert_int_eq(p->conv_implicit, ENCO_CONV_IMPLICIT_WGRAD);
+    ck_assert_int_eq(p->gemm_kc, 30);
+    ck_assert_int_eq(p->wgrad_self, ENCO_PATH_ON);
+    ck_assert_int_eq(p->conv_bwd_flip, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->norm_rows, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->conv_strip, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->conv_ws_mib, 64);
+    ck_assert_int_eq(p->gemm_fused, ENCO_PATH_OFF);
+    ck_assert_int_eq(p->gemm_fused_kb, 64);
+    ck_assert_int_eq(p->gemm_nc, 960);
+    ck_assert_int_eq(p->gemm_mb, 2);
+    ck_assert_int_eq(p->wgrad_self_kb, 7);
+    ck_assert_int_eq(p->blur_rows, ENCO_PATH_ON);
+    /* Read once: changing the environment afterwards changes nothing. */
+    free(gemm_env_set("ENCO_CONV_ROWS", "0"));
+    ck_assert_int_eq(enco_ctx_kernel_policy(ctx)->conv_rows, ENCO_PATH_ON);
+    /* Turning the packed GEMM off turns its implicit im2col off with it. */
+    enco_kernel_policy q = *p;
+    q.gemm_packed = ENCO_PATH_OFF;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &q));
+    ck_assert_int_eq(enco_ctx_kernel_policy(ctx)->conv_implicit, ENCO_CONV_IMPLICIT_OFF);
+    enco_ctx_free(ctx);
+    policy_env_restore(saved);
+}
+END_TEST
+
+/* A value outside a variable's accepted ones refuses the context, naming
+ * the variable and the values; so does an option out of its range. */
+START_TEST(policy_rejects_bad_values)
+{
+    static const struct {
+        const char *name, *value, *accepted;
+    } bad[] = {{"ENCO_CONV_IMPLICIT", "3", "0, 1 or 2"},
+               {"ENCO_CONV_ROWS", "yes", "0 or 1"},
+               {"ENCO_GEMM_TILE", "2", "0 or 1"},
+               {"ENCO_CONV_DIRECT_MAX", "8", "from 0 (none) to 4"},
+               {"ENCO_CONV_DIRECT_MAX", "-1", "from 0 (none) to 4"},
+               {"ENCO_CONV_SPLITK", "2000", "from 2 to 1024"},
+               {"ENCO_GEMM_KC", "0", "a positive integer"},
+               {"ENCO_BLUR_BLOCK", "12x", "a positive integer"},
+               {"ENCO_CONV_WS_MIB", "-5", "a positive integer"}};
+    char *saved[NPOLICY_VARS];
+    policy_env_clear(saved);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *old = gemm_env_set(bad[i].name, bad[i].value);
+        enco_ctx *ctx = NULL;
+        enco_status st = enco_ctx_create(&ctx, NULL);
+        ck_assert_msg(st == ENCO_ERR_INVALID_ARG, "%s=%s accepted", bad[i].name, bad[i].value);
+        ck_assert_ptr_null(ctx);
+        const char *msg = enco_last_error();
+        char want[96];
+        snprintf(want, sizeof want, "%s=%s", bad[i].name, bad[i].value);
+        ck_assert_msg(strstr(msg, want) && strstr(msg, bad[i].accepted),
+                      "message '%s' lacks '%s' or '%s'", msg, want, bad[i].accepted);
+        gemm_env_restore(bad[i].name, old);
+    }
+    enco_ctx_options o = {0};
+    o.policy.conv_direct_max = 5;
+    enco_ctx *ctx = NULL;
+    ck_assert_int_eq(enco_ctx_create(&ctx, &o), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "conv_direct_max is 5"));
+    o.policy.conv_direct_max = 0;
+    o.policy.norm_rows = (enco_path_switch)7;
+    ck_assert_int_eq(enco_ctx_create(&ctx, &o), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "norm_rows is 7"));
+    o.policy.norm_rows = ENCO_PATH_AUTO;
+    o.policy.gemm_kc = -3;
+    ck_assert_int_eq(enco_ctx_create(&ctx, &o), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "gemm_kc is -3"));
+    /* The setter checks as creation does and keeps the policy it had. */
+    enco_kernel_policy p = *enco_ctx_kernel_policy(test_ctx());
+    enco_kernel_policy q = p;
+    q.conv_splitk = -2;
+    ck_assert_int_eq(enco_ctx_set_kernel_policy(test_ctx(), &q), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(memcmp(enco_ctx_kernel_policy(test_ctx()), &p, sizeof p), 0);
+    policy_env_restore(saved);
+}
+END_TEST
+
+static void count_profile(const enco_kernel_profile *p, void *user)
+{
+    unsigned long *seen = user;
+    for (size_t i = 0; i < p->nrows; i++)
+        if (strcmp(p->rows[i].kernel, "conv_fill_bias") == 0 && p->rows[i].seconds >= 0)
+            seen[0] += p->rows[i].launches;
+    seen[1]++;
+    seen[2] = p->scratch_names[2] && strcmp(p->scratch_names[2], "conv") == 0;
+}
+
+/* The profile is a table handed to the caller (the library prints nothing):
+ * through the accessor while the context lives and the callback when it is
+ * freed; off, the table is empty and the callback is not called. */
+START_TEST(kernel_profile_is_returned)
+{
+    unsigned long seen[3] = {0, 0, 0};
+    enco_ctx_options o = {.profile_kernels = 1, .on_kernel_profile = count_profile,
+                          .on_kernel_profile_user = seen};
+    enco_ctx *ctx = NULL;
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    cl_mem y, b;
+    ENCO_CK(enco_buffer_alloc(ctx, 64 * sizeof(float), &y));
+    ENCO_CK(enco_buffer_alloc(ctx, 4 * sizeof(float), &b));
+    const size_t g[3] = {16, 4, 1};
+    for (int i = 0; i < 3; i++)
+        ENCO_CK(ENCO_RUN(ctx, "conv", "conv_fill_bias", 3, g, NULL, ENCO_ARG_MEM(y),
+                         ENCO_ARG_ULONG(0), ENCO_ARG_MEM(b), ENCO_ARG_ULONG(0), ENCO_ARG_INT(4),
+                         ENCO_ARG_INT(16)));
+    enco_kernel_profile prof;
+    ENCO_CK(enco_ctx_kernel_profile(ctx, &prof));
+    ck_assert_uint_eq(prof.nrows, 1);
+    ck_assert_str_eq(prof.rows[0].program, "conv");
+    ck_assert_str_eq(prof.rows[0].kernel, "conv_fill_bias");
+    ck_assert_uint_eq(prof.rows[0].launches, 3);
+    ck_assert(prof.total_seconds >= prof.rows[0].seconds);
+    enco_kernel_profile_free(&prof);
+    enco_buffer_free(ctx, y);
+    enco_buffer_free(ctx, b);
+    enco_ctx_free(ctx);
+    ck_assert_uint_eq(seen[0], 3);
+    ck_assert_uint_eq(seen[1], 1);
+    ck_assert_uint_eq(seen[2], 1);
+
+    char *prof_env = gemm_env_set("ENCO_PROFILE_KERNELS", NULL);
+    o.profile_kernels = 0;
+    ENCO_CK(enco_ctx_create(&ctx, &o));
+    ENCO_CK(enco_ctx_kernel_profile(ctx, &prof));
+    ck_assert_uint_eq(prof.nrows, 0);
+    enco_kernel_profile_free(&prof);
+    enco_ctx_free(ctx);
+    ck_assert_uint_eq(seen[1], 1);
+    gemm_env_restore("ENCO_PROFILE_KERNELS", prof_env);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -763,6 +1000,10 @@ static Suite *runtime_suite(void)
                         (int)(sizeof packed_specs / sizeof packed_specs[0]));
     tcase_add_test(t, gemm_tile_off_uses_clblast);
     tcase_add_test(t, gemm_rejects_empty);
+    tcase_add_test(t, policy_defaults_per_device_type);
+    tcase_add_test(t, policy_from_options_and_environment);
+    tcase_add_test(t, policy_rejects_bad_values);
+    tcase_add_test(t, kernel_profile_is_returned);
     tcase_add_test(t, self_check_passes);
     tcase_add_test(t, buffer_too_large_is_clear);
     suite_add_tcase(s, t);

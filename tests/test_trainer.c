@@ -2,6 +2,7 @@
  * bit-identically, refusal of mismatched or damaged checkpoints, the
  * learning-rate schedule, and determinism of whole iterations. */
 #include "harness.h"
+#include "models/enco.h"
 #include "ops/adam.h"
 #include "train/checkpoint.h"
 #include "train/run.h"
@@ -580,10 +581,14 @@ START_TEST(verify_tolerances)
     ck_assert(enco_verify_near_tie_cap(1) == ENCO_VERIFY_NEAR_TIE_CAP);
     ck_assert(isinf(enco_verify_near_tie_cap(2)) && isinf(enco_verify_near_tie_cap(5)));
     char nm[48];
-    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_D, nm, sizeof nm), "loss_D");
-    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_G_GAN, nm, sizeof nm), "loss_G_GAN");
-    ck_assert_str_eq(enco_verify_loss_name(ENCO_LOSS_ENCO_PAIR0 + 3, nm, sizeof nm),
-                     "loss_EnCo.3");
+    enco_config cfg;
+    small_config(&cfg);
+    enco_trainer *t = make(&cfg);
+    ck_assert_str_eq(enco_verify_loss_name(t, ENCO_LOSS_D, nm, sizeof nm), "loss_D");
+    ck_assert_str_eq(enco_verify_loss_name(t, ENCO_LOSS_G_GAN, nm, sizeof nm), "loss_G_GAN");
+    ck_assert_str_eq(enco_verify_loss_name(t, ENCO_LOSS_ENCO_PAIR0 + 2, nm, sizeof nm),
+                     "loss_EnCo.2");
+    enco_trainer_free(t);
 }
 END_TEST
 

@@ -94,9 +94,13 @@ static void check_gemm(enco_ctx *ctx)
     ENCO_CK(enco_buffer_alloc(ctx, m * n * 4, &bc));
     ENCO_CK(enco_upload(ctx, ba, 0, m * k * 4, a));
     ENCO_CK(enco_upload(ctx, bb, 0, k * n * 4, b));
-    setenv("ENCO_GEMM_TILE", "0", 1);
+    /* CLBlast, not the packed CPU GEMM (the policy's ENCO_GEMM_TILE=0). */
+    const enco_kernel_policy keep = *enco_ctx_kernel_policy(ctx);
+    enco_kernel_policy clblast = keep;
+    clblast.gemm_packed = ENCO_PATH_OFF;
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &clblast));
     ENCO_CK(enco_sgemm(ctx, 0, 0, m, n, k, 1.0f, ba, 0, k, bb, 0, n, 0.0f, bc, 0, n));
-    unsetenv("ENCO_GEMM_TILE");
+    ENCO_CK(enco_ctx_set_kernel_policy(ctx, &keep));
     float *c = malloc(m * n * sizeof *c);
     ENCO_CK(enco_download(ctx, bc, 0, m * n * 4, c));
     double worst = 0;

@@ -94,12 +94,115 @@ typedef enum enco_gemm_backend {
     ENCO_GEMM_BUILTIN = 2,  /* our own simple kernel: slow, runs anywhere */
 } enco_gemm_backend;
 
+/* ---- kernel policy ---------------------------------------------------- */
+
+/* Which kernel paths a context's operations take where several compute the
+ * same thing (each choice gives the bits of the one it replaces unless said
+ * otherwise; the defaults are the fastest measured per device type). A
+ * context holds one policy, chosen once at creation: enco_ctx_options.policy,
+ * then the ENCO_* environment variables named below as overrides (meant for
+ * tests and benchmarks; read once, at context creation). Operations read the
+ * context's policy, never the environment. The zero value of every field is
+ * its default; enco_ctx_kernel_policy() returns the policy in effect, with
+ * AUTO and 0 replaced by the device type's choice wherever that choice does
+ * not also depend on the shape. */
+typedef enum enco_path_switch {
+    ENCO_PATH_AUTO = 0, /* the default given with the field */
+    ENCO_PATH_OFF = 1,  /* environment value 0 */
+    ENCO_PATH_ON = 2,   /* environment value 1 */
+} enco_path_switch;
+
+typedef enum enco_conv_implicit {
+    ENCO_CONV_IMPLICIT_AUTO = 0,  /* WGRAD for output rows of 48 or more, PACK elsewhere */
+    ENCO_CONV_IMPLICIT_OFF = 1,   /* (0) column matrices built in the workspace */
+    ENCO_CONV_IMPLICIT_PACK = 2,  /* (1) packed from the input inside the GEMM */
+    ENCO_CONV_IMPLICIT_WGRAD = 3, /* (2) also read inside the weight-gradient multiply, any shape */
+} enco_conv_implicit;
+
+#define ENCO_POLICY_NEVER (-1) /* conv_direct_max, conv_splitk: never */
+
+typedef struct enco_kernel_policy {
+    /* GEMM (src/cl/gemm.c). */
+    enco_path_switch gemm_packed;   /* ENCO_GEMM_TILE: our packed GEMM kernels; AUTO: on CPU
+                                     * devices with the CLBlast backend, off elsewhere; ON: on any
+                                     * device and backend (tests, Oclgrind) */
+    enco_path_switch gemm_fused;    /* ENCO_GEMM_FUSED: the forwards and flipped input gradients
+                                     * pack their column panels per work-item in local memory
+                                     * (AUTO = ON) instead of in separate kernels (OFF) */
+    int gemm_fused_kb;              /* ENCO_GEMM_FUSED_KB: K values per local panel (0: 2304) */
+    int gemm_kc;                    /* ENCO_GEMM_KC: K values per block (0: 4096) */
+    int gemm_nc;                    /* ENCO_GEMM_NC: floats of packed B per chunk (0: 1048576) */
+    int gemm_mb;                    /* ENCO_GEMM_MB: row panels per work-item (0: 4) */
+    enco_path_switch wgrad_self;    /* ENCO_WGRAD_SELF: the weight-gradient multiply that reads
+                                     * the input packs dY^T per work-item; AUTO: where
+                                     * K = cin*kh*kw < 256 */
+    int wgrad_self_kb;              /* ENCO_WGRAD_SELF_KB: pixels per packed block (0: 1024) */
+    /* Convolutions (src/ops/conv.c). */
+    enco_conv_implicit conv_implicit; /* ENCO_CONV_IMPLICIT: where the packed GEMM runs; OFF
+                                       * wherever it does not */
+    int conv_direct_max;            /* ENCO_CONV_DIRECT_MAX: largest cout (1..4) that takes the
+                                     * direct small-cout kernels instead of im2col + GEMM
+                                     * (0: 4; ENCO_POLICY_NEVER: none) */
+    int conv_splitk;                /* ENCO_CONV_SPLITK: parts of the weight-gradient reduction:
+                                     * N >= 2 always N (any device, tests); ENCO_POLICY_NEVER or 1
+                                     * never; 0: on GPUs where few output tiles would leave
+                                     * compute units idle, never on other devices */
+    enco_path_switch conv_bwd_flip; /* ENCO_CONV_BWD_FLIP: input gradient of stride-1 convolutions
+                                     * as a convolution of dy with the flipped weights; AUTO:
+                                     * always with the implicit im2col, else where cout < cin or
+                                     * cout is within conv_direct_max */
+    enco_path_switch conv_strip;    /* ENCO_CONV_STRIP: small-cout strip / row kernels (AUTO: on
+                                     * devices that are not GPUs) */
+    int conv_ws_mib;                /* ENCO_CONV_WS_MIB: a network's convolution workspace cap in
+                                     * MiB (0: 256 on devices that are not GPUs, 128 on GPUs) */
+    /* Per-plane / per-row / per-block CPU kernels (AUTO: on devices that are
+     * not GPUs; ON: on any device). */
+    enco_path_switch conv_rows;     /* ENCO_CONV_ROWS: padding folds, bias gradients, flips */
+    enco_path_switch norm_rows;     /* ENCO_NORM_ROWS */
+    enco_path_switch act_rows;      /* ENCO_ACT_ROWS */
+    enco_path_switch blur_rows;     /* ENCO_BLUR_ROWS */
+    int blur_block;                 /* ENCO_BLUR_BLOCK: outputs per row block (0: 4096) */
+} enco_kernel_policy;
+
+/* Applies the ENCO_* overrides of the current environment to *p (a variable
+ * unset or empty leaves its field alone). A value outside a variable's
+ * accepted ones fails with ENCO_ERR_INVALID_ARG naming the variable and
+ * them. enco_ctx_create calls it once. */
+ENCO_API enco_status enco_kernel_policy_apply_env(enco_kernel_policy *p);
+
+/* One kernel's line of the profile (enco_ctx_options.profile_kernels). */
+typedef struct enco_kernel_profile_row {
+    const char *program, *kernel;  /* valid while the context lives */
+    double seconds;                /* wall time over its launches, a device sync around each */
+    unsigned long launches;
+} enco_kernel_profile_row;
+
+enum { ENCO_SCRATCH_AREAS = 6 };
+
+/* The kernel profile: kernels by total time, most first, and the scratch
+ * areas' sizes (names "splitk", "gemm", "conv", "grad_a", "grad_b",
+ * "grad_skip"). */
+typedef struct enco_kernel_profile {
+    double total_seconds;
+    size_t nrows;
+    const enco_kernel_profile_row *rows;
+    const char *scratch_names[ENCO_SCRATCH_AREAS];
+    uint64_t scratch_bytes[ENCO_SCRATCH_AREAS];
+} enco_kernel_profile;
+
 typedef struct enco_ctx_options {
     const char *device;          /* selection as for enco_device_select() */
     int cache_mode;              /* 0: env ENCO_CL_CACHE decides (default on), 1: on, -1: off */
     const char *cache_dir;       /* NULL: $ENCO_CACHE_DIR, $XDG_CACHE_HOME/enco-cl, ~/.cache/enco-cl */
     const char *kernel_dir;      /* NULL: $ENCO_CL_DIR if set, else embedded sources */
     enco_gemm_backend gemm;      /* AUTO: env ENCO_GEMM=clblast|builtin may override */
+    enco_kernel_policy policy;   /* zero: the defaults; env ENCO_* overrides (see above) */
+    int profile_kernels;         /* 1: sync and time every kernel launch (0: env
+                                  * ENCO_PROFILE_KERNELS=1 turns it on) */
+    /* Called by enco_ctx_free with the profile when profile_kernels is on
+     * (the library never prints: the caller does). */
+    void (*on_kernel_profile)(const enco_kernel_profile *profile, void *user);
+    void *on_kernel_profile_user;
 } enco_ctx_options;
 
 typedef struct enco_ctx_stats {
@@ -119,6 +222,16 @@ ENCO_API enco_gemm_backend enco_ctx_gemm_backend(const enco_ctx *ctx);
 ENCO_API cl_context enco_ctx_cl_context(const enco_ctx *ctx);
 ENCO_API cl_command_queue enco_ctx_queue(const enco_ctx *ctx);
 ENCO_API enco_status enco_finish(enco_ctx *ctx);
+/* The kernel policy in effect (see enco_kernel_policy). */
+ENCO_API const enco_kernel_policy *enco_ctx_kernel_policy(const enco_ctx *ctx);
+/* Replaces the policy (checked and completed as at creation; the environment
+ * is not read). For tests and benchmarks that compare paths on one context:
+ * plans made before keep the paths they chose. */
+ENCO_API enco_status enco_ctx_set_kernel_policy(enco_ctx *ctx, const enco_kernel_policy *p);
+/* The kernel profile so far (enco_ctx_options.profile_kernels; empty when
+ * off). Free with enco_kernel_profile_free. */
+ENCO_API enco_status enco_ctx_kernel_profile(const enco_ctx *ctx, enco_kernel_profile *out);
+ENCO_API void enco_kernel_profile_free(enco_kernel_profile *p);
 
 /* ---- program cache ---------------------------------------------------- */
 

@@ -264,12 +264,6 @@ int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak,
 
 /* ---- end to end -------------------------------------------------------- */
 
-const char *enco_bench_phase_name(enco_phase phase)
-{
-    static const char *names[ENCO_PHASE_COUNT] = {"G forward", "D step",     "G GAN (D fwd+bwd)",
-                                                  "heads + sampling", "G backward", "Adam G+F"};
-    return (int)phase >= 0 && phase < ENCO_PHASE_COUNT ? names[phase] : "?";
-}
 
 /* ---- JSON --------------------------------------------------------------- */
 
@@ -411,14 +405,18 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
             json_kv(f, "profiled_sec_per_iter", e->profiled_sec_per_iter);
             json_kv(f, "first_iter_seconds", e->first_iter_seconds);
             json_kv(f, "setup_seconds", e->setup_seconds);
-            fprintf(f, ", \"device_peak_bytes\": %llu, \"params\": [%zu, %zu, %zu], \"loss_G\": ",
-                    (unsigned long long)e->device_peak_bytes, e->params[0], e->params[1],
-                    e->params[2]);
+            fprintf(f, ", \"device_peak_bytes\": %llu, \"params\": [",
+                    (unsigned long long)e->device_peak_bytes);
+            for (int k = 0; k < e->nnets; k++)
+                fprintf(f, "%s%zu", k ? ", " : "", e->params[k]);
+            fputs("], \"family\": ", f);
+            json_str(f, e->family);
+            fputs(", \"loss_G\": ", f);
             json_num(f, e->loss_g);
             fputs(", \"phases\": {", f);
-            for (int p = 0; p < ENCO_PHASE_COUNT; p++) {
+            for (int p = 0; p < e->nphases; p++) {
                 fputs(p ? ", " : "", f);
-                json_str(f, enco_bench_phase_name((enco_phase)p));
+                json_str(f, e->phase_names[p]);
                 fputs(": ", f);
                 json_num(f, e->phase_seconds[p]);
             }

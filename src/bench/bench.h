@@ -127,16 +127,21 @@ int enco_bench_row_share(const enco_bench_row *row, const enco_bench_peak *peak,
 /* ---- end to end ------------------------------------------------------------ */
 
 typedef struct enco_bench_e2e {
+    char family[16];             /* model.family timed */
     int size, batch, iters;
     double setup_seconds;        /* trainer creation and weight init */
     double first_iter_seconds;   /* first step (includes any kernel builds) */
     double sec_per_iter;         /* median of the unprofiled timed steps */
     double min_sec_per_iter;
     double profiled_sec_per_iter; /* median of the profiled steps (adds syncs) */
-    double phase_seconds[ENCO_PHASE_COUNT]; /* per iteration, mean over profiled steps */
+    int nphases;                 /* the family's timers */
+    const char *phase_names[ENCO_MAX_TIMERS];
+    double phase_seconds[ENCO_MAX_TIMERS]; /* per iteration, mean over profiled steps */
     uint64_t device_peak_bytes;  /* enco_ctx_get_stats() of a fresh context */
     uint64_t device_bytes;       /* still allocated at the end (the trainer) */
-    size_t params[3];            /* G, D, F trainable floats */
+    int nnets;
+    const char *net_names[ENCO_MAX_NETS]; /* "G", "D", "F" */
+    size_t params[ENCO_MAX_NETS];         /* trainable floats per net */
     float loss_g;                /* loss_G of the last step (finite, or the run fails) */
 } enco_bench_e2e;
 
@@ -148,9 +153,12 @@ typedef struct enco_bench_e2e {
 enco_status enco_bench_e2e_run(const enco_ctx_options *ctx_opts, int size, int batch, int iters,
                                int warmup, enco_bench_progress_fn progress, void *user,
                                enco_bench_e2e *out);
-
-/* Name of a phase: "G forward", "D step", ... */
-const char *enco_bench_phase_name(enco_phase phase);
+/* The same for model.family `family` (NULL: the default, enco) with its
+ * default configuration. */
+enco_status enco_bench_e2e_run_family(const enco_ctx_options *ctx_opts, const char *family,
+                                      int size, int batch, int iters, int warmup,
+                                      enco_bench_progress_fn progress, void *user,
+                                      enco_bench_e2e *out);
 
 /* Median of v[0..n) (sorts v); 0 for n = 0. */
 double enco_bench_median(double *v, size_t n);

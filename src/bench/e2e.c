@@ -1,6 +1,7 @@
 /* The end-to-end benchmark: the full training iteration of the default
  * configuration, timed plain and then with the trainer's phase profiling. */
 #include "bench/bench.h"
+#include "models/family.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ static enco_status e2e_body(enco_ctx *ctx, int size, int batch, int iters, int w
 {
     enco_config cfg;
     enco_config_defaults(&cfg);
+    snprintf(cfg.model.family, sizeof cfg.model.family, "%s", out->family);
     cfg.train.batch_size = batch;
     enco_trainer *t = NULL;
     size_t img = (size_t)batch * cfg.model.input_nc * size * size;
@@ -56,9 +58,14 @@ static enco_status e2e_body(enco_ctx *ctx, int size, int batch, int iters, int w
         st = enco_finish(ctx);
     out->setup_seconds = now_seconds() - t0;
     if (st == ENCO_OK) {
-        out->params[0] = t->G.n_params;
-        out->params[1] = t->D.n_params;
-        out->params[2] = t->F.n_params;
+        out->nnets = t->nnets;
+        for (int i = 0; i < t->nnets; i++) {
+            out->net_names[i] = t->family->nets[i];
+            out->params[i] = t->nets[i].n_params;
+        }
+        out->nphases = enco_trainer_timer_count(t);
+        for (int i = 0; i < out->nphases; i++)
+            out->phase_names[i] = enco_trainer_timer_name(t, i);
     }
     size_t done = 0, total = (size_t)(warmup + 2 * iters);
     for (int i = 0; st == ENCO_OK && i < warmup; i++, done++) {
@@ -100,14 +107,15 @@ static enco_status e2e_body(enco_ctx *ctx, int size, int batch, int iters, int w
     }
     if (st == ENCO_OK) {
         out->profiled_sec_per_iter = enco_bench_median(times, (size_t)iters);
-        for (int p = 0; p < ENCO_PHASE_COUNT; p++)
+        for (int p = 0; p < out->nphases; p++)
             out->phase_seconds[p] = t->phase_seconds[p] / iters;
         float losses[ENCO_LOSS_SLOTS];
         st = enco_trainer_losses(t, losses);
-        if (st == ENCO_OK && !isfinite(losses[ENCO_LOSS_G]))
+        const int g = enco_trainer_loss_slot(t, "G");
+        if (st == ENCO_OK && (g < 0 || !isfinite(losses[g])))
             st = ENCO_FAIL(ENCO_ERR_MISMATCH, "bench e2e %dx%d: loss_G is not finite (%g)", size,
-                           size, (double)losses[ENCO_LOSS_G]);
-        out->loss_g = losses[ENCO_LOSS_G];
+                           size, g < 0 ? NAN : (double)losses[g]);
+        out->loss_g = g < 0 ? NAN : losses[g];
     }
     enco_ctx_stats stats = enco_ctx_get_stats(ctx);
     out->device_peak_bytes = stats.device_peak_bytes;
@@ -122,7 +130,20 @@ enco_status enco_bench_e2e_run(const enco_ctx_options *ctx_opts, int size, int b
                                int warmup, enco_bench_progress_fn progress, void *user,
                                enco_bench_e2e *out)
 {
+    return enco_bench_e2e_run_family(ctx_opts, NULL, size, batch, iters, warmup, progress, user,
+                                     out);
+}
+
+enco_status enco_bench_e2e_run_family(const enco_ctx_options *ctx_opts, const char *family,
+                                      int size, int batch, int iters, int warmup,
+                                      enco_bench_progress_fn progress, void *user,
+                                      enco_bench_e2e *out)
+{
     memset(out, 0, sizeof *out);
+    snprintf(out->family, sizeof out->family, "%s", family ? family : "enco");
+    if (!enco_family_find(out->family))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "bench e2e: no model family \"%s\" (enco, cut, "
+                         "fastcut)", out->family);
     out->size = size;
     out->batch = batch;
     out->iters = iters;

@@ -33,3 +33,13 @@ enco_status enco_bench_e2e_run(const enco_ctx_options *ctx_opts, int size, int b
     memset(out, 0, sizeof *out);
     return unavailable();
 }
+
+enco_status enco_bench_e2e_run_family(const enco_ctx_options *ctx_opts, const char *family,
+                                      int size, int batch, int iters, int warmup,
+                                      enco_bench_progress_fn progress, void *user,
+                                      enco_bench_e2e *out)
+{
+    (void)family;
+    memset(out, 0, sizeof *out);
+    return unavailable();
+}

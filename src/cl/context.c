@@ -38,6 +38,10 @@ enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
     *out = NULL;
     enco_clear_error();
 
+    /* The kernel policy: the options, then the environment's overrides. */
+    enco_kernel_policy policy = opts->policy;
+    ENCO_TRY(enco_kernel_policy_apply_env(&policy));
+
     enco_device_info *list = NULL;
     cl_device_id *ids = NULL;
     size_t n = 0;
@@ -87,12 +91,19 @@ enco_status enco_ctx_create(enco_ctx **out, const enco_ctx_options *opts)
         snprintf(ctx->kernel_dir, sizeof ctx->kernel_dir, "%s", kdir);
     snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2");
     resolve_gemm(ctx, opts->gemm);
+    st = enco_ctx_set_kernel_policy(ctx, &policy);
+    if (st != ENCO_OK) {
+        enco_ctx_free(ctx);
+        return st;
+    }
     ctx->host_zero_fill = strstr(ctx->info.name, "Oclgrind") != NULL;
     enco_tuning_load(ctx);
     const char *fault = getenv("ENCO_FAULT_AFTER_LAUNCHES");
     ctx->fault_after = fault ? strtol(fault, NULL, 10) : 0;
     const char *prof = getenv("ENCO_PROFILE_KERNELS");
-    ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
+    ctx->profile = opts->profile_kernels || (prof && *prof && strcmp(prof, "0") != 0);
+    ctx->on_profile = opts->on_kernel_profile;
+    ctx->on_profile_user = opts->on_kernel_profile_user;
     enco_clear_error();
     *out = ctx;
     return ENCO_OK;
@@ -107,37 +118,45 @@ static double now_s(void)
 
 static int prof_cmp(const void *a, const void *b)
 {
-    const enco_kernel_entry *x = *(enco_kernel_entry *const *)a, *y = *(enco_kernel_entry *const *)b;
-    return x->prof_s < y->prof_s ? 1 : x->prof_s > y->prof_s ? -1 : 0;
+    const enco_kernel_profile_row *x = a, *y = b;
+    return x->seconds < y->seconds ? 1 : x->seconds > y->seconds ? -1 : 0;
 }
 
-/* ENCO_PROFILE_KERNELS: the kernels by total time, on stderr. */
-static void profile_report(const enco_ctx *ctx)
+enco_status enco_ctx_kernel_profile(const enco_ctx *ctx, enco_kernel_profile *out)
 {
-    double total = 0;
-    enco_kernel_entry **v = malloc((ctx->nkernels + 1) * sizeof *v);
+    static const char *const slot_names[ENCO_SCRATCH_SLOTS] = {"splitk", "gemm", "conv",
+                                                               "grad_a", "grad_b", "grad_skip"};
+    _Static_assert((int)ENCO_SCRATCH_SLOTS == (int)ENCO_SCRATCH_AREAS, "scratch areas");
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++) {
+        out->scratch_names[i] = slot_names[i];
+        out->scratch_bytes[i] = ctx->scratch_bytes[i];
+    }
+    if (!ctx->profile)
+        return ENCO_OK;
+    enco_kernel_profile_row *v = malloc((ctx->nkernels + 1) * sizeof *v);
     if (!v)
-        return;
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     size_t n = 0;
     for (size_t i = 0; i < ctx->nkernels; i++)
         if (ctx->kernels[i].prof_n) {
-            v[n++] = &ctx->kernels[i];
-            total += ctx->kernels[i].prof_s;
+            const enco_kernel_entry *e = &ctx->kernels[i];
+            v[n++] = (enco_kernel_profile_row){e->program, e->name, e->prof_s, e->prof_n};
+            out->total_seconds += e->prof_s;
         }
     qsort(v, n, sizeof *v, prof_cmp);
-    fprintf(stderr, "kernel profile (ENCO_PROFILE_KERNELS; a device sync around every launch): "
-                    "%.3f s in %zu kernels\n", total, n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "  %6.1f%%  %10.3f ms  %8lu x  %s/%s\n",
-                total > 0 ? 100.0 * v[i]->prof_s / total : 0.0, 1e3 * v[i]->prof_s, v[i]->prof_n,
-                v[i]->program, v[i]->name);
-    free(v);
-    static const char *const slot_names[ENCO_SCRATCH_SLOTS] = {"splitk", "gemm", "conv",
-                                                               "grad_a", "grad_b", "grad_skip"};
-    fprintf(stderr, "scratch areas (MiB):");
-    for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++)
-        fprintf(stderr, " %s %.1f", slot_names[i], (double)ctx->scratch_bytes[i] / 1048576.0);
-    fprintf(stderr, "\n");
+    out->rows = v;
+    out->nrows = n;
+    return ENCO_OK;
+}
+
+void enco_kernel_profile_free(enco_kernel_profile *p)
+{
+    if (!p)
+        return;
+    free((void *)p->rows);
+    p->rows = NULL;
+    p->nrows = 0;
 }
 
 void enco_ctx_free(enco_ctx *ctx)
@@ -146,8 +165,13 @@ void enco_ctx_free(enco_ctx *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
-    if (ctx->profile)
-        profile_report(ctx);
+    if (ctx->profile && ctx->on_profile) {
+        enco_kernel_profile p;
+        if (enco_ctx_kernel_profile(ctx, &p) == ENCO_OK)
+            ctx->on_profile(&p, ctx->on_profile_user);
+        enco_kernel_profile_free(&p);
+        enco_clear_error();
+    }
     for (int i = 0; i < ENCO_SCRATCH_SLOTS; i++)
         if (ctx->scratch[i])
             enco_buffer_free(ctx, ctx->scratch[i]);
@@ -470,12 +494,4 @@ unsigned long enco_kernel_launches(const enco_ctx *ctx, const char *kernel)
         if (strcmp(ctx->kernels[i].name, kernel) == 0)
             n += ctx->kernels[i].prof_n;
     return n;
-}
-
-int enco_cpu_kernels(const enco_ctx *ctx, const char *env)
-{
-    const char *v = getenv(env);
-    if (v && *v)
-        return strcmp(v, "0") != 0;
-    return !ctx->info.is_gpu;
 }

@@ -15,7 +15,7 @@ typedef struct enco_kernel_entry {
     char program[ENCO_NAME_MAX];
     char name[ENCO_NAME_MAX];
     cl_kernel kernel;
-    double prof_s;          /* ENCO_PROFILE_KERNELS: wall seconds over its launches */
+    double prof_s;          /* profiling: wall seconds over its launches */
     unsigned long prof_n;   /* launches (counted always) */
 } enco_kernel_entry;
 
@@ -31,7 +31,10 @@ struct enco_ctx {
     char kernel_dir[ENCO_PATH_MAX]; /* "" = embedded sources */
     enco_gemm_backend gemm;
     int host_zero_fill; /* zero buffers by host writes (Oclgrind) */
-    int profile;        /* ENCO_PROFILE_KERNELS: sync and time every launch, table at free */
+    enco_kernel_policy policy; /* chosen at creation (src/cl/policy.c) */
+    int profile;        /* profile_kernels / ENCO_PROFILE_KERNELS: sync and time every launch */
+    void (*on_profile)(const enco_kernel_profile *profile, void *user); /* at free */
+    void *on_profile_user;
     long fault_after;   /* ENCO_FAULT_AFTER_LAUNCHES: simulate a lost device after this many
                          * kernel launches (testing aid; 0 = never) */
     char build_options[256];

@@ -7,18 +7,11 @@
 
 /* On CPU devices CLBlast's kernels (untuned for PoCL) reach a few GFLOP/s;
  * our packed kernels (cl/gemm.cl gemm_pack_a / gemm_pack_b / gemm_packed)
- * are many times faster there. ENCO_GEMM_TILE=0 turns them off (CLBlast for
- * all); ENCO_GEMM_TILE=1 forces them on any device and backend (tests: the
- * Oclgrind run checks them for races and uninitialised reads). */
-static int use_packed(const enco_ctx *ctx)
-{
-    const char *env = getenv("ENCO_GEMM_TILE");
-    if (env && strcmp(env, "1") == 0)
-        return 1;
-    if (ctx->gemm != ENCO_GEMM_CLBLAST || strcmp(ctx->info.type, "CPU") != 0)
-        return 0;
-    return !(env && strcmp(env, "0") == 0);
-}
+ * are many times faster there. The policy's gemm_packed (ENCO_GEMM_TILE)
+ * turns them off (CLBlast for all) or forces them on any device and backend
+ * (tests: the Oclgrind run checks them for races and uninitialised reads);
+ * src/cl/policy.c resolves its default. */
+static int use_packed(const enco_ctx *ctx) { return ctx->policy.gemm_packed == ENCO_PATH_ON; }
 
 /* Must match cl/gemm.cl. */
 #define GP_MR 6
@@ -27,15 +20,12 @@ static int use_packed(const enco_ctx *ctx)
 #define GP_PB 64
 #define GP_PR 2
 
-/* Blocking: K is cut into blocks of at most KC_MAX (a B panel of one block
- * stays in L2), B is packed in chunks of at most NC_FLOATS floats (a chunk
- * stays in the last-level cache while the row panels of A stream past it). */
-static size_t tune(const char *name, size_t dflt)
-{
-    const char *env = getenv(name);
-    long v = env ? strtol(env, NULL, 10) : 0;
-    return v > 0 ? (size_t)v : dflt;
-}
+/* Blocking: K is cut into blocks of at most gemm_kc (a B panel of one block
+ * stays in L2), B is packed in chunks of at most gemm_nc floats (a chunk
+ * stays in the last-level cache while the row panels of A stream past it);
+ * the policy's numbers (ENCO_GEMM_KC, ENCO_GEMM_NC, ENCO_GEMM_MB), defaults
+ * 4096, 1048576 and 4 row panels per work-item. */
+static size_t tune(int v) { return (size_t)v; }
 
 /* The B operand of gemm_packed: a matrix (op(B) = B or B^T, kind 0) or the
  * column matrix of a convolution input x, built while packing (kind 1:
@@ -85,8 +75,8 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, const bsrc *bs, size_t m, 
                                size_t sa, float beta, cl_mem c, size_t c_off, size_t ldc,
                                size_t sc, size_t batch, cl_mem bias, size_t bias_off)
 {
-    const size_t kc_max = tune("ENCO_GEMM_KC", 4096), nc_floats = tune("ENCO_GEMM_NC", 1u << 20);
-    const size_t mb = tune("ENCO_GEMM_MB", 4);
+    const size_t kc_max = tune(ctx->policy.gemm_kc), nc_floats = tune(ctx->policy.gemm_nc);
+    const size_t mb = tune(ctx->policy.gemm_mb);
     const size_t mpan = (m + GP_MR - 1) / GP_MR, mpad = mpan * GP_MR;
     const size_t npad = enco_round_up(n, GP_NR);
     const size_t nsplit = (k + kc_max - 1) / kc_max, kc = (k + nsplit - 1) / nsplit;
@@ -234,21 +224,20 @@ static enco_status require_packed(const enco_ctx *ctx, const char *what)
 }
 
 /* The fused implicit-im2col GEMM (cl/gemm.cl gemm_im2col_fused) keeps a
- * block of at most ENCO_GEMM_FUSED_KB (default FUSED_KB) K values of one
+ * block of at most the policy's gemm_fused_kb (ENCO_GEMM_FUSED_KB, default 2304) K values of one
  * 16-pixel panel in local memory. Measured on PoCL (2 cores, alternated A/B
  * runs, 256x256 model): 5-25 % faster than packing into the last-level
  * cache for the forwards and flipped input gradients with K up to 2304
  * (64-channel layers at full resolution most); a 4096-long panel (256 KiB)
  * was up to 8 % slower, as it no longer shares L2 with the A stream, hence
- * the blocks. ENCO_GEMM_FUSED=0 turns it off (the separate packing kernels). */
-#define FUSED_KB 2304
+ * the blocks. gemm_fused OFF (ENCO_GEMM_FUSED=0) turns it off (the separate
+ * packing kernels). */
 
 static size_t fused_kb(const enco_ctx *ctx, size_t k)
 {
-    const char *env = getenv("ENCO_GEMM_FUSED");
-    if (env && strcmp(env, "0") == 0)
+    if (ctx->policy.gemm_fused == ENCO_PATH_OFF)
         return 0;
-    size_t kb = tune("ENCO_GEMM_FUSED_KB", FUSED_KB);
+    size_t kb = tune(ctx->policy.gemm_fused_kb);
     const size_t fit = ctx->info.local_mem_bytes / (GP_NR * sizeof(float));
     kb = kb < fit ? kb : fit;
     if (kb < GP_KB)
@@ -317,22 +306,21 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
 
 /* Small K (3-channel inputs: G's 7x7 input conv, K = 147; D's first conv,
  * 48): gemm_conv_wgrad_self, one launch per image, each work-item packing
- * its own dY^T blocks of WSELF_KB pixels (64 KiB). There the separate
+ * its own dY^T blocks of wgrad_self_kb pixels (default 1024: 64 KiB). There the separate
  * gemm_pack_bt wrote dY^T out and the multiply read it back, two passes
  * through memory of a 33 MB gradient, in 16 launches of each kernel per
  * image. The K panels are split into groups only as far as it takes for 2
  * work-items per compute unit: every group packs dY^T again, and that pass
  * is memory-bound (PoCL, 2 cores, D's first conv: 13 ms with one group, 18
- * with two, 27 with four). ENCO_WGRAD_SELF: 0 = never, 1 = for every K
- * (tests), unset = K < WSELF_K_MAX; ENCO_WGRAD_SELF_KB: the block (tests). */
+ * with two, 27 with four). The policy's wgrad_self (ENCO_WGRAD_SELF): OFF =
+ * never, ON = for every K (tests), AUTO = K < WSELF_K_MAX; wgrad_self_kb
+ * (ENCO_WGRAD_SELF_KB): the block (tests). */
 #define WSELF_K_MAX 256
-#define WSELF_KB 1024
 
-static int wgrad_self(size_t kk)
+static int wgrad_self(const enco_ctx *ctx, size_t kk)
 {
-    const char *env = getenv("ENCO_WGRAD_SELF");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
+    if (ctx->policy.wgrad_self != ENCO_PATH_AUTO)
+        return ctx->policy.wgrad_self == ENCO_PATH_ON;
     return kk < WSELF_K_MAX;
 }
 
@@ -343,7 +331,7 @@ static enco_status conv_gemm_wgrad_self(enco_ctx *ctx, size_t n, float alpha, cl
 {
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     const size_t npan = (n + GP_NR - 1) / GP_NR, kpan = (kk + GP_MR - 1) / GP_MR;
-    size_t kb = tune("ENCO_WGRAD_SELF_KB", WSELF_KB);
+    size_t kb = tune(ctx->policy.wgrad_self_kb);
     if (kb > pp)
         kb = pp;
     /* Groups of K panels: enough work-items for 2 per compute unit. */
@@ -374,10 +362,10 @@ enco_status enco_conv_gemm_wgrad(enco_ctx *ctx, size_t n, float alpha, cl_mem dy
     ENCO_TRY(require_packed(ctx, "enco_conv_gemm_wgrad"));
     const size_t kk = (size_t)g->c * g->kh * g->kw, pp = (size_t)g->ho * g->wo;
     ENCO_TRY(check_dims(kk, n, pp));
-    if (wgrad_self(kk))
+    if (wgrad_self(ctx, kk))
         return conv_gemm_wgrad_self(ctx, n, alpha, dy, dy_off, lddy, x, x_off, g, beta, c, c_off,
                                     ldc);
-    const size_t kc_max = tune("ENCO_GEMM_KC", 4096), mb = tune("ENCO_GEMM_MB", 4);
+    const size_t kc_max = tune(ctx->policy.gemm_kc), mb = tune(ctx->policy.gemm_mb);
     const size_t nsplit = (pp + kc_max - 1) / kc_max, kc = (pp + nsplit - 1) / nsplit;
     const size_t npan = (n + GP_NR - 1) / GP_NR, kpan = (kk + GP_MR - 1) / GP_MR;
     const size_t bp_size = npan * GP_NR * kc, p_size = nsplit > 1 ? kpan * GP_MR * npan * GP_NR : 0;

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+
+#include "models/family.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,8 @@ static void help(void)
            "  --size S        image size (a multiple of 4, at least 24: the smallest the\n"
            "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
+           "  --family NAME   model family --e2e trains: enco (default), cut, fastcut, each\n"
+           "                  with its default configuration\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
            "  --repeat N      timed launches per table row (default 5)\n"
@@ -190,15 +194,17 @@ static void print_e2e(const enco_bench_e2e *e)
            "%.3f s, setup %.3f s\n",
            e->size, e->size, e->batch, e->sec_per_iter, e->iters, e->min_sec_per_iter,
            e->first_iter_seconds, e->setup_seconds);
-    printf("  peak device memory %.1f MiB; parameters G %zu, D %zu, F %zu; loss_G %.4f\n",
-           (double)e->device_peak_bytes / (1024.0 * 1024.0), e->params[0], e->params[1],
-           e->params[2], (double)e->loss_g);
+    printf("  model %s; peak device memory %.1f MiB; parameters", e->family,
+           (double)e->device_peak_bytes / (1024.0 * 1024.0));
+    for (int k = 0; k < e->nnets; k++)
+        printf("%s %s %zu", k ? "," : "", e->net_names[k], e->params[k]);
+    printf("; loss_G %.4f\n", (double)e->loss_g);
     double sum = 0;
-    for (int p = 0; p < ENCO_PHASE_COUNT; p++)
+    for (int p = 0; p < e->nphases; p++)
         sum += e->phase_seconds[p];
     printf("  profiled: %.3f s/iter (a device sync per phase)\n", e->profiled_sec_per_iter);
-    for (int p = 0; p < ENCO_PHASE_COUNT; p++)
-        printf("    %-20s %8.3f s  %5.1f%%\n", enco_bench_phase_name((enco_phase)p),
+    for (int p = 0; p < e->nphases; p++)
+        printf("    %-20s %8.3f s  %5.1f%%\n", e->phase_names[p],
                e->phase_seconds[p], sum > 0 ? 100.0 * e->phase_seconds[p] / sum : 0.0);
 }
 
@@ -212,12 +218,12 @@ int cmd_bench(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'}, {"gemm-max", required_argument, NULL, 'g'},
         {"copy-mib", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"device", required_argument, NULL, 'd'},
-        {"local-ceiling", no_argument, NULL, 'L'},
+        {"local-ceiling", no_argument, NULL, 'L'}, {"family", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int want_peak = 0, want_kernels = 0, want_e2e = 0, want_gemm = 0, iters = 3, gemm_max = 0, copy_mib = 0;
     int local_ceiling = 0;
     int sizes[16], nsizes = 0;
-    const char *json = NULL, *device = NULL;
+    const char *json = NULL, *device = NULL, *family = NULL;
     progress_state ps = {.tty = isatty(2)};
     enco_bench_options ko = enco_bench_options_default();
     int c;
@@ -230,6 +236,11 @@ int cmd_bench(int argc, char **argv)
         case 'E': want_e2e = 1; break;
         case 'G': want_gemm = 1; break;
         case 'L': local_ceiling = 1; break;
+        case 'f':
+            if (!enco_family_find(optarg))
+                return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut", optarg);
+            family = optarg;
+            break;
         case 's':
             if (!parse_int(optarg, 4, 8192, &ko.size) || ko.size % 4)
                 return cli_usage_error("bench", "--size %s: a multiple of 4 up to 8192",
@@ -307,7 +318,7 @@ int cmd_bench(int argc, char **argv)
     ko.progress = on_progress;
     ko.progress_user = &ps;
 
-    enco_ctx_options co = {.device = device};
+    enco_ctx_options co = CLI_CTX_OPTIONS(device);
     enco_ctx *ctx = NULL;
     enco_status st = enco_ctx_create(&ctx, &co);
     if (st != ENCO_OK)
@@ -407,8 +418,8 @@ int cmd_bench(int argc, char **argv)
         enco_ctx_free(ctx);
         ctx = NULL;
         for (int i = 0; i < nsizes; i++) {
-            st = enco_bench_e2e_run(&co, sizes[i], ko.batch, iters, ko.warmup, on_progress, &ps,
-                                    &e2e[ne2e]);
+            st = enco_bench_e2e_run_family(&co, family, sizes[i], ko.batch, iters, ko.warmup,
+                                           on_progress, &ps, &e2e[ne2e]);
             progress_end(&ps);
             if (st != ENCO_OK) {
                 rc = cli_fail("bench --e2e", st);

@@ -40,7 +40,7 @@ static int check_device(const enco_device_info *d)
     char spec[16];
     snprintf(spec, sizeof spec, "%u", d->index);
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.device = spec};
+    enco_ctx_options o = CLI_CTX_OPTIONS(spec);
     enco_status st = enco_ctx_create(&ctx, &o);
     if (st != ENCO_OK) {
         printf("      check:          FAIL (cannot open the device)\n");

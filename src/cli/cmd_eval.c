@@ -125,7 +125,7 @@ int cmd_eval(int argc, char **argv)
     enco_ctx *ctx = NULL;
     enco_translator *tr = NULL;
     enco_eval_result r;
-    enco_ctx_options o = {.device = device};
+    enco_ctx_options o = CLI_CTX_OPTIONS(device);
     if (st == ENCO_OK)
         st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)

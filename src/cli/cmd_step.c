@@ -92,7 +92,7 @@ int cmd_step(int argc, char **argv)
     if (st != ENCO_OK)
         return cli_fail("step", st);
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.device = device};
+    enco_ctx_options o = CLI_CTX_OPTIONS(device);
     st = enco_ctx_create(&ctx, &o);
     if (st != ENCO_OK) {
         enco_st_free(in);

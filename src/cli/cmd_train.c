@@ -125,12 +125,12 @@ static void on_progress(const enco_progress *p, void *user)
     }
     char eta[32];
     fmt_time(eta, sizeof eta, p->eta_s);
-    printf("epoch %lld [%lld/%lld] iter %lld/%lld %.2f it/s ETA %s lr x%.3g | D %.4f G_GAN %.4f "
-           "EnCo %.4f idt %.4f G %.4f\n",
+    printf("epoch %lld [%lld/%lld] iter %lld/%lld %.2f it/s ETA %s lr x%.3g |",
            (long long)p->epoch, (long long)p->epoch_iter, (long long)p->epoch_length,
-           (long long)p->total_iter, (long long)p->total_planned, p->it_per_s, eta, p->lr_factor,
-           p->losses[ENCO_LOSS_D], p->losses[ENCO_LOSS_G_GAN], p->losses[ENCO_LOSS_ENCO],
-           p->losses[ENCO_LOSS_IDT], p->losses[ENCO_LOSS_G]);
+           (long long)p->total_iter, (long long)p->total_planned, p->it_per_s, eta, p->lr_factor);
+    for (int i = 0; i < p->nlosses; i++)
+        printf(" %s %.4f", p->loss_names[i], (double)p->losses[i]);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -286,7 +286,7 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
     enco_trainer *t = NULL;
     if (st == ENCO_OK) {
         src.h = first->h, src.w = first->w;
-        enco_ctx_options o = {.device = device};
+        enco_ctx_options o = CLI_CTX_OPTIONS(device);
         st = enco_ctx_create(&ctx, &o);
     }
     if (st == ENCO_OK) {

@@ -1,14 +1,11 @@
 /* enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR */
 #include "cli/cli.h"
 
-#include "data/dataset.h"
-#include "data/image.h"
 #include "train/translate.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +18,9 @@ static void help(void)
     printf("usage: enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR [-c CONFIG] [--device SEL]\n\n"
            "Translates images from domain A to B with a trained generator (G alone). Any\n"
            "input size works: sizes are rounded to a multiple of 4 (bicubic, as the\n"
-           "reference does). Outputs are PNG files named after the inputs.\n\n"
+           "reference does). Outputs are PNG files named after the inputs. For the\n"
+           "results tree of CUT/CycleGAN's test.py (images/real_A, images/fake_B,\n"
+           "index.html) use 'enco-cl test'.\n\n"
            "  -m, --model FILE    checkpoint of enco-cl train, or a generator converted from\n"
            "                      PyTorch with tools/pth2safetensors.py\n"
            "  -i, --input PATH    an image, or a folder of images (jpg, png, bmp, tga, ...)\n"
@@ -32,7 +31,7 @@ static void help(void)
            "  -h, --help          this text\n");
 }
 
-static int is_image_name(const char *name)
+int cli_is_image_name(const char *name)
 {
     static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm",
                                 ".pgm", ".pnm", ".psd", ".hdr", ".pic"};
@@ -75,7 +74,7 @@ static int list_inputs(const char *path, char ***out, size_t *n, size_t *skipped
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        if (!is_image_name(e->d_name)) {
+        if (!cli_is_image_name(e->d_name)) {
             (*skipped)++;
             continue;
         }
@@ -97,39 +96,10 @@ static int list_inputs(const char *path, char ***out, size_t *n, size_t *skipped
     return 0;
 }
 
-/* The reference's __make_power_2 (Python's round: halves to even), as the
- * test pairs of eval; at least 8. */
-static int round4(int v)
+static int translate_one(enco_translator *tr, const char *in, const char *outdir)
 {
-    int r = enco_round_to_4(v);
-    return r < 8 ? 8 : r;
-}
-
-static int translate_one(enco_translator *tr, const char *in, const char *outdir, int channels)
-{
-    enco_image img = {0}, sized = {0}, res = {0};
-    enco_status st = enco_image_load(in, channels, &img);
-    if (st != ENCO_OK)
-        return cli_fail("translate", st);
-    int w = round4(img.w), h = round4(img.h);
-    const enco_image *use = &img;
-    if (w != img.w || h != img.h) {
-        st = enco_image_resize_bicubic(&img, w, h, &sized);
-        use = &sized;
-    }
-    float *x = NULL, *y = NULL;
-    if (st == ENCO_OK) {
-        x = malloc((size_t)channels * w * h * sizeof(float));
-        y = malloc((size_t)tr->cfg.model.output_nc * w * h * sizeof(float));
-        if (!x || !y)
-            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory for %s", in);
-    }
-    if (st == ENCO_OK) {
-        enco_image_to_tensor(use, x);
-        st = enco_translator_run(tr, x, h, w, y);
-    }
-    if (st == ENCO_OK)
-        st = enco_image_from_tensor(&res, y, tr->cfg.model.output_nc, h, w);
+    enco_image sized = {0}, res = {0};
+    enco_status st = enco_translate_file(tr, in, &sized, &res);
     if (st == ENCO_OK) {
         const char *base = strrchr(in, '/');
         base = base ? base + 1 : in;
@@ -141,9 +111,6 @@ static int translate_one(enco_translator *tr, const char *in, const char *outdir
         st = enco_image_save_png(out, &res);
         free(out);
     }
-    free(x);
-    free(y);
-    enco_image_free(&img);
     enco_image_free(&sized);
     enco_image_free(&res);
     return st == ENCO_OK ? 0 : cli_fail("translate", st);
@@ -195,7 +162,7 @@ int cmd_translate(int argc, char **argv)
         return 1;
     }
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.device = device};
+    enco_ctx_options o = CLI_CTX_OPTIONS(device);
     enco_translator *tr = NULL;
     st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)
@@ -204,7 +171,7 @@ int cmd_translate(int argc, char **argv)
     int tty = isatty(STDERR_FILENO), failures = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         fprintf(stderr, tty ? "\r[%zu/%zu] %s\033[K" : "[%zu/%zu] %s\n", i + 1, n, files[i]);
-        if (translate_one(tr, files[i], outdir, tr->cfg.model.input_nc) != 0)
+        if (translate_one(tr, files[i], outdir) != 0)
             failures++;
     }
     if (rc == 0) {

@@ -214,7 +214,7 @@ int cmd_tune(int argc, char **argv)
         return cli_usage_error("tune", "--fraction wants a number in (0, 1], got '%s'", fraction);
 
     enco_ctx *ctx = NULL;
-    enco_ctx_options o = {.device = sel};
+    enco_ctx_options o = CLI_CTX_OPTIONS(sel);
     enco_status st = enco_ctx_create(&ctx, &o);
     if (st != ENCO_OK)
         return cli_fail("tune", st);

@@ -142,7 +142,8 @@ int cmd_verify(int argc, char **argv)
     if (st != ENCO_OK)
         return cli_fail("verify", st);
     enco_ctx *a = NULL, *b = NULL;
-    enco_ctx_options oa = {.device = dev_a}, ob = {.device = comma + 1, .kernel_dir = kdir_b};
+    enco_ctx_options oa = CLI_CTX_OPTIONS(dev_a), ob = {.device = comma + 1, .kernel_dir = kdir_b,
+                                                       .on_kernel_profile = cli_print_kernel_profile};
     st = enco_ctx_create(&a, &oa);
     if (st == ENCO_OK)
         st = enco_ctx_create(&b, &ob);

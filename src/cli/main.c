@@ -25,6 +25,7 @@ static const command commands[] = {
     {"config", cmd_config, "check a configuration; show every option (--list) or the effective values"},
     {"eval", cmd_eval, "score a generator on test pairs with ground truth"},
     {"translate", cmd_translate, "translate images with a trained generator"},
+    {"test", cmd_test, "translate ROOT/testA into a CUT-style results tree (images + index.html)"},
     {"verify", cmd_verify, "train the same seed on two devices and compare the results"},
     {"step", cmd_step, "run one training iteration from a state file and write everything out"},
 };
@@ -51,6 +52,23 @@ int cli_fail(const char *what, enco_status st)
     const char *msg = enco_last_error();
     fprintf(stderr, "enco-cl: %s: %s\n", what, msg && *msg ? msg : enco_status_str(st));
     return 1;
+}
+
+void cli_print_kernel_profile(const enco_kernel_profile *p, void *user)
+{
+    (void)user;
+    fprintf(stderr, "kernel profile (ENCO_PROFILE_KERNELS; a device sync around every launch): "
+                    "%.3f s in %zu kernels\n", p->total_seconds, p->nrows);
+    for (size_t i = 0; i < p->nrows; i++) {
+        const enco_kernel_profile_row *r = &p->rows[i];
+        fprintf(stderr, "  %6.1f%%  %10.3f ms  %8lu x  %s/%s\n",
+                p->total_seconds > 0 ? 100.0 * r->seconds / p->total_seconds : 0.0,
+                1e3 * r->seconds, r->launches, r->program, r->kernel);
+    }
+    fprintf(stderr, "scratch areas (MiB):");
+    for (int i = 0; i < ENCO_SCRATCH_AREAS; i++)
+        fprintf(stderr, " %s %.1f", p->scratch_names[i], (double)p->scratch_bytes[i] / 1048576.0);
+    fprintf(stderr, "\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -126,12 +126,6 @@ extern const size_t enco_cl_sources_count;
  * embedded. *owned is set when the caller must free() the result. */
 enco_status enco_cl_source_get(const enco_ctx *ctx, const char *name, const char **src, int *owned);
 
-/* Whether to run the CPU variant of a kernel (one work-item per row, plane
- * or block; each gives the bits of the portable kernel it replaces): the
- * environment variable `env` set to 0 = never, anything else = on any
- * device (tests, Oclgrind), unset = on devices that are not GPUs. */
-int enco_cpu_kernels(const enco_ctx *ctx, const char *env);
-
 /* Launches of kernel `kernel` (any program) in this context so far: lets
  * tests check which path an operation took. */
 unsigned long enco_kernel_launches(const enco_ctx *ctx, const char *kernel);

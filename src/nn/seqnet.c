@@ -12,18 +12,15 @@
 
 static size_t slot_floats(const enco_slot *s) { return (size_t)s->c * s->h * s->w; }
 
-/* Convolution workspace cap: ENCO_CONV_WS_MIB, default 256 MiB on CPUs (it
- * keeps model.26's flipped-weight input gradient at 256x256, worth 3 s/iter
- * there) and 128 MiB on GPUs (where the flip gains nothing). Layers whose
- * column matrix is larger run in bands of output rows (src/ops/conv.h). At
- * 256x256 the output convolution's matrix alone would be 822 MB. */
+/* Convolution workspace cap: the context policy's conv_ws_mib
+ * (ENCO_CONV_WS_MIB), default 256 MiB on CPUs (it keeps model.26's
+ * flipped-weight input gradient at 256x256, worth 3 s/iter there) and 128 MiB
+ * on GPUs (where the flip gains nothing). Layers whose column matrix is
+ * larger run in bands of output rows (src/ops/conv.h). At 256x256 the output
+ * convolution's matrix alone would be 822 MB. */
 static size_t ws_cap_floats(enco_ctx *ctx)
 {
-    const char *env = getenv("ENCO_CONV_WS_MIB");
-    long mib = env && *env ? strtol(env, NULL, 10) : enco_ctx_device(ctx)->is_gpu ? 128 : 256;
-    if (mib < 1)
-        mib = 1;
-    return (size_t)mib * 1024 * 1024 / F4;
+    return (size_t)enco_ctx_kernel_policy(ctx)->conv_ws_mib * 1024 * 1024 / F4;
 }
 
 static enco_status new_slot(enco_seqnet *net, int c, int h, int w, int *id)
@@ -234,9 +231,14 @@ enco_status enco_seqnet_finish(enco_ctx *ctx, enco_seqnet *net)
         if (l->kind == ENCO_L_ADD && f > net->skip_floats)
             net->skip_floats = f;
     }
-    ENCO_TRY(enco_buffer_alloc(ctx, total * F4, &net->acts));
-    ENCO_TRY(enco_buffer_alloc(ctx, (net->stats_floats ? net->stats_floats : 1) * F4,
-                               &net->stats));
+    (void)total;
+    /* Each convolution's kernel paths, chosen once from the context's policy. */
+    for (size_t i = 0; i < net->nlayers; i++)
+        if (net->layers[i].kind == ENCO_L_CONV)
+            ENCO_TRY(enco_conv2d_plan(ctx, &net->layers[i].conv, &net->layers[i].conv_paths));
+    ENCO_TRY(enco_seqnet_run_create(ctx, net, net->max_n, -1, &net->run));
+    net->acts = net->run.acts;
+    net->stats = net->run.stats;
     /* The backward's gradient buffers live only during one backward call,
      * so every network of a context shares them (G and D: D's 100 MB at
      * 256x256 are saved); sized here so that training never grows them. */
@@ -268,8 +270,7 @@ size_t enco_seqnet_workspace_floats(enco_ctx *ctx, const enco_seqnet *net)
 
 void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
 {
-    enco_buffer_free(ctx, net->acts);
-    enco_buffer_free(ctx, net->stats);
+    enco_seqnet_run_free(ctx, &net->run);
     free(net->layers);
     free(net->slots);
     memset(net, 0, sizeof *net);
@@ -285,9 +286,10 @@ static cl_mem pmem(const enco_seqnet *net, long index)
     return index < 0 ? NULL : enco_params_mem(net->ps, &net->ps->list[index]);
 }
 
-static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n)
+static enco_status layer_forward(enco_ctx *ctx, enco_seqnet_run *run, const enco_layer *l, int n)
 {
-    cl_mem a = net->acts, ws = NULL;
+    enco_seqnet *net = run->net;
+    cl_mem a = run->acts, st = run->stats, ws = NULL;
     if (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT)
         ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws));
     size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
@@ -296,9 +298,10 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_lay
     case ENCO_L_CONV: {
         enco_conv2d_shape s = l->conv;
         s.n = n;
-        return enco_conv2d_forward(ctx, a, yo, a, xo, pmem(net, l->weight), poff(net, l->weight),
-                                   pmem(net, l->bias), poff(net, l->bias), ws, 0,
-                                   net->ws_floats, &s);
+        return enco_conv2d_forward_planned(ctx, a, yo, a, xo, pmem(net, l->weight),
+                                           poff(net, l->weight), pmem(net, l->bias),
+                                           poff(net, l->bias), ws, 0, net->ws_floats, &s,
+                                           &l->conv_paths);
     }
     case ENCO_L_CONVT: {
         enco_conv_transpose2d_shape s = l->convt;
@@ -308,7 +311,7 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_lay
                                              poff(net, l->bias), ws, 0, net->ws_floats, &s);
     }
     case ENCO_L_INORM:
-        return enco_instnorm_forward(ctx, a, yo, net->stats, l->stat_off, net->stats,
+        return enco_instnorm_forward(ctx, a, yo, st, l->stat_off, st,
                                      l->stat_off + (size_t)n * l->c, a, xo, n, l->c, l->h, l->w,
                                      l->act, l->slope);
     case ENCO_L_ACT:
@@ -329,19 +332,88 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet *net, const enco_lay
     return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "unknown layer kind");
 }
 
+enco_status enco_seqnet_run_forward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem x, size_t x_off,
+                                    int n)
+{
+    if (n < 1 || n > run->max_n)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch of %d images; this network takes 1..%d", n,
+                         run->max_n);
+    const enco_slot *in = &run->net->slots[0];
+    if (x != run->acts || x_off != in->off) /* the caller may have written slot 0 itself */
+        ENCO_TRY(enco_copy(ctx, run->acts, in->off * F4, x, x_off * F4,
+                           (size_t)n * slot_floats(in) * F4));
+    for (size_t i = 0; i < run->nlayers; i++)
+        ENCO_TRY(layer_forward(ctx, run, &run->net->layers[i], n));
+    run->n_run = n;
+    return ENCO_OK;
+}
+
 enco_status enco_seqnet_forward(enco_ctx *ctx, enco_seqnet *net, cl_mem x, size_t x_off, int n)
 {
-    if (n < 1 || n > net->max_n)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch of %d images; this network takes 1..%d", n,
-                         net->max_n);
-    const enco_slot *in = &net->slots[0];
-    if (x != net->acts || x_off != in->off) /* the caller may have written slot 0 itself */
-        ENCO_TRY(enco_copy(ctx, net->acts, in->off * F4, x, x_off * F4,
-                           (size_t)n * slot_floats(in) * F4));
-    for (size_t i = 0; i < net->nlayers; i++)
-        ENCO_TRY(layer_forward(ctx, net, &net->layers[i], n));
+    ENCO_TRY(enco_seqnet_run_forward(ctx, &net->run, x, x_off, n));
     net->n_run = n;
     return ENCO_OK;
+}
+
+enco_status enco_seqnet_run_create(enco_ctx *ctx, enco_seqnet *net, int max_n, int stop_module,
+                                   enco_seqnet_run *run)
+{
+    memset(run, 0, sizeof *run);
+    if (max_n < 1 || max_n > net->max_n)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "a run of %d images; the network was planned for "
+                         "1..%d", max_n, net->max_n);
+    size_t count = net->nlayers;
+    if (stop_module >= 0) {
+        count = 0;
+        for (size_t i = 0; i < net->nlayers; i++)
+            if (net->layers[i].module == stop_module)
+                count = i + 1;
+        if (!count)
+            return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                             "layer %d is not a feature this network keeps (padding and norm "
+                             "outputs are fused into the next layer); use a conv, activation, "
+                             "blur or residual block output",
+                             stop_module);
+    }
+    run->net = net;
+    run->max_n = max_n;
+    run->nlayers = count;
+    run->out = count ? net->layers[count - 1].out : 0;
+    /* Slots keep the definition's layout (strided for the network's max_n);
+     * a run allocates the prefix its layers reach. */
+    size_t total = 0, stats = 1;
+    for (size_t i = 0; i <= (size_t)run->out && i < net->nslots; i++) {
+        size_t end = net->slots[i].off + slot_floats(&net->slots[i]) * (size_t)net->max_n;
+        if (end > total)
+            total = end;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (net->layers[i].kind == ENCO_L_INORM) {
+            size_t end = net->layers[i].stat_off + 2 * (size_t)net->max_n * net->layers[i].c;
+            if (end > stats)
+                stats = end;
+        }
+    ENCO_TRY(enco_buffer_alloc(ctx, total * F4, &run->acts));
+    return enco_buffer_alloc(ctx, stats * F4, &run->stats);
+}
+
+void enco_seqnet_run_free(enco_ctx *ctx, enco_seqnet_run *run)
+{
+    enco_buffer_free(ctx, run->acts);
+    enco_buffer_free(ctx, run->stats);
+    memset(run, 0, sizeof *run);
+}
+
+void enco_seqnet_run_input(const enco_seqnet_run *run, cl_mem *mem, size_t *off)
+{
+    *mem = run->acts;
+    *off = run->net->slots[0].off;
+}
+
+void enco_seqnet_run_output(const enco_seqnet_run *run, cl_mem *mem, size_t *off)
+{
+    *mem = run->acts;
+    *off = run->net->slots[run->out].off;
 }
 
 void enco_seqnet_output(const enco_seqnet *net, cl_mem *mem, size_t *off, int *c, int *h, int *w)
@@ -365,29 +437,41 @@ static const enco_layer *find_module(const enco_seqnet *net, int module)
     return NULL;
 }
 
-enco_status enco_seqnet_feature(const enco_seqnet *net, int module, cl_mem *mem, size_t *off,
-                                int *c, int *h, int *w)
+enco_status enco_seqnet_run_feature(const enco_seqnet_run *run, int module, cl_mem *mem,
+                                    size_t *off, int *c, int *h, int *w)
 {
+    const enco_seqnet *net = run->net;
     const enco_layer *l = find_module(net, module);
-    if (!l)
+    if (!l || l >= net->layers + run->nlayers)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "layer %d is not a feature this network keeps (padding and norm "
                          "outputs are fused into the next layer); use a conv, activation, "
                          "blur or residual block output",
                          module);
     const enco_slot *s = &net->slots[l->out];
-    *mem = net->acts;
+    *mem = run->acts;
     *off = s->off;
     *c = s->c, *h = s->h, *w = s->w;
     return ENCO_OK;
 }
 
+enco_status enco_seqnet_feature(const enco_seqnet *net, int module, cl_mem *mem, size_t *off,
+                                int *c, int *h, int *w)
+{
+    /* Also before enco_seqnet_finish (shapes only; *mem is then NULL). */
+    enco_seqnet_run all = net->run;
+    all.net = (enco_seqnet *)net;
+    all.nlayers = net->nlayers;
+    return enco_seqnet_run_feature(&all, module, mem, off, c, h, w);
+}
+
 /* Gradient of layer l's input into gx from the gradient of its output gy.
  * gx NULL: only parameter gradients are wanted. */
-static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_layer *l, int n,
+static enco_status layer_backward(enco_ctx *ctx, enco_seqnet_run *run, const enco_layer *l, int n,
                                   cl_mem gy, cl_mem gx, int param_grads)
 {
-    cl_mem a = net->acts, ws = NULL;
+    enco_seqnet *net = run->net;
+    cl_mem a = run->acts, st = run->stats, ws = NULL;
     if (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT)
         ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws));
     enco_param_set *ps = net->ps;
@@ -401,9 +485,10 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_la
             return ENCO_OK;
         enco_conv2d_shape s = l->conv;
         s.n = n;
-        return enco_conv2d_backward(ctx, gx, 0, gw, poff(net, l->weight), gb, poff(net, l->bias),
-                                    gy, 0, a, xo, ps->params, poff(net, l->weight), ws, 0,
-                                    net->ws_floats, &s);
+        return enco_conv2d_backward_planned(ctx, gx, 0, gw, poff(net, l->weight), gb,
+                                            poff(net, l->bias), gy, 0, a, xo, ps->params,
+                                            poff(net, l->weight), ws, 0, net->ws_floats, &s,
+                                            &l->conv_paths);
     }
     case ENCO_L_CONVT: {
         if (!gx && !gw)
@@ -422,8 +507,8 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet *net, const enco_la
         return ENCO_OK; /* the remaining layers have no parameters */
     switch (l->kind) {
     case ENCO_L_INORM:
-        return enco_instnorm_backward(ctx, gx, 0, gy, 0, a, xo, net->stats, l->stat_off,
-                                      net->stats, l->stat_off + (size_t)n * l->c, n, l->c, l->h,
+        return enco_instnorm_backward(ctx, gx, 0, gy, 0, a, xo, st, l->stat_off,
+                                      st, l->stat_off + (size_t)n * l->c, n, l->c, l->h,
                                       l->w, l->act, l->slope);
     case ENCO_L_ACT:
         if (l->act == ENCO_NORM_ACT_RELU)
@@ -446,21 +531,33 @@ enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, siz
                                  cl_mem dx, size_t dx_off, int param_grads,
                                  const enco_feature_grad *inject, size_t ninject)
 {
-    int n = net->n_run;
+    return enco_seqnet_run_backward(ctx, &net->run, dy, dy_off, dx, dx_off, param_grads, inject,
+                                    ninject);
+}
+
+enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem dy,
+                                     size_t dy_off, cl_mem dx, size_t dx_off, int param_grads,
+                                     const enco_feature_grad *inject, size_t ninject)
+{
+    enco_seqnet *net = run->net;
+    int n = run->n_run;
     if (n < 1)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "backward without a forward");
     for (size_t j = 0; j < ninject; j++) {
         const enco_layer *l = find_module(net, inject[j].module);
-        if (!l || inject[j].n < 1 || inject[j].n > n)
+        if (!l || l >= net->layers + run->nlayers || inject[j].n < 1 || inject[j].n > n)
             return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "cannot inject a gradient at layer %d",
                              inject[j].module);
     }
     cl_mem gy, gx, gskip;
     ENCO_TRY(grad_buffers(ctx, net, &gy, &gx, &gskip));
-    const enco_slot *out = &net->slots[net->cur];
-    ENCO_TRY(enco_copy(ctx, gy, 0, dy, dy_off * F4, (size_t)n * slot_floats(out) * F4));
+    const enco_slot *out = &net->slots[run->out];
+    if (dy)
+        ENCO_TRY(enco_copy(ctx, gy, 0, dy, dy_off * F4, (size_t)n * slot_floats(out) * F4));
+    else
+        ENCO_TRY(enco_fill_zero(ctx, gy, 0, (size_t)n * slot_floats(out) * F4));
     int pending_skip = -1;
-    for (size_t i = net->nlayers; i-- > 0;) {
+    for (size_t i = run->nlayers; i-- > 0;) {
         const enco_layer *l = &net->layers[i];
         size_t out_count = (size_t)n * l->co * l->ho * l->wo;
         for (size_t j = 0; j < ninject; j++)
@@ -482,7 +579,7 @@ enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, siz
         }
         int first = l->in == 0;
         cl_mem target = first && !dx ? NULL : gx;
-        ENCO_TRY(layer_backward(ctx, net, l, n, gy, target, param_grads));
+        ENCO_TRY(layer_backward(ctx, run, l, n, gy, target, param_grads));
         if (!target)
             break;
         if (l->in == pending_skip) {

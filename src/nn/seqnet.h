@@ -28,6 +28,7 @@ typedef struct enco_layer {
     int c, h, w;            /* input per image */
     int co, ho, wo;         /* output per image */
     enco_conv2d_shape conv;
+    enco_conv2d_paths conv_paths; /* ENCO_L_CONV: its kernel paths (enco_seqnet_finish) */
     enco_conv_transpose2d_shape convt;
     long weight, bias, filt; /* parameter indices, -1 if none */
     enco_norm_act act;
@@ -40,6 +41,23 @@ typedef struct enco_slot {
     size_t off;             /* elements into the arena */
 } enco_slot;
 
+struct enco_seqnet;
+
+/* One execution of a network definition: its activation arena and norm
+ * statistics, planned once for up to max_n images (no allocation per
+ * iteration). A network may have any number of runs (e.g. G's full forward
+ * and CUT's encoder passes over generated images), each keeping its own
+ * activations for its backward; all accumulate into the same parameter
+ * gradients. A run may stop after a given module (CUT's encode_only). */
+typedef struct enco_seqnet_run {
+    struct enco_seqnet *net;
+    int max_n;
+    size_t nlayers;         /* layers executed: a prefix of the definition */
+    int out;                /* slot of the last executed layer's output */
+    cl_mem acts, stats;
+    int n_run;              /* batch of the last forward */
+} enco_seqnet_run;
+
 typedef struct enco_seqnet {
     enco_param_set *ps;
     int max_n;
@@ -49,8 +67,12 @@ typedef struct enco_seqnet {
     size_t nslots, cap_slots;
     int cur;                /* slot the next layer reads */
     size_t stats_floats, max_slot_floats, ws_floats, skip_floats;
-    cl_mem acts, stats; /* workspace and backward gradients: the context's scratch slots */
-    int n_run;              /* batch of the last forward */
+    /* The default run (every layer, max_n images), made by
+     * enco_seqnet_finish; acts/stats alias its arena. Workspace and backward
+     * gradients are the context's scratch slots. */
+    enco_seqnet_run run;
+    cl_mem acts, stats;
+    int n_run;              /* batch of the default run's last forward */
 } enco_seqnet;
 
 /* Starts a network for inputs (max_n, c, h, w) whose parameters go into ps. */
@@ -103,5 +125,25 @@ typedef struct enco_feature_grad {
 enco_status enco_seqnet_backward(enco_ctx *ctx, enco_seqnet *net, cl_mem dy, size_t dy_off,
                                  cl_mem dx, size_t dx_off, int param_grads,
                                  const enco_feature_grad *inject, size_t ninject);
+
+/* ---- Further runs of a finished network ----
+ * Plans a run for up to max_n (<= the network's max_n) images that executes
+ * the layers up to and including the last one of reference module
+ * stop_module (-1: every layer). */
+enco_status enco_seqnet_run_create(enco_ctx *ctx, enco_seqnet *net, int max_n, int stop_module,
+                                   enco_seqnet_run *run);
+void enco_seqnet_run_free(enco_ctx *ctx, enco_seqnet_run *run);
+enco_status enco_seqnet_run_forward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem x, size_t x_off,
+                                    int n);
+/* The run's input (feature 0 of CUT's encoder: the image itself). */
+void enco_seqnet_run_input(const enco_seqnet_run *run, cl_mem *mem, size_t *off);
+void enco_seqnet_run_output(const enco_seqnet_run *run, cl_mem *mem, size_t *off);
+enco_status enco_seqnet_run_feature(const enco_seqnet_run *run, int module, cl_mem *mem,
+                                    size_t *off, int *c, int *h, int *w);
+/* Backward of the run's last forward: dy NULL means a zero gradient at the
+ * run's output (only injected feature gradients flow). */
+enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem dy,
+                                     size_t dy_off, cl_mem dx, size_t dx_off, int param_grads,
+                                     const enco_feature_grad *inject, size_t ninject);
 
 #endif

@@ -62,10 +62,10 @@ static const size_t act_local = ACT_LOCAL;
 /* The block kernels (cl/act.cl <kernel>_cpu: one work-item per ACT_BLOCK
  * elements, where PoCL's cost per work-group of ACT_LOCAL items shows) for
  * leaky ReLU, add and axpy; same bits as the per-element kernels.
- * ENCO_ACT_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
+ * The policy's act_rows (ENCO_ACT_ROWS; default: on CPUs). */
 static int cpu_blocks(const enco_ctx *ctx)
 {
-    return enco_cpu_kernels(ctx, "ENCO_ACT_ROWS");
+    return enco_ctx_kernel_policy(ctx)->act_rows == ENCO_PATH_ON;
 }
 
 /* Runs `kernel` over n elements, or its block variant (same arguments). */

@@ -51,26 +51,24 @@ static enco_status launch(enco_ctx *ctx, const char *kernel, int gw, int gh, int
 
 /* Row kernels (cl/blur.cl *_rows: one work-item per block of output rows,
  * float8 strips) on CPU devices; the one-item-per-element kernels on GPUs,
- * Oclgrind included (it reports every device type). ENCO_BLUR_ROWS=0 / =1
- * forces either; the tests cover both, so Oclgrind checks the row kernels
+ * Oclgrind included (it reports every device type). The policy's blur_rows
+ * (ENCO_BLUR_ROWS=0 / =1) forces either; the tests cover both, so Oclgrind checks the row kernels
  * too, in their scalar form (vec = 0 below). */
 static int use_rows(enco_ctx *ctx)
 {
-    return enco_cpu_kernels(ctx, "ENCO_BLUR_ROWS");
+    return enco_ctx_kernel_policy(ctx)->blur_rows == ENCO_PATH_ON;
 }
 
 /* Launches a row kernel over planes x row blocks, work-groups of one item.
- * A block holds about 4096 outputs (fewer items than that would leave the
+ * A block holds about blur_block outputs (policy, ENCO_BLUR_BLOCK; default
+ * 4096: fewer items than that would leave the
  * two cores' queues short; more, and PoCL's per-group cost shows). The
  * first args are the kernel's up to `rows`; rows and nblk are inserted. */
 static enco_status launch_rows(enco_ctx *ctx, const char *kernel, int out_h, int out_w,
                                int planes, size_t nhead, const enco_arg *head, size_t ntail,
                                const enco_arg *tail)
 {
-    const char *env = getenv("ENCO_BLUR_BLOCK");
-    long target = env && *env ? strtol(env, NULL, 10) : 4096;
-    if (target < 1)
-        target = 4096;
+    const long target = enco_ctx_kernel_policy(ctx)->blur_block;
     long rows = target / out_w;
     if (rows < 1)
         rows = 1;

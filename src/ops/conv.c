@@ -23,22 +23,20 @@ typedef enco_im2col_geom conv_geom;
  * it from x (enco_sgemm_im2col), and by default the weight gradient reads x
  * inside the multiply instead (enco_conv_gemm_wgrad: 1.5-2x faster at the
  * 64- and 128-channel layers at 256x256, even at the residual blocks).
- * ENCO_CONV_IMPLICIT=1 packs for the weight gradient too, 0 builds the
- * column matrices in the workspace (what other devices do). All three give
- * the same bits. Returns 0, 1 or 2. */
-static int implicit_mode(const enco_ctx *ctx)
+ * The policy's conv_implicit PACK (ENCO_CONV_IMPLICIT=1) packs for the
+ * weight gradient too, OFF (0) builds the column matrices in the workspace
+ * (what other devices do; src/cl/policy.c sets OFF wherever the packed GEMM
+ * does not run). All three give the same bits. Returns 0, 1 or 2. */
+static int implicit_mode(const enco_kernel_policy *p)
 {
-    if (!enco_sgemm_im2col_available(ctx))
-        return 0;
-    const char *env = getenv("ENCO_CONV_IMPLICIT");
-    if (env && *env)
-        return strcmp(env, "0") == 0 ? 0 : strcmp(env, "1") == 0 ? 1 : 2;
-    return 2;
+    return p->conv_implicit == ENCO_CONV_IMPLICIT_OFF    ? 0
+           : p->conv_implicit == ENCO_CONV_IMPLICIT_PACK ? 1
+                                                         : 2;
 }
 
 static int use_implicit(const enco_ctx *ctx)
 {
-    return implicit_mode(ctx) != 0;
+    return implicit_mode(enco_ctx_kernel_policy(ctx)) != 0;
 }
 
 /* The direct weight gradient sets up six source rows per output row, which
@@ -46,15 +44,15 @@ static int use_implicit(const enco_ctx *ctx)
  * against 75 ms for packing the transposed column matrix (alternated runs,
  * PoCL, 2 cores), at the 63-wide and wider layers it is ahead. So by
  * default it takes rows of at least WGRAD_DIRECT_MIN_WO outputs;
- * ENCO_CONV_IMPLICIT=2 forces it for every shape (tests). */
+ * conv_implicit WGRAD (ENCO_CONV_IMPLICIT=2) forces it for every shape
+ * (tests). */
 #define WGRAD_DIRECT_MIN_WO 48
 
-static int wgrad_direct(const enco_ctx *ctx, const conv_geom *g)
+static int wgrad_direct(const enco_kernel_policy *p, const conv_geom *g)
 {
-    if (implicit_mode(ctx) != 2)
+    if (implicit_mode(p) != 2)
         return 0;
-    const char *env = getenv("ENCO_CONV_IMPLICIT");
-    return (env && *env) || g->wo >= WGRAD_DIRECT_MIN_WO;
+    return p->conv_implicit == ENCO_CONV_IMPLICIT_WGRAD || g->wo >= WGRAD_DIRECT_MIN_WO;
 }
 
 static size_t geom_k(const conv_geom *g) { return (size_t)g->c * g->kh * g->kw; }
@@ -146,32 +144,33 @@ static void band_source_rows(const conv_geom *g, int oh0, int rows, int *lo, int
 /* The per-plane CPU kernels (conv_fold_rows, conv_bias_grad_rows,
  * conv_flip_weights_rows: one work-item per plane or channel, where PoCL
  * runs the per-element kernels 10-30x slower than memory allows); each gives
- * the same bits as the kernel it replaces. ENCO_CONV_ROWS: 0 = never, 1 = on
- * any device (tests), unset = on CPUs. */
+ * the same bits as the kernel it replaces. The policy's conv_rows
+ * (ENCO_CONV_ROWS; default: on CPUs). */
 static int cpu_rows(const enco_ctx *ctx)
 {
-    return enco_cpu_kernels(ctx, "ENCO_CONV_ROWS");
+    return enco_ctx_kernel_policy(ctx)->conv_rows == ENCO_PATH_ON;
 }
 
 /* conv_fold_rows applies to a whole-plane 1x1 stride-1 col2im (the padding
  * folds). */
-static int fold_rows(const enco_ctx *ctx, const conv_geom *g, int oh0, int rows, int accumulate,
+static int fold_rows(int rows_k, const conv_geom *g, int oh0, int rows, int accumulate,
                      cl_mem bias)
 {
     if (g->kh != 1 || g->kw != 1 || g->sh != 1 || g->sw != 1 || oh0 != 0 || rows != g->ho ||
         accumulate || bias)
         return 0;
-    return cpu_rows(ctx);
+    return rows_k;
 }
 
 /* x = col2im(col) for output rows [oh0, oh0 + rows): with accumulate = 0 it
  * overwrites all of x (starting from bias[c], or 0 when bias is NULL); with
- * accumulate = 1 it adds to the rows of x this band reads. */
+ * accumulate = 1 it adds to the rows of x this band reads. rows_k: the CPU
+ * per-plane kernels (cpu_rows). */
 static enco_status run_col2im(enco_ctx *ctx, cl_mem x, size_t x_off, cl_mem col, size_t col_off,
                               cl_mem bias, size_t bias_off, int nimg, const conv_geom *g, int oh0,
-                              int rows, int accumulate)
+                              int rows, int accumulate, int rows_k)
 {
-    if (fold_rows(ctx, g, oh0, rows, accumulate, bias)) {
+    if (fold_rows(rows_k, g, oh0, rows, accumulate, bias)) {
         const size_t fg[2] = {(size_t)g->c, (size_t)nimg};
         const size_t one[2] = {1, 1};
         return ENCO_RUN(ctx, "conv", "conv_fold_rows", 2, fg, one, ENCO_ARG_MEM(col),
@@ -210,7 +209,7 @@ static enco_status run_fill_bias(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem b
 }
 
 static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem dy,
-                                 size_t dy_off, int n, int c, size_t p)
+                                 size_t dy_off, int n, int c, size_t p, int rows_k)
 {
     /* A power of two no larger than the device allows (the order of the sum
      * depends on it, so it is fixed per device). */
@@ -218,7 +217,7 @@ static enco_status run_bias_grad(enco_ctx *ctx, cl_mem db, size_t db_off, cl_mem
     size_t maxwg = enco_ctx_device(ctx)->max_work_group_size;
     while (local > 1 && local > maxwg)
         local /= 2;
-    if (cpu_rows(ctx)) {
+    if (rows_k) {
         const size_t cg[1] = {(size_t)c}, one[1] = {1};
         return ENCO_RUN(ctx, "conv", "conv_bias_grad_rows", 1, cg, one, ENCO_ARG_MEM(dy),
                         ENCO_ARG_ULONG(dy_off), ENCO_ARG_MEM(db), ENCO_ARG_ULONG(db_off),
@@ -262,16 +261,12 @@ static enco_status plan_workspace(const char *op, const conv_geom *g, int n, cl_
 /* ---- direct kernels for few output channels ------------------------------ */
 
 /* Largest cout that the direct kernels (cl/conv.cl conv_*_small) take
- * instead of im2col + GEMM: 4, or ENCO_CONV_DIRECT_MAX (0 turns them off,
- * for tests of the GEMM path on the same shapes). */
-static int direct_max(void)
+ * instead of im2col + GEMM: the policy's conv_direct_max, 4 by default
+ * (ENCO_CONV_DIRECT_MAX=0 turns them off, for tests of the GEMM path on the
+ * same shapes). */
+static int direct_max(const enco_kernel_policy *p)
 {
-    const char *env = getenv("ENCO_CONV_DIRECT_MAX");
-    if (env && *env) {
-        int v = atoi(env);
-        return v < 0 ? 0 : v > 4 ? 4 : v;
-    }
-    return 4;
+    return p->conv_direct_max < 0 ? 0 : p->conv_direct_max;
 }
 
 /* Partial sums of a weight gradient split into `parts` (GPUs: split-K and
@@ -292,28 +287,29 @@ static enco_status add_parts(enco_ctx *ctx, cl_mem part, size_t parts, size_t co
                     ENCO_ARG_ULONG(dw_off));
 }
 
-/* ENCO_CONV_SPLITK: 1 with *parts set when the variable is given (0 = never
- * split, N >= 2 = N parts on any device), 0 when it is not. */
-static int splitk_env(size_t *parts)
+/* The policy's conv_splitk (ENCO_CONV_SPLITK): 1 with *parts set when it is
+ * fixed (never: 0 parts; N >= 2: N parts on any device), 0 when the device
+ * decides (GPUs; src/cl/policy.c fixes it to never elsewhere). */
+static int splitk_fixed(int splitk, size_t *parts)
 {
-    const char *env = getenv("ENCO_CONV_SPLITK");
-    if (!env || !*env)
+    if (splitk == 0)
         return 0;
-    *parts = (size_t)strtoul(env, NULL, 10);
+    *parts = splitk < 0 ? 0 : (size_t)splitk;
     return 1;
 }
 
 /* The float8 strip kernels for few output channels (CPUs, stride 1 along w):
- * on CPU devices unless ENCO_CONV_STRIP=0; ENCO_CONV_STRIP=1 forces them on
- * any device (the bitwise cross-implementation check pins the path). */
-static int use_strip(const enco_ctx *ctx, const conv_geom *g)
+ * the policy's conv_strip, on CPU devices unless ENCO_CONV_STRIP=0;
+ * ENCO_CONV_STRIP=1 forces them on any device (the bitwise
+ * cross-implementation check pins the path). */
+static int use_strip(const enco_kernel_policy *p, const conv_geom *g)
 {
-    return enco_cpu_kernels(ctx, "ENCO_CONV_STRIP") && g->sw == 1;
+    return p->conv_strip == ENCO_PATH_ON && g->sw == 1;
 }
 
 static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
                                  cl_mem w, size_t w_off, cl_mem b, size_t b_off, int n, int cout,
-                                 const conv_geom *g)
+                                 const conv_geom *g, int strip)
 {
     /* CPUs, stride 1 along w: strips of 16 outputs with float8, a work-item
      * per strip (conv_fwd_small_strip) or, for rows of 64 outputs or more,
@@ -321,7 +317,7 @@ static enco_status run_fwd_small(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
      * in alternated runs; at D's 30-wide last conv it was 50 % slower);
      * GPUs and other shapes: one work-item per output. All give the same
      * bits. */
-    if (use_strip(ctx, g) && g->kw <= 16) {
+    if (strip && g->kw <= 16) {
         const int rows = g->wo >= 64;
         const size_t span = rows ? 256 : 16;
         const size_t sg[3] = {((size_t)g->wo + span - 1) / span, (size_t)g->ho, (size_t)n};
@@ -366,12 +362,12 @@ static enco_status run_bwd_data_small(enco_ctx *ctx, cl_mem dx, size_t dx_off, c
 
 static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off, cl_mem dy,
                                         size_t dy_off, cl_mem x, size_t x_off, int n, int cout,
-                                        const conv_geom *g)
+                                        const conv_geom *g, int strip)
 {
     /* CPUs, stride 1 along w: conv_bwd_weight_small_strip over blocks of 16
      * output rows of each image into the split-K scratch, then the parts
      * added to dw in order (image, block). */
-    if (use_strip(ctx, g)) {
+    if (strip) {
         const int rows = 16, nblk = (g->ho + rows - 1) / rows, parts = n * nblk;
         const size_t count = (size_t)cout * geom_k(g);
         cl_mem part;
@@ -406,13 +402,13 @@ static enco_status run_bwd_weight_small(enco_ctx *ctx, cl_mem dw, size_t dw_off,
  * cout and K are small: one GEMM then occupies a handful of a GPU's compute
  * units. Split the reduction into parts computed as one batched GEMM into a
  * scratch area, then add the parts in order (conv_splitk_reduce).
- * ENCO_CONV_SPLITK: 0 = never; N >= 2 = always N parts (any device; tests);
- * unset = on GPUs, enough parts for about 4 work-groups of 64 x 64 per compute
- * unit, each part at least 512 long, at most 64 parts. */
-static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
+ * conv_splitk (ENCO_CONV_SPLITK): never; N >= 2 = always N parts (any device;
+ * tests); by default on GPUs, enough parts for about 4 work-groups of 64 x 64
+ * per compute unit, each part at least 512 long, at most 64 parts. */
+static int splitk_parts(const enco_ctx *ctx, int splitk, size_t m, size_t n, size_t k)
 {
     size_t s;
-    if (splitk_env(&s)) {
+    if (splitk_fixed(splitk, &s)) {
         if (s > k)
             s = k;
     } else {
@@ -430,13 +426,13 @@ static int splitk_parts(const enco_ctx *ctx, size_t m, size_t n, size_t k)
     return s < 2 ? 1 : (int)s;
 }
 
-/* Parts for the direct small-cout weight gradient: ENCO_CONV_SPLITK as above
- * (N >= 2 forces N, clamped to the output rows); unset: on GPUs enough for
- * about 8 * 256 work-items per compute unit. */
-static int small_parts(const enco_ctx *ctx, size_t K, int ho)
+/* Parts for the direct small-cout weight gradient: conv_splitk as above
+ * (N >= 2 forces N, clamped to the output rows); by default on GPUs enough
+ * for about 8 * 256 work-items per compute unit. */
+static int small_parts(const enco_ctx *ctx, int splitk, size_t K, int ho)
 {
     size_t s;
-    if (!splitk_env(&s)) {
+    if (!splitk_fixed(splitk, &s)) {
         const enco_device_info *d = enco_ctx_device(ctx);
         if (!d->is_gpu)
             return 1;
@@ -504,23 +500,20 @@ static enco_status gemm_splitk(enco_ctx *ctx, int parts, size_t m, size_t n, siz
  * flip wins where cout < cin (model.22, model.26: +13 to +40 %) or cout is
  * tiny (the output conv: 6x), and loses where cout >= cin (resblocks -10 %,
  * model.8 -22 %, D's 4x4 convs -28 to -50 %); on the H100 the two were even.
- * ENCO_CONV_BWD_FLIP: 0 = never, 1 = whenever it fits, unset = that rule. */
-static int flip_rule(const enco_conv2d_shape *s, int implicit)
+ * The policy's conv_bwd_flip (ENCO_CONV_BWD_FLIP): OFF = never, ON = whenever
+ * it fits, AUTO = that rule. */
+static int flip_rule(const enco_kernel_policy *p, const enco_conv2d_shape *s, int implicit)
 {
     if (s->stride_h != 1 || s->stride_w != 1)
         return 0;
-    const char *env = getenv("ENCO_CONV_BWD_FLIP");
-    if (env && *env)
-        return strcmp(env, "0") != 0;
-    return implicit || s->cout < s->cin || s->cout <= direct_max();
+    if (p->conv_bwd_flip != ENCO_PATH_AUTO)
+        return p->conv_bwd_flip == ENCO_PATH_ON;
+    return implicit || s->cout < s->cin || s->cout <= direct_max(p);
 }
 
-/* The workspace planner sizes for the explicit path (the implicit one needs
- * less: no column matrix of dy). */
-static int flip_wanted(const enco_conv2d_shape *s)
-{
-    return flip_rule(s, 0);
-}
+/* The policy of a context with the defaults, for the planners that take no
+ * context: the flip rule above with the direct kernels up to cout 4. */
+static const enco_kernel_policy default_policy = {.conv_direct_max = 4};
 
 /* The plane the flipped GEMM writes. With zero padding (or none) it is dx
  * itself: dy padded by kh-1-pad_h / kw-1-pad_w gives the h x w gradient
@@ -554,11 +547,12 @@ static size_t flip_per_image(const enco_conv2d_shape *s, int implicit)
 static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
                                         size_t dy_off, cl_mem w, size_t w_off, cl_mem ws,
                                         size_t ws_off, size_t ws_floats,
-                                        const enco_conv2d_shape *s, int *done)
+                                        const enco_conv2d_shape *s,
+                                        const enco_conv2d_paths *paths, int *done)
 {
     *done = 0;
-    const int implicit = use_implicit(ctx);
-    if (!flip_rule(s, implicit))
+    const int implicit = paths->implicit;
+    if (!paths->bwd_flip)
         return ENCO_OK;
     int ho, wo, hp, wp, ptd, pld;
     enco_conv2d_out_size(s, &ho, &wo);
@@ -576,7 +570,7 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     /* The fold: Pad2d of (cin, h, w) to (cin, hp, wp). */
     const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
                           .sh = 1, .sw = 1, .pt = s->pad_h, .pl = s->pad_w, .mode = s->pad_mode};
-    const int rows_k = cpu_rows(ctx);
+    const int rows_k = paths->rows;
     const size_t global[2] = {rows_k ? (size_t)s->cin : kt, rows_k ? 1 : (size_t)s->cin};
     const size_t one[2] = {1, 1};
     ENCO_TRY(ENCO_RUN(ctx, "conv", rows_k ? "conv_flip_weights_rows" : "conv_flip_weights", 2,
@@ -606,7 +600,7 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         }
         if (fold)
             ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, dxp_off, NULL, 0, m,
-                                &gp, 0, hp, 0));
+                                &gp, 0, hp, 0, rows_k));
     }
     *done = 1;
     return ENCO_OK;
@@ -673,38 +667,46 @@ size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images)
     return (size_t)(images < 1 ? 1 : images) * s->cin * s->kh * s->kw * (size_t)ho * wo;
 }
 
-/* Floats conv2d_bwd_data_flip needs for one image (0: not used here). */
-static size_t flip_floats(const enco_conv2d_shape *s)
+/* Floats conv2d_bwd_data_flip needs for one image on the explicit path (0:
+ * not used here). */
+static size_t flip_floats(const enco_kernel_policy *p, const enco_conv2d_shape *s)
 {
-    if (!flip_wanted(s))
+    if (!flip_rule(p, s, 0))
         return 0;
     return (size_t)s->cin * s->cout * s->kh * s->kw + flip_per_image(s, 0);
 }
 
-size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats)
+static size_t plan_floats(const enco_kernel_policy *p, const enco_conv2d_shape *s,
+                          size_t cap_floats)
 {
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
     const size_t row = (size_t)s->cin * s->kh * s->kw * (size_t)wo, image = row * (size_t)ho;
     size_t need = image <= cap_floats ? image : row >= cap_floats ? row : cap_floats / row * row;
-    const size_t flip = flip_floats(s);
+    const size_t flip = flip_floats(p, s);
     if (flip > need && flip <= cap_floats)
         need = flip;
     return need;
 }
 
+size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats)
+{
+    return plan_floats(&default_policy, s, cap_floats);
+}
+
 size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_shape *s,
                                              size_t cap_floats)
 {
+    const enco_kernel_policy *p = enco_ctx_kernel_policy(ctx);
     if (!use_implicit(ctx))
-        return enco_conv2d_workspace_plan_floats(s, cap_floats);
+        return plan_floats(p, s, cap_floats);
     /* The argument check's one output row of the column matrix, or the
      * flipped-weight input gradient's wt (and one image's dxp where it
      * folds). */
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
     size_t need = (size_t)s->cin * s->kh * s->kw * (size_t)wo;
-    if (flip_rule(s, 1)) {
+    if (flip_rule(p, s, 1)) {
         const size_t flip =
             (size_t)s->cin * s->cout * s->kh * s->kw + flip_per_image(s, 1);
         if (flip > need && flip <= cap_floats)
@@ -722,12 +724,69 @@ static conv_geom conv2d_geom(const enco_conv2d_shape *s)
     return g;
 }
 
+enco_status enco_conv2d_plan(enco_ctx *ctx, const enco_conv2d_shape *s, enco_conv2d_paths *out)
+{
+    memset(out, 0, sizeof *out);
+    ENCO_TRY(enco_conv2d_check(s));
+    const enco_kernel_policy *p = enco_ctx_kernel_policy(ctx);
+    const conv_geom g = conv2d_geom(s);
+    out->shape = *s;
+    out->direct = s->cout <= direct_max(p);
+    out->strip = use_strip(p, &g);
+    out->implicit = implicit_mode(p) != 0;
+    out->wgrad_direct = wgrad_direct(p, &g);
+    out->bwd_flip = flip_rule(p, s, out->implicit);
+    out->rows = p->conv_rows == ENCO_PATH_ON;
+    out->splitk = p->conv_splitk;
+    out->small_parts = small_parts(ctx, p->conv_splitk, geom_k(&g), g.ho);
+    return ENCO_OK;
+}
+
 enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
                                 cl_mem w, size_t w_off, cl_mem b, size_t b_off, cl_mem ws,
                                 size_t ws_off, size_t ws_floats, const enco_conv2d_shape *s)
 {
-    const char *op = "conv2d_forward";
+    enco_conv2d_paths paths;
+    ENCO_TRY(enco_conv2d_plan(ctx, s, &paths));
+    return enco_conv2d_forward_planned(ctx, y, y_off, x, x_off, w, w_off, b, b_off, ws, ws_off,
+                                       ws_floats, s, &paths);
+}
+
+/* Paths from enco_conv2d_plan for s (the batch size aside: no choice
+ * depends on it), checked as far as they can be: choices that are 0 or 1. */
+static enco_status check_paths(const char *op, const enco_conv2d_shape *s,
+                               const enco_conv2d_paths *p)
+{
+    if (!p)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: paths are NULL", op);
     ENCO_TRY(enco_conv2d_check(s));
+    enco_conv2d_shape made = p->shape;
+    made.n = s->n;
+    if (memcmp(&made, s, sizeof made) != 0)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: paths planned for another shape (cin %d -> cout %d, %dx%d, kernel "
+                         "%dx%d) than this one (cin %d -> cout %d, %dx%d, kernel %dx%d)",
+                         op, p->shape.cin, p->shape.cout, p->shape.h, p->shape.w, p->shape.kh,
+                         p->shape.kw, s->cin, s->cout, s->h, s->w, s->kh, s->kw);
+    const int flags[] = {p->direct, p->strip, p->implicit, p->wgrad_direct, p->bwd_flip, p->rows};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i] != 0 && flags[i] != 1)
+            return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                             "%s: paths not made by enco_conv2d_plan (a choice is %d)", op,
+                             flags[i]);
+    if (p->small_parts < 1 || p->splitk < ENCO_POLICY_NEVER)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: paths not made by enco_conv2d_plan", op);
+    return ENCO_OK;
+}
+
+enco_status enco_conv2d_forward_planned(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
+                                        size_t x_off, cl_mem w, size_t w_off, cl_mem b,
+                                        size_t b_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s,
+                                        const enco_conv2d_paths *paths)
+{
+    const char *op = "conv2d_forward";
+    ENCO_TRY(check_paths(op, s, paths));
     const conv_geom g = conv2d_geom(s);
     const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
                  out_img = (size_t)s->cout * P;
@@ -738,11 +797,12 @@ enco_status enco_conv2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
         ENCO_TRY(check_mem(b, b_off, (size_t)s->cout, op, "b"));
     conv_plan pl;
     ENCO_TRY(plan_workspace(op, &g, s->n, ws, ws_off, ws_floats, &pl));
-    if (s->cout <= direct_max())
-        return run_fwd_small(ctx, y, y_off, x, x_off, w, w_off, b, b_off, s->n, s->cout, &g);
+    if (paths->direct)
+        return run_fwd_small(ctx, y, y_off, x, x_off, w, w_off, b, b_off, s->n, s->cout, &g,
+                             paths->strip);
 
     /* The implicit GEMM adds the bias as it stores y (no fill and re-read). */
-    if (use_implicit(ctx))
+    if (paths->implicit)
         return enco_sgemm_im2col(ctx, 0, (size_t)s->cout, 1.0f, w, w_off, K, 0, x, x_off, in_img,
                                  &g, 0.0f, y, y_off, P, out_img, (size_t)s->n, b, b_off);
     if (b)
@@ -768,8 +828,21 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
                                  cl_mem ws, size_t ws_off, size_t ws_floats,
                                  const enco_conv2d_shape *s)
 {
+    enco_conv2d_paths paths;
+    ENCO_TRY(enco_conv2d_plan(ctx, s, &paths));
+    return enco_conv2d_backward_planned(ctx, dx, dx_off, dw, dw_off, db, db_off, dy, dy_off, x,
+                                        x_off, w, w_off, ws, ws_off, ws_floats, s, &paths);
+}
+
+enco_status enco_conv2d_backward_planned(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
+                                         size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
+                                         size_t dy_off, cl_mem x, size_t x_off, cl_mem w,
+                                         size_t w_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                         const enco_conv2d_shape *s,
+                                         const enco_conv2d_paths *paths)
+{
     const char *op = "conv2d_backward";
-    ENCO_TRY(enco_conv2d_check(s));
+    ENCO_TRY(check_paths(op, s, paths));
     const conv_geom g = conv2d_geom(s);
     const size_t K = geom_k(&g), P = geom_p(&g), in_img = (size_t)s->cin * s->h * s->w,
                  out_img = (size_t)s->cout * P;
@@ -790,22 +863,22 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     if (dx) {
         int done;
         ENCO_TRY(conv2d_bwd_data_flip(ctx, dx, dx_off, dy, dy_off, w, w_off, ws, ws_off,
-                                      ws_floats, s, &done));
+                                      ws_floats, s, paths, &done));
         if (done)
             dx = NULL;
     }
-    if (s->cout <= direct_max()) {
+    if (paths->direct) {
         /* The direct weight gradient runs one work-item per weight (cin*kh*kw
          * of them): right for a CPU, far too few for a GPU, which splits the
          * output rows into parts as well. */
         if (dw) {
-            const int parts = small_parts(ctx, geom_k(&g), g.ho);
+            const int parts = paths->small_parts;
             if (parts > 1)
                 ENCO_TRY(run_bwd_weight_small_split(ctx, parts, dw, dw_off, dy, dy_off, x, x_off,
                                                     s->n, s->cout, &g));
             else
                 ENCO_TRY(run_bwd_weight_small(ctx, dw, dw_off, dy, dy_off, x, x_off, s->n,
-                                              s->cout, &g));
+                                              s->cout, &g, paths->strip));
             dw = NULL;
         }
         if (dx)
@@ -817,9 +890,9 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
     /* Implicit im2col: dW += dY_n col_n^T image by image (a fixed order),
      * the transposed column matrix packed straight from x. The forced GPU
      * split-K (tests) keeps the explicit path. */
-    if (dw && use_implicit(ctx) && splitk_parts(ctx, (size_t)s->cout, K, P) <= 1) {
+    if (dw && paths->implicit && splitk_parts(ctx, paths->splitk, (size_t)s->cout, K, P) <= 1) {
         for (int j = 0; j < s->n; j++)
-            ENCO_TRY(wgrad_direct(ctx, &g)
+            ENCO_TRY(paths->wgrad_direct
                          ? enco_conv_gemm_wgrad(ctx, (size_t)s->cout, 1.0f, dy,
                                                 dy_off + (size_t)j * out_img, P, x,
                                                 x_off + (size_t)j * in_img, &g, 1.0f, dw, dw_off,
@@ -841,7 +914,7 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
                                       oh0, rows));
                 /* Images in order: a fixed summation order over the batch.
                  * dW (cout x K) += dY_n[:, band] (cout x pb) colT_n (pb x K). */
-                const int parts = splitk_parts(ctx, (size_t)s->cout, K, pb);
+                const int parts = splitk_parts(ctx, paths->splitk, (size_t)s->cout, K, pb);
                 for (int j = 0; j < m; j++) {
                     if (parts > 1)
                         ENCO_TRY(gemm_splitk(ctx, parts, (size_t)s->cout, K, pb, dy,
@@ -859,12 +932,12 @@ enco_status enco_conv2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem
                                             dy_band, P, out_img, 0.0f, ws, ws_off, pb, K * pb,
                                             (size_t)m));
                 ENCO_TRY(run_col2im(ctx, dx, dx_off + (size_t)n0 * in_img, ws, ws_off, NULL, 0,
-                                    m, &g, oh0, rows, oh0 > 0));
+                                    m, &g, oh0, rows, oh0 > 0, paths->rows));
             }
         }
     }
     if (db)
-        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, P));
+        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, P, paths->rows));
     return ENCO_OK;
 }
 
@@ -1028,7 +1101,7 @@ enco_status enco_conv_transpose2d_forward(enco_ctx *ctx, cl_mem y, size_t y_off,
                                         x_off + (size_t)n0 * in_img + (size_t)oh0 * g.wo, P,
                                         in_img, 0.0f, ws, ws_off, pb, K * pb, (size_t)m));
             ENCO_TRY(run_col2im(ctx, y, y_off + (size_t)n0 * out_img, ws, ws_off, b, b_off, m, &g,
-                                oh0, rows, oh0 > 0));
+                                oh0, rows, oh0 > 0, cpu_rows(ctx)));
         }
     }
     return ENCO_OK;
@@ -1085,7 +1158,8 @@ enco_status enco_conv_transpose2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_o
         }
     }
     if (db)
-        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, (size_t)g.h * g.w));
+        ENCO_TRY(run_bias_grad(ctx, db, db_off, dy, dy_off, s->n, s->cout, (size_t)g.h * g.w,
+                               cpu_rows(ctx)));
     return ENCO_OK;
 }
 
@@ -1241,7 +1315,7 @@ enco_status enco_pad2d_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem 
     const conv_geom g = pad2d_geom(s);
     ENCO_TRY(check_mem(dx, dx_off, (size_t)s->n * s->c * s->h * s->w, op, "dx"));
     ENCO_TRY(check_mem(dy, dy_off, (size_t)s->n * s->c * geom_p(&g), op, "dy"));
-    return run_col2im(ctx, dx, dx_off, dy, dy_off, NULL, 0, s->n, &g, 0, g.ho, 0);
+    return run_col2im(ctx, dx, dx_off, dy, dy_off, NULL, 0, s->n, &g, 0, g.ho, 0, cpu_rows(ctx));
 }
 
 void enco_pad2d_forward_ref(double *y, const double *x, const enco_pad2d_shape *s)

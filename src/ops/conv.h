@@ -45,7 +45,8 @@ size_t enco_conv2d_workspace_floats(const enco_conv2d_shape *s, int images);
  * layer within cap_floats: one image's column matrix when it fits the cap,
  * else whole output rows up to the cap (banded processing; at least one row);
  * raised to what the flipped-weight input gradient of a stride-1 layer needs
- * when that is within the cap too. */
+ * when that is within the cap too (by the default rule: see
+ * enco_kernel_policy.conv_bwd_flip). */
 size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_floats);
 
 /* As enco_conv2d_workspace_plan_floats for the paths ctx runs: where the
@@ -54,6 +55,27 @@ size_t enco_conv2d_workspace_plan_floats(const enco_conv2d_shape *s, size_t cap_
  * and one image's padded input gradient, when that is within the cap. */
 size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_shape *s,
                                              size_t cap_floats);
+
+/* The kernel paths of one shape on one context, chosen once from the
+ * context's kernel policy (include/enco/enco.h, enco_kernel_policy) by
+ * enco_conv2d_plan and kept with the layer: a network plans each of its
+ * convolutions when it is built and runs them through the _planned entry
+ * points. enco_conv2d_forward / _backward plan on every call. */
+typedef struct enco_conv2d_paths {
+    enco_conv2d_shape shape; /* the shape they were chosen for (any n runs them) */
+    int direct;       /* cout within conv_direct_max: the direct small-cout kernels */
+    int strip;        /* those as the CPU strip / row kernels */
+    int implicit;     /* the packed GEMM builds the column matrices itself */
+    int wgrad_direct; /* ... and the weight gradient reads x inside its multiply */
+    int bwd_flip;     /* input gradient as a convolution with the flipped weights (stride 1,
+                       * where the workspace holds it) */
+    int rows;         /* the per-plane CPU kernels (folds, bias gradient, weight flips) */
+    int splitk;       /* the policy's conv_splitk (the parts of a band count at the call) */
+    int small_parts;  /* parts of the direct weight gradient */
+} enco_conv2d_paths;
+
+/* Checks s and chooses its paths on ctx. */
+enco_status enco_conv2d_plan(enco_ctx *ctx, const enco_conv2d_shape *s, enco_conv2d_paths *out);
 
 /* y = conv(x, w) + b. b may be NULL (no bias). */
 enco_status enco_conv2d_forward(enco_ctx *ctx,
@@ -75,6 +97,21 @@ enco_status enco_conv2d_backward(enco_ctx *ctx,
                                  cl_mem w, size_t w_off,       /* (cout, cin, kh, kw) */
                                  cl_mem ws, size_t ws_off, size_t ws_floats,
                                  const enco_conv2d_shape *s);
+
+/* enco_conv2d_forward / _backward along paths chosen by enco_conv2d_plan
+ * for s (any batch size s->n: no choice depends on it; another shape is
+ * refused). */
+enco_status enco_conv2d_forward_planned(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x,
+                                        size_t x_off, cl_mem w, size_t w_off, cl_mem b,
+                                        size_t b_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                        const enco_conv2d_shape *s,
+                                        const enco_conv2d_paths *paths);
+enco_status enco_conv2d_backward_planned(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dw,
+                                         size_t dw_off, cl_mem db, size_t db_off, cl_mem dy,
+                                         size_t dy_off, cl_mem x, size_t x_off, cl_mem w,
+                                         size_t w_off, cl_mem ws, size_t ws_off, size_t ws_floats,
+                                         const enco_conv2d_shape *s,
+                                         const enco_conv2d_paths *paths);
 
 /* float64 references (plain loops). b / dx / dw / db may be NULL. */
 void enco_conv2d_forward_ref(double *y, const double *x, const double *w, const double *b,

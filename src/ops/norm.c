@@ -55,10 +55,10 @@ static size_t pow2_at_least(size_t x, size_t cap)
 /* The <kernel>_cpu row kernels (cl/norm.cl: one work-item per row, where
  * PoCL runs the group kernels with their barriers 3-4x below memory
  * bandwidth); they give the same bits as the group kernels.
- * ENCO_NORM_ROWS: 0 = never, 1 = on any device (tests), unset = on CPUs. */
+ * The policy's norm_rows (ENCO_NORM_ROWS; default: on CPUs). */
 static int cpu_rows(const enco_ctx *ctx)
 {
-    return enco_cpu_kernels(ctx, "ENCO_NORM_ROWS");
+    return enco_ctx_kernel_policy(ctx)->norm_rows == ENCO_PATH_ON;
 }
 
 /* One group per row of `len` floats, `rows` rows; nlocal local arrays, the

@@ -26,12 +26,11 @@ enco_status enco_checkpoint_save(enco_trainer *t, const enco_run_state *rs, cons
     enco_st_file *f = enco_st_new();
     if (!f)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
     enco_status st = ENCO_OK;
-    for (int i = 0; i < 3 && st == ENCO_OK; i++)
-        st = enco_params_save(t->ctx, sets[i], f, "");
-    for (int i = 0; i < 3 && st == ENCO_OK; i++)
-        st = enco_params_save_moments(t->ctx, sets[i], f);
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_save(t->ctx, &t->nets[i], f, "");
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_save_moments(t->ctx, &t->nets[i], f);
     if (st == ENCO_OK)
         st = add_i64(f, "state.epoch", rs->epoch);
     if (st == ENCO_OK)
@@ -67,11 +66,22 @@ enco_status enco_checkpoint_load(enco_trainer *t, enco_run_state *rs, const char
     if (!fmt || strcmp(fmt, ENCO_CHECKPOINT_FORMAT) != 0)
         st = ENCO_FAIL(ENCO_ERR_FORMAT, "%s is not an enco-cl training checkpoint (format %s)",
                        path, fmt ? fmt : "missing");
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
-    for (int i = 0; i < 3 && st == ENCO_OK; i++) {
-        st = enco_params_load(t->ctx, sets[i], f, "");
+    /* The family first: another family's checkpoint has other networks. */
+    const char *meta = st == ENCO_OK ? enco_st_get_meta(f, "config") : NULL;
+    if (meta) {
+        enco_config saved;
+        enco_config_defaults(&saved);
+        if (enco_config_load_text(&saved, meta, path) == ENCO_OK &&
+            strcmp(saved.model.family, t->cfg.model.family) != 0)
+            st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                           "%s is a checkpoint of model.family \"%s\"; the configuration "
+                           "says \"%s\"",
+                           path, saved.model.family, t->cfg.model.family);
+    }
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++) {
+        st = enco_params_load(t->ctx, &t->nets[i], f, "");
         if (st == ENCO_OK)
-            st = enco_params_load_moments(t->ctx, sets[i], f);
+            st = enco_params_load_moments(t->ctx, &t->nets[i], f);
         if (st != ENCO_OK)
             enco_error_append(" (in %s: a checkpoint of a different architecture?)", path);
     }

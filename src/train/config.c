@@ -15,6 +15,10 @@
 
 /* One row per option: the single source of truth. */
 const enco_option enco_options[] = {
+    {"model.family", ENCO_OPT_STRING, OFF(model.family), NOCOUNT, 0, 0, "enco|cut|fastcut",
+     "\"enco\"",
+     "the model trained: EnCo, or the baselines CUT and FastCUT (their options: the cut and "
+     "fastcut groups; the model.nce_layers ... train.stop_idt_epochs options are EnCo's)"},
     {"model.input_nc", ENCO_OPT_INT, OFF(model.input_nc), NOCOUNT, 1, 4, NULL, "3",
      "channels of domain A images (1 grayscale, 3 RGB)"},
     {"model.output_nc", ENCO_OPT_INT, OFF(model.output_nc), NOCOUNT, 1, 4, NULL, "3",
@@ -123,6 +127,52 @@ const enco_option enco_options[] = {
      "iterations between checkpoints (0: epoch ends only)"},
     {"run.max_iterations", ENCO_OPT_INT, OFF(run.max_iterations), NOCOUNT, 0, 2000000000, NULL,
      "0", "stop after this many iterations in all (0: train every epoch)"},
+    {"cut.lambda_GAN", ENCO_OPT_FLOAT, OFF(cut.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",
+     "CUT: weight of the GAN loss"},
+    {"cut.lambda_NCE", ENCO_OPT_FLOAT, OFF(cut.lambda_NCE), NOCOUNT, 0, 1e6, NULL, "1.0",
+     "CUT: weight of the PatchNCE loss"},
+    {"cut.nce_idt", ENCO_OPT_BOOL, OFF(cut.nce_idt), NOCOUNT, 0, 1, NULL, "true",
+     "CUT: also PatchNCE between real_B and G(real_B) (NCE_Y)"},
+    {"cut.nce_layers", ENCO_OPT_INT_LIST, OFF(cut.nce_layers), OFF(cut.n_nce_layers), 0, 1000,
+     NULL, "[0, 4, 8, 12, 16]",
+     "CUT: G encoder layers of the PatchNCE loss (0: the input image), increasing"},
+    {"cut.nce_T", ENCO_OPT_FLOAT, OFF(cut.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07",
+     "CUT: temperature of the PatchNCE loss"},
+    {"cut.num_patches", ENCO_OPT_INT, OFF(cut.num_patches), NOCOUNT, 1, 65536, NULL, "256",
+     "CUT: patches per layer (clamped to the map size), the same positions for every image"},
+    {"cut.netF_nc", ENCO_OPT_INT, OFF(cut.netF_nc), NOCOUNT, 1, 4096, NULL, "256",
+     "CUT: width of the PatchSampleF MLPs"},
+    {"cut.nce_includes_all_negatives_from_minibatch", ENCO_OPT_BOOL,
+     OFF(cut.nce_includes_all_negatives_from_minibatch), NOCOUNT, 0, 1, NULL, "false",
+     "CUT: negatives from every image of the batch instead of the same image"},
+    {"cut.nce_flip_equivariance", ENCO_OPT_BOOL, OFF(cut.nce_flip_equivariance), NOCOUNT, 0, 1,
+     NULL, "false",
+     "CUT: flip G's input left-right with probability 0.5 per iteration, queries flipped back"},
+    {"cut.lr", ENCO_OPT_FLOAT, OFF(cut.lr), NOCOUNT, 0, 1, NULL, "0.0002",
+     "CUT: learning rate of G, D and F"},
+    {"fastcut.lambda_GAN", ENCO_OPT_FLOAT, OFF(fastcut.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",
+     "FastCUT: weight of the GAN loss"},
+    {"fastcut.lambda_NCE", ENCO_OPT_FLOAT, OFF(fastcut.lambda_NCE), NOCOUNT, 0, 1e6, NULL, "10.0",
+     "FastCUT: weight of the PatchNCE loss"},
+    {"fastcut.nce_idt", ENCO_OPT_BOOL, OFF(fastcut.nce_idt), NOCOUNT, 0, 1, NULL, "false",
+     "FastCUT: also PatchNCE between real_B and G(real_B) (NCE_Y)"},
+    {"fastcut.nce_layers", ENCO_OPT_INT_LIST, OFF(fastcut.nce_layers), OFF(fastcut.n_nce_layers), 0, 1000,
+     NULL, "[0, 4, 8, 12, 16]",
+     "FastCUT: G encoder layers of the PatchNCE loss (0: the input image), increasing"},
+    {"fastcut.nce_T", ENCO_OPT_FLOAT, OFF(fastcut.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07",
+     "FastCUT: temperature of the PatchNCE loss"},
+    {"fastcut.num_patches", ENCO_OPT_INT, OFF(fastcut.num_patches), NOCOUNT, 1, 65536, NULL, "256",
+     "FastCUT: patches per layer (clamped to the map size), the same positions for every image"},
+    {"fastcut.netF_nc", ENCO_OPT_INT, OFF(fastcut.netF_nc), NOCOUNT, 1, 4096, NULL, "256",
+     "FastCUT: width of the PatchSampleF MLPs"},
+    {"fastcut.nce_includes_all_negatives_from_minibatch", ENCO_OPT_BOOL,
+     OFF(fastcut.nce_includes_all_negatives_from_minibatch), NOCOUNT, 0, 1, NULL, "false",
+     "FastCUT: negatives from every image of the batch instead of the same image"},
+    {"fastcut.nce_flip_equivariance", ENCO_OPT_BOOL, OFF(fastcut.nce_flip_equivariance), NOCOUNT, 0, 1,
+     NULL, "true",
+     "FastCUT: flip G's input left-right with probability 0.5 per iteration, queries flipped back"},
+    {"fastcut.lr", ENCO_OPT_FLOAT, OFF(fastcut.lr), NOCOUNT, 0, 1, NULL, "0.0002",
+     "FastCUT: learning rate of G, D and F"},
 };
 const size_t enco_options_count = sizeof enco_options / sizeof enco_options[0];
 
@@ -466,8 +516,23 @@ static enco_status load_parsed(enco_config *cfg, config_t *lc, const char *path)
     return st;
 }
 
+static enco_status validate_cut(const enco_cut_config *c, const char *g)
+{
+    if (c->n_nce_layers < 1 || c->n_nce_layers > 8)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s.nce_layers needs 1 to 8 layers, got %d", g,
+                         c->n_nce_layers);
+    for (int i = 1; i < c->n_nce_layers; i++)
+        if (c->nce_layers[i] <= c->nce_layers[i - 1])
+            return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s.nce_layers must be increasing", g);
+    return ENCO_OK;
+}
+
 enco_status enco_config_validate(const enco_config *cfg)
 {
+    if (strcmp(cfg->model.family, "cut") == 0)
+        ENCO_TRY(validate_cut(&cfg->cut, "cut"));
+    else if (strcmp(cfg->model.family, "fastcut") == 0)
+        ENCO_TRY(validate_cut(&cfg->fastcut, "fastcut"));
     int n = cfg->model.n_nce_layers;
     if (n < 2 || n % 2 != 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,

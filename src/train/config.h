@@ -8,8 +8,23 @@
 #define ENCO_MAX_NCE_LAYERS 16
 #define ENCO_CFG_STR 512
 
+/* The options of a CUT-like family (cut, fastcut: same keys, their own
+ * defaults; docs/cut.md). */
+typedef struct enco_cut_config {
+    double lambda_GAN, lambda_NCE;
+    int nce_idt;
+    int nce_layers[ENCO_MAX_NCE_LAYERS];
+    int n_nce_layers;
+    double nce_T;
+    int num_patches, netF_nc;
+    int nce_includes_all_negatives_from_minibatch;
+    int nce_flip_equivariance;
+    double lr;
+} enco_cut_config;
+
 typedef struct enco_config {
     struct {
+        char family[16];        /* enco | cut | fastcut */
         int input_nc, output_nc;
         int ngf, n_blocks, ndf, n_layers_D;
         int nce_layers[ENCO_MAX_NCE_LAYERS];
@@ -47,6 +62,7 @@ typedef struct enco_config {
         int print_every, sample_every, save_every;
         int max_iterations;     /* 0: run every epoch */
     } run;
+    enco_cut_config cut, fastcut;
 } enco_config;
 
 typedef enum enco_opt_type {

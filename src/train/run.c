@@ -2,6 +2,7 @@
 #include "train/run.h"
 
 #include "data/image.h"
+#include "models/family.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,22 +15,22 @@
 
 #define F4 sizeof(float)
 
-enum { SERIES_D, SERIES_G_GAN, SERIES_ENCO, SERIES_IDT, SERIES_G, NSERIES };
-static const char *const series_name[NSERIES] = {"loss_D", "loss_G_GAN", "loss_EnCo", "loss_idt",
-                                                 "loss_G"};
-static const int series_slot[NSERIES] = {ENCO_LOSS_D, ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO,
-                                         ENCO_LOSS_IDT, ENCO_LOSS_G};
-static const char *const series_colour[NSERIES] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
-                                                   "#111111"};
+/* The series logged: the family's losses flagged ENCO_LOSS_LOGGED, in slot
+ * order, named loss_<name> as the reference logs them. */
+static const char *const series_colour[ENCO_MAX_LOGGED] = {
+    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#111111", "#ff7f0e", "#8c564b", "#17becf"};
 
 typedef struct history {
     int64_t *iter;
-    float *v[NSERIES];
+    float *v[ENCO_MAX_LOGGED];
     size_t n, cap;
 } history;
 
 typedef struct run {
     enco_trainer *t;
+    int nseries;
+    int series_slot[ENCO_MAX_LOGGED];
+    char series_name[ENCO_MAX_LOGGED][48]; /* "loss_D" */
     enco_batch_source *src;
     const enco_run_options *o;
     enco_run_state rs;
@@ -71,7 +72,7 @@ static enco_status make_dir(const char *path)
     return ENCO_OK;
 }
 
-static enco_status history_add(history *h, int64_t iter, const float *losses)
+static enco_status history_add(const run *r, history *h, int64_t iter, const float *losses)
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 256;
@@ -79,7 +80,7 @@ static enco_status history_add(history *h, int64_t iter, const float *losses)
         if (!it)
             return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
         h->iter = it;
-        for (int s = 0; s < NSERIES; s++) {
+        for (int s = 0; s < r->nseries; s++) {
             float *v = realloc(h->v[s], cap * sizeof *v);
             if (!v)
                 return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
@@ -88,8 +89,8 @@ static enco_status history_add(history *h, int64_t iter, const float *losses)
         h->cap = cap;
     }
     h->iter[h->n] = iter;
-    for (int s = 0; s < NSERIES; s++)
-        h->v[s][h->n] = losses[series_slot[s]];
+    for (int s = 0; s < r->nseries; s++)
+        h->v[s][h->n] = losses[r->series_slot[s]];
     h->n++;
     return ENCO_OK;
 }
@@ -97,7 +98,7 @@ static enco_status history_add(history *h, int64_t iter, const float *losses)
 static void history_free(history *h)
 {
     free(h->iter);
-    for (int s = 0; s < NSERIES; s++)
+    for (int s = 0; s < ENCO_MAX_LOGGED; s++)
         free(h->v[s]);
 }
 
@@ -119,16 +120,25 @@ static enco_status history_reload(run *r)
     while (st == ENCO_OK && fgets(line, sizeof line, f)) {
         long long it = 0;
         float l[ENCO_LOSS_SLOTS] = {0};
-        int epoch = 0;
+        int epoch = 0, found = 0;
         double lr = 0;
-        if (sscanf(line,
-                   "{\"iter\": %lld, \"epoch\": %d, \"lr_factor\": %lf, \"loss_D\": %f, "
-                   "\"loss_G_GAN\": %f, \"loss_EnCo\": %f, \"loss_idt\": %f, \"loss_G\": %f",
-                   &it, &epoch, &lr, &l[ENCO_LOSS_D], &l[ENCO_LOSS_G_GAN], &l[ENCO_LOSS_ENCO],
-                   &l[ENCO_LOSS_IDT], &l[ENCO_LOSS_G]) != 8 ||
+        if (sscanf(line, "{\"iter\": %lld, \"epoch\": %d, \"lr_factor\": %lf,", &it, &epoch,
+                   &lr) != 3 ||
             it > r->rs.total_iter)
             continue;
-        st = history_add(&r->h, it, l);
+        for (int s = 0; s < r->nseries; s++) {
+            char key[64];
+            snprintf(key, sizeof key, "\"%s\": ", r->series_name[s]);
+            const char *at = strstr(line, key);
+            char *end = NULL;
+            if (at) {
+                l[r->series_slot[s]] = strtof(at + strlen(key), &end);
+                found += end != at + strlen(key);
+            }
+        }
+        if (found != r->nseries) /* another family's run, or a damaged line */
+            continue;
+        st = history_add(r, &r->h, it, l);
         size_t ll = strlen(line);
         if (len + ll + 1 > cap) {
             cap = 2 * (len + ll + 1);
@@ -151,17 +161,15 @@ static enco_status history_reload(run *r)
 
 static enco_status log_losses(run *r, const float *l)
 {
-    ENCO_TRY(history_add(&r->h, r->rs.total_iter, l));
+    ENCO_TRY(history_add(r, &r->h, r->rs.total_iter, l));
     FILE *f = fopen(file_in(r, "losses.jsonl"), "a");
     if (!f)
         return ENCO_FAIL(ENCO_ERR_IO, "cannot append to %s: %s", r->path, strerror(errno));
-    fprintf(f,
-            "{\"iter\": %lld, \"epoch\": %lld, \"lr_factor\": %.9g, \"loss_D\": %.9g, "
-            "\"loss_G_GAN\": %.9g, \"loss_EnCo\": %.9g, \"loss_idt\": %.9g, \"loss_G\": %.9g, "
-            "\"seconds\": %.3f}\n",
-            (long long)r->rs.total_iter, (long long)r->rs.epoch, r->t->lr_scale, l[ENCO_LOSS_D],
-            l[ENCO_LOSS_G_GAN], l[ENCO_LOSS_ENCO], l[ENCO_LOSS_IDT], l[ENCO_LOSS_G],
-            now_s() - r->t0);
+    fprintf(f, "{\"iter\": %lld, \"epoch\": %lld, \"lr_factor\": %.9g",
+            (long long)r->rs.total_iter, (long long)r->rs.epoch, r->t->lr_scale);
+    for (int s = 0; s < r->nseries; s++)
+        fprintf(f, ", \"%s\": %.9g", r->series_name[s], l[r->series_slot[s]]);
+    fprintf(f, ", \"seconds\": %.3f}\n", now_s() - r->t0);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad)
         return ENCO_FAIL(ENCO_ERR_IO, "writing %s failed", r->path);
@@ -172,14 +180,18 @@ static enco_status log_losses(run *r, const float *l)
 static enco_status read_losses(run *r, float *l)
 {
     ENCO_TRY(enco_trainer_losses(r->t, l));
-    for (int s = 0; s < NSERIES; s++)
-        if (!isfinite(l[series_slot[s]]))
+    for (int s = 0; s < r->nseries; s++)
+        if (!isfinite(l[r->series_slot[s]]))
             return ENCO_FAIL(ENCO_ERR_NUMERIC,
                              "%s became %g at iteration %lld (epoch %lld): training diverged. "
                              "The last good checkpoint is kept in %s/latest.safetensors; try "
-                             "lower learning rates (train.lr_G, train.lr_D, train.lr_F)",
-                             series_name[s], (double)l[series_slot[s]],
-                             (long long)r->rs.total_iter, (long long)r->rs.epoch, r->o->dir);
+                             "lower learning rates (%s)",
+                             r->series_name[s], (double)l[r->series_slot[s]],
+                             (long long)r->rs.total_iter, (long long)r->rs.epoch, r->o->dir,
+                             strcmp(r->t->family->name, "enco") == 0
+                                 ? "train.lr_G, train.lr_D, train.lr_F"
+                                 : strcmp(r->t->family->name, "cut") == 0 ? "cut.lr"
+                                                                          : "fastcut.lr");
     return ENCO_OK;
 }
 
@@ -198,9 +210,11 @@ static void report(run *r, const float *l, const char *event, const char *path)
     p.it_per_s = el > 0 ? (double)done / el : 0;
     p.eta_s = p.it_per_s > 0 ? (double)(r->total_planned - r->rs.total_iter) / p.it_per_s : 0;
     p.lr_factor = r->t->lr_scale;
-    if (l)
-        memcpy(p.losses, l, sizeof p.losses);
-    p.npairs = r->t->npairs;
+    p.nlosses = r->nseries;
+    for (int s = 0; s < r->nseries; s++) {
+        p.loss_names[s] = r->series_name[s] + 5; /* without "loss_" */
+        p.losses[s] = l ? l[r->series_slot[s]] : 0.0f;
+    }
     p.event = event;
     p.path = path;
     r->o->on_progress(&p, r->o->user);
@@ -222,16 +236,14 @@ static enco_status sample(run *r)
     enco_trainer *t = r->t;
     int n = t->n, c = t->cfg.model.output_nc;
     size_t img = (size_t)c * t->h * t->w;
-    cl_mem gm;
-    size_t goff;
-    enco_seqnet_output(&t->gnet, &gm, &goff, NULL, NULL, NULL);
-    ENCO_TRY(enco_download(t->ctx, gm, goff * F4, (t->idt_on ? 2 : 1) * n * img * F4, r->host_out));
+    ENCO_TRY(enco_download(t->ctx, t->fake, t->fake_off * F4, (t->has_idt ? 2 : 1) * n * img * F4,
+                           r->host_out));
     enco_image *tiles = calloc((size_t)3 * n, sizeof *tiles);
     if (!tiles)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     enco_status st = ENCO_OK;
     for (int i = 0; i < n && st == ENCO_OK; i++) {
-        const float *third = t->idt_on ? r->host_out + (size_t)(n + i) * img : r->b + i * img;
+        const float *third = t->has_idt ? r->host_out + (size_t)(n + i) * img : r->b + i * img;
         st = enco_image_from_tensor(&tiles[3 * i], r->a + i * img, c, t->h, t->w);
         if (st == ENCO_OK)
             st = enco_image_from_tensor(&tiles[3 * i + 1], r->host_out + i * img, c, t->h, t->w);
@@ -275,7 +287,7 @@ static void svg_series(char **p, size_t *left, const history *h, int s, float lo
 static enco_status write_html(run *r)
 {
     const history *h = &r->h;
-    size_t cap = 8192 + h->n * NSERIES * 24;
+    size_t cap = 8192 + h->n * (size_t)r->nseries * 24;
     char *buf = malloc(cap), *p = buf;
     if (!buf)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
@@ -290,7 +302,7 @@ static enco_status write_html(run *r)
     p += k, left -= (size_t)k;
     if (h->n > 0) {
         float lo = INFINITY, hi = -INFINITY;
-        for (int s = 0; s < NSERIES; s++)
+        for (int s = 0; s < r->nseries; s++)
             for (size_t i = 0; i < h->n; i++) {
                 lo = fminf(lo, h->v[s][i]);
                 hi = fmaxf(hi, h->v[s][i]);
@@ -301,13 +313,13 @@ static enco_status write_html(run *r)
                      "<text x='2' y='300' font-size='11'>%.3g</text>\n",
                      (double)hi, (double)lo);
         p += k, left -= (size_t)k;
-        for (int s = 0; s < NSERIES; s++)
+        for (int s = 0; s < r->nseries; s++)
             svg_series(&p, &left, h, s, lo, hi);
         k = snprintf(p, left, "</svg>\n<table><tr>");
         p += k, left -= (size_t)k;
-        for (int s = 0; s < NSERIES; s++) {
+        for (int s = 0; s < r->nseries; s++) {
             k = snprintf(p, left, "<td style='color:%s'>&#9632; %s = %.4g</td>", series_colour[s],
-                         series_name[s], (double)h->v[s][h->n - 1]);
+                         r->series_name[s], (double)h->v[s][h->n - 1]);
             p += k, left -= (size_t)k;
         }
         k = snprintf(p, left, "</tr></table>\n");
@@ -387,6 +399,15 @@ enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_r
     memset(&r, 0, sizeof r);
     r.t = t, r.src = src, r.o = o;
     r.rs.epoch = t->cfg.train.epoch_count;
+    for (int i = 0; i < enco_trainer_loss_count(t) && r.nseries < ENCO_MAX_LOGGED; i++) {
+        char name[40];
+        int flags = 0;
+        enco_trainer_loss_name(t, i, name, sizeof name, &flags);
+        if (!(flags & ENCO_LOSS_LOGGED))
+            continue;
+        snprintf(r.series_name[r.nseries], sizeof r.series_name[0], "loss_%s", name);
+        r.series_slot[r.nseries++] = i;
+    }
     ENCO_TRY(make_dir(o->dir));
     char samples[1100];
     snprintf(samples, sizeof samples, "%s/samples", o->dir);

@@ -8,6 +8,8 @@
 
 #include <signal.h>
 
+#define ENCO_MAX_LOGGED 8
+
 /* Where batches come from (a dataset loader, or a test's generator). */
 typedef struct enco_batch_source {
     void *self;
@@ -21,8 +23,9 @@ typedef struct enco_batch_source {
 typedef struct enco_progress {
     int64_t epoch, epoch_iter, epoch_length, total_iter, total_planned;
     double it_per_s, eta_s, lr_factor;
-    float losses[ENCO_LOSS_SLOTS];
-    int npairs;
+    int nlosses;             /* the family's logged losses */
+    const char *loss_names[ENCO_MAX_LOGGED]; /* "D", "G_GAN", ... */
+    float losses[ENCO_MAX_LOGGED];
     const char *event;       /* NULL, or "checkpoint", "sample", "resume", "stop" */
     const char *path;        /* file of the event */
 } enco_progress;

@@ -11,13 +11,16 @@
 
 typedef struct step_inputs {
     const enco_st_tensor *a, *b;
-    int32_t *ids[ENCO_MAX_PAIRS], *cand[ENCO_MAX_PAIRS], *cover[ENCO_MAX_PAIRS];
+    int32_t *ids[ENCO_MAX_PAIRS], *ids_y[ENCO_MAX_PAIRS], *cand[ENCO_MAX_PAIRS],
+        *cover[ENCO_MAX_PAIRS];
+    int flipped;
 } step_inputs;
 
 static void inputs_free(step_inputs *si)
 {
     for (int p = 0; p < ENCO_MAX_PAIRS; p++) {
         free(si->ids[p]);
+        free(si->ids_y[p]);
         free(si->cand[p]);
         free(si->cover[p]);
     }
@@ -63,12 +66,31 @@ static enco_status read_inputs(const enco_trainer *t, const enco_st_file *in, co
     ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 4, shape, &si->a));
     snprintf(key, sizeof key, "%sreal_B", prefix);
     ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 4, shape, &si->b));
+    const int dag = t->score[0] != NULL;
+    if (t->has_draws_y) { /* CUT's families: NCE_Y's ids and the flip draw */
+        for (int p = 0; p < t->npairs; p++) {
+            snprintf(key, sizeof key, "%spatch_ids_Y.%d", prefix, p);
+            ENCO_TRY(int_rows(in, key, t->n, t->k[p], &si->ids_y[p]));
+            ov->patch_ids_Y[p] = si->ids_y[p];
+        }
+        snprintf(key, sizeof key, "%sflipped", prefix);
+        const enco_st_tensor *f = enco_st_find(in, key);
+        if (f) {
+            int64_t v = 0;
+            if (f->dtype == ENCO_DT_I64 && f->ndim == 0)
+                memcpy(&v, f->data, sizeof v);
+            if (f->dtype != ENCO_DT_I64 || f->ndim != 0 || (v != 0 && v != 1))
+                return ENCO_FAIL(ENCO_ERR_FORMAT, "%s must be an int64 scalar, 0 or 1", key);
+            si->flipped = (int)v;
+            ov->flipped = &si->flipped;
+        }
+    }
     for (int p = 0; p < t->npairs; p++) {
         int hw = t->fh[p] * t->fw[p], K = t->k[p];
         int m = t->cfg.train.oversample_ratio * K < hw ? t->cfg.train.oversample_ratio * K : hw;
         int r = (int)((double)K * t->cfg.train.random_ratio);
         snprintf(key, sizeof key, "%sdag_cand.%d", prefix, p);
-        if (use_dag_draws && enco_st_find(in, key)) {
+        if (dag && use_dag_draws && enco_st_find(in, key)) {
             ENCO_TRY(int_rows(in, key, t->n, m, &si->cand[p]));
             snprintf(key, sizeof key, "%sdag_cover.%d", prefix, p);
             ENCO_TRY(int_rows(in, key, t->n, r, &si->cover[p]));
@@ -108,33 +130,49 @@ static enco_status add_device(enco_trainer *t, enco_st_file *out, const char *ke
     return st;
 }
 
-/* Losses, pred_fake and patch ids of the last iteration. */
+/* Losses, pred_fake and the draws of the last iteration. */
+static enco_status write_ids(enco_trainer *t, enco_st_file *out, const char *key, cl_mem m,
+                             int k)
+{
+    size_t count = (size_t)t->n * k;
+    int32_t *ids = malloc(count * sizeof *ids);
+    int64_t *ids64 = malloc(count * sizeof *ids64);
+    enco_status st = ids && ids64 ? enco_download(t->ctx, m, 0, count * sizeof *ids, ids)
+                                  : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    for (size_t i = 0; st == ENCO_OK && i < count; i++)
+        ids64[i] = ids[i];
+    if (st == ENCO_OK)
+        st = enco_st_add(out, key, ENCO_DT_I64, 2, (int64_t[]){t->n, k}, ids64);
+    free(ids);
+    free(ids64);
+    return st;
+}
+
 static enco_status write_iteration(enco_trainer *t, enco_st_file *out, const char *pre)
 {
     float l[ENCO_LOSS_SLOTS];
     ENCO_TRY(enco_trainer_losses(t, l));
-    ENCO_TRY(add_scalar(out, pre, "loss.D", l[ENCO_LOSS_D]));
-    ENCO_TRY(add_scalar(out, pre, "loss.G_GAN", l[ENCO_LOSS_G_GAN]));
-    ENCO_TRY(add_scalar(out, pre, "loss.EnCo", l[ENCO_LOSS_ENCO]));
-    ENCO_TRY(add_scalar(out, pre, "loss.idt", l[ENCO_LOSS_IDT]));
-    ENCO_TRY(add_scalar(out, pre, "loss.G", l[ENCO_LOSS_G]));
-    char key[256];
+    char key[256], name[64];
+    for (int i = 0; i < enco_trainer_loss_count(t); i++) {
+        int flags = 0;
+        enco_trainer_loss_name(t, i, name, sizeof name, &flags);
+        if (!(flags & ENCO_LOSS_STEP))
+            continue;
+        snprintf(key, sizeof key, "loss.%s", name);
+        ENCO_TRY(add_scalar(out, pre, key, l[i]));
+    }
     for (int p = 0; p < t->npairs; p++) {
-        snprintf(key, sizeof key, "loss.EnCo.%d", p);
-        ENCO_TRY(add_scalar(out, pre, key, l[ENCO_LOSS_ENCO_PAIR0 + p]));
-        size_t count = (size_t)t->n * t->k[p];
-        int32_t *ids = malloc(count * sizeof *ids);
-        int64_t *ids64 = malloc(count * sizeof *ids64);
-        enco_status st = ids && ids64 ? enco_trainer_patch_ids(t, p, ids)
-                                      : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-        for (size_t i = 0; st == ENCO_OK && i < count; i++)
-            ids64[i] = ids[i];
         snprintf(key, sizeof key, "%spatch_ids.%d", pre, p);
-        if (st == ENCO_OK)
-            st = enco_st_add(out, key, ENCO_DT_I64, 2, (int64_t[]){t->n, t->k[p]}, ids64);
-        free(ids);
-        free(ids64);
-        ENCO_TRY(st);
+        ENCO_TRY(write_ids(t, out, key, t->idx[p], t->k[p]));
+        if (t->has_draws_y) {
+            snprintf(key, sizeof key, "%spatch_ids_Y.%d", pre, p);
+            ENCO_TRY(write_ids(t, out, key, t->idx_y[p], t->k[p]));
+        }
+    }
+    if (t->has_draws_y) {
+        int64_t f = t->flipped;
+        snprintf(key, sizeof key, "%sflipped", pre);
+        ENCO_TRY(enco_st_add(out, key, ENCO_DT_I64, 0, NULL, &f));
     }
     cl_mem dm;
     size_t doff;
@@ -160,8 +198,10 @@ enco_status enco_step_again(enco_trainer *t, const enco_st_file *in, const char 
  * belongs to, or NULL; *leaf: the rest (parameter name, or "" for adam_step). */
 static enco_param_set *adam_net(enco_trainer *t, const char *rest, int is_step, const char **leaf)
 {
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
-    for (int i = 0; i < 3; i++) {
+    enco_param_set *sets[ENCO_MAX_NETS];
+    for (int i = 0; i < t->nnets; i++)
+        sets[i] = &t->nets[i];
+    for (int i = 0; i < t->nnets; i++) {
         size_t n = strlen(sets[i]->prefix) - 1; /* "netG" without its dot */
         if (strncmp(rest, sets[i]->prefix, n) != 0)
             continue;
@@ -207,8 +247,7 @@ static enco_status load_moment(enco_trainer *t, const enco_param_set *ps, const 
  * fresh. A tensor that fits no parameter, or a partial set, is refused. */
 static enco_status load_adam(enco_trainer *t, const enco_st_file *in, const char *prefix)
 {
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
-    int has[3] = {0, 0, 0};
+    int has[ENCO_MAX_NETS] = {0};
     size_t plen = strlen(prefix);
     for (size_t i = 0; i < in->count; i++) {
         const char *name = in->tensors[i].name;
@@ -227,12 +266,12 @@ static enco_status load_adam(enco_trainer *t, const enco_st_file *in, const char
             return ENCO_FAIL(ENCO_ERR_FORMAT,
                              "tensor %s names no %s of this model", name,
                              is_step ? "net (netG, netD, netF)" : "trainable parameter");
-        has[ps == &t->G ? 0 : ps == &t->D ? 1 : 2] = 1;
+        has[ps - t->nets] = 1;
     }
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < t->nnets; s++) {
         if (!has[s])
             continue;
-        enco_param_set *ps = sets[s];
+        enco_param_set *ps = &t->nets[s];
         char key[256];
         snprintf(key, sizeof key, "%sadam_step.%.*s", prefix, (int)strlen(ps->prefix) - 1,
                  ps->prefix);
@@ -278,30 +317,26 @@ enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const en
     enco_trainer *t = NULL;
     ENCO_TRY(enco_trainer_create(ctx, cfg, (int)a->shape[0], (int)a->shape[2], (int)a->shape[3],
                                  &t));
-    enco_status st = enco_params_load(ctx, &t->G, in, prefix);
-    if (st == ENCO_OK)
-        st = enco_params_load(ctx, &t->D, in, prefix);
-    if (st == ENCO_OK)
-        st = enco_params_load(ctx, &t->F, in, prefix);
+    enco_status st = ENCO_OK;
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_load(ctx, &t->nets[i], in, prefix);
     if (st == ENCO_OK)
         st = load_adam(t, in, prefix);
     if (st == ENCO_OK)
         st = enco_step_again(t, in, prefix, use_dag_draws, out, "");
     if (st == ENCO_OK) {
-        cl_mem gm;
-        size_t goff;
-        enco_seqnet_output(&t->gnet, &gm, &goff, NULL, NULL, NULL);
+        cl_mem gm = t->fake;
+        size_t goff = t->fake_off;
         int64_t shape[4] = {t->n, t->cfg.model.output_nc, t->h, t->w};
         size_t img = (size_t)shape[1] * t->h * t->w;
         st = add_device(t, out, "fake_B", gm, goff, 4, shape);
-        if (st == ENCO_OK && t->idt_on)
+        if (st == ENCO_OK && t->has_idt)
             st = add_device(t, out, "idt_B", gm, goff + (size_t)t->n * img, 4, shape);
     }
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
-    for (int i = 0; i < 3 && st == ENCO_OK; i++)
-        st = enco_params_save_grads(ctx, sets[i], out, "grad.");
-    for (int i = 0; i < 3 && st == ENCO_OK; i++)
-        st = enco_params_save(ctx, sets[i], out, "after.");
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_save_grads(ctx, &t->nets[i], out, "grad.");
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_save(ctx, &t->nets[i], out, "after.");
     if (st != ENCO_OK || !trainer_out)
         enco_trainer_free(t);
     else
@@ -316,10 +351,9 @@ enco_status enco_step_save_adam(enco_trainer *t, enco_st_file *out, const char *
     enco_st_file *tmp = enco_st_new();
     if (!tmp)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    enco_param_set *sets[] = {&t->G, &t->D, &t->F};
     enco_status st = ENCO_OK;
-    for (int i = 0; i < 3 && st == ENCO_OK; i++)
-        st = enco_params_save_moments(t->ctx, sets[i], tmp);
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+        st = enco_params_save_moments(t->ctx, &t->nets[i], tmp);
     for (size_t i = 0; i < tmp->count && st == ENCO_OK; i++) {
         const enco_st_tensor *x = &tmp->tensors[i];
         char key[256];

@@ -1,6 +1,8 @@
 /* Generator-only inference. */
 #include "train/translate.h"
 
+#include "data/dataset.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,4 +102,51 @@ enco_status enco_translator_run(enco_translator *t, const float *x, int h, int w
     size_t off;
     enco_seqnet_output(&t->net, &m, &off, NULL, NULL, NULL);
     return enco_download(t->ctx, m, off * F4, outn * F4, y);
+}
+
+static int side(int v)
+{
+    int r = enco_round_to_4(v);
+    return r < 8 ? 8 : r;
+}
+
+enco_status enco_translate_prepare(const enco_image *in, enco_image *out)
+{
+    int w = side(in->w), h = side(in->h);
+    if (w == in->w && h == in->h)
+        return enco_image_crop(in, 0, 0, w, h, out);
+    return enco_image_resize_bicubic(in, w, h, out);
+}
+
+enco_status enco_translate_file(enco_translator *t, const char *path, enco_image *input,
+                                enco_image *output)
+{
+    *input = (enco_image){0}, *output = (enco_image){0};
+    enco_image img = {0};
+    int cin = t->cfg.model.input_nc, cout = t->cfg.model.output_nc;
+    enco_status st = enco_image_load(path, cin, &img);
+    if (st == ENCO_OK)
+        st = enco_translate_prepare(&img, input);
+    enco_image_free(&img);
+    float *x = NULL, *y = NULL;
+    if (st == ENCO_OK) {
+        size_t px = (size_t)input->w * input->h;
+        x = malloc((size_t)cin * px * F4);
+        y = malloc((size_t)cout * px * F4);
+        if (!x || !y)
+            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory for %s", path);
+    }
+    if (st == ENCO_OK) {
+        enco_image_to_tensor(input, x);
+        st = enco_translator_run(t, x, input->h, input->w, y);
+    }
+    if (st == ENCO_OK)
+        st = enco_image_from_tensor(output, y, cout, input->h, input->w);
+    free(x);
+    free(y);
+    if (st != ENCO_OK) {
+        enco_image_free(input);
+        enco_image_free(output);
+    }
+    return st;
 }

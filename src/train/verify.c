@@ -144,7 +144,7 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     size_t img = (size_t)n * cfg->model.input_nc * h * h;
     float *a = malloc(img * F4), *b = malloc(img * F4);
     out->losses = malloc((size_t)steps * ENCO_LOSS_SLOTS * F4);
-    const int dag = strcmp(cfg->train.sampling, "random") != 0;
+    const int dag = t->ranked_picks;
     for (int p = 0; p < t->npairs; p++) {
         out->ids_off[p] = out->ids_step;
         out->ids_step += (size_t)n * t->k[p];
@@ -246,15 +246,12 @@ double enco_verify_near_tie_cap(int s)
     return s <= 1 ? ENCO_VERIFY_NEAR_TIE_CAP : INFINITY;
 }
 
-const char *enco_verify_loss_name(int slot, char *buf, size_t size)
+const char *enco_verify_loss_name(const enco_trainer *t, int slot, char *buf, size_t size)
 {
-    static const char *names[ENCO_LOSS_ENCO_PAIR0] = {
-        "loss_D_fake", "loss_D_real", "loss_D", "loss_G_GAN (unweighted)", "loss_G_GAN",
-        "loss_EnCo", "loss_idt (unweighted)", "loss_idt", "loss_G"};
-    if (slot >= 0 && slot < ENCO_LOSS_ENCO_PAIR0)
-        snprintf(buf, size, "%s", names[slot]);
-    else
-        snprintf(buf, size, "loss_EnCo.%d", slot - ENCO_LOSS_ENCO_PAIR0);
+    char name[40];
+    if (!enco_trainer_loss_name(t, slot, name, sizeof name, NULL))
+        snprintf(name, sizeof name, "slot %d", slot);
+    snprintf(buf, size, "loss_%s", name);
     return buf;
 }
 
@@ -340,7 +337,7 @@ void enco_verify_picks_compare(enco_verify_picks *acc, const int32_t *ids_a,
 static int compare_picks(enco_verify_report *rep, const run_out *ra, const run_out *rb,
                          const enco_trainer *t, int s)
 {
-    const int dag = strcmp(t->cfg.train.sampling, "random") != 0;
+    const int dag = t->ranked_picks;
     const long before = rep->picks.differ;
     for (int p = 0; p < t->npairs; p++) {
         const int k = t->k[p], hw = t->fh[p] * t->fw[p];
@@ -376,7 +373,7 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
         {"losses", "G weights after iteration 1", "D weights after iteration 1",
          "F weights after iteration 1", "F running stats after iteration 1",
          "ill-conditioned after iteration 1"}};
-    const double lr[3] = {cfg->train.lr_G, cfg->train.lr_D, cfg->train.lr_F};
+    const double lr[3] = {t->net_lr[0], t->net_lr[1], t->net_lr[2]};
     const double b1 = cfg->train.beta1, b2 = cfg->train.beta2;
     for (int g = ENCO_VG_G; g < ENCO_VG_COUNT; g++) {
         rows[g].name = names[after1][g];
@@ -493,14 +490,14 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
     for (int s = 0; s < steps; s++) {
         enco_verify_row it = {0};
         const double tol = enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0, 0);
-        for (int k = 0; k < ENCO_LOSS_ENCO_PAIR0 + ta->npairs; k++) {
+        for (int k = 0; k < enco_trainer_loss_count(ta); k++) {
             const double before = it.max_rel;
             const size_t o = (size_t)s * ENCO_LOSS_SLOTS + k;
             compare(&it, ra.losses + o, rb.losses + o, 1, NULL, 0, NULL, 0, 1e-6, &bitwise);
             if (it.max_rel > before || !k) {
                 char nm[48];
                 snprintf(it.worst, sizeof it.worst, "iteration %d, %s", s + 1,
-                         enco_verify_loss_name(k, nm, sizeof nm));
+                         enco_verify_loss_name(ta, k, nm, sizeof nm));
             }
         }
         if (s < ENCO_VERIFY_MAX_REPORTED)

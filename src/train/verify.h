@@ -120,7 +120,7 @@ void enco_verify_picks_compare(enco_verify_picks *acc, const int32_t *ids_a,
                                const float *score_b, int hw, double cap);
 
 /* The name of loss slot `slot` ("loss_D", "loss_EnCo.0", ...) into buf. */
-const char *enco_verify_loss_name(int slot, char *buf, size_t size);
+const char *enco_verify_loss_name(const enco_trainer *t, int slot, char *buf, size_t size);
 
 typedef struct enco_verify_report {
     char device_a[128], device_b[128];
