@@ -79,9 +79,14 @@ def patchnce_dot(q, k, groups, nce_T):
 
 
 def sample_rows(feat, ids):
-    """feat N x C x H x W, ids N x K (rows equal) -> (N*K) x C, image-major."""
-    N, C, H, W = feat.shape
-    return feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids[0], :].flatten(0, 1)
+    """feat N x C x H x W, ids N x K (rows equal) -> (N*K) x C, image-major.
+
+    Gathered on the NCHW layout (then transposed) so that the gradient sent back to `feat` is a
+    contiguous NCHW tensor. The reference's `feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :]` gives
+    the same values but sends back a channels_last-strided gradient, and torch 1.13's CPU
+    InstanceNorm backward is wrong for such a gradient at batch 1 (README "A torch 1.13 bug the twin
+    works around"): every resblock-output NCE layer got a wrong G gradient."""
+    return feat.flatten(2)[:, :, ids[0]].transpose(1, 2).flatten(0, 1)
 
 
 def nce(nets, s, src, tgt, flipped, draws, idname, N):
