@@ -89,15 +89,17 @@ def sample_rows(feat, ids):
     return feat.flatten(2)[:, :, ids[0]].transpose(1, 2).flatten(0, 1)
 
 
-def nce(nets, s, src, tgt, flipped, draws, idname, N):
+def nce(nets, s, src, tgt, flipped, draws, idname, N, feat_k=None):
     """lambda_NCE * mean_l PatchNCE(q_l, k_l): q from G_enc(tgt) (flipped back along W when the
-    batch was flipped), k from G_enc(src) (constant). Returns (loss, per-layer CE means, ids, qnorm)."""
+    batch was flipped), k from G_enc(src) (constant). Returns (loss, per-layer CE means, ids, qnorm).
+    `feat_k` (optional) replaces G_enc(src): test_reference's finite differences hold the keys fixed."""
     layers = nets.nce_layers
     feat_q = encode(nets.netG, tgt, layers)
     if flipped:
         feat_q = [torch.flip(f, [3]) for f in feat_q]
-    with torch.no_grad():
-        feat_k = encode(nets.netG, src, layers)
+    if feat_k is None:
+        with torch.no_grad():
+            feat_k = encode(nets.netG, src, layers)
     groups = 1 if s["nce_includes_all_negatives_from_minibatch"] else N
     total, per, ids_used, qn = 0.0, [], [], []
     for l, (fq, fk) in enumerate(zip(feat_q, feat_k)):
