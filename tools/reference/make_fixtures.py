@@ -256,7 +256,10 @@ def make_cut(name, n, hw, mo, family, so, flips, seed, desc, outdir, traj=False)
             print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
             continue
         spread = f32_spread(cfg, state, out, nets, traj)
-        if spread > 1e-4:
+        # a trajectory's Adam moments after 3 steps spread more (first Adam steps move each weight by
+        # about lr sign(g), so float32 rounding of small gradients shifts later steps): 1.3e-3 of max
+        # for traj3_cut's seed 3100, kept so its draws stay those of earlier versions
+        if spread > (1e-2 if traj else 1e-4):
             print("%s: seed %d is ill-conditioned in float32 (a gradient is %.1e of its max off float64), "
                   "trying another" % (name, sd, spread))
             continue
