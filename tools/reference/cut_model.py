@@ -80,3 +80,16 @@ class CUTNets(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             init_weights(self, gain)
+
+
+def in_preceded_biases(nets):
+    """Names of conv biases directly followed by InstanceNorm in netG/netD: IN removes the channel
+    mean, so their true gradient is 0 and any float32 value is rounding noise (README)."""
+    out = set()
+    for pre in ("netG", "netD"):
+        mods = list(getattr(nets, pre).named_modules())
+        for i, (nm, m) in enumerate(mods):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and i + 1 < len(mods) \
+                    and isinstance(mods[i + 1][1], nn.InstanceNorm2d):
+                out.add("%s.%s.bias" % (pre, nm))
+    return out

@@ -79,20 +79,27 @@ def patchnce_dot(q, k, groups, nce_T):
 
 
 def sample_rows(feat, ids):
-    """feat N x C x H x W, ids N x K (rows equal) -> (N*K) x C, image-major."""
-    N, C, H, W = feat.shape
-    return feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids[0], :].flatten(0, 1)
+    """feat N x C x H x W, ids N x K (rows equal) -> (N*K) x C, image-major.
+
+    Gathered on the NCHW layout (then transposed) so that the gradient sent back to `feat` is a
+    contiguous NCHW tensor. The reference's `feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :]` gives
+    the same values but sends back a channels_last-strided gradient, and torch 1.13's CPU
+    InstanceNorm backward is wrong for such a gradient at batch 1 (README "A torch 1.13 bug the twin
+    works around"): every resblock-output NCE layer got a wrong G gradient."""
+    return feat.flatten(2)[:, :, ids[0]].transpose(1, 2).flatten(0, 1)
 
 
-def nce(nets, s, src, tgt, flipped, draws, idname, N):
+def nce(nets, s, src, tgt, flipped, draws, idname, N, feat_k=None):
     """lambda_NCE * mean_l PatchNCE(q_l, k_l): q from G_enc(tgt) (flipped back along W when the
-    batch was flipped), k from G_enc(src) (constant). Returns (loss, per-layer CE means, ids, qnorm)."""
+    batch was flipped), k from G_enc(src) (constant). Returns (loss, per-layer CE means, ids, qnorm).
+    `feat_k` (optional) replaces G_enc(src): test_reference's finite differences hold the keys fixed."""
     layers = nets.nce_layers
     feat_q = encode(nets.netG, tgt, layers)
     if flipped:
         feat_q = [torch.flip(f, [3]) for f in feat_q]
-    with torch.no_grad():
-        feat_k = encode(nets.netG, src, layers)
+    if feat_k is None:
+        with torch.no_grad():
+            feat_k = encode(nets.netG, src, layers)
     groups = 1 if s["nce_includes_all_negatives_from_minibatch"] else N
     total, per, ids_used, qn = 0.0, [], [], []
     for l, (fq, fk) in enumerate(zip(feat_q, feat_k)):

@@ -11,6 +11,9 @@
 6. .pth <-> safetensors round trip through tools/pth2safetensors.py
 7. CUT/FastCUT: parameter counts (F 560,384), netF names, encoder features, PatchNCE against a
    direct loop, family config sections and refusals, patch-id / flip draws and their refusals
+8. probe of torch 1.13's InstanceNorm backward bug (channels_last grad_output, batch 1) and the
+   CUT gather's contiguous gradient; float64 finite differences vs autograd of the twin's CUT NCE
+   loss w.r.t. the input and G at resblock-output NCE layers (rel < 1e-6)
 """
 import collections
 import json
@@ -330,11 +333,93 @@ def test_cut_config_and_draws():
             check(True, "bad draw refused: %s" % what)
 
 
+def test_torch_in_bug_probe():
+    """Probe (not a twin check) of the torch 1.13 bug the twin works around (README "A torch 1.13
+    bug the twin works around"): CPU InstanceNorm2d backward at batch 1 is wrong when grad_output
+    is channels_last-strided. Prints whether this torch has it; checks that the contiguous-gradient
+    result is the finite-difference one, and that the twin's CUT gather sends back a contiguous
+    NCHW gradient (the workaround)."""
+    import cut_step
+    g = torch.Generator().manual_seed(5)
+    m = torch.nn.InstanceNorm2d(32).double()
+    x = torch.randn(1, 32, 16, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    y = m(x)
+    G = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    g1, = torch.autograd.grad(y, x, G, retain_graph=True)
+    g2, = torch.autograd.grad(y, x, G.contiguous(memory_format=torch.channels_last))
+    d = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        fd = float(((m(x + 1e-6 * d) - m(x - 1e-6 * d)) * G).sum() / 2e-6)
+    check(abs(float((g1 * d).sum()) - fd) < 1e-7 * abs(fd),
+          "IN backward with a contiguous grad_output = finite differences (%.9g vs %.9g)" % (float((g1 * d).sum()), fd))
+    bug = float((g1 - g2).abs().max())
+    print("     torch %s: IN backward, channels_last vs contiguous grad_output at batch 1: max diff %.3g (%s)"
+          % (torch.__version__, bug, "bug present, the twin works around it" if bug > 1e-12 else "no bug"))
+    feat = torch.randn(2, 5, 6, 7, dtype=torch.float64, requires_grad=True)
+    ids = torch.randperm(42, generator=g)[:9][None].expand(2, 9)
+    rows = cut_step.sample_rows(feat, ids)
+    want = torch.stack([feat[b, :, i // 7, i % 7] for b in range(2) for i in ids[0].tolist()])
+    gf, = torch.autograd.grad(rows, feat, torch.randn(rows.shape, generator=g, dtype=torch.float64))
+    check(torch.equal(rows, want) and gf.is_contiguous() and gf.stride() == (210, 42, 7, 1),
+          "CUT gather: rows image-major at positions y*W + x; its gradient is contiguous NCHW")
+
+
+def cut_fd_case(layers, n, flipped, seed=7, eps=1e-7):
+    """Directional derivative (float64) of the twin's CUT NCE loss (cut_step.nce, keys held fixed)
+    along one random direction of (tgt, all G parameters): (finite difference, autograd)."""
+    import cut_model
+    import cut_step
+    cfg = cut_cfg("cut", 'model = { ngf = 4; ndf = 4; n_blocks = 2; };\n'
+                  'cut = { netF_nc = 16; num_patches = 16; nce_layers = [%s]; };' % ", ".join(map(str, layers)))
+    s = cfg["cut"]
+    nets = cut_model.CUTNets(cfg)
+    nets.init(seed, 1.0)  # gain 1: query norms far above l2n's 1e-7, so the loss is smooth at eps
+    nets.double()
+    g = torch.Generator().manual_seed(seed)
+    src = torch.rand(n, 3, 32, 32, generator=g, dtype=torch.float64) * 2 - 1
+    tgt = (torch.rand(n, 3, 32, 32, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    with torch.no_grad():
+        feat_k = cut_model.encode(nets.netG, src, layers)
+    draws = cut_step.Draws(s, {}, g)
+    given = {"patch_ids.%d" % l: draws.ids("patch_ids.%d" % l, n, f.shape[2] * f.shape[3])
+             for l, f in enumerate(feat_k)}
+
+    def loss():
+        return cut_step.nce(nets, s, src, tgt, flipped, cut_step.Draws(s, given, None), "patch_ids", n, feat_k)[0]
+    params = [tgt] + list(nets.netG.parameters())
+    dirs = [torch.randn(p.shape, generator=g, dtype=torch.float64) for p in params]
+    grads = torch.autograd.grad(loss(), params, allow_unused=True)
+    ad = sum(float((gr * d).sum()) for gr, d in zip(grads, dirs) if gr is not None)
+    with torch.no_grad():
+        for p, d in zip(params, dirs):
+            p.add_(eps * d)
+        lp = float(loss())
+        for p, d in zip(params, dirs):
+            p.sub_(2 * eps * d)
+        lm = float(loss())
+        for p, d in zip(params, dirs):
+            p.add_(eps * d)
+    return (lp - lm) / (2 * eps), ad
+
+
+def test_cut_fd():
+    """The twin's CUT gradients are the true ones at resblock-output NCE layers (12, 13 with 2
+    blocks), batch 1 (where torch 1.13's IN backward bug bit) and 2, flipped and not."""
+    for layers, n, flipped in (([12], 1, False), ([13], 1, True), ([0, 4, 8, 12, 13], 1, False),
+                               ([0, 4, 8, 12, 13], 2, True)):
+        fd, ad = cut_fd_case(layers, n, flipped)
+        rel = abs(fd - ad) / abs(fd)
+        check(rel < 1e-6, "CUT NCE d/d(tgt, G) float64, layers %s, N=%d%s: finite diff %.9g, autograd %.9g (rel %.1e)"
+              % (layers, n, ", flipped" if flipped else "", fd, ad, rel))
+
+
 def main():
     torch.set_num_threads(2)
     test_cut_nets()
     test_patchnce()
     test_cut_config_and_draws()
+    test_torch_in_bug_probe()
+    test_cut_fd()
     nets = test_keys()
     test_shapes(nets)
     test_blur()

@@ -14,6 +14,12 @@ load the in.* weights with load_state_dict(strict=True), feed the fixture's ids 
 torch.randperm (a permutation starting with the given row) and its flip through np.random.random,
 run their optimize_parameters() (once; per iteration for the trajectory, Adam carried) and compare
 losses, fake_B, gradients, weights after and (trajectory) the final Adam state.
+
+Their PatchSampleF gathers with feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :], whose gradient
+is channels_last-strided, and torch 1.13's CPU InstanceNorm backward is wrong for such a gradient
+at batch 1 (README "A torch 1.13 bug the twin works around"). Their files are not edited: in this
+process torch.nn.functional.instance_norm is wrapped so that the gradient entering InstanceNorm's
+backward is made contiguous first (values unchanged). --no-in-workaround runs their code as is.
 """
 import argparse
 import glob
@@ -48,10 +54,31 @@ def copy_authors(repo, tmp):
         fh.write("import re\n\ndef parse(v):\n    return tuple(int(x) for x in re.findall(r'\\d+', v)[:3])\n")
 
 
+def patch_instance_norm(torch):
+    """Wrap torch.nn.functional.instance_norm (what nn.InstanceNorm2d calls) so that its backward
+    receives a contiguous gradient: identity forward (a copy, as their ReLU(inplace) may follow),
+    grad.contiguous() backward. Values are unchanged; only the strides torch 1.13 mishandles go."""
+    class ContiguousGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, y):
+            return y.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.contiguous()
+    real = torch.nn.functional.instance_norm
+
+    def instance_norm(*a, **kw):
+        return ContiguousGrad.apply(real(*a, **kw))
+    torch.nn.functional.instance_norm = instance_norm
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", required=True, help="EnCo-pytorch checkout or bare git directory")
     ap.add_argument("--dir", default=os.path.normpath(os.path.join(HERE, "..", "..", "tests", "fixtures")))
+    ap.add_argument("--no-in-workaround", action="store_true",
+                    help="run their code without the InstanceNorm gradient workaround (shows the torch bug)")
     ap.add_argument("fixtures", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
@@ -63,6 +90,8 @@ def main():
     import torch.nn as nn
     torch.backends.mkldnn.enabled = False
     torch.set_num_threads(2)
+    if not args.no_in_workaround:
+        patch_instance_norm(torch)
     from models import networks as AN
     from models.cut_model import CUTModel
     from models.fastcut_model import FASTCUTModel
