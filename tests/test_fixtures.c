@@ -205,6 +205,36 @@ static double lr_of(const enco_trainer *t, const char *name)
     return 0;
 }
 
+/* The largest |after - twin's after| of a weight over its elements, but for
+ * those whose gradient the two engines round to opposite signs within the
+ * gradient tolerance (|g - g_twin| <= TOL_GRAD * max |g_twin|): Adam's first
+ * step is lr * sign(g) there, so the two updates differ by up to 2 lr while
+ * the gradients agree (checked by grad.*). Such elements are counted. */
+static double after_diff(const enco_st_tensor *mine, const enco_st_tensor *ref,
+                         const enco_st_tensor *g, const enco_st_tensor *gref, const char *fixture,
+                         const char *key)
+{
+    size_t n = enco_st_numel(ref), flipped = 0;
+    ck_assert_uint_eq(enco_st_numel(mine), n);
+    ck_assert_uint_eq(enco_st_numel(g), n);
+    ck_assert_uint_eq(enco_st_numel(gref), n);
+    const float *a = mine->data, *b = ref->data, *ga = g->data, *gb = gref->data;
+    double tol = TOL_GRAD * max_abs(gref), d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((ga[i] > 0) != (gb[i] > 0) && fabs((double)ga[i] - gb[i]) <= tol) {
+            flipped++;
+            continue;
+        }
+        d = fmax(d, fabs((double)a[i] - b[i]));
+    }
+    if (flipped)
+        printf("%s %s: %zu element(s) whose gradient sign the rounding decides, not compared\n",
+               fixture, key, flipped);
+    ck_assert_msg(flipped * 1000 <= n + 1000, "%s %s: %zu of %zu gradients of opposite sign",
+                  fixture, key, flipped, n);
+    return d;
+}
+
 static double scalar(const enco_st_tensor *t)
 {
     ck_assert_msg(t->dtype == ENCO_DT_F32 && enco_st_numel(t) == 1, "%s is not a scalar",
@@ -372,7 +402,8 @@ static void check_step(const char *name, int use_dag_draws)
                 check_own_adam_step(mine, in, need(out, key), lr, cfg.train.eps, name, k);
                 if (bias_before_norm(t, pname))
                     continue; /* noise turned into steps of up to lr: no agreement */
-                double d = max_diff(mine, ref, fk);
+                snprintf(key, sizeof key, "out.grad.%s", pname);
+                double d = after_diff(mine, ref, need(out, key + 4), need(f, key), name, k);
                 note(W_AFTER, d / lr, name, k);
                 ck_assert_msg(d <= TOL_AFTER * lr, "%s %s: %g (limit %g)", name, k, d,
                               TOL_AFTER * lr);
@@ -432,7 +463,8 @@ static enco_st_file *traj_state(const enco_st_file *f)
 /* One trajectory output: an iteration's (iter<t>.*) or the final state's. */
 static void check_traj_key(const char *name, const enco_trainer *t, const enco_st_file *f,
                            const enco_st_tensor *ref, const enco_st_file *out,
-                           const enco_st_file *fin, int *checked)
+                           const enco_st_file *fin, double adam_tol, double after_tol,
+                           int *checked)
 {
     const char *fk = ref->name, *k = fk + 4;
     if (starts(k, "iter")) {
@@ -476,7 +508,7 @@ static void check_traj_key(const char *name, const enco_trainer *t, const enco_s
         }
         double d = max_diff(mine, ref, fk), m = max_abs(ref);
         note(is_v ? W_T_V : W_T_M, d / (m + 1e-30), name, k);
-        ck_assert_msg(d <= TOL_TRAJ_ADAM * m, "%s %s: max diff %g, max %g", name, k, d, m);
+        ck_assert_msg(d <= adam_tol * m, "%s %s: max diff %g, max %g", name, k, d, m);
     } else if (starts(k, "after.")) {
         const char *pname = k + 6;
         if (ref->dtype == ENCO_DT_I64) {
@@ -491,8 +523,8 @@ static void check_traj_key(const char *name, const enco_trainer *t, const enco_s
         } else {
             double lr = lr_of(t, pname), d = max_diff(mine, ref, fk);
             note(W_T_AFTER, d / lr, name, k);
-            ck_assert_msg(d <= TOL_TRAJ_AFTER * lr, "%s %s: %g (limit %g)", name, k, d,
-                          TOL_TRAJ_AFTER * lr);
+            ck_assert_msg(d <= after_tol * lr, "%s %s: %g (limit %g)", name, k, d,
+                          after_tol * lr);
         }
     } else {
         ck_abort_msg("%s: the fixture's %s is not checked by this test", name, fk);
@@ -506,7 +538,12 @@ START_TEST(trajectory)
     static const struct {
         const char *name;
         int iters, min_checked;
-    } cases[] = {{"traj5_b1_bn_dag", 5, 250}, {"traj3_cut", 3, 150}};
+        double adam_tol, after_tol;
+    } cases[] = {{"traj5_b1_bn_dag", 5, 250, TOL_TRAJ_ADAM, TOL_TRAJ_AFTER},
+                 /* The twin's own float32 step drifts from its float64 one by 1.3e-3 of the
+                  * max on adam_m and 3.7e-2 lr on the weights after 3 steps of this seed
+                  * (tools/reference/README.md): 10 and 2 times the EnCo limits. */
+                 {"traj3_cut", 3, 150, 10 * TOL_TRAJ_ADAM, 2 * TOL_TRAJ_AFTER}};
     const char *name = cases[_i].name;
     char path[256];
     enco_config cfg;
@@ -538,7 +575,8 @@ START_TEST(trajectory)
     int checked = 0;
     for (size_t i = 0; i < f->count; i++)
         if (starts(f->tensors[i].name, "out."))
-            check_traj_key(name, t, f, &f->tensors[i], out, fin, &checked);
+            check_traj_key(name, t, f, &f->tensors[i], out, fin, cases[_i].adam_tol,
+                           cases[_i].after_tol, &checked);
     printf("trajectory %s: %d of the fixture's outputs compared\n", name, checked);
     /* per iteration its losses, ids and pred_fake, then after.*, m, v */
     ck_assert_int_gt(checked, cases[_i].min_checked);
