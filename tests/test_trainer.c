@@ -204,6 +204,41 @@ START_TEST(refuses_mismatched_and_damaged)
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "different architecture"));
     enco_trainer_free(b);
 
+    /* A checkpoint written before model families existed (its configuration
+     * has no model.family) is EnCo's and loads; another family's is refused
+     * naming both. */
+    {
+        enco_st_file *f = NULL;
+        ENCO_CK(enco_st_read(good, &f));
+        const char *meta = enco_st_get_meta(f, "config");
+        ck_assert_ptr_nonnull(meta);
+        const char *fam = strstr(meta, "family = \"enco\";");
+        ck_assert_ptr_nonnull(fam);
+        char *old = malloc(strlen(meta) + 1), *cut = malloc(strlen(meta) + 8);
+        size_t head = (size_t)(fam - meta), skip = strlen("family = \"enco\";");
+        snprintf(old, strlen(meta) + 1, "%.*s%s", (int)head, meta, fam + skip);
+        snprintf(cut, strlen(meta) + 8, "%.*sfamily = \"cut\";%s", (int)head, meta, fam + skip);
+        ck_assert_ptr_null(strstr(old, "family"));
+        ENCO_CK(enco_st_set_meta(f, "config", old));
+        const char *old_path = tmp("before_families.safetensors");
+        ENCO_CK(enco_st_write(old_path, f));
+        enco_trainer *e = NULL;
+        ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &e));
+        ENCO_CK(enco_checkpoint_load(e, &r2, old_path));
+        enco_trainer_free(e);
+        ENCO_CK(enco_st_set_meta(f, "config", cut));
+        const char *cut_path = tmp("cut_family.safetensors");
+        ENCO_CK(enco_st_write(cut_path, f));
+        ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &e));
+        ck_assert_int_eq(enco_checkpoint_load(e, &r2, cut_path), ENCO_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(enco_last_error(), "model.family \"cut\"") &&
+                          strstr(enco_last_error(), "says \"enco\""),
+                      "%s", enco_last_error());
+        enco_trainer_free(e);
+        free(old), free(cut);
+        enco_st_free(f);
+    }
+
     /* Another seed is refused: the run would not continue the same way. */
     other = cfg;
     other.train.seed = 99;

@@ -6,7 +6,8 @@
 # (tools/run-tests --device intel does). Checks that both devices pass the
 # self check, that `enco-cl verify` finds PoCL and Intel within the
 # tolerances of REPRODUCIBILITY.md for 1 and 3 iterations, with the tiny model
-# at 32x32 and the demo model (configs/demo.cfg) at 64x64, and that Intel
+# at 32x32 and the demo model (configs/demo.cfg) at 64x64, CUT and FastCUT
+# on the tiny model, and that Intel
 # trains bit for bit the same twice.
 # Devices are named by platform: a PoCL device on an Intel CPU has "Intel" in
 # its device name, so "intel" alone could select PoCL.
@@ -57,6 +58,9 @@ verify "PoCL vs Intel, tiny model, 32x32, 1 iteration" 1
 verify "PoCL vs Intel, tiny model, 32x32, 3 iterations" 3
 verify "PoCL vs Intel, demo model, 64x64, 1 iteration" 1 -c "$src/configs/demo.cfg" --size 64
 verify "PoCL vs Intel, demo model, 64x64, 3 iterations" 3 -c "$src/configs/demo.cfg" --size 64
+# The other families: CUT and FastCUT on the tiny model.
+verify "PoCL vs Intel, CUT, tiny model, 32x32, 3 iterations" 3 --set 'model.family="cut"'
+verify "PoCL vs Intel, FastCUT, tiny model, 32x32, 3 iterations" 3 --set 'model.family="fastcut"'
 
 # Run to run on Intel: no nondeterminism (TBB's scheduling included).
 "$bin" verify --devices "$intel,$intel" --steps 3 -c "$src/configs/demo.cfg" --size 64 \

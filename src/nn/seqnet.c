@@ -87,19 +87,29 @@ enco_status enco_seqnet_begin(enco_seqnet *net, enco_param_set *ps, int max_n, i
     return ENCO_OK;
 }
 
+/* What a layer's parameter is, which decides how it is declared. */
+typedef enum param_role {
+    ROLE_WEIGHT,    /* trainable, xavier_normal */
+    ROLE_BIAS,      /* trainable, zero */
+    ROLE_BLUR_DOWN, /* fixed Downsample filter */
+    ROLE_BLUR_UP,   /* fixed Upsample filter */
+} param_role;
+
 static enco_status param(enco_seqnet *net, const char *name, const char *leaf, int ndim,
-                         const int64_t *shape, int kind, long *index)
+                         const int64_t *shape, param_role role, long *index)
 {
     char full[ENCO_PARAM_NAME_MAX];
     snprintf(full, sizeof full, "%s.%s", name, leaf);
     size_t idx = 0;
-    if (kind == 0)
+    if (role == ROLE_WEIGHT)
         ENCO_TRY(enco_params_weight(net->ps, full, ndim, shape, &idx));
-    else if (kind == 1)
+    else if (role == ROLE_BIAS)
         ENCO_TRY(enco_params_declare(net->ps, full, ndim, shape, 1, ENCO_INIT_ZERO, &idx));
     else
         ENCO_TRY(enco_params_declare(net->ps, full, ndim, shape, 0,
-                                     kind == 2 ? ENCO_INIT_BLUR_DOWN : ENCO_INIT_BLUR_UP, &idx));
+                                     role == ROLE_BLUR_DOWN ? ENCO_INIT_BLUR_DOWN
+                                                            : ENCO_INIT_BLUR_UP,
+                                     &idx));
     *index = (long)idx;
     return ENCO_OK;
 }
@@ -116,9 +126,9 @@ enco_status enco_seqnet_conv(enco_seqnet *net, int module, const char *name, int
     ENCO_TRY(enco_conv2d_check(&l.conv));
     int ho = 0, wo = 0;
     enco_conv2d_out_size(&l.conv, &ho, &wo);
-    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){cout, in->c, k, k}, 0, &l.weight));
+    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){cout, in->c, k, k}, ROLE_WEIGHT, &l.weight));
     if (bias)
-        ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
+        ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, ROLE_BIAS, &l.bias));
     return push_layer(net, &l, cout, ho, wo);
 }
 
@@ -137,8 +147,8 @@ enco_status enco_seqnet_convt(enco_seqnet *net, int module, const char *name, in
     enco_conv_transpose2d_out_size(&l.convt, &ho, &wo);
     /* ConvTranspose2d weights are (in, out, kh, kw): PyTorch's fan rule
      * then takes fan_in from dim 1 (= out channels), as it does. */
-    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){in->c, cout, k, k}, 0, &l.weight));
-    ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, 1, &l.bias));
+    ENCO_TRY(param(net, name, "weight", 4, (int64_t[]){in->c, cout, k, k}, ROLE_WEIGHT, &l.weight));
+    ENCO_TRY(param(net, name, "bias", 1, (int64_t[]){cout}, ROLE_BIAS, &l.bias));
     return push_layer(net, &l, cout, ho, wo);
 }
 
@@ -181,7 +191,7 @@ enco_status enco_seqnet_down(enco_seqnet *net, int module, const char *name)
                          "Downsample %s needs a map of at least 2x2, got %dx%d (image too small)",
                          name, in->h, in->w);
     enco_layer l = blank(ENCO_L_DOWN, module);
-    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 3, 3}, 2, &l.filt));
+    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 3, 3}, ROLE_BLUR_DOWN, &l.filt));
     return push_layer(net, &l, in->c, enco_blur_down_size(in->h), enco_blur_down_size(in->w));
 }
 
@@ -189,7 +199,7 @@ enco_status enco_seqnet_up(enco_seqnet *net, int module, const char *name)
 {
     const enco_slot *in = &net->slots[net->cur];
     enco_layer l = blank(ENCO_L_UP, module);
-    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 4, 4}, 3, &l.filt));
+    ENCO_TRY(param(net, name, "filt", 4, (int64_t[]){in->c, 1, 4, 4}, ROLE_BLUR_UP, &l.filt));
     return push_layer(net, &l, in->c, 2 * in->h, 2 * in->w);
 }
 

@@ -2,7 +2,9 @@
 #include "train/translate.h"
 
 #include "data/dataset.h"
+#include "models/family.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +29,20 @@ enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_con
                 st = enco_config_load_text(&t->cfg, text, path);
         }
     }
-    if (st == ENCO_OK && !enco_st_find(t->weights, "netG.model.1.weight"))
+    const enco_family *fam = st == ENCO_OK ? enco_family_find(t->cfg.model.family) : NULL;
+    if (st == ENCO_OK && !fam)
+        st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: model.family \"%s\" is not a family enco-cl "
+                       "knows", path, t->cfg.model.family);
+    char probe[64];
+    if (st == ENCO_OK) {
+        snprintf(t->prefix, sizeof t->prefix, "net%s.", fam->nets[fam->generator]);
+        snprintf(probe, sizeof probe, "%smodel.1.weight", t->prefix);
+    }
+    if (st == ENCO_OK && !enco_st_find(t->weights, probe))
         st = ENCO_FAIL(ENCO_ERR_FORMAT,
-                       "%s holds no generator (no netG.model.1.weight): convert PyTorch files "
+                       "%s holds no generator (no %s): convert PyTorch files "
                        "with tools/pth2safetensors.py",
-                       path);
+                       path, probe);
     if (st != ENCO_OK) {
         enco_translator_close(t);
         return st;
@@ -69,7 +80,7 @@ static enco_status build(enco_translator *t, int h, int w)
                             .n_layers_d = t->cfg.model.n_layers_D,
                             .no_antialias = t->cfg.model.no_antialias,
                             .no_antialias_up = t->cfg.model.no_antialias_up};
-    enco_params_init(&t->g, "netG.");
+    enco_params_init(&t->g, t->prefix);
     t->built = 1; /* from here on unbuild() releases what exists */
     ENCO_TRY(enco_generator_build(&t->net, &t->g, &mc, 1, h, w));
     ENCO_TRY(enco_params_alloc(t->ctx, &t->g));

@@ -12,6 +12,7 @@ typedef struct enco_translator {
     enco_ctx *ctx;
     enco_config cfg;
     enco_st_file *weights;   /* the generator's tensors, kept to rebuild per size */
+    char prefix[8];          /* the family's generator ("netG."): its tensors' prefix */
     enco_param_set g;
     enco_seqnet net;
     int built, h, w;
@@ -19,7 +20,8 @@ typedef struct enco_translator {
 
 /* Opens a checkpoint or a generator-only file (e.g. converted from PyTorch).
  * The architecture comes from cfg when given, else from the file's
- * metadata, else from the defaults. */
+ * metadata, else from the defaults; the generator is the one the
+ * configuration's model.family translates A to B with. */
 enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_config *cfg,
                                  enco_translator **out);
 void enco_translator_close(enco_translator *t);
