@@ -7,6 +7,7 @@
  * on fake_B / idt_B as queries, keys from real_A / real_B; PatchNCE;
  * backward through both runs of G into the same gradients; Adam on G then
  * F). The two families differ only in their option defaults. */
+#include "models/common.h"
 #include "models/family.h"
 
 #include "ops/act.h"
@@ -61,23 +62,6 @@ static const enco_cut_config *options(const enco_trainer *t)
     return strcmp(t->family->name, "fastcut") == 0 ? &t->cfg.fastcut : &t->cfg.cut;
 }
 
-static enco_status alloc(enco_trainer *t, size_t floats, cl_mem *m)
-{
-    return enco_buffer_alloc(t->ctx, (floats ? floats : 1) * F4, m);
-}
-
-static enco_model_config model_of(const enco_config *cfg)
-{
-    return (enco_model_config){.input_nc = cfg->model.input_nc,
-                               .output_nc = cfg->model.output_nc,
-                               .ngf = cfg->model.ngf,
-                               .n_blocks = cfg->model.n_blocks,
-                               .ndf = cfg->model.ndf,
-                               .n_layers_d = cfg->model.n_layers_D,
-                               .no_antialias = cfg->model.no_antialias,
-                               .no_antialias_up = cfg->model.no_antialias_up};
-}
-
 static enco_status plan(enco_trainer *t)
 {
     cut_state *cs = calloc(1, sizeof *cs);
@@ -98,7 +82,7 @@ static enco_status plan(enco_trainer *t)
     for (int i = 0; i < 3; i++)
         t->net_lr[i] = c->lr;
     cs->gn = c->nce_idt ? 2 * n : n;
-    enco_model_config mc = model_of(cfg);
+    enco_model_config mc = enco_family_model_config(cfg);
     ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, cs->gn, &t->dnet, &t->D, 2 * n));
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
@@ -143,11 +127,11 @@ static enco_status plan(enco_trainer *t)
 
     size_t img = (size_t)cfg->model.input_nc * h * w;
     size_t pred = (size_t)t->ph * t->pw;
-    ENCO_TRY(alloc(t, cs->gn * img, &cs->gin));
-    ENCO_TRY(alloc(t, 2 * n * img, &cs->d_in));
-    ENCO_TRY(alloc(t, 2 * n * pred, &cs->dpred));
-    ENCO_TRY(alloc(t, cs->gn * img, &cs->g_dy));
-    ENCO_TRY(alloc(t, cs->gn * img, &cs->enc_dx));
+    ENCO_TRY(enco_family_alloc(t, cs->gn * img, &cs->gin));
+    ENCO_TRY(enco_family_alloc(t, 2 * n * img, &cs->d_in));
+    ENCO_TRY(enco_family_alloc(t, 2 * n * pred, &cs->dpred));
+    ENCO_TRY(enco_family_alloc(t, cs->gn * img, &cs->g_dy));
+    ENCO_TRY(enco_family_alloc(t, cs->gn * img, &cs->enc_dx));
     size_t wf = enco_loss_lsgan_work(2 * n * pred);
     for (int l = 0; l < cs->nl; l++) {
         size_t x = enco_loss_patchnce_work((size_t)n, (size_t)t->k[l]);
@@ -155,15 +139,15 @@ static enco_status plan(enco_trainer *t)
         wf = x > wf ? x : wf;
         wf = y > wf ? y : wf;
     }
-    ENCO_TRY(alloc(t, wf, &cs->work));
+    ENCO_TRY(enco_family_alloc(t, wf, &cs->work));
     for (int l = 0; l < cs->nl; l++) {
         size_t rows = (size_t)cs->gn * t->k[l];
-        ENCO_TRY(alloc(t, rows, &cs->kidx[l]));
-        ENCO_TRY(alloc(t, rows, &cs->qidx[l]));
-        ENCO_TRY(alloc(t, rows * c->netF_nc, &cs->dq[l]));
-        ENCO_TRY(alloc(t, (size_t)cs->gn * t->fc[l] * t->fh[l] * t->fw[l], &cs->dfeat[l]));
-        ENCO_TRY(alloc(t, (size_t)n * t->k[l], &t->idx[l]));
-        ENCO_TRY(alloc(t, (size_t)n * t->k[l], &t->idx_y[l]));
+        ENCO_TRY(enco_family_alloc(t, rows, &cs->kidx[l]));
+        ENCO_TRY(enco_family_alloc(t, rows, &cs->qidx[l]));
+        ENCO_TRY(enco_family_alloc(t, rows * c->netF_nc, &cs->dq[l]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)cs->gn * t->fc[l] * t->fh[l] * t->fw[l], &cs->dfeat[l]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx[l]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx_y[l]));
     }
     cs->host = malloc((max_hw + 2 * (size_t)cs->gn * max_hw) * sizeof *cs->host);
     cs->flip_host = malloc(cs->gn * img * sizeof *cs->flip_host);
@@ -230,18 +214,6 @@ static enco_status upload(enco_trainer *t, const float *real_a, const float *rea
     return enco_upload(t->ctx, cs->gin, 0, cs->gn * img * F4, x);
 }
 
-static enco_status combine(enco_trainer *t, int out, const int *slots, const float *weights,
-                           size_t count)
-{
-    cl_mem mems[ENCO_LOSS_COMBINE_MAX];
-    size_t offs[ENCO_LOSS_COMBINE_MAX];
-    for (size_t i = 0; i < count; i++) {
-        mems[i] = t->losses;
-        offs[i] = (size_t)slots[i];
-    }
-    return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
-}
-
 /* Phase D: G forward, then D on (fake_B detached, real_B), LSGAN. */
 static enco_status d_phase(enco_trainer *t, double *since)
 {
@@ -264,7 +236,7 @@ static enco_status d_phase(enco_trainer *t, double *since)
                              0.5f, cs->work, 0));
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_REAL, cs->dpred, pred, dout, doff + pred, pred,
                              1.0f, 0.5f, cs->work, 0));
-    ENCO_TRY(combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL}, (float[]){0.5f, 0.5f}, 2));
+    ENCO_TRY(enco_family_combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL}, (float[]){0.5f, 0.5f}, 2));
     return enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, NULL, 0, 1, NULL, 0);
 }
 
@@ -338,7 +310,7 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_GAN_RAW, cs->dpred, 0, dout, doff, pred, 1.0f,
                              (float)c->lambda_GAN, cs->work, 0));
-    ENCO_TRY(combine(t, SLOT_G_GAN, (int[]){SLOT_GAN_RAW}, (float[]){(float)c->lambda_GAN}, 1));
+    ENCO_TRY(enco_family_combine(t, SLOT_G_GAN, (int[]){SLOT_GAN_RAW}, (float[]){(float)c->lambda_GAN}, 1));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, cs->g_dy, 0, 0, NULL, 0));
     if (gn > n)
         ENCO_TRY(enco_fill_zero(ctx, cs->g_dy, n * img * F4, (size_t)(gn - n) * img * F4));
@@ -351,7 +323,7 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + l) * F4, F4));
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + L + l) * F4, F4));
         }
-        ENCO_TRY(combine(t, SLOT_G, (int[]){SLOT_G_GAN}, (float[]){1.0f}, 1));
+        ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN}, (float[]){1.0f}, 1));
         ENCO_TRY(enco_seqnet_backward(ctx, &t->gnet, cs->g_dy, 0, NULL, 0, 1, NULL, 0));
         return enco_trainer_mark(t, TIMER_G_BACKWARD, since);
     }
@@ -411,18 +383,18 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         slots[l] = SLOT_LAYER0 + l;
         weights[l] = lw;
     }
-    ENCO_TRY(combine(t, SLOT_NCE, slots, weights, (size_t)L));
+    ENCO_TRY(enco_family_combine(t, SLOT_NCE, slots, weights, (size_t)L));
     if (c->nce_idt) {
         for (int l = 0; l < L; l++)
             slots[l] = SLOT_LAYER0 + L + l;
-        ENCO_TRY(combine(t, SLOT_NCE_Y, slots, weights, (size_t)L));
-        ENCO_TRY(combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE, SLOT_NCE_Y},
+        ENCO_TRY(enco_family_combine(t, SLOT_NCE_Y, slots, weights, (size_t)L));
+        ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE, SLOT_NCE_Y},
                          (float[]){1.0f, 0.5f, 0.5f}, 3));
     } else {
         ENCO_TRY(enco_fill_zero(ctx, t->losses, SLOT_NCE_Y * F4, F4));
         for (int l = 0; l < L; l++)
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + L + l) * F4, F4));
-        ENCO_TRY(combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE}, (float[]){1.0f, 1.0f}, 2));
+        ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE}, (float[]){1.0f, 1.0f}, 2));
     }
 
     /* Backward: the heads into the query maps, the encoder run into G's

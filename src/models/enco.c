@@ -6,6 +6,7 @@
  * losses, G backward, Adam on G then F). All on the device: no host
  * synchronisation inside the step except uploading inputs and draws. */
 #include "models/enco.h"
+#include "models/common.h"
 #include "models/family.h"
 
 #include "ops/act.h"
@@ -37,11 +38,6 @@ typedef struct enco_state {
     cl_mem dfeat[ENCO_MAX_PAIRS]; /* (N, C, fh, fw) */
 } enco_state;
 
-static enco_status alloc(enco_trainer *t, size_t floats, cl_mem *m)
-{
-    return enco_buffer_alloc(t->ctx, (floats ? floats : 1) * F4, m);
-}
-
 static enco_status mark(enco_trainer *t, int timer, double *since)
 {
     return enco_trainer_mark(t, timer, since);
@@ -50,18 +46,6 @@ static enco_status mark(enco_trainer *t, int timer, double *since)
 static enco_prj_norm prj_norm_of(const char *s)
 {
     return strcmp(s, "ln") == 0 ? ENCO_PRJ_LN : strcmp(s, "none") == 0 ? ENCO_PRJ_NONE : ENCO_PRJ_BN;
-}
-
-static enco_model_config model_of(const enco_config *cfg)
-{
-    return (enco_model_config){.input_nc = cfg->model.input_nc,
-                               .output_nc = cfg->model.output_nc,
-                               .ngf = cfg->model.ngf,
-                               .n_blocks = cfg->model.n_blocks,
-                               .ndf = cfg->model.ndf,
-                               .n_layers_d = cfg->model.n_layers_D,
-                               .no_antialias = cfg->model.no_antialias,
-                               .no_antialias_up = cfg->model.no_antialias_up};
 }
 
 
@@ -79,7 +63,7 @@ static enco_status plan(enco_trainer *t)
                          "input_nc (%d) must equal output_nc (%d): the identity term feeds "
                          "domain B images to G",
                          cfg->model.input_nc, cfg->model.output_nc);
-    enco_model_config mc = model_of(cfg);
+    enco_model_config mc = enco_family_model_config(cfg);
     t->net_lr[NET_G] = cfg->train.lr_G;
     t->net_lr[NET_D] = cfg->train.lr_D;
     t->net_lr[NET_F] = cfg->train.lr_F;
@@ -128,9 +112,9 @@ static enco_status plan(enco_trainer *t)
 
     size_t img = (size_t)cfg->model.input_nc * h * w;
     size_t pred = (size_t)t->ph * t->pw;
-    ENCO_TRY(alloc(t, 2 * n * img, &es->d_in));
-    ENCO_TRY(alloc(t, 2 * n * pred, &es->dpred));
-    ENCO_TRY(alloc(t, 2 * n * img, &es->g_dy));
+    ENCO_TRY(enco_family_alloc(t, 2 * n * img, &es->d_in));
+    ENCO_TRY(enco_family_alloc(t, 2 * n * pred, &es->dpred));
+    ENCO_TRY(enco_family_alloc(t, 2 * n * img, &es->g_dy));
     size_t wf = enco_loss_lsgan_work(n * pred);
     size_t x = enco_loss_l1_work(n * img);
     if (x > wf)
@@ -139,34 +123,22 @@ static enco_status plan(enco_trainer *t)
     if (x > wf)
         wf = x;
     es->work_floats = wf;
-    ENCO_TRY(alloc(t, wf, &es->work));
+    ENCO_TRY(enco_family_alloc(t, wf, &es->work));
     es->perm_stride = 2 * (size_t)n * max_hw;
     es->perm_host = malloc((size_t)t->npairs * es->perm_stride * sizeof(int32_t));
     if (!es->perm_host)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    ENCO_TRY(alloc(t, (size_t)n * max_hw, &es->cand));
-    ENCO_TRY(alloc(t, (size_t)n * max_hw, &es->cover));
+    ENCO_TRY(enco_family_alloc(t, (size_t)n * max_hw, &es->cand));
+    ENCO_TRY(enco_family_alloc(t, (size_t)n * max_hw, &es->cover));
     for (int p = 0; p < t->npairs; p++) {
-        ENCO_TRY(alloc(t, (size_t)n * t->fh[p] * t->fw[p], &t->score[p]));
-        ENCO_TRY(alloc(t, (size_t)n * t->k[p], &t->idx[p]));
-        ENCO_TRY(alloc(t, (size_t)n * t->k[p] * cfg->model.netF_nc, &es->dq[p]));
-        ENCO_TRY(alloc(t, (size_t)n * t->fc[p] * t->fh[p] * t->fw[p], &es->dfeat[p]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->fh[p] * t->fw[p], &t->score[p]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[p], &t->idx[p]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[p] * cfg->model.netF_nc, &es->dq[p]));
+        ENCO_TRY(enco_family_alloc(t, (size_t)n * t->fc[p] * t->fh[p] * t->fw[p], &es->dfeat[p]));
     }
     return ENCO_OK;
 }
 
-
-static enco_status combine(enco_trainer *t, int out, const int *slots, const float *weights,
-                           size_t count)
-{
-    cl_mem mems[ENCO_LOSS_COMBINE_MAX];
-    size_t offs[ENCO_LOSS_COMBINE_MAX];
-    for (size_t i = 0; i < count; i++) {
-        mems[i] = t->losses;
-        offs[i] = (size_t)slots[i];
-    }
-    return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
-}
 
 
 /* Spec section 6, step 2: D on (fake_B detached, real_B), LSGAN (Adam on D follows). */
@@ -187,7 +159,7 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
                              0.0f, 0.5f, es->work, 0));
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_REAL, es->dpred, pred, dout, doff + pred,
                              pred, 1.0f, 0.5f, es->work, 0));
-    ENCO_TRY(combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
+    ENCO_TRY(enco_family_combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
                      (float[]){0.5f, 0.5f}, 2));
     return enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, NULL, 0, 1, NULL, 0);
 }
@@ -298,7 +270,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_GAN_RAW, es->dpred, 0, dout, doff, pred,
                              1.0f, (float)cfg->train.lambda_GAN, es->work, 0));
-    ENCO_TRY(combine(t, ENCO_LOSS_G_GAN, (int[]){ENCO_LOSS_GAN_RAW},
+    ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G_GAN, (int[]){ENCO_LOSS_GAN_RAW},
                      (float[]){(float)cfg->train.lambda_GAN}, 1));
     /* dL/d fake_B through the frozen D (no D parameter gradients). */
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, es->g_dy, 0, 0, NULL, 0));
@@ -334,23 +306,23 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
         slots[p] = ENCO_LOSS_ENCO_PAIR0 + p;
         weights[p] = (float)(cfg->train.lambda_NCE / P);
     }
-    ENCO_TRY(combine(t, ENCO_LOSS_ENCO, slots, weights, (size_t)P));
+    ENCO_TRY(enco_family_combine(t, ENCO_LOSS_ENCO, slots, weights, (size_t)P));
 
     if (t->idt_on) {
         ENCO_TRY(enco_loss_l1(ctx, t->losses, ENCO_LOSS_IDT_RAW, es->g_dy, n * img, gout,
                               gout_off + n * img, t->real, n * img, n * img,
                               idt_counted ? 0.5f * (float)cfg->train.lambda_IDT : 0.0f, es->work,
                               0));
-        ENCO_TRY(combine(t, ENCO_LOSS_IDT, (int[]){ENCO_LOSS_IDT_RAW},
+        ENCO_TRY(enco_family_combine(t, ENCO_LOSS_IDT, (int[]){ENCO_LOSS_IDT_RAW},
                          (float[]){(float)cfg->train.lambda_IDT}, 1));
     } else {
         ENCO_TRY(enco_fill(ctx, t->losses, ENCO_LOSS_IDT, 1, 0.0f));
     }
     if (idt_counted)
-        ENCO_TRY(combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO, ENCO_LOSS_IDT},
+        ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO, ENCO_LOSS_IDT},
                          (float[]){1.0f, 0.5f, 0.5f}, 3));
     else
-        ENCO_TRY(combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO},
+        ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO},
                          (float[]){1.0f, 1.0f}, 2));
 
     for (int p = 0; p < P; p++) {

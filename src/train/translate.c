@@ -2,6 +2,7 @@
 #include "train/translate.h"
 
 #include "data/dataset.h"
+#include "models/common.h"
 #include "models/family.h"
 
 #include <stdio.h>
@@ -72,14 +73,7 @@ void enco_translator_close(enco_translator *t)
 static enco_status build(enco_translator *t, int h, int w)
 {
     unbuild(t);
-    enco_model_config mc = {.input_nc = t->cfg.model.input_nc,
-                            .output_nc = t->cfg.model.output_nc,
-                            .ngf = t->cfg.model.ngf,
-                            .n_blocks = t->cfg.model.n_blocks,
-                            .ndf = t->cfg.model.ndf,
-                            .n_layers_d = t->cfg.model.n_layers_D,
-                            .no_antialias = t->cfg.model.no_antialias,
-                            .no_antialias_up = t->cfg.model.no_antialias_up};
+    enco_model_config mc = enco_family_model_config(&t->cfg);
     enco_params_init(&t->g, t->prefix);
     t->built = 1; /* from here on unbuild() releases what exists */
     ENCO_TRY(enco_generator_build(&t->net, &t->g, &mc, 1, h, w));

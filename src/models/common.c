@@ -1,0 +1,36 @@
+/* Helpers the families share. */
+#include "models/common.h"
+
+#include "ops/loss.h"
+
+enco_model_config enco_family_model_config(const enco_config *cfg)
+{
+    return (enco_model_config){.input_nc = cfg->model.input_nc,
+                               .output_nc = cfg->model.output_nc,
+                               .ngf = cfg->model.ngf,
+                               .n_blocks = cfg->model.n_blocks,
+                               .ndf = cfg->model.ndf,
+                               .n_layers_d = cfg->model.n_layers_D,
+                               .no_antialias = cfg->model.no_antialias,
+                               .no_antialias_up = cfg->model.no_antialias_up};
+}
+
+enco_status enco_family_alloc(enco_trainer *t, size_t floats, cl_mem *m)
+{
+    return enco_buffer_alloc(t->ctx, (floats ? floats : 1) * sizeof(float), m);
+}
+
+enco_status enco_family_combine(enco_trainer *t, int out, const int *slots, const float *weights,
+                                size_t count)
+{
+    if (count > ENCO_LOSS_COMBINE_MAX)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "combining %zu losses (at most %d)", count,
+                         ENCO_LOSS_COMBINE_MAX);
+    cl_mem mems[ENCO_LOSS_COMBINE_MAX];
+    size_t offs[ENCO_LOSS_COMBINE_MAX];
+    for (size_t i = 0; i < count; i++) {
+        mems[i] = t->losses;
+        offs[i] = (size_t)slots[i];
+    }
+    return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
+}
