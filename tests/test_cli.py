@@ -455,6 +455,35 @@ for name in sorted(read_env):
     check("README documents %s" % name,
           any(re.search(r"`%s[`=]" % name, l) for l in readme_rows))
 
+# Every preset of configs/ is a valid configuration; the CUT and FastCUT
+# presets carry the published settings of their family; a family's options
+# are listed, and an unknown family is refused naming the choices.
+CFG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+for name in sorted(os.listdir(CFG_DIR)):
+    if name.endswith(".cfg"):
+        rc, out, err = run("config", "-c", os.path.join(CFG_DIR, name))
+        check("configs/%s is valid" % name, rc == 0, err)
+published = {"cut_horse2zebra.cfg": ("cut", "1.0", "true", "false", "200", "200"),
+             "fastcut_horse2zebra.cfg": ("fastcut", "10.0", "false", "true", "150", "50")}
+for name, (fam, lam, idt, flip, ne, nd) in published.items():
+    rc, out, err = run("config", "-c", os.path.join(CFG_DIR, name), "--dump")
+    group = re.search(r"^%s = \{(.*?)^\};" % fam, out, re.S | re.M)
+    body = group.group(1) if group else ""
+    check("%s: family %s with its published settings" % (name, fam),
+          rc == 0 and 'family = "%s";' % fam in out and "lambda_NCE = %s;" % lam in body and
+          "nce_idt = %s;" % idt in body and "nce_flip_equivariance = %s;" % flip in body and
+          "nce_layers = [0, 4, 8, 12, 16];" in body and "lr = 0.0002;" in body and
+          "n_epochs = %s;" % ne in out and "n_epochs_decay = %s;" % nd in out, out[-2000:] + err)
+rc, out, err = run("config", "--list")
+check("config --list shows every family's options",
+      rc == 0 and "model.family" in out and all("%s.%s" % (g, k) in out for g in ("cut", "fastcut")
+                                                for k in ("nce_layers", "nce_T", "lambda_NCE",
+                                                          "nce_idt", "nce_flip_equivariance", "lr")),
+      out[-1500:])
+rc, out, err = run("config", "--set", 'model.family="cyclegan"')
+check("an unknown model.family is refused naming the families",
+      rc != 0 and "enco|cut|fastcut" in err, "%d %s" % (rc, err))
+
 # tools/with-vendors refuses (exit 2, naming the fix) when Intel's runtime is
 # not installed where it looks, or when its vendors folder is damaged.
 WV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "with-vendors")

@@ -596,7 +596,14 @@ char *enco_config_dump(const enco_config *cfg)
         case ENCO_OPT_INT64: snprintf(val, sizeof val, "%lldL", *(const long long *)base); break;
         case ENCO_OPT_FLOAT: {
             double v = *(const double *)base;
-            snprintf(val, sizeof val, "%.17g", v);
+            /* the shortest form that reads back as the same double, without an
+             * exponent for magnitudes 1e-4 .. 1e15 */
+            const int plain = fabs(v) >= 1e-4 && fabs(v) < 1e15;
+            for (int digits = 1; digits <= 17; digits++) {
+                snprintf(val, sizeof val, "%.*g", digits, v);
+                if (strtod(val, NULL) == v && (!plain || !strpbrk(val, "eE")))
+                    break;
+            }
             if (!strpbrk(val, ".eEn"))
                 strcat(val, ".0");
             break;
