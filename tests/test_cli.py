@@ -347,7 +347,12 @@ for args, what, text in (
         (("--enco", "/nonexistent/enco-cl"), "a missing binary", "no such executable"),
         (("--iters", "0"), "zero timed iterations", "--iters"),
         (("--reference-repo", "/nonexistent"), "a reference repo that is not one",
-         "models/networks.py")):
+         "models/networks.py"),
+        (("--family", "gan"), "an unknown family", "invalid choice"),
+        (("--family", "cut", "--reference-repo", "/nonexistent"),
+         "a reference repo without the CUT files", "models/base_model.py"),
+        (("--family", "cut", "--authors-in-workaround"), "the authors' workaround without them",
+         "needs --family cut or fastcut and --reference-repo")):
     p = subprocess.run([sys.executable, CMP, "--enco", BIN, *args], capture_output=True,
                        text=True, timeout=60)
     check("compare_pytorch refuses %s at once" % what,
