@@ -158,22 +158,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Whether module `module` of G is a feature the model's contrastive loss
- * reads (its output then gets a gradient of its own). */
-static int loss_feature(const enco_trainer *t, int module)
-{
-    const int *list = t->cfg.model.nce_layers;
-    int count = t->cfg.model.n_nce_layers;
-    if (strcmp(t->cfg.model.family, "cut") == 0)
-        list = t->cfg.cut.nce_layers, count = t->cfg.cut.n_nce_layers;
-    else if (strcmp(t->cfg.model.family, "fastcut") == 0)
-        list = t->cfg.fastcut.nce_layers, count = t->cfg.fastcut.n_nce_layers;
-    for (int i = 0; i < count; i++)
-        if (list[i] == module)
-            return 1;
-    return 0;
-}
-
 /* Conv biases that feed an InstanceNorm: their true gradient is 0, so both
  * engines produce rounding noise there (tools/reference/README.md), unless
  * the conv's output is itself a feature of the loss (CUT's layers 4 and 8). */
@@ -189,7 +173,7 @@ static int bias_before_norm(const enco_trainer *t, const char *name)
             const enco_layer *l = &nets[k]->layers[i];
             if (l->bias >= 0 && nets[k]->layers[i + 1].kind == ENCO_L_INORM &&
                 strcmp(sets[k]->list[l->bias].name, name + plen) == 0)
-                return !(k == 0 && l->module >= 0 && loss_feature(t, l->module));
+                return !(k == 0 && l->module >= 0 && enco_trainer_loss_feature(t, l->module));
         }
     }
     return 0;

@@ -88,6 +88,8 @@ static enco_status plan(enco_trainer *t)
     t->pw = t->dnet.slots[t->dnet.cur].w;
 
     cs->nl = c->n_nce_layers;
+    t->nloss_features = c->n_nce_layers;
+    memcpy(t->loss_features, c->nce_layers, sizeof t->loss_features);
     t->npairs = cs->nl;
     t->has_draws_y = 1;
     int cin[ENCO_MAX_PAIRS], max_rows = 1;

@@ -74,6 +74,8 @@ static enco_status plan(enco_trainer *t)
 
     t->npairs = cfg->model.n_nce_layers / 2;
     t->ranked_picks = strcmp(cfg->train.sampling, "random") != 0;
+    t->nloss_features = cfg->model.n_nce_layers;
+    memcpy(t->loss_features, cfg->model.nce_layers, sizeof t->loss_features);
     if (t->npairs > ENCO_MAX_PAIRS)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "model.nce_layers: at most %d pairs",
                          ENCO_MAX_PAIRS);

@@ -198,6 +198,14 @@ enco_status enco_trainer_patch_ids(enco_trainer *t, int p, int32_t *out)
     return enco_download(t->ctx, t->idx[p], 0, (size_t)t->n * t->k[p] * sizeof(int32_t), out);
 }
 
+int enco_trainer_loss_feature(const enco_trainer *t, int module)
+{
+    for (int i = 0; i < t->nloss_features; i++)
+        if (t->loss_features[i] == module)
+            return 1;
+    return 0;
+}
+
 int enco_trainer_loss_count(const enco_trainer *t) { return t->family->loss_count(t); }
 
 const char *enco_trainer_loss_name(const enco_trainer *t, int i, char *buf, size_t size,

@@ -62,6 +62,10 @@ typedef struct enco_trainer {
     /* Sampled feature maps: count, patches per image, map size, the indices
      * (n, k[p]) int32 of the last iteration; score[p] is the map the picks
      * were ranked by (EnCo's DAG; NULL where picks do not depend on it). */
+    /* G's modules whose outputs the contrastive loss reads (their outputs
+     * get gradients of their own: a conv bias there is no longer noise). */
+    int nloss_features;
+    int loss_features[ENCO_MAX_NCE_LAYERS];
     int npairs;
     int fc[ENCO_MAX_PAIRS], fh[ENCO_MAX_PAIRS], fw[ENCO_MAX_PAIRS];
     int k[ENCO_MAX_PAIRS];
@@ -106,6 +110,9 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
                               const enco_sampling_override *ov);
 /* The indices (n, k[p]) the last iteration used for map p (host int32). */
 enco_status enco_trainer_patch_ids(enco_trainer *t, int p, int32_t *out);
+
+/* Whether G's module `module` is one of t->loss_features. */
+int enco_trainer_loss_feature(const enco_trainer *t, int module);
 
 /* Reads the loss scalars of the last iteration (waits for the device). */
 enco_status enco_trainer_losses(enco_trainer *t, float out[ENCO_LOSS_SLOTS]);

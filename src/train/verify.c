@@ -285,14 +285,17 @@ static void compare(enco_verify_row *row, const float *a, const float *b, size_t
 }
 
 /* Marks (1) the elements of the conv biases that an InstanceNorm follows. */
-static unsigned char *in_bias_mask(const enco_seqnet *net)
+/* The conv biases an InstanceNorm follows (true gradient 0), but where the
+ * conv's output is a feature of the contrastive loss (CUT's 4 and 8). */
+static unsigned char *in_bias_mask(const enco_trainer *t, const enco_seqnet *net)
 {
     const enco_param_set *ps = net->ps;
     unsigned char *m = calloc(ps->n_params + 1, 1);
     for (size_t i = 0; m && i + 1 < net->nlayers; i++) {
         const enco_layer *l = &net->layers[i];
         if ((l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT) && l->bias >= 0 &&
-            net->layers[i + 1].kind == ENCO_L_INORM) {
+            net->layers[i + 1].kind == ENCO_L_INORM &&
+            !(net == &t->gnet && l->module >= 0 && enco_trainer_loss_feature(t, l->module))) {
             const enco_param *p = &ps->list[l->bias];
             memset(m + p->offset, 1, p->numel);
         }
@@ -386,7 +389,7 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
                                                   enco_verify_adam_bound(steps, glr, b1, b2));
     }
     const enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
-    unsigned char *mask[3] = {in_bias_mask(&t->gnet), in_bias_mask(&t->dnet),
+    unsigned char *mask[3] = {in_bias_mask(t, &t->gnet), in_bias_mask(t, &t->dnet),
                               calloc(t->F.n_params + 1, 1)};
     enco_status st = ENCO_OK;
     if (!mask[0] || !mask[1] || !mask[2]) {
