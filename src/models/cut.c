@@ -216,6 +216,9 @@ static enco_status upload(enco_trainer *t, const float *real_a, const float *rea
     }
     t->flipped = flip;
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
+    enco_ctx_trace_op(t->ctx, flip ? "upload" : "copy", "G input",
+                      (enco_op_cost){0, (flip ? 4.0 : 8.0) * cs->gn * img}, "n%d %dx%dx%d%s",
+                      cs->gn, t->cfg.model.input_nc, t->h, t->w, flip ? " flipped" : "");
     if (!flip)
         return enco_copy(t->ctx, cs->gin, 0, t->real, 0, cs->gn * img * F4);
     float *x = cs->flip_host;
@@ -239,6 +242,8 @@ static enco_status combine(enco_trainer *t, int out, const int *slots, const flo
         mems[i] = t->losses;
         offs[i] = (size_t)slots[i];
     }
+    enco_ctx_trace_op(t->ctx, "loss.combine", "loss", enco_loss_combine_cost(count), "%zu terms",
+                      count);
     return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
 }
 
@@ -254,14 +259,18 @@ static enco_status d_phase(enco_trainer *t, double *since)
     t->has_idt = cs->c->nce_idt;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
     size_t pred = (size_t)t->ph * t->pw * n;
+    enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
+                      "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, cs->d_in, 0, t->fake, t->fake_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, cs->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
     ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, cs->d_in, 0, 2 * n));
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_FAKE, cs->dpred, 0, dout, doff, pred, 0.0f,
                              0.5f, cs->work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_REAL, cs->dpred, pred, dout, doff + pred, pred,
                              1.0f, 0.5f, cs->work, 0));
     ENCO_TRY(combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL}, (float[]){0.5f, 0.5f}, 2));
@@ -299,6 +308,12 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
             }
     }
     size_t bytes = (size_t)cs->gn * K * sizeof(int32_t);
+    if (enco_ctx_tracing(t->ctx)) {
+        char where[32];
+        snprintf(where, sizeof where, "sampling layer %d", cs->layer[l]);
+        enco_ctx_trace_op(t->ctx, "upload", where, (enco_op_cost){0, 2.0 * bytes}, "2x n%d K%d",
+                          cs->gn, K);
+    }
     ENCO_TRY(enco_upload(t->ctx, cs->kidx[l], 0, bytes, krows));
     ENCO_TRY(enco_upload(t->ctx, cs->qidx[l], 0, bytes, qrows));
     size_t half = (size_t)n * K * sizeof(int32_t);
@@ -336,16 +351,21 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_GAN_RAW, cs->dpred, 0, dout, doff, pred, 1.0f,
                              (float)c->lambda_GAN, cs->work, 0));
     ENCO_TRY(combine(t, SLOT_G_GAN, (int[]){SLOT_GAN_RAW}, (float[]){(float)c->lambda_GAN}, 1));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, cs->g_dy, 0, 0, NULL, 0));
-    if (gn > n)
+    if (gn > n) {
+        enco_ctx_trace_op(ctx, "fill", "G output grad", (enco_op_cost){0, 4.0 * (gn - n) * img},
+                          "n%d %zu floats", gn - n, img);
         ENCO_TRY(enco_fill_zero(ctx, cs->g_dy, n * img * F4, (size_t)(gn - n) * img * F4));
+    }
     ENCO_TRY(enco_trainer_mark(t, TIMER_G_GAN, since));
 
     const int nce = c->lambda_NCE > 0;
     if (!nce) {
+        enco_ctx_trace_op(ctx, "fill", "loss", (enco_op_cost){0, 4.0 * (2 + 2 * L)}, "%d", 2 + 2 * L);
         ENCO_TRY(enco_fill_zero(ctx, t->losses, SLOT_NCE * F4, 2 * F4));
         for (int l = 0; l < L; l++) {
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + l) * F4, F4));
@@ -398,6 +418,9 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         size_t K = (size_t)t->k[l], rows = (size_t)n * K, nc = (size_t)c->netF_nc;
         for (int term = 0; term < (c->nce_idt ? 2 : 1); term++) {
             size_t r0 = (size_t)term * rows * nc;
+            const size_t b = all ? 1 : (size_t)n, kp = all ? rows : K;
+            enco_ctx_trace_op(ctx, "loss.patchnce", "loss", enco_loss_patchnce_cost(b, kp, nc),
+                              "%zux%zux%zu", b, kp, nc);
             ENCO_TRY(enco_loss_patchnce(ctx, t->losses, (size_t)SLOT_LAYER0 + (size_t)term * L + l,
                                         cs->dq[l], r0, cs->heads.query[l].out, r0,
                                         cs->heads.key[l].out, r0, all ? 1 : (size_t)n,
@@ -419,6 +442,7 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         ENCO_TRY(combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE, SLOT_NCE_Y},
                          (float[]){1.0f, 0.5f, 0.5f}, 3));
     } else {
+        enco_ctx_trace_op(ctx, "fill", "loss", (enco_op_cost){0, 4.0 * (1 + L)}, "%d", 1 + L);
         ENCO_TRY(enco_fill_zero(ctx, t->losses, SLOT_NCE_Y * F4, F4));
         for (int l = 0; l < L; l++)
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + L + l) * F4, F4));
@@ -429,9 +453,17 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
      * gradients and its input (fake_B, idt_B), then G's main run. */
     enco_feature_grad inject[ENCO_MAX_PAIRS];
     int ninject = 0;
+    enco_ctx_trace_op(ctx, "fill", "G input grad", (enco_op_cost){0, 4.0 * gn * img},
+                      "n%d %zu floats", gn, img);
     ENCO_TRY(enco_fill_zero(ctx, cs->enc_dx, 0, (size_t)gn * img * F4));
     for (int l = 0; l < L; l++) {
         size_t fsize = (size_t)gn * t->fc[l] * t->fh[l] * t->fw[l];
+        if (enco_ctx_tracing(ctx)) {
+            char where[32];
+            snprintf(where, sizeof where, cs->layer[l] ? "G model.%d" : "G input", cs->layer[l]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * fsize},
+                              "n%d %dx%dx%d", gn, t->fc[l], t->fh[l], t->fw[l]);
+        }
         ENCO_TRY(enco_fill_zero(ctx, cs->dfeat[l], 0, fsize * F4));
         ENCO_TRY(enco_heads_backward(ctx, &cs->heads, l, cs->dq[l], 0, cs->dfeat[l], 0,
                                      cs->qidx[l], 0, gn, t->fh[l], t->fw[l], t->k[l]));
@@ -442,6 +474,8 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     if (cs->stop > 0)
         ENCO_TRY(enco_seqnet_run_backward(ctx, &cs->enc, NULL, 0, cs->enc_dx, 0, 1, inject,
                                           (size_t)ninject));
+    enco_ctx_trace_op(ctx, "axpy", "G input grad", enco_axpy_cost((size_t)gn * img),
+                      "n%d %zu floats", gn, img);
     for (int l = 0; l < L; l++)
         if (cs->layer[l] == 0)
             ENCO_TRY(enco_axpy(ctx, cs->enc_dx, 0, cs->dfeat[l], 0, (size_t)gn * img, 1.0f));

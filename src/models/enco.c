@@ -165,6 +165,8 @@ static enco_status combine(enco_trainer *t, int out, const int *slots, const flo
         mems[i] = t->losses;
         offs[i] = (size_t)slots[i];
     }
+    enco_ctx_trace_op(t->ctx, "loss.combine", "loss", enco_loss_combine_cost(count), "%zu terms",
+                      count);
     return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
 }
 
@@ -177,14 +179,18 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
     int n = t->n;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
     size_t pred = (size_t)t->ph * t->pw * n;
+    enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
+                      "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, es->d_in, 0, gout, gout_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, es->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
     ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, es->d_in, 0, 2 * n));
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_FAKE, es->dpred, 0, dout, doff, pred,
                              0.0f, 0.5f, es->work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_REAL, es->dpred, pred, dout, doff + pred,
                              pred, 1.0f, 0.5f, es->work, 0));
     ENCO_TRY(combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
@@ -230,7 +236,12 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
     enco_state *es = t->state;
     enco_ctx *ctx = t->ctx;
     int n = t->n, hw = t->fh[p] * t->fw[p];
+    char where[32];
+    snprintf(where, sizeof where, "sampling pair %d", p);
+    const enco_op_cost perms = {0, 2.0 * 4.0 * n * hw};
     if (ov && ov->patch_ids[p]) {
+        enco_ctx_trace_op(ctx, "upload", where, (enco_op_cost){0, 4.0 * n * t->k[p]}, "n%d K%d",
+                          n, t->k[p]);
         ENCO_TRY(enco_patch_check_indices(ov->patch_ids[p], (size_t)n, (size_t)t->k[p],
                                           (size_t)hw));
         return enco_upload(ctx, t->idx[p], 0, (size_t)n * t->k[p] * sizeof(int32_t),
@@ -243,18 +254,32 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
     const int32_t *stage = es->perm_host + (size_t)p * es->perm_stride;
     size_t bytes = (size_t)n * hw * sizeof(int32_t);
     if (strcmp(t->cfg.train.sampling, "random") == 0) {
+        enco_ctx_trace_op(ctx, "dag.perms_upload", where, perms, "n%d 1x%d", n, hw);
         ENCO_TRY(enco_upload_async(ctx, es->cand, 0, bytes, stage));
+        enco_ctx_trace_op(ctx, "dag.random", where,
+                          enco_dag_random_cost(n, t->fh[p], t->fw[p], t->cfg.train.num_patches),
+                          "n%d %dx%d K%d", n, t->fh[p], t->fw[p], t->k[p]);
         return enco_dag_random_forward(ctx, t->idx[p], 0, es->cand, 0, n, t->fh[p], t->fw[p],
                                        t->cfg.train.num_patches);
     }
+    enco_ctx_trace_op(ctx, "bilinear.fwd", where,
+                      enco_bilinear_cost((size_t)n, 1, (size_t)t->ph, (size_t)t->pw,
+                                         (size_t)t->fh[p], (size_t)t->fw[p]),
+                      "n%d %dx%d>%dx%d", n, t->ph, t->pw, t->fh[p], t->fw[p]);
     ENCO_TRY(enco_bilinear_forward(ctx, t->score[p], 0, dout, doff, (size_t)n, 1, (size_t)t->ph,
                                    (size_t)t->pw, (size_t)t->fh[p], (size_t)t->fw[p]));
+    enco_ctx_trace_op(ctx, "dag.perms_upload", where, perms, "n%d 2x%d", n, hw);
     if (given)
         ENCO_TRY(upload_draws(t, es, p, ov->cand[p], ov->cover[p]));
     else {
         ENCO_TRY(enco_upload_async(ctx, es->cand, 0, bytes, stage));
         ENCO_TRY(enco_upload_async(ctx, es->cover, 0, bytes, stage + (size_t)n * hw));
     }
+    enco_ctx_trace_op(ctx, "dag.fwd", where,
+                      enco_dag_cost(n, t->fh[p], t->fw[p], t->cfg.train.num_patches,
+                                    t->cfg.train.oversample_ratio, t->cfg.train.random_ratio),
+                      "n%d %dx%d K%d x%d", n, t->fh[p], t->fw[p], t->k[p],
+                      t->cfg.train.oversample_ratio);
     return enco_dag_forward(ctx, t->idx[p], 0, t->score[p], 0, es->cand, 0, es->cover, 0, n,
                             t->fh[p], t->fw[p], t->cfg.train.num_patches,
                             t->cfg.train.oversample_ratio, t->cfg.train.random_ratio,
@@ -296,6 +321,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_GAN_RAW, es->dpred, 0, dout, doff, pred,
                              1.0f, (float)cfg->train.lambda_GAN, es->work, 0));
     ENCO_TRY(combine(t, ENCO_LOSS_G_GAN, (int[]){ENCO_LOSS_GAN_RAW},
@@ -328,6 +354,9 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
                                     t->k[p]));
         size_t rows = (size_t)n * t->k[p];
         float scale = half * (float)(cfg->train.lambda_NCE / P);
+        enco_ctx_trace_op(ctx, "loss.enco", "loss",
+                          enco_loss_enco_cost(rows, (size_t)cfg->model.netF_nc), "%zux%d", rows,
+                          cfg->model.netF_nc);
         ENCO_TRY(enco_loss_enco(ctx, t->losses, (size_t)ENCO_LOSS_ENCO_PAIR0 + p, es->dq[p], 0,
                                 es->heads.query[p].out, 0, es->heads.key[p].out, 0, rows,
                                 (size_t)cfg->model.netF_nc, scale, es->work, 0));
@@ -337,6 +366,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     ENCO_TRY(combine(t, ENCO_LOSS_ENCO, slots, weights, (size_t)P));
 
     if (t->idt_on) {
+        enco_ctx_trace_op(ctx, "loss.l1", "loss", enco_loss_l1_cost(n * img), "%zu", n * img);
         ENCO_TRY(enco_loss_l1(ctx, t->losses, ENCO_LOSS_IDT_RAW, es->g_dy, n * img, gout,
                               gout_off + n * img, t->real, n * img, n * img,
                               idt_counted ? 0.5f * (float)cfg->train.lambda_IDT : 0.0f, es->work,
@@ -344,6 +374,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
         ENCO_TRY(combine(t, ENCO_LOSS_IDT, (int[]){ENCO_LOSS_IDT_RAW},
                          (float[]){(float)cfg->train.lambda_IDT}, 1));
     } else {
+        enco_ctx_trace_op(ctx, "fill", "loss", enco_fill_cost(1), "1");
         ENCO_TRY(enco_fill(ctx, t->losses, ENCO_LOSS_IDT, 1, 0.0f));
     }
     if (idt_counted)
@@ -355,6 +386,12 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
 
     for (int p = 0; p < P; p++) {
         size_t fsize = (size_t)n * t->fc[p] * t->fh[p] * t->fw[p];
+        if (enco_ctx_tracing(ctx)) {
+            char where[32];
+            snprintf(where, sizeof where, "G model.%d", es->query_layer[p]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * fsize},
+                              "n%d %dx%dx%d", n, t->fc[p], t->fh[p], t->fw[p]);
+        }
         ENCO_TRY(enco_fill_zero(ctx, es->dfeat[p], 0, fsize * F4));
         ENCO_TRY(enco_heads_backward(ctx, &es->heads, p, es->dq[p], 0, es->dfeat[p], 0, t->idx[p], 0,
                                      n, t->fh[p], t->fw[p], t->k[p]));

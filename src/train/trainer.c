@@ -144,6 +144,8 @@ static enco_status adam(enco_trainer *t, int net)
     enco_adam_hparams hp = {.lr = t->net_lr[net] * t->lr_scale, .beta1 = t->cfg.train.beta1,
                             .beta2 = t->cfg.train.beta2, .eps = t->cfg.train.eps};
     ps->adam_step++;
+    enco_ctx_trace_op(t->ctx, "adam", t->family->nets[net], enco_adam_cost(ps->n_params),
+                      "%zu params", ps->n_params);
     return enco_adam_step(t->ctx, ps->params, 0, ps->adam_m, 0, ps->adam_v, 0, ps->grads, 0,
                           ps->n_params, &hp, (long)ps->adam_step);
 }
@@ -164,6 +166,8 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
     int n = t->n;
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
     const enco_family *fam = t->family;
+    enco_ctx_trace_op(ctx, "upload", "input", (enco_op_cost){0, 2.0 * n * img * F4},
+                      "2x n%d %dx%dx%d", n, t->cfg.model.input_nc, t->h, t->w);
     ENCO_TRY(enco_upload(ctx, t->real, 0, n * img * F4, real_a));
     ENCO_TRY(enco_upload(ctx, t->real, n * img * F4, n * img * F4, real_b));
     if (fam->upload)
@@ -173,13 +177,19 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
         const enco_phase_def *ph = &fam->phases[p];
         for (int i = 0; i < ph->nnets; i++) {
             enco_param_set *ps = &t->nets[ph->nets[i]];
-            if (ps->n_params)
-                ENCO_TRY(enco_fill_zero(ctx, ps->grads, 0, ps->n_params * F4));
+            if (!ps->n_params)
+                continue;
+            char where[32];
+            snprintf(where, sizeof where, "%s grads", fam->nets[ph->nets[i]]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * ps->n_params},
+                              "%zu params", ps->n_params);
+            ENCO_TRY(enco_fill_zero(ctx, ps->grads, 0, ps->n_params * F4));
         }
         ENCO_TRY(fam->phase(t, p, ov, &since));
         ENCO_TRY(reduce_gradients(t, ph));
         for (int i = 0; i < ph->nnets; i++)
             ENCO_TRY(adam(t, ph->nets[i]));
+        enco_ctx_trace_close(ctx);
         ENCO_TRY(enco_trainer_mark(t, ph->timer, &since));
     }
     t->iteration++;
