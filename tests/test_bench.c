@@ -1,10 +1,12 @@
-/* Benchmarks: the plan of the kernel table (shapes, counts, costs), timed
+/* Benchmarks: the kernel table recorded from one training step (shapes,
+ * counts, costs, launches; EnCo and CUT), replays, timed
  * rows on a tiny configuration, --op filtering, the roofline share, the
  * nominal peak, the ceilings, one end-to-end step and the JSON report. No
  * assertion is about speed. */
 #include "harness.h"
 
 #include "bench/bench.h"
+#include "models/family.h"
 #include "ops/adam.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
@@ -43,13 +45,21 @@ START_TEST(plan_shapes_and_counts)
     enco_bench_options o = tiny(NULL);
     enco_bench_row *rows = NULL;
     size_t n = 0;
-    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    unsigned long launches = 0;
+    ENCO_CK(enco_bench_plan(test_ctx(), &o, &rows, &n, &launches));
     ck_assert_uint_gt(n, 50);
+    /* The rows are the recorded step: every launch is in exactly one row. */
+    unsigned long sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (unsigned long)rows[i].per_iter * (unsigned long)rows[i].launches;
+    ck_assert_uint_gt(launches, 500);
+    ck_assert_uint_eq(sum, launches);
 
     /* G's first conv: 2 images (identity term), 7x7 reflect, 3 -> 64. */
     const enco_bench_row *r = find_row(rows, n, "conv2d.fwd", "G model.1", NULL);
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(r->per_iter, 1);
+    ck_assert_int_ge(r->launches, 1);
     enco_conv2d_shape s = {.n = 2, .cin = 3, .h = SIZE, .w = SIZE, .cout = 64, .kh = 7, .kw = 7,
                            .stride_h = 1, .stride_w = 1, .pad_h = 3, .pad_w = 3,
                            .pad_mode = ENCO_PAD_REFLECT};
@@ -57,25 +67,31 @@ START_TEST(plan_shapes_and_counts)
     ck_assert_double_eq_tol(r->cost.flops, c.flops, 0.5);
     ck_assert_double_eq_tol(r->cost.flops, 2.0 * 2 * 64 * SIZE * SIZE * 3 * 49 + 2 * 64 * SIZE * SIZE,
                             0.5);
-    /* G's first conv gets no input gradient; its weight gradient is there. */
-    ck_assert_ptr_null(find_row(rows, n, "conv2d.bwd_data", "G model.1", "n2 3x"));
+    /* G's first conv gets no input gradient: its backward is the weight gradient alone. */
+    ck_assert_ptr_null(find_row(rows, n, "conv2d.bwd", "G model.1", "n2 3x"));
     ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.bwd_weight", "G model.1", NULL));
 
-    /* 9 residual blocks: 18 identical convs at 1/4 resolution. */
+    /* 9 residual blocks: 18 identical convs at 1/4 resolution, forward and
+     * backward (input and weight gradients in one call). */
     char shape[64];
     snprintf(shape, sizeof shape, "n2 256x%dx%d>256", SIZE / 4, SIZE / 4);
     r = find_row(rows, n, "conv2d.fwd", "G model.", shape);
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(r->per_iter, 18);
-    r = find_row(rows, n, "conv2d.bwd_data", "G model.", shape);
+    r = find_row(rows, n, "conv2d.bwd", "G model.", shape);
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(r->per_iter, 18);
+    /* Their residual adds: forward, and the two halves of the backward. */
+    ck_assert_int_eq(find_row(rows, n, "add.fwd", "G model.", NULL)->per_iter, 9);
+    ck_assert_int_eq(find_row(rows, n, "add.bwd_skip", "G model.", NULL)->per_iter, 9);
 
     /* D runs on 2 images in its step and on 1 in the G step; the dx-only
      * pass of the G step never computes weight gradients. */
     ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.fwd", "D model.3", "n2 "));
     ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.fwd", "D model.3", "n1 "));
-    ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.bwd_weight", "D model.3", "n2 "));
+    ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.bwd", "D model.3", "n2 "));
+    ck_assert_ptr_nonnull(find_row(rows, n, "conv2d.bwd_data", "D model.3", "n1 "));
+    ck_assert_ptr_null(find_row(rows, n, "conv2d.bwd", "D model.3", "n1 "));
     ck_assert_ptr_null(find_row(rows, n, "conv2d.bwd_weight", "D model.3", "n1 "));
 
     /* Instance norm forward cost from the family's function. */
@@ -89,6 +105,7 @@ START_TEST(plan_shapes_and_counts)
     r = find_row(rows, n, "adam", "G", NULL);
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r->shape, "11378179 params");
+    ck_assert_int_eq(r->launches, 1);
     c = enco_adam_cost(11378179);
     ck_assert_double_eq_tol(r->cost.flops, c.flops, 0.5);
 
@@ -98,13 +115,131 @@ START_TEST(plan_shapes_and_counts)
     ck_assert_int_eq(r->per_iter, 3);
     ck_assert_ptr_nonnull(find_row(rows, n, "loss.l1", "loss", NULL));
     ck_assert_ptr_nonnull(find_row(rows, n, "dag.fwd", "sampling pair 0", NULL));
+    ck_assert_ptr_nonnull(find_row(rows, n, "linear.fwd", "F prj_0.3", "+bias"));
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_ge(rows[i].per_iter, 1);
+        ck_assert_int_ge(rows[i].commands, 1);
+        ck_assert_int_le(rows[i].launches, rows[i].commands);
         ck_assert_msg(rows[i].cost.bytes > 0, "%s %s has no traffic", rows[i].name,
                       rows[i].where);
+        ck_assert_msg(strcmp(rows[i].where, "untagged") != 0, "untagged command %s %s",
+                      rows[i].name, rows[i].shape);
         ck_assert(rows[i].seconds == 0);
     }
     free(rows);
+}
+END_TEST
+
+/* A net's layer named by a row's where ("G model.12.conv_block.1", "D
+ * model.3", "F mlp_0.0", "F prj_0"): a parameter name starts with it, or a
+ * layer of the network keeps that module. */
+static int names_layer(const enco_trainer *t, const char *where)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", where);
+    char *plus = strstr(buf, " (+");
+    if (plus)
+        *plus = 0;
+    static const char *const other[] = {"grads", "input", "input grad", "output grad"};
+    for (int i = 0; i < t->nnets; i++) {
+        size_t nl = strlen(t->family->nets[i]);
+        if (strcmp(buf, t->family->nets[i]) == 0)
+            return 1; /* the whole network: its Adam step */
+        if (strncmp(buf, t->family->nets[i], nl) != 0 || buf[nl] != ' ')
+            continue;
+        const char *part = buf + nl + 1;
+        for (size_t k = 0; k < sizeof other / sizeof other[0]; k++)
+            if (strcmp(part, other[k]) == 0)
+                return 1;
+        const size_t pl = strlen(part);
+        const enco_param_set *ps = &t->nets[i];
+        for (size_t k = 0; k < ps->count; k++)
+            if (strncmp(ps->list[k].name, part, pl) == 0 && ps->list[k].name[pl] == '.')
+                return 1;
+        const enco_seqnet *sn = i == 0 ? &t->gnet : i == 1 ? &t->dnet : NULL;
+        int module = -1;
+        if (sn && sscanf(part, "model.%d", &module) == 1 && !strchr(part + 6, '.'))
+            for (size_t k = 0; k < sn->nlayers; k++)
+                if (sn->layers[k].module == module)
+                    return 1;
+    }
+    return strcmp(buf, "loss") == 0 || strcmp(buf, "input") == 0 ||
+           strncmp(buf, "sampling ", 9) == 0;
+}
+
+/* Records one step of `family` directly and checks the recording against
+ * the context's launch counter, the table's rows against the trainer's
+ * layers, and a replay of every op. */
+static void recorded_family(const char *family, int want_prj)
+{
+    enco_ctx *ctx = test_ctx();
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    snprintf(cfg.model.family, sizeof cfg.model.family, "%s", family);
+    cfg.train.batch_size = 1;
+    enco_trainer *t = NULL;
+    ENCO_CK(enco_trainer_create(ctx, &cfg, 1, SIZE, SIZE, &t));
+    ENCO_CK(enco_trainer_init_weights(t));
+    const size_t img = 3 * SIZE * SIZE;
+    float *in = calloc(2 * img, sizeof *in);
+    ck_assert_ptr_nonnull(in);
+    for (size_t i = 0; i < 2 * img; i++)
+        in[i] = (float)(i % 17) / 8.5f - 1.0f;
+    ENCO_CK(enco_trainer_step(t, in, in + img, NULL));
+    ENCO_CK(enco_finish(ctx));
+    const unsigned long before = enco_ctx_get_stats(ctx).kernel_launches;
+    ENCO_CK(enco_ctx_trace_begin(ctx));
+    ck_assert_int_eq(enco_ctx_trace_begin(ctx), ENCO_ERR_INVALID_ARG);
+    ENCO_CK(enco_trainer_step(t, in, in + img, NULL));
+    enco_trace *tr = NULL;
+    ENCO_CK(enco_ctx_trace_end(ctx, &tr));
+    const unsigned long step = enco_ctx_get_stats(ctx).kernel_launches - before;
+    unsigned long recorded = 0;
+    for (size_t i = 0; i < tr->nops; i++)
+        recorded += tr->ops[i].launches;
+    ck_assert_uint_eq(recorded, step);
+    /* Replaying an op launches exactly its recorded launches again. */
+    for (size_t i = 0; i < tr->nops; i++) {
+        const unsigned long b = enco_ctx_get_stats(ctx).kernel_launches;
+        ENCO_CK(enco_trace_replay(ctx, tr, i));
+        ck_assert_uint_eq(enco_ctx_get_stats(ctx).kernel_launches - b, tr->ops[i].launches);
+    }
+    ENCO_CK(enco_finish(ctx));
+    ck_assert_int_eq(enco_trace_replay(ctx, tr, tr->nops), ENCO_ERR_INVALID_ARG);
+
+    /* The table of the same family and size: the same launches, every row
+     * placed at a real layer (or a loss, the sampling, the inputs). */
+    enco_bench_options o = tiny(NULL);
+    o.family = family;
+    enco_bench_row *rows = NULL;
+    size_t n = 0;
+    unsigned long launches = 0;
+    ENCO_CK(enco_bench_plan(ctx, &o, &rows, &n, &launches));
+    ck_assert_uint_eq(launches, step);
+    int mlp = 0, prj = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(names_layer(t, rows[i].where), "%s: row %s at '%s' names no layer", family,
+                      rows[i].name, rows[i].where);
+        mlp += strncmp(rows[i].where, "F mlp_", 6) == 0;
+        prj += strncmp(rows[i].where, "F prj_", 6) == 0;
+        ck_assert_msg(want_prj || (strcmp(rows[i].name, "loss.enco") != 0 &&
+                                   strncmp(rows[i].where, "sampling pair", 13) != 0),
+                      "%s has EnCo's %s %s", family, rows[i].name, rows[i].where);
+    }
+    ck_assert_int_gt(mlp, 0);
+    ck_assert_int_eq(prj > 0, want_prj);
+    ck_assert_ptr_nonnull(find_row(rows, n, want_prj ? "loss.enco" : "loss.patchnce", "loss",
+                                   NULL));
+    free(rows);
+    enco_trace_free(tr);
+    enco_trainer_free(t);
+    free(in);
+}
+
+START_TEST(recorded_step)
+{
+    recorded_family("enco", 1);
+    recorded_family("cut", 0);
 }
 END_TEST
 
@@ -113,38 +248,41 @@ START_TEST(plan_filter)
     enco_bench_options o = tiny("adam");
     enco_bench_row *rows = NULL;
     size_t n = 0;
-    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    ENCO_CK(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL));
     ck_assert_uint_eq(n, 3); /* G, D, F */
     for (size_t i = 0; i < n; i++)
         ck_assert_str_eq(rows[i].name, "adam");
     free(rows);
 
     o.filter = "D model.0"; /* matches on "name where" */
-    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    ENCO_CK(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL));
     ck_assert_uint_gt(n, 0);
     for (size_t i = 0; i < n; i++)
         ck_assert_str_eq(rows[i].where, "D model.0");
     free(rows);
 
     o.filter = "no-such-op";
-    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    ENCO_CK(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL));
     ck_assert_uint_eq(n, 0);
     free(rows);
 
     o.filter = NULL;
     o.size = 30; /* not a multiple of 4 */
-    ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL), ENCO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "multiples of 4"));
     o.size = 20; /* D shrinks it to nothing */
-    ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
-    ck_assert_ptr_nonnull(strstr(enco_last_error(), "at least 24"));
+    ck_assert_int_ne(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL), ENCO_OK);
     o.size = 24;
-    ENCO_CK(enco_bench_plan(&o, &rows, &n));
+    ENCO_CK(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL));
     ck_assert_uint_gt(n, 0);
     free(rows);
     o.batch = 0;
-    ck_assert_int_eq(enco_bench_plan(&o, &rows, &n), ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL), ENCO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "batch 0"));
+    o.batch = 1;
+    o.family = "cyclegan";
+    ck_assert_int_eq(enco_bench_plan(test_ctx(), &o, &rows, &n, NULL), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "cyclegan"));
 }
 END_TEST
 
@@ -172,9 +310,9 @@ START_TEST(kernels_run_tiny)
     run_filtered("adam", 3);
     run_filtered("loss", 3);
     run_filtered("sampling", 6); /* bilinear, permutations, DAG */
-    run_filtered("F pair 2", 10); /* heads: gather, linear, batchnorm, relu, l2norm */
+    run_filtered("F mlp_2", 8); /* head 2: gather, linear, batchnorm, relu */
     run_filtered("blur", 4);
-    run_filtered("D model.14", 3); /* convs: fwd, bwd_data, bwd_weight */
+    run_filtered("D model.14", 4); /* its conv: fwd (2 and 1 images), bwd, bwd_data */
 }
 END_TEST
 
@@ -364,6 +502,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, plan_shapes_and_counts);
     tcase_add_test(tc, plan_filter);
+    tcase_add_test(tc, recorded_step);
     tcase_add_test(tc, row_share_roofline);
     tcase_add_test(tc, kernels_local_ceiling);
     tcase_add_test(tc, nominal_peak);

@@ -314,6 +314,11 @@ with tempfile.TemporaryDirectory() as d:
     check("JSON rows carry their probed ceiling",
           len(jr) == len(rows) and all(r.get("local_ceiling_gflops", 0) > 0 for r in jr),
           str(jr)[:300])
+rc, out, err = run("bench", "--kernels", "--size", "24", "--family", "cut", "--op", "F mlp_0",
+                   *SMALL)
+rows = [l for l in out.splitlines() if " F mlp_0" in l]
+check("bench --kernels --family cut records CUT's step (PatchSampleF rows, no EnCo heads)",
+      rc == 0 and "one cut step" in out and len(rows) >= 4 and "F prj_" not in out, out + err)
 rc, out, err = run("bench", "--kernels", "--size", "24", "--op", "no-such-row", *SMALL)
 check("bench --op without a match says so", rc == 0 and "matches no row" in err, out + err)
 rc, out, err = run("bench", "--e2e", "--local-ceiling", *SMALL)

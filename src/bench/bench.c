@@ -311,7 +311,9 @@ static void json_rows(FILE *f, const enco_bench_peak *peak, const enco_bench_row
         json_str(f, r->where);
         fputs(", \"shape\": ", f);
         json_str(f, r->shape);
-        fprintf(f, ", \"per_iter\": %d, \"runs\": %d, \"seconds\": ", r->per_iter, r->runs);
+        fprintf(f, ", \"per_iter\": %d, \"launches\": %d, \"commands\": %d, \"runs\": %d, "
+                   "\"seconds\": ",
+                r->per_iter, r->launches, r->commands, r->runs);
         json_num(f, r->seconds);
         json_kv(f, "min_seconds", r->min_seconds);
         json_kv(f, "flops", r->cost.flops);
@@ -379,7 +381,9 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
         fputs("}", f);
     }
     if (kopts) {
-        fprintf(f, ",\n  \"kernels\": {\"size\": %d, \"batch\": %d, \"repeat\": %d, \"warmup\": %d, "
+        fprintf(f, ",\n  \"kernels\": {\"family\": ");
+        json_str(f, kopts->family ? kopts->family : "enco");
+        fprintf(f, ", \"size\": %d, \"batch\": %d, \"repeat\": %d, \"warmup\": %d, "
                    "\"filter\": ",
                 kopts->size, kopts->batch, kopts->repeat, kopts->warmup);
         if (kopts->filter)

@@ -1,6 +1,6 @@
 /* Benchmarks (`enco-cl bench`): the device's measured ceilings (SGEMM rate
- * and copy bandwidth), a per-kernel table at the real layer shapes of the
- * EnCo model, and the end-to-end training iteration.
+ * and copy bandwidth), a per-kernel table of one recorded training step of
+ * a model family, and the end-to-end training iteration.
  *
  * Every timed launch is bracketed by clFinish and timed on the host
  * (CLOCK_MONOTONIC), so a row's time includes the launch overhead the
@@ -64,9 +64,13 @@ enco_status enco_bench_gemm_run(enco_ctx *ctx, const enco_bench_gemm_shape *s, i
 
 typedef struct enco_bench_row {
     char name[32];       /* op and pass: "conv2d.fwd", "instnorm.bwd", "adam" */
-    char where[64];      /* layer(s): "G model.1", "D model.3", "F mlp_0.0", "loss" */
+    char where[64];      /* layer(s): "G model.1", "D model.3", "F mlp_0.0", "loss";
+                          * " (+k)": k more places of the same op and shape */
     char shape[96];      /* human-readable shape */
-    int per_iter;        /* launches of this exact shape per training iteration */
+    int per_iter;        /* calls of this op at this shape per training iteration */
+    int launches;        /* kernel launches of one call (enco_kernel_run) */
+    int commands;        /* commands of one call: launches, CLBlast GEMMs, copies,
+                          * fills, uploads */
     int runs;            /* timed launches */
     double seconds;      /* median */
     double min_seconds;
@@ -79,8 +83,9 @@ typedef struct enco_bench_row {
 typedef void (*enco_bench_progress_fn)(void *user, const char *what, size_t done, size_t total);
 
 typedef struct enco_bench_options {
-    int size;            /* image height = width, multiple of 4, >= 16 (default 256) */
+    int size;            /* image height = width, multiple of 4 (default 256) */
     int batch;           /* images per batch (default 1) */
+    const char *family;  /* model.family recorded (NULL: enco) */
     int repeat;          /* timed launches per row (default 5) */
     int warmup;          /* untimed launches per row first (default 1) */
     const char *filter;  /* keep rows whose "name where" contains this; NULL: all */
@@ -94,13 +99,20 @@ typedef struct enco_bench_options {
 /* Defaults as documented above. */
 enco_bench_options enco_bench_options_default(void);
 
-/* Lists the distinct launches of one training iteration of the default model
- * (enco_config_defaults, batch opts->batch, opts->size square) without
- * running them: rows with per_iter and cost filled, times zero. */
-enco_status enco_bench_plan(const enco_bench_options *opts, enco_bench_row **rows, size_t *count);
+/* The rows of one training iteration of `family`'s default configuration
+ * (batch opts->batch, opts->size square) on ctx: creates the family's
+ * trainer, runs one step, records the next (every command ctx enqueues,
+ * grouped into the ops the networks, families and trainer tag) and merges
+ * ops of the same name, shape and commands into rows with per_iter and cost
+ * filled, times zero. *launches (may be NULL): kernel launches of the
+ * recorded step. */
+enco_status enco_bench_plan(enco_ctx *ctx, const enco_bench_options *opts, enco_bench_row **rows,
+                            size_t *count, unsigned long *launches);
 
-/* Plans as above and times every row kept by the filter on ctx. *rows is
- * malloc'd (free()); a filter that keeps nothing gives *count = 0. */
+/* Records as above and times every row kept by the filter: the row's first
+ * op is enqueued again alone (warmup, then repeat times, each to clFinish)
+ * on the recorded step's buffers. *rows is malloc'd (free()); a filter that
+ * keeps nothing gives *count = 0. */
 enco_status enco_bench_kernels(enco_ctx *ctx, const enco_bench_options *opts,
                                enco_bench_row **rows, size_t *count);
 

@@ -11,10 +11,15 @@ static enco_status unavailable(void)
                      "(this build was configured with -Dops=...)");
 }
 
-enco_status enco_bench_plan(const enco_bench_options *opts, enco_bench_row **rows, size_t *count)
+enco_status enco_bench_plan(enco_ctx *ctx, const enco_bench_options *opts, enco_bench_row **rows,
+                            size_t *count, unsigned long *launches)
 {
+    (void)ctx;
+    (void)opts;
     *rows = NULL;
     *count = 0;
+    if (launches)
+        *launches = 0;
     return unavailable();
 }
 

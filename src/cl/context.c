@@ -181,6 +181,7 @@ void enco_ctx_free(enco_ctx *ctx)
         clReleaseProgram(ctx->programs[i].program);
     free(ctx->kernels);
     free(ctx->programs);
+    enco_trace_free(ctx->trace);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->context)
@@ -266,6 +267,8 @@ enco_status enco_upload(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, 
 {
     if (bytes == 0)
         return ENCO_OK;
+    if (ctx->trace)
+        enco_trace_upload(ctx, mem, offset, bytes, host);
     ENCO_CL(clEnqueueWriteBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, host, 0, NULL, NULL));
     return ENCO_OK;
 }
@@ -275,6 +278,8 @@ enco_status enco_upload_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t b
 {
     if (bytes == 0)
         return ENCO_OK;
+    if (ctx->trace)
+        enco_trace_upload(ctx, mem, offset, bytes, host);
     ENCO_CL(clEnqueueWriteBuffer(ctx->queue, mem, CL_FALSE, offset, bytes, host, 0, NULL, NULL));
     return ENCO_OK;
 }
@@ -291,6 +296,8 @@ enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t byte
 {
     if (bytes == 0)
         return ENCO_OK;
+    if (ctx->trace)
+        enco_trace_fill(ctx, mem, offset, bytes);
     if (ctx->host_zero_fill) {
         /* Oclgrind's uninitialised-value check does not count
          * clEnqueueFillBuffer as a write; a host write it does see. */
@@ -319,6 +326,8 @@ enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, 
 {
     if (bytes == 0)
         return ENCO_OK;
+    if (ctx->trace)
+        enco_trace_copy(ctx, dst, dst_offset, src, src_offset, bytes);
     ENCO_CL(clEnqueueCopyBuffer(ctx->queue, src, dst, src_offset, dst_offset, bytes, 0, NULL,
                                 NULL));
     return ENCO_OK;
@@ -448,6 +457,8 @@ enco_status enco_kernel_run(enco_ctx *ctx, const char *program, const char *kern
                             const enco_arg *args)
 {
     ctx->stats.kernel_launches++;
+    if (ctx->trace)
+        enco_trace_kernel(ctx, program, kernel, dims, global, local, nargs, args);
     if (ctx->fault_after > 0 && (long)ctx->stats.kernel_launches > ctx->fault_after)
         return ENCO_FAIL(CL_OUT_OF_RESOURCES,
                          "launching kernel %s/%s failed: the device stopped responding "

@@ -48,7 +48,14 @@ struct enco_ctx {
     size_t nprograms, cap_programs;
     enco_kernel_entry *kernels;
     size_t nkernels, cap_kernels;
+    enco_trace *trace;  /* recording one step (src/cl/trace.c), NULL: not recording */
 };
+
+/* Recording transfers while ctx->trace is set (src/cl/trace.c). */
+void enco_trace_copy(enco_ctx *ctx, cl_mem dst, size_t dst_off, cl_mem src, size_t src_off,
+                     size_t bytes);
+void enco_trace_fill(enco_ctx *ctx, cl_mem mem, size_t off, size_t bytes);
+void enco_trace_upload(enco_ctx *ctx, cl_mem mem, size_t off, size_t bytes, const void *host);
 
 /* mkdir -p: 0 on success (or when it exists). */
 int enco_mkdir_p(const char *dir);

@@ -167,6 +167,10 @@ enco_status enco_sgemm(enco_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
         return gemm_packed(ctx, trans_a, &bs, m, n, k, alpha, a, a_off, lda, 0, beta, c, c_off,
                            ldc, 0, 1, NULL, 0);
     }
+    if (ctx->trace)
+        enco_trace_gemm_call(ctx, &(enco_trace_gemm){trans_a, trans_b, m, n, k, alpha, beta, a, b,
+                                                     c, a_off, lda, 0, b_off, ldb, 0, c_off, ldc,
+                                                     0, 0});
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
@@ -197,6 +201,10 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
     if (batch == 1)
         return enco_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb,
                           beta, c, c_off, ldc);
+    if (ctx->trace)
+        enco_trace_gemm_call(ctx, &(enco_trace_gemm){trans_a, trans_b, m, n, k, alpha, beta, a, b,
+                                                     c, a_off, lda, stride_a, b_off, ldb,
+                                                     stride_b, c_off, ldc, stride_c, batch});
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda,
@@ -206,6 +214,27 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
         return ENCO_FAIL((enco_status)s,
                          "CLBlastSgemmStridedBatched(%c%c, %zu x %zu x %zu, batch %zu) failed",
                          trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, batch);
+    return ENCO_OK;
+}
+
+/* Calls CLBlast directly: a recorded GEMM was a CLBlast call, and a replay
+ * must not take another path if the policy changed since. */
+enco_status enco_gemm_replay(enco_ctx *ctx, const enco_trace_gemm *g)
+{
+    const CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode s =
+        g->batch == 0
+            ? CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a,
+                           g->a_off, g->lda, g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off,
+                           g->ldc, &ctx->queue, NULL)
+            : CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k,
+                                         g->alpha, g->a, g->a_off, g->lda, g->sa, g->b, g->b_off,
+                                         g->ldb, g->sb, g->beta, g->c, g->c_off, g->ldc, g->sc,
+                                         g->batch, &ctx->queue, NULL);
+    if (s != CLBlastSuccess)
+        return ENCO_FAIL((enco_status)s, "replaying a CLBlast GEMM (%zu x %zu x %zu) failed",
+                         g->m, g->n, g->k);
     return ENCO_OK;
 }
 

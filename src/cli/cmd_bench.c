@@ -16,15 +16,19 @@
 static void help(void)
 {
     printf("usage: enco-cl bench [--peak] [--kernels] [--e2e] [options]\n\n"
-           "Measures the device and the EnCo training step. Without a part selected, runs\n"
-           "all three parts at --size.\n\n"
+           "Measures the device and a model family's training step. Without a part\n"
+           "selected, runs all three parts at --size.\n\n"
            "  --peak          measured ceilings: SGEMM rate (enco_sgemm, square sizes up to\n"
            "                  --gemm-max) and copy bandwidth (clEnqueueCopyBuffer, read +\n"
            "                  write bytes); the nominal FP32 peak where the vendor's SIMD\n"
            "                  width is known\n"
-           "  --kernels       per-kernel table at the real layer shapes of the default model\n"
-           "                  (batch 1, G at 2 images for the identity term), median of\n"
-           "                  --repeat launches, each between clFinish calls; includes --peak\n"
+           "  --kernels       per-op table of one training step of the family's default\n"
+           "                  configuration (batch 1): the trainer runs one step, records\n"
+           "                  the next (every kernel launch, GEMM, copy, fill and upload,\n"
+           "                  grouped into the ops of the layers, losses and optimizers),\n"
+           "                  and each distinct op is enqueued again alone and timed:\n"
+           "                  median of --repeat runs, each between clFinish calls; x is\n"
+           "                  the op's calls per step; includes --peak\n"
            "                  for the share of the roofline ceiling (measured before and\n"
            "                  after the table; the higher counts)\n"
            "  --local-ceiling with --kernels: also time the ceiling's SGEMM just before\n"
@@ -39,8 +43,8 @@ static void help(void)
            "  --size S        image size (a multiple of 4, at least 24: the smallest the\n"
            "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
-           "  --family NAME   model family --e2e trains: enco (default), cut, fastcut, each\n"
-           "                  with its default configuration\n"
+           "  --family NAME   model family --kernels records and --e2e trains: enco\n"
+           "                  (default), cut, fastcut, each with its default configuration\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
            "  --repeat N      timed launches per table row (default 5)\n"
@@ -120,9 +124,9 @@ static void print_table(const enco_bench_options *o, const enco_bench_peak *pk,
         total += rows[i].per_iter * rows[i].seconds;
         local |= rows[i].local_gflops > 0;
     }
-    printf("\nkernels at %dx%d, batch %d (median of %d after %d warm-up; x = launches per "
-           "iteration)\n",
-           o->size, o->size, o->batch, o->repeat, o->warmup);
+    printf("\nkernels of one %s step at %dx%d, batch %d (median of %d after %d warm-up; x = "
+           "calls per iteration)\n",
+           o->family ? o->family : "enco", o->size, o->size, o->batch, o->repeat, o->warmup);
     if (local)
         printf("shares of compute-bound rows against 'ceil', the SGEMM rate at n = %d probed "
                "just before and after the row (the higher)\n",
@@ -240,6 +244,7 @@ int cmd_bench(int argc, char **argv)
             if (!enco_family_find(optarg))
                 return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut", optarg);
             family = optarg;
+            ko.family = optarg;
             break;
         case 's':
             if (!parse_int(optarg, 4, 8192, &ko.size) || ko.size % 4)

@@ -215,6 +215,69 @@ typedef struct enco_op_cost {
     double bytes;   /* bytes read plus bytes written in global memory, at minimum */
 } enco_op_cost;
 
+/* ---- recording one step (bench's kernel table) ------------------------- */
+
+/* While a context records, every command it enqueues (kernel launches,
+ * CLBlast GEMMs, copies, zero fills, uploads) is copied, with its arguments,
+ * into an enco_trace, grouped into ops: enco_ctx_trace_op opens an op (its
+ * name and pass "conv2d.fwd", where "G model.1", the op family's cost of
+ * one call, a human shape) and the commands that follow belong to it until
+ * the next enco_ctx_trace_op or enco_ctx_trace_close; a command outside any
+ * op becomes an op of its own named after it, placed "untagged". Each op can
+ * then be enqueued again alone (enco_trace_replay) on the same buffers. Not
+ * recording, the tag calls cost a pointer test: callers that format strings
+ * check enco_ctx_tracing first. */
+typedef struct enco_trace_op {
+    char name[32];
+    char where[64];
+    char shape[96];
+    enco_op_cost cost;       /* of one call */
+    size_t first, count;     /* its commands */
+    unsigned long launches;  /* kernel launches (enco_kernel_run calls) among them */
+} enco_trace_op;
+
+typedef struct enco_trace_cmd enco_trace_cmd;
+
+typedef struct enco_trace {
+    enco_trace_op *ops;
+    size_t nops, cap_ops;
+    enco_trace_cmd *cmds;
+    size_t ncmds, cap_cmds;
+    int open;                /* the last op takes further commands */
+    enco_status error;       /* first failure to record (host memory) */
+} enco_trace;
+
+/* Starts recording on ctx (fails if it already records). */
+enco_status enco_ctx_trace_begin(enco_ctx *ctx);
+/* Stops recording and hands the trace over (free with enco_trace_free);
+ * fails if recording ran out of host memory. */
+enco_status enco_ctx_trace_end(enco_ctx *ctx, enco_trace **out);
+int enco_ctx_tracing(const enco_ctx *ctx);
+/* shape_fmt: printf-style; nothing is formatted unless ctx records. */
+void enco_ctx_trace_op(enco_ctx *ctx, const char *name, const char *where, enco_op_cost cost,
+                       const char *shape_fmt, ...) __attribute__((format(printf, 5, 6)));
+void enco_ctx_trace_close(enco_ctx *ctx);
+/* Enqueues op `op` of tr again on ctx (the context that recorded it, whose
+ * buffers must still exist). Does not record. */
+enco_status enco_trace_replay(enco_ctx *ctx, const enco_trace *tr, size_t op);
+void enco_trace_free(enco_trace *tr);
+
+/* For the launch paths (src/cl): record a command when ctx records. */
+void enco_trace_kernel(enco_ctx *ctx, const char *program, const char *kernel, cl_uint dims,
+                       const size_t *global, const size_t *local, size_t nargs,
+                       const enco_arg *args);
+/* A CLBlast GEMM (batch 0: enco_sgemm's CLBlastSgemm, else strided batched). */
+typedef struct enco_trace_gemm {
+    int ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    size_t a_off, lda, sa, b_off, ldb, sb, c_off, ldc, sc, batch;
+} enco_trace_gemm;
+void enco_trace_gemm_call(enco_ctx *ctx, const enco_trace_gemm *g);
+/* Runs a recorded CLBlast GEMM again (src/cl/gemm.c). */
+enco_status enco_gemm_replay(enco_ctx *ctx, const enco_trace_gemm *g);
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static inline size_t enco_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }

@@ -32,5 +32,7 @@ enco_status enco_family_combine(enco_trainer *t, int out, const int *slots, cons
         mems[i] = t->losses;
         offs[i] = (size_t)slots[i];
     }
+    enco_ctx_trace_op(t->ctx, "loss.combine", "loss", enco_loss_combine_cost(count), "%zu terms",
+                      count);
     return enco_loss_combine(t->ctx, t->losses, (size_t)out, mems, offs, weights, count);
 }

@@ -36,18 +36,26 @@ enum {
     SLOT_LAYER0
 };
 
-enum { TIMER_G_FORWARD = 0, TIMER_D_STEP, TIMER_G_GAN, TIMER_ENCODER, TIMER_NCE,
-       TIMER_G_BACKWARD, TIMER_OPTIMIZER, TIMER_COUNT };
+enum {
+    TIMER_G_FORWARD = 0,
+    TIMER_D_STEP,
+    TIMER_G_GAN,
+    TIMER_ENCODER,
+    TIMER_NCE,
+    TIMER_G_BACKWARD,
+    TIMER_OPTIMIZER,
+    TIMER_COUNT
+};
 
 typedef struct cut_state {
     const enco_cut_config *c;
-    int gn;                       /* images through G: 2N with nce_idt, else N */
-    int nl;                       /* nce layers */
+    int gn; /* images through G: 2N with nce_idt, else N */
+    int nl; /* nce layers */
     int layer[ENCO_MAX_PAIRS];
-    int stop;                     /* last encoder module the NCE reads (0: the input only) */
-    enco_seqnet_run enc;          /* G's encoder, run on real (keys, when flipped) and fakes */
+    int stop;            /* last encoder module the NCE reads (0: the input only) */
+    enco_seqnet_run enc; /* G's encoder, run on real (keys, when flipped) and fakes */
     enco_heads heads;
-    cl_mem gin;                   /* (gn, C, H, W) G's input (flipped when the draw says so) */
+    cl_mem gin; /* (gn, C, H, W) G's input (flipped when the draw says so) */
     cl_mem d_in, dpred, g_dy, enc_dx, work;
     cl_mem kidx[ENCO_MAX_PAIRS];  /* (gn, K) key positions: NCE's rows, then NCE_Y's */
     cl_mem qidx[ENCO_MAX_PAIRS];  /* the same positions in the flipped query maps */
@@ -101,8 +109,8 @@ static enco_status plan(enco_trainer *t)
         } else {
             cl_mem m;
             size_t off;
-            enco_status st =
-                enco_seqnet_feature(&t->gnet, cs->layer[l], &m, &off, &t->fc[l], &t->fh[l], &t->fw[l]);
+            enco_status st = enco_seqnet_feature(&t->gnet, cs->layer[l], &m, &off, &t->fc[l],
+                                                 &t->fh[l], &t->fw[l]);
             if (st != ENCO_OK) {
                 enco_error_append(" (%s.nce_layers)", g);
                 return st;
@@ -147,7 +155,8 @@ static enco_status plan(enco_trainer *t)
         ENCO_TRY(enco_family_alloc(t, rows, &cs->kidx[l]));
         ENCO_TRY(enco_family_alloc(t, rows, &cs->qidx[l]));
         ENCO_TRY(enco_family_alloc(t, rows * c->netF_nc, &cs->dq[l]));
-        ENCO_TRY(enco_family_alloc(t, (size_t)cs->gn * t->fc[l] * t->fh[l] * t->fw[l], &cs->dfeat[l]));
+        ENCO_TRY(
+            enco_family_alloc(t, (size_t)cs->gn * t->fc[l] * t->fh[l] * t->fw[l], &cs->dfeat[l]));
         ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx[l]));
         ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx_y[l]));
     }
@@ -181,7 +190,10 @@ static void release(enco_trainer *t)
     t->state = NULL;
 }
 
-static void reset(enco_trainer *t) { t->flipped = 0; }
+static void reset(enco_trainer *t)
+{
+    t->flipped = 0;
+}
 
 /* The flip draw (one per iteration, p = 0.5) and G's input: real_A (and
  * real_B with nce_idt), mirrored left-right when flipped. */
@@ -197,19 +209,25 @@ static enco_status upload(enco_trainer *t, const float *real_a, const float *rea
             drawn = enco_rng_bounded(&t->rng, 2) == 1;
         flip = ov && ov->flipped ? *ov->flipped != 0 : drawn;
     } else if (ov && ov->flipped && *ov->flipped) {
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "a flipped iteration was given, but "
-                         "%s.nce_flip_equivariance is off", t->family->name);
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "a flipped iteration was given, but "
+                         "%s.nce_flip_equivariance is off",
+                         t->family->name);
     }
     t->flipped = flip;
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
+    enco_ctx_trace_op(t->ctx, flip ? "upload" : "copy", "G input",
+                      (enco_op_cost){0, (flip ? 4.0 : 8.0) * cs->gn * img}, "n%d %dx%dx%d%s",
+                      cs->gn, t->cfg.model.input_nc, t->h, t->w, flip ? " flipped" : "");
     if (!flip)
         return enco_copy(t->ctx, cs->gin, 0, t->real, 0, cs->gn * img * F4);
     float *x = cs->flip_host;
     int rows = cs->gn * t->cfg.model.input_nc * t->h, w = t->w;
     for (int r = 0; r < rows; r++) {
         const int image = r / (t->cfg.model.input_nc * t->h);
-        const float *src = (image < t->n ? real_a : real_b) +
-                           (size_t)(r - (image < t->n ? 0 : t->n * t->cfg.model.input_nc * t->h)) * w;
+        const float *src =
+            (image < t->n ? real_a : real_b) +
+            (size_t)(r - (image < t->n ? 0 : t->n * t->cfg.model.input_nc * t->h)) * w;
         for (int j = 0; j < w; j++)
             x[(size_t)r * w + j] = src[w - 1 - j];
     }
@@ -228,17 +246,22 @@ static enco_status d_phase(enco_trainer *t, double *since)
     t->has_idt = cs->c->nce_idt;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
     size_t pred = (size_t)t->ph * t->pw * n;
+    enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
+                      "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, cs->d_in, 0, t->fake, t->fake_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, cs->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
     ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, cs->d_in, 0, 2 * n));
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_FAKE, cs->dpred, 0, dout, doff, pred, 0.0f,
                              0.5f, cs->work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_REAL, cs->dpred, pred, dout, doff + pred, pred,
                              1.0f, 0.5f, cs->work, 0));
-    ENCO_TRY(enco_family_combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL}, (float[]){0.5f, 0.5f}, 2));
+    ENCO_TRY(enco_family_combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL},
+                                 (float[]){0.5f, 0.5f}, 2));
     return enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, NULL, 0, 1, NULL, 0);
 }
 
@@ -273,6 +296,12 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
             }
     }
     size_t bytes = (size_t)cs->gn * K * sizeof(int32_t);
+    if (enco_ctx_tracing(t->ctx)) {
+        char where[32];
+        snprintf(where, sizeof where, "sampling layer %d", cs->layer[l]);
+        enco_ctx_trace_op(t->ctx, "upload", where, (enco_op_cost){0, 2.0 * bytes}, "2x n%d K%d",
+                          cs->gn, K);
+    }
     ENCO_TRY(enco_upload(t->ctx, cs->kidx[l], 0, bytes, krows));
     ENCO_TRY(enco_upload(t->ctx, cs->qidx[l], 0, bytes, qrows));
     size_t half = (size_t)n * K * sizeof(int32_t);
@@ -283,8 +312,7 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
 }
 
 /* Feature map of layer l in run r (NULL: G's main run), or its input. */
-static enco_status feature(enco_trainer *t, const enco_seqnet_run *r, int l, cl_mem *m,
-                           size_t *off)
+static enco_status feature(enco_trainer *t, const enco_seqnet_run *r, int l, cl_mem *m, size_t *off)
 {
     cut_state *cs = t->state;
     const enco_seqnet_run *run = r ? r : &t->gnet.run;
@@ -310,16 +338,23 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_GAN_RAW, cs->dpred, 0, dout, doff, pred, 1.0f,
                              (float)c->lambda_GAN, cs->work, 0));
-    ENCO_TRY(enco_family_combine(t, SLOT_G_GAN, (int[]){SLOT_GAN_RAW}, (float[]){(float)c->lambda_GAN}, 1));
+    ENCO_TRY(enco_family_combine(t, SLOT_G_GAN, (int[]){SLOT_GAN_RAW},
+                                 (float[]){(float)c->lambda_GAN}, 1));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, cs->g_dy, 0, 0, NULL, 0));
-    if (gn > n)
+    if (gn > n) {
+        enco_ctx_trace_op(ctx, "fill", "G output grad", (enco_op_cost){0, 4.0 * (gn - n) * img},
+                          "n%d %zu floats", gn - n, img);
         ENCO_TRY(enco_fill_zero(ctx, cs->g_dy, n * img * F4, (size_t)(gn - n) * img * F4));
+    }
     ENCO_TRY(enco_trainer_mark(t, TIMER_G_GAN, since));
 
     const int nce = c->lambda_NCE > 0;
     if (!nce) {
+        enco_ctx_trace_op(ctx, "fill", "loss", (enco_op_cost){0, 4.0 * (2 + 2 * L)}, "%d",
+                          2 + 2 * L);
         ENCO_TRY(enco_fill_zero(ctx, t->losses, SLOT_NCE * F4, 2 * F4));
         for (int l = 0; l < L; l++) {
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + l) * F4, F4));
@@ -372,11 +407,13 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         size_t K = (size_t)t->k[l], rows = (size_t)n * K, nc = (size_t)c->netF_nc;
         for (int term = 0; term < (c->nce_idt ? 2 : 1); term++) {
             size_t r0 = (size_t)term * rows * nc;
-            ENCO_TRY(enco_loss_patchnce(ctx, t->losses, (size_t)SLOT_LAYER0 + (size_t)term * L + l,
-                                        cs->dq[l], r0, cs->heads.query[l].out, r0,
-                                        cs->heads.key[l].out, r0, all ? 1 : (size_t)n,
-                                        all ? rows : K, nc, (float)c->nce_T, half * lw, cs->work,
-                                        0));
+            const size_t b = all ? 1 : (size_t)n, kp = all ? rows : K;
+            enco_ctx_trace_op(ctx, "loss.patchnce", "loss", enco_loss_patchnce_cost(b, kp, nc),
+                              "%zux%zux%zu", b, kp, nc);
+            ENCO_TRY(enco_loss_patchnce(
+                ctx, t->losses, (size_t)SLOT_LAYER0 + (size_t)term * L + l, cs->dq[l], r0,
+                cs->heads.query[l].out, r0, cs->heads.key[l].out, r0, all ? 1 : (size_t)n,
+                all ? rows : K, nc, (float)c->nce_T, half * lw, cs->work, 0));
         }
     }
     int slots[ENCO_MAX_PAIRS];
@@ -391,24 +428,34 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
             slots[l] = SLOT_LAYER0 + L + l;
         ENCO_TRY(enco_family_combine(t, SLOT_NCE_Y, slots, weights, (size_t)L));
         ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE, SLOT_NCE_Y},
-                         (float[]){1.0f, 0.5f, 0.5f}, 3));
+                                     (float[]){1.0f, 0.5f, 0.5f}, 3));
     } else {
+        enco_ctx_trace_op(ctx, "fill", "loss", (enco_op_cost){0, 4.0 * (1 + L)}, "%d", 1 + L);
         ENCO_TRY(enco_fill_zero(ctx, t->losses, SLOT_NCE_Y * F4, F4));
         for (int l = 0; l < L; l++)
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + L + l) * F4, F4));
-        ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE}, (float[]){1.0f, 1.0f}, 2));
+        ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN, SLOT_NCE},
+                                     (float[]){1.0f, 1.0f}, 2));
     }
 
     /* Backward: the heads into the query maps, the encoder run into G's
      * gradients and its input (fake_B, idt_B), then G's main run. */
     enco_feature_grad inject[ENCO_MAX_PAIRS];
     int ninject = 0;
+    enco_ctx_trace_op(ctx, "fill", "G input grad", (enco_op_cost){0, 4.0 * gn * img},
+                      "n%d %zu floats", gn, img);
     ENCO_TRY(enco_fill_zero(ctx, cs->enc_dx, 0, (size_t)gn * img * F4));
     for (int l = 0; l < L; l++) {
         size_t fsize = (size_t)gn * t->fc[l] * t->fh[l] * t->fw[l];
+        if (enco_ctx_tracing(ctx)) {
+            char where[32];
+            snprintf(where, sizeof where, cs->layer[l] ? "G model.%d" : "G input", cs->layer[l]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * fsize}, "n%d %dx%dx%d",
+                              gn, t->fc[l], t->fh[l], t->fw[l]);
+        }
         ENCO_TRY(enco_fill_zero(ctx, cs->dfeat[l], 0, fsize * F4));
-        ENCO_TRY(enco_heads_backward(ctx, &cs->heads, l, cs->dq[l], 0, cs->dfeat[l], 0,
-                                     cs->qidx[l], 0, gn, t->fh[l], t->fw[l], t->k[l]));
+        ENCO_TRY(enco_heads_backward(ctx, &cs->heads, l, cs->dq[l], 0, cs->dfeat[l], 0, cs->qidx[l],
+                                     0, gn, t->fh[l], t->fw[l], t->k[l]));
         if (cs->layer[l] > 0)
             inject[ninject++] = (enco_feature_grad){cs->layer[l], cs->dfeat[l], 0, gn};
     }
@@ -416,6 +463,8 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     if (cs->stop > 0)
         ENCO_TRY(enco_seqnet_run_backward(ctx, &cs->enc, NULL, 0, cs->enc_dx, 0, 1, inject,
                                           (size_t)ninject));
+    enco_ctx_trace_op(ctx, "axpy", "G input grad", enco_axpy_cost((size_t)gn * img),
+                      "n%d %zu floats", gn, img);
     for (int l = 0; l < L; l++)
         if (cs->layer[l] == 0)
             ENCO_TRY(enco_axpy(ctx, cs->enc_dx, 0, cs->dfeat[l], 0, (size_t)gn * img, 1.0f));
@@ -429,15 +478,24 @@ static enco_status phase(enco_trainer *t, int ph, const enco_sampling_override *
     return ph == 0 ? d_phase(t, since) : g_phase(t, ov, since);
 }
 
-static int loss_count(const enco_trainer *t) { return SLOT_LAYER0 + 2 * t->npairs; }
+static int loss_count(const enco_trainer *t)
+{
+    return SLOT_LAYER0 + 2 * t->npairs;
+}
 
 static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t size, int *flags)
 {
-    static const char *const names[SLOT_LAYER0] = {"D_fake", "D_real", "D",     "G_GAN (unweighted)",
-                                                   "G_GAN",  "NCE",    "NCE_Y", "G"};
+    static const char *const names[SLOT_LAYER0] = {
+        "D_fake", "D_real", "D", "G_GAN (unweighted)", "G_GAN", "NCE", "NCE_Y", "G"};
     const int both = ENCO_LOSS_LOGGED | ENCO_LOSS_STEP;
-    const int fl[SLOT_LAYER0] = {ENCO_LOSS_STEP, ENCO_LOSS_STEP, both, 0, both, both,
-                                 options(t)->nce_idt ? both : ENCO_LOSS_STEP, both};
+    const int fl[SLOT_LAYER0] = {ENCO_LOSS_STEP,
+                                 ENCO_LOSS_STEP,
+                                 both,
+                                 0,
+                                 both,
+                                 both,
+                                 options(t)->nce_idt ? both : ENCO_LOSS_STEP,
+                                 both};
     if (slot < 0 || slot >= loss_count(t))
         return NULL;
     if (slot < SLOT_LAYER0) {
@@ -451,27 +509,26 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
-#define CUT_FAMILY(var, fname, text)                                                            \
-    const enco_family var = {                                                                   \
-        .name = fname,                                                                          \
-        .summary = text,                                                                        \
-        .section = fname,                                                                       \
-        .nnets = 3,                                                                             \
-        .nets = {"G", "D", "F"},                                                                \
-        .generator = NET_G,                                                                     \
-        .nphases = 2,                                                                           \
-        .phases = {{"D", 1, {NET_D}, TIMER_D_STEP},                                             \
-                   {"G+F", 2, {NET_G, NET_F}, TIMER_OPTIMIZER}},                                \
-        .ntimers = TIMER_COUNT,                                                                 \
-        .timers = {"G forward", "D step", "G GAN (D fwd+bwd)", "encoder passes",                \
-                   "heads + PatchNCE", "G backward", "Adam G+F"},                               \
-        .plan = plan,                                                                           \
-        .release = release,                                                                     \
-        .reset = reset,                                                                         \
-        .upload = upload,                                                                       \
-        .phase = phase,                                                                         \
-        .loss_count = loss_count,                                                               \
-        .loss_name = loss_name,                                                                 \
+#define CUT_FAMILY(var, fname, text)                                                               \
+    const enco_family var = {                                                                      \
+        .name = fname,                                                                             \
+        .summary = text,                                                                           \
+        .section = fname,                                                                          \
+        .nnets = 3,                                                                                \
+        .nets = {"G", "D", "F"},                                                                   \
+        .generator = NET_G,                                                                        \
+        .nphases = 2,                                                                              \
+        .phases = {{"D", 1, {NET_D}, TIMER_D_STEP}, {"G+F", 2, {NET_G, NET_F}, TIMER_OPTIMIZER}},  \
+        .ntimers = TIMER_COUNT,                                                                    \
+        .timers = {"G forward", "D step", "G GAN (D fwd+bwd)", "encoder passes",                   \
+                   "heads + PatchNCE", "G backward", "Adam G+F"},                                  \
+        .plan = plan,                                                                              \
+        .release = release,                                                                        \
+        .reset = reset,                                                                            \
+        .upload = upload,                                                                          \
+        .phase = phase,                                                                            \
+        .loss_count = loss_count,                                                                  \
+        .loss_name = loss_name,                                                                    \
     }
 
 CUT_FAMILY(enco_family_cut, "cut",

@@ -25,15 +25,15 @@ enum { NET_G = 0, NET_D = 1, NET_F = 2 };
 typedef struct enco_state {
     int key_layer[ENCO_MAX_PAIRS], query_layer[ENCO_MAX_PAIRS];
     enco_heads heads;
-    cl_mem d_in;             /* (2N, 3, H, W): D step input, fake_B then real_B */
-    cl_mem dpred;            /* (2N, 1, ph, pw) */
-    cl_mem g_dy;             /* (2N, 3, H, W) gradient of G's output */
-    cl_mem work;             /* loss scratch */
+    cl_mem d_in;  /* (2N, 3, H, W): D step input, fake_B then real_B */
+    cl_mem dpred; /* (2N, 1, ph, pw) */
+    cl_mem g_dy;  /* (2N, 3, H, W) gradient of G's output */
+    cl_mem work;  /* loss scratch */
     size_t work_floats;
-    cl_mem cand, cover;      /* (N, max fh*fw) int32 */
-    int32_t *perm_host;      /* per pair: cand then cover draws (2, N, fh*fw), staged
-                              * for non-blocking uploads within an iteration */
-    size_t perm_stride;      /* int32 per pair in perm_host */
+    cl_mem cand, cover;           /* (N, max fh*fw) int32 */
+    int32_t *perm_host;           /* per pair: cand then cover draws (2, N, fh*fw), staged
+                                   * for non-blocking uploads within an iteration */
+    size_t perm_stride;           /* int32 per pair in perm_host */
     cl_mem dq[ENCO_MAX_PAIRS];    /* (N*K, nc) */
     cl_mem dfeat[ENCO_MAX_PAIRS]; /* (N, C, fh, fw) */
 } enco_state;
@@ -45,9 +45,10 @@ static enco_status mark(enco_trainer *t, int timer, double *since)
 
 static enco_prj_norm prj_norm_of(const char *s)
 {
-    return strcmp(s, "ln") == 0 ? ENCO_PRJ_LN : strcmp(s, "none") == 0 ? ENCO_PRJ_NONE : ENCO_PRJ_BN;
+    return strcmp(s, "ln") == 0     ? ENCO_PRJ_LN
+           : strcmp(s, "none") == 0 ? ENCO_PRJ_NONE
+                                    : ENCO_PRJ_BN;
 }
-
 
 static enco_status plan(enco_trainer *t)
 {
@@ -141,8 +142,6 @@ static enco_status plan(enco_trainer *t)
     return ENCO_OK;
 }
 
-
-
 /* Spec section 6, step 2: D on (fake_B detached, real_B), LSGAN (Adam on D follows). */
 static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
 {
@@ -151,25 +150,29 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
     int n = t->n;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
     size_t pred = (size_t)t->ph * t->pw * n;
+    enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
+                      "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, es->d_in, 0, gout, gout_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, es->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
     ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, es->d_in, 0, 2 * n));
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
-    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_FAKE, es->dpred, 0, dout, doff, pred,
-                             0.0f, 0.5f, es->work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
+    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_FAKE, es->dpred, 0, dout, doff, pred, 0.0f,
+                             0.5f, es->work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_REAL, es->dpred, pred, dout, doff + pred,
                              pred, 1.0f, 0.5f, es->work, 0));
     ENCO_TRY(enco_family_combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
-                     (float[]){0.5f, 0.5f}, 2));
+                                 (float[]){0.5f, 0.5f}, 2));
     return enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, NULL, 0, 1, NULL, 0);
 }
 
-
 /* Lays given DAG draws out as the permutation rows the DAG kernel reads:
  * candidates first in cand rows, covering positions last in cover rows. */
-static enco_status upload_draws(enco_trainer *t, enco_state *es, int p, const int32_t *cand, const int32_t *cover)
+static enco_status upload_draws(enco_trainer *t, enco_state *es, int p, const int32_t *cand,
+                                const int32_t *cover)
 {
     int n = t->n, hw = t->fh[p] * t->fw[p], K = t->k[p];
     int m = t->cfg.train.oversample_ratio * K < hw ? t->cfg.train.oversample_ratio * K : hw;
@@ -204,9 +207,14 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
     enco_state *es = t->state;
     enco_ctx *ctx = t->ctx;
     int n = t->n, hw = t->fh[p] * t->fw[p];
+    char where[32];
+    snprintf(where, sizeof where, "sampling pair %d", p);
+    const enco_op_cost perms = {0, 2.0 * 4.0 * n * hw};
     if (ov && ov->patch_ids[p]) {
-        ENCO_TRY(enco_patch_check_indices(ov->patch_ids[p], (size_t)n, (size_t)t->k[p],
-                                          (size_t)hw));
+        enco_ctx_trace_op(ctx, "upload", where, (enco_op_cost){0, 4.0 * n * t->k[p]}, "n%d K%d", n,
+                          t->k[p]);
+        ENCO_TRY(
+            enco_patch_check_indices(ov->patch_ids[p], (size_t)n, (size_t)t->k[p], (size_t)hw));
         return enco_upload(ctx, t->idx[p], 0, (size_t)n * t->k[p] * sizeof(int32_t),
                            ov->patch_ids[p]);
     }
@@ -217,18 +225,32 @@ static enco_status sample(enco_trainer *t, int p, cl_mem dout, size_t doff,
     const int32_t *stage = es->perm_host + (size_t)p * es->perm_stride;
     size_t bytes = (size_t)n * hw * sizeof(int32_t);
     if (strcmp(t->cfg.train.sampling, "random") == 0) {
+        enco_ctx_trace_op(ctx, "dag.perms_upload", where, perms, "n%d 1x%d", n, hw);
         ENCO_TRY(enco_upload_async(ctx, es->cand, 0, bytes, stage));
+        enco_ctx_trace_op(ctx, "dag.random", where,
+                          enco_dag_random_cost(n, t->fh[p], t->fw[p], t->cfg.train.num_patches),
+                          "n%d %dx%d K%d", n, t->fh[p], t->fw[p], t->k[p]);
         return enco_dag_random_forward(ctx, t->idx[p], 0, es->cand, 0, n, t->fh[p], t->fw[p],
                                        t->cfg.train.num_patches);
     }
+    enco_ctx_trace_op(ctx, "bilinear.fwd", where,
+                      enco_bilinear_cost((size_t)n, 1, (size_t)t->ph, (size_t)t->pw,
+                                         (size_t)t->fh[p], (size_t)t->fw[p]),
+                      "n%d %dx%d>%dx%d", n, t->ph, t->pw, t->fh[p], t->fw[p]);
     ENCO_TRY(enco_bilinear_forward(ctx, t->score[p], 0, dout, doff, (size_t)n, 1, (size_t)t->ph,
                                    (size_t)t->pw, (size_t)t->fh[p], (size_t)t->fw[p]));
+    enco_ctx_trace_op(ctx, "dag.perms_upload", where, perms, "n%d 2x%d", n, hw);
     if (given)
         ENCO_TRY(upload_draws(t, es, p, ov->cand[p], ov->cover[p]));
     else {
         ENCO_TRY(enco_upload_async(ctx, es->cand, 0, bytes, stage));
         ENCO_TRY(enco_upload_async(ctx, es->cover, 0, bytes, stage + (size_t)n * hw));
     }
+    enco_ctx_trace_op(ctx, "dag.fwd", where,
+                      enco_dag_cost(n, t->fh[p], t->fw[p], t->cfg.train.num_patches,
+                                    t->cfg.train.oversample_ratio, t->cfg.train.random_ratio),
+                      "n%d %dx%d K%d x%d", n, t->fh[p], t->fw[p], t->k[p],
+                      t->cfg.train.oversample_ratio);
     return enco_dag_forward(ctx, t->idx[p], 0, t->score[p], 0, es->cand, 0, es->cover, 0, n,
                             t->fh[p], t->fw[p], t->cfg.train.num_patches,
                             t->cfg.train.oversample_ratio, t->cfg.train.random_ratio,
@@ -246,8 +268,8 @@ static enco_status draw_perms(enco_trainer *t, const enco_sampling_override *ov)
             continue;
         int hw = t->fh[p] * t->fw[p];
         int32_t *stage = es->perm_host + (size_t)p * es->perm_stride;
-        ENCO_TRY(enco_dag_make_perms(&t->rng, stage, dag ? stage + (size_t)t->n * hw : NULL,
-                                     t->n, hw));
+        ENCO_TRY(
+            enco_dag_make_perms(&t->rng, stage, dag ? stage + (size_t)t->n * hw : NULL, t->n, hw));
     }
     return ENCO_OK;
 }
@@ -270,10 +292,11 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     cl_mem dout;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
     ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_GAN_RAW, es->dpred, 0, dout, doff, pred,
                              1.0f, (float)cfg->train.lambda_GAN, es->work, 0));
     ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G_GAN, (int[]){ENCO_LOSS_GAN_RAW},
-                     (float[]){(float)cfg->train.lambda_GAN}, 1));
+                                 (float[]){(float)cfg->train.lambda_GAN}, 1));
     /* dL/d fake_B through the frozen D (no D parameter gradients). */
     ENCO_TRY(enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, es->g_dy, 0, 0, NULL, 0));
     ENCO_TRY(mark(t, ENCO_PHASE_G_GAN, since));
@@ -287,8 +310,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
         size_t fo;
         int c, h, w;
         ENCO_TRY(enco_seqnet_feature(&t->gnet, es->query_layer[p], &fm, &fo, &c, &h, &w));
-        ENCO_TRY(enco_heads_forward(ctx, &es->heads, p, 1, fm, fo, t->idx[p], 0, n, h, w,
-                                    t->k[p]));
+        ENCO_TRY(enco_heads_forward(ctx, &es->heads, p, 1, fm, fo, t->idx[p], 0, n, h, w, t->k[p]));
     }
     enco_feature_grad inject[ENCO_MAX_PAIRS];
     int slots[ENCO_MAX_PAIRS];
@@ -298,10 +320,12 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
         size_t fo;
         int c, h, w;
         ENCO_TRY(enco_seqnet_feature(&t->gnet, es->key_layer[p], &fm, &fo, &c, &h, &w));
-        ENCO_TRY(enco_heads_forward(ctx, &es->heads, p, 0, fm, fo, t->idx[p], 0, n, h, w,
-                                    t->k[p]));
+        ENCO_TRY(enco_heads_forward(ctx, &es->heads, p, 0, fm, fo, t->idx[p], 0, n, h, w, t->k[p]));
         size_t rows = (size_t)n * t->k[p];
         float scale = half * (float)(cfg->train.lambda_NCE / P);
+        enco_ctx_trace_op(ctx, "loss.enco", "loss",
+                          enco_loss_enco_cost(rows, (size_t)cfg->model.netF_nc), "%zux%d", rows,
+                          cfg->model.netF_nc);
         ENCO_TRY(enco_loss_enco(ctx, t->losses, (size_t)ENCO_LOSS_ENCO_PAIR0 + p, es->dq[p], 0,
                                 es->heads.query[p].out, 0, es->heads.key[p].out, 0, rows,
                                 (size_t)cfg->model.netF_nc, scale, es->work, 0));
@@ -311,27 +335,36 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
     ENCO_TRY(enco_family_combine(t, ENCO_LOSS_ENCO, slots, weights, (size_t)P));
 
     if (t->idt_on) {
+        enco_ctx_trace_op(ctx, "loss.l1", "loss", enco_loss_l1_cost(n * img), "%zu", n * img);
         ENCO_TRY(enco_loss_l1(ctx, t->losses, ENCO_LOSS_IDT_RAW, es->g_dy, n * img, gout,
                               gout_off + n * img, t->real, n * img, n * img,
                               idt_counted ? 0.5f * (float)cfg->train.lambda_IDT : 0.0f, es->work,
                               0));
         ENCO_TRY(enco_family_combine(t, ENCO_LOSS_IDT, (int[]){ENCO_LOSS_IDT_RAW},
-                         (float[]){(float)cfg->train.lambda_IDT}, 1));
+                                     (float[]){(float)cfg->train.lambda_IDT}, 1));
     } else {
+        enco_ctx_trace_op(ctx, "fill", "loss", enco_fill_cost(1), "1");
         ENCO_TRY(enco_fill(ctx, t->losses, ENCO_LOSS_IDT, 1, 0.0f));
     }
     if (idt_counted)
-        ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO, ENCO_LOSS_IDT},
-                         (float[]){1.0f, 0.5f, 0.5f}, 3));
+        ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G,
+                                     (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO, ENCO_LOSS_IDT},
+                                     (float[]){1.0f, 0.5f, 0.5f}, 3));
     else
         ENCO_TRY(enco_family_combine(t, ENCO_LOSS_G, (int[]){ENCO_LOSS_G_GAN, ENCO_LOSS_ENCO},
-                         (float[]){1.0f, 1.0f}, 2));
+                                     (float[]){1.0f, 1.0f}, 2));
 
     for (int p = 0; p < P; p++) {
         size_t fsize = (size_t)n * t->fc[p] * t->fh[p] * t->fw[p];
+        if (enco_ctx_tracing(ctx)) {
+            char where[32];
+            snprintf(where, sizeof where, "G model.%d", es->query_layer[p]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * fsize}, "n%d %dx%dx%d", n,
+                              t->fc[p], t->fh[p], t->fw[p]);
+        }
         ENCO_TRY(enco_fill_zero(ctx, es->dfeat[p], 0, fsize * F4));
-        ENCO_TRY(enco_heads_backward(ctx, &es->heads, p, es->dq[p], 0, es->dfeat[p], 0, t->idx[p], 0,
-                                     n, t->fh[p], t->fw[p], t->k[p]));
+        ENCO_TRY(enco_heads_backward(ctx, &es->heads, p, es->dq[p], 0, es->dfeat[p], 0, t->idx[p],
+                                     0, n, t->fh[p], t->fw[p], t->k[p]));
         inject[p] = (enco_feature_grad){es->query_layer[p], es->dfeat[p], 0, n};
     }
     ENCO_TRY(mark(t, ENCO_PHASE_HEADS, since));
@@ -375,19 +408,30 @@ static void release(enco_trainer *t)
     t->state = NULL;
 }
 
-static void reset(enco_trainer *t) { (void)t; }
+static void reset(enco_trainer *t)
+{
+    (void)t;
+}
 
-static int loss_count(const enco_trainer *t) { return ENCO_LOSS_ENCO_PAIR0 + t->npairs; }
+static int loss_count(const enco_trainer *t)
+{
+    return ENCO_LOSS_ENCO_PAIR0 + t->npairs;
+}
 
 static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t size, int *flags)
 {
     static const char *const names[ENCO_LOSS_ENCO_PAIR0] = {
-        "D_fake", "D_real", "D", "G_GAN (unweighted)", "G_GAN", "EnCo", "idt (unweighted)", "idt",
-        "G"};
-    static const int fl[ENCO_LOSS_ENCO_PAIR0] = {
-        0, 0, ENCO_LOSS_LOGGED | ENCO_LOSS_STEP, 0, ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
-        ENCO_LOSS_LOGGED | ENCO_LOSS_STEP, 0, ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
-        ENCO_LOSS_LOGGED | ENCO_LOSS_STEP};
+        "D_fake",           "D_real", "D", "G_GAN (unweighted)", "G_GAN", "EnCo",
+        "idt (unweighted)", "idt",    "G"};
+    static const int fl[ENCO_LOSS_ENCO_PAIR0] = {0,
+                                                 0,
+                                                 ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
+                                                 0,
+                                                 ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
+                                                 ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
+                                                 0,
+                                                 ENCO_LOSS_LOGGED | ENCO_LOSS_STEP,
+                                                 ENCO_LOSS_LOGGED | ENCO_LOSS_STEP};
     if (slot < 0 || slot >= loss_count(t))
         return NULL;
     if (slot < ENCO_LOSS_ENCO_PAIR0) {

@@ -216,6 +216,86 @@ static size_t off_of(const enco_param_set *ps, long idx)
     return idx < 0 ? 0 : ps->list[idx].offset;
 }
 
+/* ---- the bench's step recording (internal.h enco_ctx_trace_op) ---------- */
+
+/* "F mlp_0.0" for a layer with parameters (its name without the leaf),
+ * "F mlp_0" (the module of the nearest layer with parameters) for the
+ * others. */
+static void layer_where(char *buf, size_t size, const enco_rownet *net, int i)
+{
+    const enco_param_set *ps = net->ps;
+    const char *p = ps->prefix;
+    if (strncmp(p, "net", 3) == 0)
+        p += 3;
+    const int nlen = (int)strcspn(p, ".");
+    const enco_row_layer *l = &net->layers[i];
+    long pi = l->p.weight >= 0 ? l->p.weight : l->p.running_mean;
+    if (pi >= 0) {
+        const char *nm = ps->list[pi].name, *dot = strrchr(nm, '.');
+        snprintf(buf, size, "%.*s %.*s", nlen, p, dot ? (int)(dot - nm) : (int)strlen(nm), nm);
+        return;
+    }
+    for (int d = 1; d < net->nlayers; d++)
+        for (int j = i - d; j <= i + d; j += 2 * d) {
+            if (j < 0 || j >= net->nlayers)
+                continue;
+            const enco_row_params *q = &net->layers[j].p;
+            long qi = q->weight >= 0 ? q->weight : q->running_mean;
+            if (qi >= 0) {
+                const char *nm = ps->list[qi].name;
+                snprintf(buf, size, "%.*s %.*s", nlen, p, (int)strcspn(nm, "."), nm);
+                return;
+            }
+        }
+    snprintf(buf, size, "%.*s layer %d", nlen, p, i);
+}
+
+/* Tags layer i's forward (backward = 0) or backward over `rows` rows. */
+static void trace_layer(enco_ctx *ctx, const enco_rownet_pass *pass, int i, int backward,
+                        size_t rows)
+{
+    if (!enco_ctx_tracing(ctx))
+        return;
+    const enco_rownet *net = pass->net;
+    const enco_row_layer *l = &net->layers[i];
+    char where[64];
+    layer_where(where, sizeof where, net, i);
+    const int b = backward, affine = l->p.weight >= 0;
+    const size_t in = (size_t)l->in, out = (size_t)l->out;
+    switch (l->op) {
+    case ENCO_ROW_GATHER:
+        enco_ctx_trace_op(ctx, b ? "gather.bwd" : "gather.fwd", where,
+                          enco_patch_gather_cost((size_t)pass->n, in, (size_t)pass->k, b),
+                          "n%d %zux%dx%d k%d", pass->n, in, pass->h, pass->w, pass->k);
+        return;
+    case ENCO_ROW_LINEAR:
+        enco_ctx_trace_op(ctx, b ? "linear.bwd" : "linear.fwd", where,
+                          enco_linear_cost(rows, in, out, l->p.bias >= 0, b), "%zux%zu>%zu%s",
+                          rows, in, out, l->p.bias >= 0 ? " +bias" : "");
+        return;
+    case ENCO_ROW_BATCHNORM:
+        enco_ctx_trace_op(ctx, b ? "batchnorm.bwd" : "batchnorm.fwd", where,
+                          b ? enco_batchnorm_backward_cost((int)rows, (int)in)
+                            : enco_batchnorm_forward_cost((int)rows, (int)in),
+                          "%zux%zu%s", rows, in, affine ? " affine" : "");
+        return;
+    case ENCO_ROW_LAYERNORM:
+        enco_ctx_trace_op(ctx, b ? "layernorm.bwd" : "layernorm.fwd", where,
+                          b ? enco_layernorm_backward_cost((int)rows, (int)in)
+                            : enco_layernorm_forward_cost((int)rows, (int)in),
+                          "%zux%zu affine", rows, in);
+        return;
+    case ENCO_ROW_RELU:
+        enco_ctx_trace_op(ctx, b ? "relu.bwd" : "relu.fwd", where, enco_relu_cost(rows * in, b),
+                          "%zux%zu", rows, in);
+        return;
+    case ENCO_ROW_L2NORM:
+        enco_ctx_trace_op(ctx, b ? "l2norm.bwd" : "l2norm.fwd", where,
+                          enco_l2norm_cost(rows, in, b), "%zux%zu", rows, in);
+        return;
+    }
+}
+
 static enco_status layer_forward(enco_ctx *ctx, enco_rownet_pass *pass, int i, cl_mem x,
                                  size_t x_off, int rows)
 {
@@ -224,6 +304,7 @@ static enco_status layer_forward(enco_ctx *ctx, enco_rownet_pass *pass, int i, c
     cl_mem y = pass->act[i], W = ps->params, st = pass->stats;
     size_t m = (size_t)rows, so = pass->stat_off[i], sl = stat_len(l, pass->max_rows);
     int has_w = l->p.weight >= 0, has_b = l->p.bias >= 0;
+    trace_layer(ctx, pass, i, 0, m);
     switch (l->op) {
     case ENCO_ROW_LINEAR:
         return enco_linear_forward(ctx, y, 0, x, x_off, W, off_of(ps, l->p.weight),
@@ -272,11 +353,17 @@ enco_status enco_rownet_forward(enco_ctx *ctx, enco_rownet_pass *pass, cl_mem fe
     const enco_rownet *net = pass->net;
     pass->rows = 0; /* invalid until the whole forward ran */
     int rows = n * k;
+    pass->n = n;
+    pass->h = h;
+    pass->w = w;
+    pass->k = k;
+    trace_layer(ctx, pass, 0, 0, (size_t)rows);
     ENCO_TRY(enco_patch_gather_forward(ctx, pass->act[0], 0, feat, feat_off, idx, idx_off, NULL,
                                        0, (size_t)n, (size_t)net->layers[0].in, (size_t)h,
                                        (size_t)w, (size_t)k));
     for (int i = 1; i < net->nlayers; i++)
         ENCO_TRY(layer_forward(ctx, pass, i, pass->act[i - 1], 0, rows));
+    enco_ctx_trace_close(ctx);
     pass->rows = rows;
     pass->n = n;
     pass->h = h;
@@ -295,6 +382,7 @@ static enco_status layer_backward(enco_ctx *ctx, enco_rownet_pass *pass, int i, 
     size_t m = (size_t)pass->rows, so = pass->stat_off[i], sl = stat_len(l, pass->max_rows);
     int rows = pass->rows, has_w = l->p.weight >= 0, has_b = l->p.bias >= 0;
     size_t w_off = off_of(ps, l->p.weight), b_off = off_of(ps, l->p.bias);
+    trace_layer(ctx, pass, i, 1, m);
     switch (l->op) {
     case ENCO_ROW_LINEAR:
         return enco_linear_backward(ctx, dx, 0, G, w_off, has_b ? G : NULL, b_off, dy, dy_off, x,
@@ -337,7 +425,10 @@ enco_status enco_rownet_backward(enco_ctx *ctx, enco_rownet_pass *pass, cl_mem d
         g = pass->grad[s];
         g_off = 0;
     }
-    return enco_patch_gather_backward(ctx, dfeat, dfeat_off, g, g_off, idx, idx_off, NULL, 0,
+    trace_layer(ctx, pass, 0, 1, (size_t)pass->rows);
+    enco_status st = enco_patch_gather_backward(ctx, dfeat, dfeat_off, g, g_off, idx, idx_off, NULL, 0,
                                       (size_t)n, (size_t)net->layers[0].in, (size_t)h, (size_t)w,
                                       (size_t)k);
+    enco_ctx_trace_close(ctx);
+    return st;
 }

@@ -286,6 +286,154 @@ void enco_seqnet_free(enco_ctx *ctx, enco_seqnet *net)
     memset(net, 0, sizeof *net);
 }
 
+/* ---- the bench's step recording (internal.h enco_ctx_trace_op) ---------- */
+
+/* "G" from the parameter set's prefix "netG.". */
+static void net_name(char *buf, size_t size, const enco_seqnet *net)
+{
+    const char *p = net->ps->prefix;
+    if (strncmp(p, "net", 3) == 0)
+        p += 3;
+    size_t len = strcspn(p, ".");
+    snprintf(buf, size, "%.*s", (int)len, p);
+}
+
+/* "G model.12.conv_block.1" from the layer's parameter name, else "G model.<module>". */
+static void layer_where(char *buf, size_t size, const enco_seqnet *net, const enco_layer *l)
+{
+    char nn[16];
+    net_name(nn, sizeof nn, net);
+    long pi = l->weight >= 0 ? l->weight : l->filt;
+    if (pi >= 0) {
+        const char *nm = net->ps->list[pi].name;
+        const char *dot = strrchr(nm, '.');
+        snprintf(buf, size, "%s %.*s", nn, dot ? (int)(dot - nm) : (int)strlen(nm), nm);
+    } else if (l->module >= 0) {
+        snprintf(buf, size, "%s model.%d", nn, l->module);
+    } else {
+        /* Inside a block (a residual block's norm): the block's module, from
+         * the nearest convolution before it ("model.12.conv_block"). */
+        for (const enco_layer *p = l; p-- > net->layers;)
+            if (p->weight >= 0) {
+                const char *nm = net->ps->list[p->weight].name;
+                const char *dot = strrchr(nm, '.');
+                int len = dot ? (int)(dot - nm) : (int)strlen(nm);
+                while (len > 0 && nm[len - 1] != '.')
+                    len--; /* drop the conv's own index */
+                snprintf(buf, size, "%s %.*s", nn, len > 0 ? len - 1 : 0, nm);
+                return;
+            }
+        snprintf(buf, size, "%s (in block)", nn);
+    }
+}
+
+static const char *pad_name(enco_pad_mode m)
+{
+    return m == ENCO_PAD_REFLECT ? "reflect" : m == ENCO_PAD_REPLICATE ? "replicate" : "zero";
+}
+
+static const char *act_name(enco_norm_act a)
+{
+    return a == ENCO_NORM_ACT_RELU ? "+relu" : a == ENCO_NORM_ACT_LEAKY ? "+lrelu" : "";
+}
+
+/* Tags the launches of layer l's forward (backward = 0) or backward (dx,
+ * dw: which gradients it computes) over n images. */
+static void trace_layer(enco_ctx *ctx, const enco_seqnet *net, const enco_layer *l, int n,
+                        int backward, int dx, int dw)
+{
+    if (!enco_ctx_tracing(ctx))
+        return;
+    char where[64];
+    layer_where(where, sizeof where, net, l);
+    const size_t elems = (size_t)n * l->co * l->ho * l->wo;
+    const int b = backward;
+    if (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT) {
+        const int conv = l->kind == ENCO_L_CONV;
+        enco_conv2d_shape c = l->conv;
+        enco_conv_transpose2d_shape t = l->convt;
+        c.n = t.n = n;
+        const enco_op_cost fwd = conv ? enco_conv2d_cost(&c, 0) : enco_conv_transpose2d_cost(&t, 0);
+        const enco_op_cost all = conv ? enco_conv2d_cost(&c, 1) : enco_conv_transpose2d_cost(&t, 1);
+        const int cin = conv ? c.cin : t.cin, cout = conv ? c.cout : t.cout;
+        const int k = conv ? c.kh : t.kh, st = conv ? c.stride_h : t.stride_h;
+        const int pad = conv ? c.pad_h : t.pad_h;
+        /* The backward's cost split: the input gradient is one GEMM like the
+         * forward; the weight (and bias) gradient the rest. */
+        const double ys = (double)elems, xs = (double)n * cin * l->h * l->w;
+        const double ws = (double)cout * cin * k * k;
+        const enco_op_cost data = {fwd.flops - ys, 4.0 * (ys + ws + xs)};
+        const enco_op_cost weight = {all.flops - data.flops, all.bytes - 4.0 * (ws + xs)};
+        char name[32];
+        snprintf(name, sizeof name, "%s.%s", conv ? "conv2d" : "convt2d",
+                 !b ? "fwd" : dx && dw ? "bwd" : dx ? "bwd_data" : "bwd_weight");
+        const enco_op_cost cost = !b ? fwd : dx && dw ? all : dx ? data : weight;
+        enco_ctx_trace_op(ctx, name, where, cost, "n%d %dx%dx%d>%dx%dx%d k%d s%d p%d%s%s", n, cin,
+                          l->h, l->w, cout, l->ho, l->wo, k, st, pad, conv ? " " : "",
+                          conv ? pad_name(c.pad_mode) : "");
+        return;
+    }
+    const int leaky = l->act == ENCO_NORM_ACT_LEAKY;
+    switch (l->kind) {
+    case ENCO_L_INORM:
+        enco_ctx_trace_op(ctx, b ? "instnorm.bwd" : "instnorm.fwd", where,
+                          b ? enco_instnorm_backward_cost(n, l->c, l->h, l->w)
+                            : enco_instnorm_forward_cost(n, l->c, l->h, l->w),
+                          "n%d %dx%dx%d%s", n, l->c, l->h, l->w, act_name(l->act));
+        return;
+    case ENCO_L_ACT:
+        enco_ctx_trace_op(ctx,
+                          leaky ? (b ? "leaky_relu.bwd" : "leaky_relu.fwd")
+                                : (b ? "relu.bwd" : "relu.fwd"),
+                          where, leaky ? enco_leaky_relu_cost(elems, b) : enco_relu_cost(elems, b),
+                          "n%d %dx%dx%d", n, l->c, l->h, l->w);
+        return;
+    case ENCO_L_TANH:
+        enco_ctx_trace_op(ctx, b ? "tanh.bwd" : "tanh.fwd", where, enco_tanh_cost(elems, b),
+                          "n%d %dx%dx%d", n, l->c, l->h, l->w);
+        return;
+    case ENCO_L_DOWN:
+        enco_ctx_trace_op(ctx, b ? "blur_down.bwd" : "blur_down.fwd", where,
+                          b ? enco_blur_down_backward_cost(n, l->c, l->h, l->w)
+                            : enco_blur_down_forward_cost(n, l->c, l->h, l->w),
+                          "n%d %dx%dx%d>%dx%d", n, l->c, l->h, l->w, l->ho, l->wo);
+        return;
+    case ENCO_L_UP:
+        enco_ctx_trace_op(ctx, b ? "blur_up.bwd" : "blur_up.fwd", where,
+                          b ? enco_blur_up_backward_cost(n, l->c, l->h, l->w)
+                            : enco_blur_up_forward_cost(n, l->c, l->h, l->w),
+                          "n%d %dx%dx%d>%dx%d", n, l->c, l->h, l->w, l->ho, l->wo);
+        return;
+    case ENCO_L_ADD:
+        enco_ctx_trace_op(ctx, b ? "add.bwd" : "add.fwd", where,
+                          b ? (enco_op_cost){0, 2.0 * 4.0 * (double)elems} : enco_add_cost(elems, 0),
+                          "n%d %dx%dx%d", n, l->c, l->h, l->w);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Tags the network's own transfers and gradient sums ("copy", "axpy") at `what`. */
+static void trace_misc(enco_ctx *ctx, const enco_seqnet *net, const char *name, const char *what,
+                       const enco_layer *l, size_t count, int n, const enco_slot *s)
+{
+    if (!enco_ctx_tracing(ctx))
+        return;
+    char where[64], nn[16];
+    if (l) {
+        layer_where(where, sizeof where, net, l);
+    } else {
+        net_name(nn, sizeof nn, net);
+        snprintf(where, sizeof where, "%s %s", nn, what);
+    }
+    const enco_op_cost cost = strcmp(name, "axpy") == 0 || strcmp(name, "add.bwd_skip") == 0
+                                  ? enco_axpy_cost(count)
+                                  : (enco_op_cost){0, (strcmp(name, "fill") == 0 ? 4.0 : 8.0) *
+                                                          (double)count};
+    enco_ctx_trace_op(ctx, name, where, cost, "n%d %dx%dx%d", n, s->c, s->h, s->w);
+}
+
 static size_t poff(const enco_seqnet *net, long index)
 {
     return index < 0 ? 0 : net->ps->list[index].offset;
@@ -304,6 +452,7 @@ static enco_status layer_forward(enco_ctx *ctx, enco_seqnet_run *run, const enco
         ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_CONV, net->ws_floats * F4, &ws));
     size_t xo = net->slots[l->in].off, yo = net->slots[l->out].off;
     size_t count = (size_t)n * l->co * l->ho * l->wo;
+    trace_layer(ctx, net, l, n, 0, 0, 0);
     switch (l->kind) {
     case ENCO_L_CONV: {
         enco_conv2d_shape s = l->conv;
@@ -349,11 +498,14 @@ enco_status enco_seqnet_run_forward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem 
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batch of %d images; this network takes 1..%d", n,
                          run->max_n);
     const enco_slot *in = &run->net->slots[0];
-    if (x != run->acts || x_off != in->off) /* the caller may have written slot 0 itself */
+    if (x != run->acts || x_off != in->off) { /* the caller may have written slot 0 itself */
+        trace_misc(ctx, run->net, "copy", "input", NULL, (size_t)n * slot_floats(in), n, in);
         ENCO_TRY(enco_copy(ctx, run->acts, in->off * F4, x, x_off * F4,
                            (size_t)n * slot_floats(in) * F4));
+    }
     for (size_t i = 0; i < run->nlayers; i++)
         ENCO_TRY(layer_forward(ctx, run, &run->net->layers[i], n));
+    enco_ctx_trace_close(ctx);
     run->n_run = n;
     return ENCO_OK;
 }
@@ -489,6 +641,9 @@ static enco_status layer_backward(enco_ctx *ctx, enco_seqnet_run *run, const enc
     size_t count = (size_t)n * l->co * l->ho * l->wo;
     cl_mem gw = param_grads ? ps->grads : NULL;
     cl_mem gb = param_grads && l->bias >= 0 ? ps->grads : NULL;
+    const int has_w = l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT;
+    if (gx || (has_w && gw))
+        trace_layer(ctx, net, l, n, 1, gx != NULL, has_w && gw != NULL);
     switch (l->kind) {
     case ENCO_L_CONV: {
         if (!gx && !gw)
@@ -562,25 +717,33 @@ enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem
     cl_mem gy, gx, gskip;
     ENCO_TRY(grad_buffers(ctx, net, &gy, &gx, &gskip));
     const enco_slot *out = &net->slots[run->out];
+    trace_misc(ctx, net, dy ? "copy" : "fill", "output grad", NULL, (size_t)n * slot_floats(out),
+               n, out);
     if (dy)
         ENCO_TRY(enco_copy(ctx, gy, 0, dy, dy_off * F4, (size_t)n * slot_floats(out) * F4));
     else
         ENCO_TRY(enco_fill_zero(ctx, gy, 0, (size_t)n * slot_floats(out) * F4));
     int pending_skip = -1;
+    const enco_layer *pending_add = NULL; /* the residual add whose skip gradient waits */
     for (size_t i = run->nlayers; i-- > 0;) {
         const enco_layer *l = &net->layers[i];
         size_t out_count = (size_t)n * l->co * l->ho * l->wo;
         for (size_t j = 0; j < ninject; j++)
-            if (inject[j].module == l->module && l->module >= 0)
+            if (inject[j].module == l->module && l->module >= 0) {
+                trace_misc(ctx, net, "axpy", NULL, l, (size_t)inject[j].n * l->co * l->ho * l->wo,
+                           inject[j].n, &net->slots[l->out]);
                 ENCO_TRY(enco_axpy(ctx, gy, 0, inject[j].grad, inject[j].off,
                                    (size_t)inject[j].n * l->co * l->ho * l->wo, 1.0f));
+            }
         if (l->kind == ENCO_L_ADD) {
+            trace_layer(ctx, net, l, n, 1, 1, 0);
             /* Both inputs get gy: the skip's share waits in grad_skip until the
              * backward reaches the skip slot. */
             if (pending_skip >= 0)
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "nested residual blocks unsupported");
             ENCO_TRY(enco_copy(ctx, gskip, 0, gy, 0, out_count * F4));
             pending_skip = l->skip;
+            pending_add = l;
             if (l->in == pending_skip) {
                 ENCO_TRY(enco_axpy(ctx, gy, 0, gskip, 0, out_count, 1.0f));
                 pending_skip = -1;
@@ -594,6 +757,8 @@ enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem
             break;
         if (l->in == pending_skip) {
             size_t in_count = (size_t)n * l->c * l->h * l->w;
+            trace_misc(ctx, net, "add.bwd_skip", NULL, pending_add, in_count, n,
+                       &net->slots[l->in]);
             ENCO_TRY(enco_axpy(ctx, gx, 0, gskip, 0, in_count, 1.0f));
             pending_skip = -1;
         }
@@ -601,8 +766,12 @@ enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem
         gy = gx;
         gx = t;
     }
-    if (dx)
+    if (dx) {
+        trace_misc(ctx, net, "copy", "input grad", NULL, (size_t)n * slot_floats(&net->slots[0]),
+                   n, &net->slots[0]);
         ENCO_TRY(enco_copy(ctx, dx, dx_off * F4, gy, 0,
                            (size_t)n * slot_floats(&net->slots[0]) * F4));
+    }
+    enco_ctx_trace_close(ctx);
     return ENCO_OK;
 }

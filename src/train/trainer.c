@@ -37,8 +37,10 @@ enco_status enco_trainer_create(enco_ctx *ctx, const enco_config *cfg, int n, in
     ENCO_TRY(enco_config_validate(cfg));
     const enco_family *fam = enco_family_find(cfg->model.family);
     if (!fam)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "model.family \"%s\" is not a family enco-cl "
-                         "trains", cfg->model.family);
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "model.family \"%s\" is not a family enco-cl "
+                         "trains",
+                         cfg->model.family);
     if (n < 1 || h < 8 || w < 8 || h % 4 || w % 4)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "training images of %dx%d in batches of %d: sizes must be multiples of "
@@ -141,9 +143,13 @@ static enco_status adam(enco_trainer *t, int net)
     enco_param_set *ps = &t->nets[net];
     if (!ps->n_params)
         return ENCO_OK;
-    enco_adam_hparams hp = {.lr = t->net_lr[net] * t->lr_scale, .beta1 = t->cfg.train.beta1,
-                            .beta2 = t->cfg.train.beta2, .eps = t->cfg.train.eps};
+    enco_adam_hparams hp = {.lr = t->net_lr[net] * t->lr_scale,
+                            .beta1 = t->cfg.train.beta1,
+                            .beta2 = t->cfg.train.beta2,
+                            .eps = t->cfg.train.eps};
     ps->adam_step++;
+    enco_ctx_trace_op(t->ctx, "adam", t->family->nets[net], enco_adam_cost(ps->n_params),
+                      "%zu params", ps->n_params);
     return enco_adam_step(t->ctx, ps->params, 0, ps->adam_m, 0, ps->adam_v, 0, ps->grads, 0,
                           ps->n_params, &hp, (long)ps->adam_step);
 }
@@ -164,6 +170,8 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
     int n = t->n;
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
     const enco_family *fam = t->family;
+    enco_ctx_trace_op(ctx, "upload", "input", (enco_op_cost){0, 2.0 * n * img * F4},
+                      "2x n%d %dx%dx%d", n, t->cfg.model.input_nc, t->h, t->w);
     ENCO_TRY(enco_upload(ctx, t->real, 0, n * img * F4, real_a));
     ENCO_TRY(enco_upload(ctx, t->real, n * img * F4, n * img * F4, real_b));
     if (fam->upload)
@@ -173,13 +181,19 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
         const enco_phase_def *ph = &fam->phases[p];
         for (int i = 0; i < ph->nnets; i++) {
             enco_param_set *ps = &t->nets[ph->nets[i]];
-            if (ps->n_params)
-                ENCO_TRY(enco_fill_zero(ctx, ps->grads, 0, ps->n_params * F4));
+            if (!ps->n_params)
+                continue;
+            char where[32];
+            snprintf(where, sizeof where, "%s grads", fam->nets[ph->nets[i]]);
+            enco_ctx_trace_op(ctx, "fill", where, (enco_op_cost){0, 4.0 * ps->n_params},
+                              "%zu params", ps->n_params);
+            ENCO_TRY(enco_fill_zero(ctx, ps->grads, 0, ps->n_params * F4));
         }
         ENCO_TRY(fam->phase(t, p, ov, &since));
         ENCO_TRY(reduce_gradients(t, ph));
         for (int i = 0; i < ph->nnets; i++)
             ENCO_TRY(adam(t, ph->nets[i]));
+        enco_ctx_trace_close(ctx);
         ENCO_TRY(enco_trainer_mark(t, ph->timer, &since));
     }
     t->iteration++;
@@ -206,10 +220,12 @@ int enco_trainer_loss_feature(const enco_trainer *t, int module)
     return 0;
 }
 
-int enco_trainer_loss_count(const enco_trainer *t) { return t->family->loss_count(t); }
+int enco_trainer_loss_count(const enco_trainer *t)
+{
+    return t->family->loss_count(t);
+}
 
-const char *enco_trainer_loss_name(const enco_trainer *t, int i, char *buf, size_t size,
-                                   int *flags)
+const char *enco_trainer_loss_name(const enco_trainer *t, int i, char *buf, size_t size, int *flags)
 {
     int f = 0;
     const char *r = t->family->loss_name(t, i, buf, size, &f);
@@ -227,7 +243,10 @@ int enco_trainer_loss_slot(const enco_trainer *t, const char *name)
     return -1;
 }
 
-int enco_trainer_timer_count(const enco_trainer *t) { return t->family->ntimers; }
+int enco_trainer_timer_count(const enco_trainer *t)
+{
+    return t->family->ntimers;
+}
 
 const char *enco_trainer_timer_name(const enco_trainer *t, int i)
 {
