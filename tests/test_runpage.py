@@ -136,7 +136,7 @@ def parse(path):
 
 def complete(src, p):
     return (src.startswith("<!doctype html>") and src.rstrip().endswith("</html>") and
-            not p.errors and src.count("<svg") == src.count("</svg>") > 0)
+            not p.errors and src.count("<svg") == src.count("</svg>"))
 
 
 def state_of(p):
@@ -188,6 +188,14 @@ def structure(label, run, proc, losses_want, idt, eval_iters):
     legend = [t.split()[0] for t in p.text.get(("losses", "legend"), [])]
     check("%s: the loss chart's legend names every logged loss" % label,
           legend == names, "%s vs %s" % (legend, names))
+    svg = re.search(r"<svg id='losses'.*?</svg>", src, re.S)
+    svg = svg.group(0) if svg else ""
+    check("%s: each loss drawn raw (faint) and smoothed" % label,
+          all(len(re.findall(r"<polyline[^>]*stroke='%s' stroke-width='1' stroke-opacity" % c,
+                             svg)) >= 1 and
+              len(re.findall(r"<polyline[^>]*stroke='%s' stroke-width='2'" % c, svg)) >= 1
+              for c in re.findall(r"<line [^>]*stroke='(#[0-9a-f]{6})' stroke-width='3'", svg)) and
+          len(re.findall(r"stroke-width='3'", svg)) == len(names))
     check("%s: a linear and a log-scale loss chart" % label,
           "losses" in p.svg_ids and "losses-log" in p.svg_ids and
           ("input", {"type": "checkbox", "id": "logscale"}) in p.attrs_seen,

@@ -690,28 +690,43 @@ static int drawable(const axis *ya, double v) { return isfinite(v) && (!ya->log 
  * average whose weight grows with the length of the series. */
 static double ema_weight(size_t n) { return n < 3 ? 0 : fmin(0.95, fmax(0.5, 1 - 10.0 / n)); }
 
-static void path_point(FILE *f, int *pen, double x, double y)
+/* A line as SVG polylines, a new one after each gap. */
+typedef struct pen {
+    FILE *f;
+    const char *attrs;
+    int down; /* a polyline is open */
+} pen;
+
+static void pen_to(pen *p, double x, double y)
 {
-    fprintf(f, "%s%.1f,%.1f", *pen ? " L" : " M", x, y);
-    *pen = 1;
+    if (!p->down)
+        fprintf(p->f, "<polyline fill='none' %s points='", p->attrs);
+    fprintf(p->f, "%s%.1f,%.1f", p->down ? " " : "", x, y);
+    p->down = 1;
+}
+
+static void pen_up(pen *p)
+{
+    if (p->down)
+        fputs("'/>\n", p->f);
+    p->down = 0;
 }
 
 /* Draws y over x: every point when few, else per bucket of points the
- * bucket's minimum and maximum (raw) or its last value (smoothed). */
+ * bucket's minimum and maximum (envelope) or its last value. */
 static void draw_path(FILE *f, const axis *xa, const axis *ya, const double *x, const double *y,
                       size_t n, int envelope, const char *attrs)
 {
     size_t bucket = n > MAX_DRAWN ? (n + MAX_DRAWN - 1) / MAX_DRAWN : 1;
-    fprintf(f, "<path fill='none' %s d='", attrs);
-    int pen = 0;
+    pen p = {f, attrs, 0};
     for (size_t i = 0; i < n; i += bucket) {
         size_t e = i + bucket < n ? i + bucket : n;
         double px = axis_pos(xa, x[e - 1], PL_X0, PL_X1);
         if (bucket == 1 || !envelope) {
             if (drawable(ya, y[e - 1]))
-                path_point(f, &pen, px, axis_pos(ya, y[e - 1], PL_Y1, PL_Y0));
+                pen_to(&p, px, axis_pos(ya, y[e - 1], PL_Y1, PL_Y0));
             else
-                pen = 0;
+                pen_up(&p);
             continue;
         }
         double lo = INFINITY, hi = -INFINITY;
@@ -719,13 +734,13 @@ static void draw_path(FILE *f, const axis *xa, const axis *ya, const double *x, 
             if (drawable(ya, y[k]))
                 lo = fmin(lo, y[k]), hi = fmax(hi, y[k]);
         if (lo > hi) {
-            pen = 0;
+            pen_up(&p);
             continue;
         }
-        path_point(f, &pen, px, axis_pos(ya, lo, PL_Y1, PL_Y0));
-        path_point(f, &pen, px, axis_pos(ya, hi, PL_Y1, PL_Y0));
+        pen_to(&p, px, axis_pos(ya, lo, PL_Y1, PL_Y0));
+        pen_to(&p, px, axis_pos(ya, hi, PL_Y1, PL_Y0));
     }
-    fputs("'/>\n", f);
+    pen_up(&p);
 }
 
 static void fmt_tick(char *buf, size_t size, double v)
@@ -822,10 +837,8 @@ static int chart(FILE *f, const char *id, const char *ylabel, double xmax, int l
                 PL_X1 + 12, PL_X1 + 36, ly - 4, ly - 4, l->colour,
                 l->style & LINE_DASHED ? " stroke-dasharray='6 4'" : "", PL_X1 + 42, ly);
         html_text(f, l->name);
-        if (l->n && isfinite(l->y[l->n - 1])) {
-            fmt_tick(num, sizeof num, l->y[l->n - 1]);
-            fprintf(f, " %s", num);
-        }
+        if (l->n && isfinite(l->y[l->n - 1]))
+            fprintf(f, " %.4g", l->y[l->n - 1]);
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
