@@ -26,10 +26,16 @@ static void help(void)
 {
     printf("usage: enco-cl train -c CONFIG [--set group.key=value]... [--resume] [--dir DIR]\n"
            "                     [--device SEL]\n\n"
-           "Trains an EnCo model on the dataset of data.root (ROOT/trainA, ROOT/trainB) and\n"
-           "keeps the run folder (run.dir): latest.safetensors (checkpoint), losses.jsonl,\n"
-           "samples/*.png (input | translation | identity), index.html (loss curves and the\n"
-           "latest samples) and config.cfg (the effective configuration).\n"
+           "Trains a model of model.family (enco, cut, fastcut) on the dataset of data.root\n"
+           "(ROOT/trainA, ROOT/trainB) and keeps the run folder (run.dir):\n"
+           "latest.safetensors (checkpoint), losses.jsonl, config.cfg (the effective\n"
+           "configuration), samples/ (batch grids input | translation | identity, and a\n"
+           "fixed test image's real_A, fake_B, real_B, idt_B at every sample) and\n"
+           "index.html, the run page: state, device, s/iter, peak memory, loss curves,\n"
+           "the samples table and the configuration, rewritten while training. Where\n"
+           "ROOT/testB/<name> is the true translation of ROOT/testA/<name> (the\n"
+           "synthetic task), the run is scored on those pairs at the end (eval.json) and\n"
+           "every run.eval_every iterations (evals.jsonl), and the page plots the scores.\n"
            "Ctrl-C (or SIGTERM) saves a checkpoint and stops; --resume continues exactly.\n\n"
            "  -c, --config FILE   configuration file (libconfig); 'enco-cl config --list'\n"
            "                      shows every option with its default\n"
@@ -116,6 +122,9 @@ static void on_progress(const enco_progress *p, void *user)
             fprintf(stderr, "  checkpoint saved: %s\n", p->path);
         else if (strcmp(p->event, "sample") == 0)
             fprintf(stderr, "  samples: %s\n", p->path);
+        else if (strcmp(p->event, "eval") == 0)
+            fprintf(stderr, "  scores on the test pairs at iteration %lld: %s\n",
+                    (long long)p->total_iter, p->path);
         else if (strcmp(p->event, "resume") == 0)
             fprintf(stderr, "resumed from %s at epoch %lld, iteration %lld\n", p->path,
                     (long long)p->epoch, (long long)p->total_iter);
@@ -148,23 +157,6 @@ static enco_status data_opts_of(const enco_config *cfg, enco_data_opts *o)
 }
 
 int cmd_train_with(const enco_config *cfg_in, int resume, const char *device);
-
-/* The synthetic task has true B images for its test split: score the run. */
-static enco_status score_run(enco_ctx *ctx, const enco_config *cfg)
-{
-    char ckpt[ENCO_CFG_STR + 32];
-    snprintf(ckpt, sizeof ckpt, "%s/latest.safetensors", cfg->run.dir);
-    enco_translator *tr = NULL;
-    enco_eval_result r;
-    ENCO_TRY(enco_translator_open(ctx, ckpt, cfg, &tr));
-    enco_status st = enco_evaluate(tr, cfg->data.root, 0, &r);
-    enco_translator_close(tr);
-    ENCO_TRY(st);
-    cli_print_eval(&r);
-    char path[ENCO_CFG_STR + 32];
-    snprintf(path, sizeof path, "%s/eval.json", cfg->run.dir);
-    return enco_eval_write_json(&r, path);
-}
 
 int cmd_train(int argc, char **argv)
 {
@@ -307,17 +299,19 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         enco_batch_source bs = {.self = &src, .epoch_length = src_length, .get = src_get};
+        enco_eval_result scores;
         enco_run_options ro = {.dir = cfg.run.dir, .resume = resume, .stop = &stop_requested,
-                               .on_progress = on_progress};
+                               .on_progress = on_progress, .final_eval = &scores};
         st = enco_run_train(t, &bs, &ro);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         if (st == ENCO_OK)
             printf("enco-cl train: done; run folder %s (open %s/index.html)\n", cfg.run.dir,
                    cfg.run.dir);
-        if (st == ENCO_OK && cfg.data.synthetic)
-            st = score_run(ctx, &cfg);
-        else if (st == ENCO_ERR_INTERRUPTED)
+        if (st == ENCO_OK && scores.images > 0) {
+            cli_print_eval(&scores);
+            printf("enco-cl train: scores written to %s/eval.json\n", cfg.run.dir);
+        } else if (st == ENCO_ERR_INTERRUPTED)
             rc = (fprintf(stderr, "enco-cl train: %s\n", enco_last_error()), 130);
     }
     if (st != ENCO_OK && st != ENCO_ERR_INTERRUPTED) {

@@ -125,6 +125,10 @@ const enco_option enco_options[] = {
      "500", "iterations between sample grids (0: only at the end)"},
     {"run.save_every", ENCO_OPT_INT, OFF(run.save_every), NOCOUNT, 0, 100000000, NULL, "5000",
      "iterations between checkpoints (0: epoch ends only)"},
+    {"run.eval_every", ENCO_OPT_INT, OFF(run.eval_every), NOCOUNT, 0, 100000000, NULL, "0",
+     "where data.root has ground truth (testB/<name> the true translation of testA/<name>, "
+     "as the synthetic task): iterations between scores on the test pairs for index.html "
+     "(0: only at the end of the run)"},
     {"run.max_iterations", ENCO_OPT_INT, OFF(run.max_iterations), NOCOUNT, 0, 2000000000, NULL,
      "0", "stop after this many iterations in all (0: train every epoch)"},
     {"cut.lambda_GAN", ENCO_OPT_FLOAT, OFF(cut.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",

@@ -60,6 +60,7 @@ typedef struct enco_config {
     struct {
         char dir[ENCO_CFG_STR];
         int print_every, sample_every, save_every;
+        int eval_every;         /* scores on the test pairs (0: at the end only) */
         int max_iterations;     /* 0: run every epoch */
     } run;
     enco_cut_config cut, fastcut;

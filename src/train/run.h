@@ -1,10 +1,34 @@
 /* The training loop: epochs, learning-rate schedule, identity phase, loss
- * log, sample grids, index.html, checkpoints, resume and clean stops. The
- * library reports progress through a callback and never prints. */
+ * log, sample grids, scores on test pairs, index.html, checkpoints, resume
+ * and clean stops. The library reports progress through a callback and
+ * never prints.
+ *
+ * The run folder (o->dir):
+ *   losses.jsonl   one line per run.print_every iterations: iter, epoch,
+ *                  lr_factor, loss_<name> of each logged loss, seconds
+ *   evals.jsonl    where data.root has ground truth (testA/<name> and
+ *                  testB/<name>): one line per evaluation (every
+ *                  run.eval_every iterations and at the end): iter, psnr,
+ *                  ssim, content, iou and identity_* (A itself)
+ *   eval.json      the end-of-run evaluation (enco_eval_write_json)
+ *   samples/iter_NNNNNNNN.png   grids input | translation | identity (real_B
+ *                  when there is no identity term) of the batch, one row
+ *                  per image; samples/latest.png the newest
+ *   samples/real_A.png, real_B.png and iter_NNNNNNNN_fake_B.png,
+ *                  iter_NNNNNNNN_idt_B.png: a fixed image (the first testA
+ *                  image and its testB pair or the first testB, else the
+ *                  first of trainA / trainB) translated at every sample
+ *   index.html     the run page (static, no network): state, device, speed,
+ *                  peak device memory, loss curves, scores, the samples
+ *                  table newest first, the configuration; rewritten
+ *                  atomically while training, so it is complete whenever
+ *                  the run is killed
+ *   config.cfg, latest.safetensors */
 #ifndef ENCO_TRAIN_RUN_H
 #define ENCO_TRAIN_RUN_H
 
 #include "train/checkpoint.h"
+#include "train/evaluate.h"
 
 #include <signal.h>
 
@@ -26,7 +50,7 @@ typedef struct enco_progress {
     int nlosses;             /* the family's logged losses */
     const char *loss_names[ENCO_MAX_LOGGED]; /* "D", "G_GAN", ... */
     float losses[ENCO_MAX_LOGGED];
-    const char *event;       /* NULL, or "checkpoint", "sample", "resume", "stop" */
+    const char *event;       /* NULL, or "checkpoint", "sample", "eval", "resume", "stop" */
     const char *path;        /* file of the event */
 } enco_progress;
 
@@ -36,12 +60,16 @@ typedef struct enco_run_options {
     volatile sig_atomic_t *stop;     /* set by a signal handler: save and stop */
     void (*on_progress)(const enco_progress *p, void *user);
     void *user;
+    /* Out, optional: the end-of-run scores where the dataset has ground
+     * truth (images = 0 when none were measured). */
+    enco_eval_result *final_eval;
 } enco_run_options;
 
 /* Trains t->cfg's schedule (or up to run.max_iterations in all). On a stop
- * request a checkpoint is written and ENCO_ERR_INTERRUPTED returned. A NaN
- * or Inf loss ends the run with ENCO_ERR_NUMERIC and a diagnosis; the last
- * good checkpoint is kept. */
+ * request a checkpoint is written and ENCO_ERR_INTERRUPTED returned (the
+ * page says "stopped"). A NaN or Inf loss ends the run with ENCO_ERR_NUMERIC
+ * and a diagnosis; the last good checkpoint is kept. Any failure after the
+ * folder exists leaves a page that says "failed" with the message. */
 enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o);
 
 #endif
