@@ -494,6 +494,104 @@ rc, out, err = run("config", "--set", 'model.family="cyclegan"')
 check("an unknown model.family is refused naming the families",
       rc != 0 and "enco|cut|fastcut" in err, "%d %s" % (rc, err))
 
+# Progress on long work: on a terminal (stderr a pseudo-terminal here) translate
+# of a folder, eval, verify, bench and tune draw a line rewritten in place
+# ("\r\033[K") with done/total, a rate and an ETA; without a terminal (logs,
+# pipes) nothing of it, and stdout is the same either way.
+def child_env(env):
+    """The environment with env's updates (a None value removes the variable)."""
+    e = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return e
+
+
+def run_tty(*args, env=None):
+    """Runs BIN with stderr on a pseudo-terminal, stdout on a pipe; returns
+    (exit code, stdout, what the terminal received)."""
+    import pty
+    import threading
+    e = child_env(env)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BIN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=slave, env=e)
+    os.close(slave)
+    chunks = []
+
+    def drain():
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not b:
+                break
+            chunks.append(b)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        out, _ = p.communicate(timeout=600)
+    finally:
+        reader.join(timeout=10)
+        os.close(master)
+    return p.returncode, out.decode(), b"".join(chunks).decode(errors="replace")
+
+
+PROGRESS = re.compile(r"\r\x1b\[K[^\r\n]*\[\d+/\d+\] \d+(\.\d)? (\w+/s|s/\w+) ETA \d+:\d\d")
+
+
+def check_progress(what, args, env=None, same_stdout=True):
+    rc, out, term = run_tty(*args, env=env)
+    check(what + " shows a progress line with a rate and an ETA on a terminal",
+          rc == 0 and PROGRESS.search(term), "exit %d: %r" % (rc, term[-1500:]))
+    # bytes, not text: text mode would turn a '\r' into '\n'
+    p = subprocess.run([BIN, *args], capture_output=True, env=child_env(env), timeout=600)
+    rc2, out2, err2 = p.returncode, p.stdout.decode(), p.stderr.decode(errors="replace")
+    check(what + " writes no progress line without a terminal",
+          rc2 == 0 and "\r" not in err2 and "ETA" not in err2 and "\x1b" not in err2,
+          "exit %d: %r" % (rc2, err2[-1500:]))
+    if same_stdout:
+        check(what + ": stdout is the same with and without a terminal", out == out2,
+              "%r\n%r" % (out[-800:], out2[-800:]))
+    return term + err2
+
+
+with tempfile.TemporaryDirectory() as d:
+    g = os.path.join(FIXDIR, "translate", "G.safetensors")
+    check_progress("translate of a folder",
+                   ("translate", "-m", g, "-i", os.path.join(FIXDIR, "translate", "in"),
+                    "-o", os.path.join(d, "out")))
+    rc, out, err = run("synth", "--out", os.path.join(d, "s"), "--size", "32", "--train", "2",
+                       "--test", "2")
+    check("synth writes the task eval scores", rc == 0, err)
+    check_progress("eval", ("eval", "-m", g, "--data", os.path.join(d, "s")))
+    check_progress("verify", ("verify", "--devices", "0,0", "--size", "24", "--steps", "2"))
+    check_progress("bench --e2e", ("bench", "--e2e", "--sizes", "24", "--iters", "2",
+                                   "--warmup", "0"), same_stdout=False)  # timings differ
+    rc, out, term = run_tty("bench", "--e2e", "--sizes", "24", "--iters", "1", "--warmup", "0",
+                            "--quiet")
+    check("bench --quiet draws no progress line on a terminal",
+          rc == 0 and "\x1b[K" not in term, "exit %d: %r" % (rc, term[-800:]))
+    # tune: a stand-in tuner with one phase of four configurations, three
+    # finished a second apart (enco-cl reads the tuner's log once a second).
+    fake = os.path.join(d, "fake_tuner")
+    row = 'echo "| %4d |     4 |    8   16 |   OK     12 ms |  0.20 ms |  10.0 | results match |"\n'
+    result = FAKE_TUNER[FAKE_TUNER.index("cat > "):FAKE_TUNER.index("\nJSON\n") + 6]
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\necho \"* (1/4) Tuning main GEMM kernel (GEMMK == 0) for fixed set "
+                "of parameters\"\n" + "".join(row % i + "sleep 1.1\n" for i in range(1, 4)) +
+                result + row % 4)
+    os.chmod(fake, 0o755)
+    tenv = {"ENCO_CACHE_DIR": os.path.join(d, "c"), "ENCO_DEVICE": None}
+    targs = ("tune", "--run", "--tuner", fake, "--time-limit", "60", "--size", "64x64x64")
+    both = check_progress("tune --run", targs, env=tenv, same_stdout=False)
+    for w in re.findall(r"work folder (/tmp/enco-tune-\w+)", both):
+        shutil.rmtree(w, ignore_errors=True)
+
 # tools/with-vendors refuses (exit 2, naming the fix) when Intel's runtime is
 # not installed where it looks, or when its vendors folder is damaged.
 WV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "with-vendors")

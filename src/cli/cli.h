@@ -34,6 +34,42 @@ int cmd_test(int argc, char **argv);
  * (png, jpg, jpeg, bmp, tga, gif, ppm, pgm, pnm, psd, hdr, pic; any case). */
 int cli_is_image_name(const char *name);
 
+/* The progress line of long work (translate of a folder, eval, verify, bench,
+ * tune): on stderr, rewritten in place with a carriage return, only when
+ * stderr is a terminal; nothing at all otherwise, so logs and pipes stay
+ * clean. It shows what is being done, done/total, the rate (unit/s, or
+ * s/unit below one a second) and the ETA at that rate; until a first item
+ * is done, the time elapsed. The rate is measured from the phase's first
+ * progress on (the first item carries the setup: program builds, loading),
+ * over that first item until a second one is done. */
+typedef struct cli_progress {
+    int on;             /* stderr is a terminal and not quieted */
+    const char *unit;   /* of the rate: "img", "it", "row", ... */
+    int started, shown; /* a phase runs; a line is on the screen */
+    double t0, first_at, drawn_at; /* the phase's start, its first progress, the last draw */
+    size_t base, first_done;  /* done at those moments */
+    size_t done, total;       /* now; total 0: unknown */
+    char what[256];
+} cli_progress;
+
+/* unit: of the rate (NULL: "it"); quiet: never show anything. */
+void cli_progress_init(cli_progress *p, const char *unit, int quiet);
+/* done of total items finished (total 0: unknown); what: the current work.
+ * A new phase (the rate's clock restarts) begins at the first update, when
+ * done goes back, or when total changes. Redraws at most ten times a second,
+ * and always at the start of a phase and when done reaches total. */
+void cli_progress_update(cli_progress *p, const char *what, size_t done, size_t total);
+/* cli_progress_update with the signature of the library's progress callbacks
+ * (enco_eval_progress_fn, enco_verify_progress_fn, enco_bench_progress_fn);
+ * user: the cli_progress. */
+void cli_progress_fn(void *user, const char *what, size_t done, size_t total);
+/* Erases the line, so that other stderr output can follow; the next update
+ * draws it again. */
+void cli_progress_clear(cli_progress *p);
+/* Ends the line (a newline after the last state shown); the next update
+ * starts a new phase. */
+void cli_progress_end(cli_progress *p);
+
 struct enco_eval_result;
 /* Prints an evaluation table to stdout; returns 0. */
 int cli_print_eval(const struct enco_eval_result *r);

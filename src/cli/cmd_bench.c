@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void help(void)
 {
@@ -54,32 +53,9 @@ static void help(void)
            "  --copy-mib M    copy size in MiB (default 64 on CPUs, 256 on GPUs)\n"
            "  --json FILE     also write the results as JSON (bench/compare_runs A.json\n"
            "                  B.json sets two such files side by side)\n"
-           "  --quiet         no progress on stderr\n"
+           "  --quiet         no progress line on stderr (drawn on a terminal only)\n"
            "  --device SPEC   device (index or part of a name; default ENCO_DEVICE / first GPU)\n"
            "  -h, --help      this text\n");
-}
-
-typedef struct progress_state {
-    int quiet;
-    int tty;
-} progress_state;
-
-static void on_progress(void *user, const char *what, size_t done, size_t total)
-{
-    const progress_state *ps = user;
-    if (ps->quiet)
-        return;
-    if (ps->tty)
-        fprintf(stderr, "\r\033[K[%zu/%zu] %.100s", done + 1, total, what);
-    else if (strncmp(what, "e2e", 3) == 0 || total < 20 || done % (total / 10) == 0)
-        fprintf(stderr, "[%zu/%zu] %s\n", done + 1, total, what);
-    fflush(stderr);
-}
-
-static void progress_end(const progress_state *ps)
-{
-    if (!ps->quiet && ps->tty)
-        fprintf(stderr, "\r\033[K");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -228,7 +204,7 @@ int cmd_bench(int argc, char **argv)
     int local_ceiling = 0;
     int sizes[16], nsizes = 0;
     const char *json = NULL, *device = NULL, *family = NULL;
-    progress_state ps = {.tty = isatty(2)};
+    int quiet = 0;
     enco_bench_options ko = enco_bench_options_default();
     int c;
     opterr = 0;
@@ -291,7 +267,7 @@ int cmd_bench(int argc, char **argv)
                 return cli_usage_error("bench", "--copy-mib %s: 1 to 65536", optarg);
             break;
         case 'j': json = optarg; break;
-        case 'q': ps.quiet = 1; break;
+        case 'q': quiet = 1; break;
         case 'd': device = optarg; break;
         case 'h': help(); return 0;
         default:
@@ -320,7 +296,10 @@ int cmd_bench(int argc, char **argv)
             return cli_usage_error("bench", "size %d: the default model needs images of at "
                                             "least %dx%d",
                                    sizes[i], min_size, min_size);
-    ko.progress = on_progress;
+    /* The progress line (on a terminal only): the table's rows, e2e's steps. */
+    cli_progress ps;
+    cli_progress_init(&ps, "row", quiet);
+    ko.progress = cli_progress_fn;
     ko.progress_user = &ps;
 
     enco_ctx_options co = CLI_CTX_OPTIONS(device);
@@ -344,9 +323,9 @@ int cmd_bench(int argc, char **argv)
     enco_bench_e2e e2e[16];
     size_t ne2e = 0;
     if (want_peak || want_kernels) {
-        on_progress(&ps, "ceilings: SGEMM and copy", 0, 1);
+        cli_progress_update(&ps, "ceilings: SGEMM and copy", 0, 1);
         st = enco_bench_peak_run(ctx, gemm_max, copy_mib, ko.repeat, &peak);
-        progress_end(&ps);
+        cli_progress_clear(&ps);
         if (st != ENCO_OK) {
             rc = cli_fail("bench --peak", st);
             goto done;
@@ -382,7 +361,7 @@ int cmd_bench(int argc, char **argv)
         if (local_ceiling)
             ko.probe_n = peak.gemm_n;
         st = enco_bench_kernels(ctx, &ko, &rows, &nrows);
-        progress_end(&ps);
+        cli_progress_clear(&ps);
         if (st != ENCO_OK) {
             rc = cli_fail("bench --kernels", st);
             goto done;
@@ -393,9 +372,9 @@ int cmd_bench(int argc, char **argv)
             /* The ceilings again: a shared machine's speed drifts over the
              * table, and a share against a slow moment's ceiling flatters. */
             enco_bench_peak again;
-            on_progress(&ps, "ceilings again", 0, 1);
+            cli_progress_update(&ps, "ceilings again", 0, 1);
             st = enco_bench_peak_run(ctx, gemm_max, copy_mib, ko.repeat, &again);
-            progress_end(&ps);
+            cli_progress_clear(&ps);
             if (st != ENCO_OK) {
                 rc = cli_fail("bench --kernels", st);
                 goto done;
@@ -423,9 +402,10 @@ int cmd_bench(int argc, char **argv)
         enco_ctx_free(ctx);
         ctx = NULL;
         for (int i = 0; i < nsizes; i++) {
+            ps.unit = "step";
             st = enco_bench_e2e_run_family(&co, family, sizes[i], ko.batch, iters, ko.warmup,
-                                           on_progress, &ps, &e2e[ne2e]);
-            progress_end(&ps);
+                                           cli_progress_fn, &ps, &e2e[ne2e]);
+            cli_progress_clear(&ps);
             if (st != ENCO_OK) {
                 rc = cli_fail("bench --e2e", st);
                 goto done;

@@ -130,8 +130,12 @@ int cmd_eval(int argc, char **argv)
         st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)
         st = enco_translator_open(ctx, model, config ? &cfg : NULL, &tr);
-    if (st == ENCO_OK)
-        st = enco_evaluate(tr, data, (size_t)max, &r);
+    if (st == ENCO_OK) {
+        cli_progress pr;
+        cli_progress_init(&pr, "img", 0);
+        st = enco_evaluate_progress(tr, data, (size_t)max, cli_progress_fn, &pr, &r);
+        cli_progress_end(&pr);
+    }
     int rc = st == ENCO_OK ? cli_print_eval(&r) : cli_fail("eval", st);
     enco_translator_close(tr);
     enco_ctx_free(ctx);

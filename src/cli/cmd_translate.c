@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static void help(void)
 {
@@ -96,7 +95,9 @@ static int list_inputs(const char *path, char ***out, size_t *n, size_t *skipped
     return 0;
 }
 
-static int translate_one(enco_translator *tr, const char *in, const char *outdir)
+/* pr: the progress line, erased before an error message. */
+static int translate_one(cli_progress *pr, enco_translator *tr, const char *in,
+                         const char *outdir)
 {
     enco_image sized = {0}, res = {0};
     enco_status st = enco_translate_file(tr, in, &sized, &res);
@@ -113,7 +114,10 @@ static int translate_one(enco_translator *tr, const char *in, const char *outdir
     }
     enco_image_free(&sized);
     enco_image_free(&res);
-    return st == ENCO_OK ? 0 : cli_fail("translate", st);
+    if (st == ENCO_OK)
+        return 0;
+    cli_progress_clear(pr);
+    return cli_fail("translate", st);
 }
 
 int cmd_translate(int argc, char **argv)
@@ -168,15 +172,20 @@ int cmd_translate(int argc, char **argv)
     if (st == ENCO_OK)
         st = enco_translator_open(ctx, model, config ? &cfg : NULL, &tr);
     int rc = st == ENCO_OK ? 0 : cli_fail("translate", st);
-    int tty = isatty(STDERR_FILENO), failures = 0;
+    int failures = 0;
+    cli_progress pr;
+    cli_progress_init(&pr, "img", 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        fprintf(stderr, tty ? "\r[%zu/%zu] %s\033[K" : "[%zu/%zu] %s\n", i + 1, n, files[i]);
-        if (translate_one(tr, files[i], outdir) != 0)
+        const char *base = strrchr(files[i], '/');
+        char what[300];
+        snprintf(what, sizeof what, "translate %s", base ? base + 1 : files[i]);
+        cli_progress_update(&pr, what, i, n);
+        if (translate_one(&pr, tr, files[i], outdir) != 0)
             failures++;
+        cli_progress_update(&pr, what, i + 1, n);
     }
+    cli_progress_end(&pr);
     if (rc == 0) {
-        if (tty)
-            fputc('\n', stderr);
         fprintf(stderr, "enco-cl translate: %zu of %zu image%s written to %s\n",
                 n - (size_t)failures, n, n == 1 ? "" : "s", outdir);
         rc = failures ? 1 : 0;

@@ -113,6 +113,12 @@ static int run_tuner(const char *tuner, const char *dir, unsigned plat, unsigned
     const time_t t0 = time(NULL);
     long pos = 0; /* the log up to here has been shown */
     int status = 0, done = 0, killed = 0;
+    /* On a terminal, a progress line: the phase's configurations, from the
+     * rows of the tuner's table ("| ID | total | parameters... |"). */
+    cli_progress pr;
+    cli_progress_init(&pr, "cfg", 0);
+    char phase[32] = "tuner", what[96];
+    size_t row = 0, rows = 0;
     while (!done) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
@@ -127,9 +133,20 @@ static int run_tuner(const char *tuner, const char *dir, unsigned plat, unsigned
                 if (len == 0 || (line[len - 1] != '\n' && len + 1 < sizeof line))
                     break; /* still being written */
                 pos = ftell(f);
+                size_t id, total;
                 if (strncmp(line, "* (", 3) == 0 || strncmp(line, "* Found best", 12) == 0 ||
-                    strncmp(line, "* Best param", 12) == 0)
+                    strncmp(line, "* Best param", 12) == 0) {
+                    cli_progress_clear(&pr);
                     fprintf(stderr, "[%3lds] tuner %s", (long)(time(NULL) - t0), line + 2);
+                }
+                if (strncmp(line, "* (", 3) == 0) { /* a new phase: "* (2/4) Tuning ..." */
+                    snprintf(phase, sizeof phase, "tuner %.*s", (int)strcspn(line + 2, " \n"),
+                             line + 2);
+                    row = rows = 0;
+                } else if (sscanf(line, "| %zu | %zu |", &id, &total) == 2) {
+                    row = id;
+                    rows = total;
+                }
             }
         }
         if (f)
@@ -137,13 +154,20 @@ static int run_tuner(const char *tuner, const char *dir, unsigned plat, unsigned
         if (done)
             break;
         if (!killed && time(NULL) - t0 >= limit_s) {
+            cli_progress_clear(&pr);
             fprintf(stderr, "[%3lds] time limit reached: stopping the tuner, keeping the "
                             "phases it finished\n", (long)(time(NULL) - t0));
             kill(pid, SIGTERM);
             killed = 1;
         }
+        if (!killed) {
+            snprintf(what, sizeof what, "%s, time limit in %ld s", phase,
+                     limit_s - (long)(time(NULL) - t0));
+            cli_progress_update(&pr, what, row, rows);
+        }
         sleep(1);
     }
+    cli_progress_clear(&pr);
     if (!killed && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
         fprintf(stderr, "enco-cl: tune: cannot run '%s' (install clblast-utils, or give "
                         "--tuner PATH)\n", tuner);

@@ -162,7 +162,11 @@ int cmd_verify(int argc, char **argv)
     if (st == ENCO_OK) {
         fprintf(stderr, "enco-cl verify: %d iterations at %dx%d, batch %d, on %s and %s\n", steps,
                 size, size, batch, enco_ctx_device(a)->name, enco_ctx_device(b)->name);
-        st = enco_verify(a, b, &cfg, batch, size, size, steps, kdir_b != NULL, &rep);
+        cli_progress pr;
+        cli_progress_init(&pr, "it", 0);
+        st = enco_verify_progress(a, b, &cfg, batch, size, size, steps, kdir_b != NULL,
+                                  cli_progress_fn, &pr, &rep);
+        cli_progress_end(&pr);
     }
     enco_ctx_free(a);
     enco_ctx_free(b);

@@ -68,12 +68,23 @@ static enco_status translate(enco_translator *tr, const enco_image *a4, enco_ima
 
 enum { MODEL, IDENTITY, CONSTANT, AFFINE, LUT, HISTMATCH, N_ROWS };
 
+typedef struct progress {
+    enco_eval_progress_fn fn;
+    void *user;
+} progress;
+
+static void report(const progress *pg, const char *what, size_t done, size_t total)
+{
+    if (pg->fn)
+        pg->fn(pg->user, what, done, total);
+}
+
 /* Histogram matching fitted on ROOT/trainA and ROOT/trainB (at most
  * ENCO_HISTMATCH_MAX_IMAGES of each, evenly spread). Leaves f unfitted and
  * writes why to res->histmatch_note when it cannot be fitted; an image that
  * fails to load is an error. */
 static enco_status fit_histmatch(const enco_config *cfg, const char *root, enco_histmatch *f,
-                                 enco_eval_result *res)
+                                 enco_eval_result *res, const progress *pg)
 {
     static const char *const dirs[2] = {"trainA", "trainB"};
     char path[2][4096];
@@ -104,6 +115,9 @@ static enco_status fit_histmatch(const enco_config *cfg, const char *root, enco_
             return ENCO_OK;
         }
         size_t n = list.count < ENCO_HISTMATCH_MAX_IMAGES ? list.count : ENCO_HISTMATCH_MAX_IMAGES;
+        char what[64];
+        snprintf(what, sizeof what, "eval: histogram matching fit on %s", dirs[d]);
+        report(pg, what, 0, n);
         for (size_t i = 0; i < n && st == ENCO_OK; i++) {
             enco_image img = {0};
             st = enco_image_load(list.paths[i * list.count / n],
@@ -111,6 +125,8 @@ static enco_status fit_histmatch(const enco_config *cfg, const char *root, enco_
             if (st == ENCO_OK)
                 st = enco_histmatch_add(f, &img, d);
             enco_image_free(&img);
+            if (st == ENCO_OK)
+                report(pg, what, i + 1, n);
         }
         enco_file_list_free(&list);
     }
@@ -128,6 +144,15 @@ static void mean_of(const double sum[4], size_t n, enco_eval_scores *out)
 enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_images,
                           enco_eval_result *res)
 {
+    return enco_evaluate_progress(tr, root, max_images, NULL, NULL, res);
+}
+
+enco_status enco_evaluate_progress(enco_translator *tr, const char *root, size_t max_images,
+                                   enco_eval_progress_fn progress_fn, void *user,
+                                   enco_eval_result *res)
+{
+    const progress pg = {progress_fn, user};
+    char what[320];
     memset(res, 0, sizeof *res);
     res->min_content = INFINITY;
     enco_dataset ds;
@@ -158,6 +183,8 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
     for (size_t p = 0; st == ENCO_OK && p < np; p++) {
         enco_image a4 = {0}, b4 = {0}, g = {0};
         double s[4];
+        snprintf(what, sizeof what, "eval: G(A) of %s", leaf(ds.a.paths[pa[p]]));
+        report(&pg, what, p, np);
         st = load_pair(&tr->cfg, ds.a.paths[pa[p]], ds.b.paths[pb[p]], &a4, &b4);
         if (st == ENCO_OK)
             st = translate(tr, &a4, &g);
@@ -183,6 +210,8 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
         enco_image_free(&a4);
         enco_image_free(&b4);
         enco_image_free(&g);
+        if (st == ENCO_OK)
+            report(&pg, what, p + 1, np);
     }
     /* Pass 2: the baselines, those fitted on the pairs scored on the pairs
      * they were fitted on, histogram matching (fitted on the training
@@ -194,8 +223,10 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
     enco_histmatch hm;
     memset(&hm, 0, sizeof hm);
     if (st == ENCO_OK)
-        st = fit_histmatch(&tr->cfg, root, &hm, res);
+        st = fit_histmatch(&tr->cfg, root, &hm, res, &pg);
     int have_hm = st == ENCO_OK && hm.images_a && hm.images_b;
+    if (st == ENCO_OK)
+        report(&pg, "eval: baselines", 0, np);
     for (size_t p = 0; st == ENCO_OK && p < np; p++) {
         enco_image a4 = {0}, b4 = {0}, x = {0};
         double s[4];
@@ -220,6 +251,8 @@ enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_imag
         }
         enco_image_free(&a4);
         enco_image_free(&b4);
+        if (st == ENCO_OK)
+            report(&pg, "eval: baselines", p + 1, np);
     }
     enco_image_free(&cst);
     enco_baselines_free(&fit);

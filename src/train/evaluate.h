@@ -43,6 +43,18 @@ typedef struct enco_eval_result {
 enco_status enco_evaluate(enco_translator *tr, const char *root, size_t max_images,
                           enco_eval_result *res);
 
+/* Progress of enco_evaluate_progress: called before the first item of each
+ * phase (done = 0) and after each item (done of total finished); what names
+ * the phase and, while translating, the image. */
+typedef void (*enco_eval_progress_fn)(void *user, const char *what, size_t done, size_t total);
+
+/* enco_evaluate, reporting progress through progress(user, ...) (NULL: none):
+ * the pairs translated and scored, the training images histogram matching is
+ * fitted on, the pairs the baselines are scored on. */
+enco_status enco_evaluate_progress(enco_translator *tr, const char *root, size_t max_images,
+                                   enco_eval_progress_fn progress, void *user,
+                                   enco_eval_result *res);
+
 /* Writes the result as one JSON object (NaN as null) to path, atomically
  * (enco_write_text_atomic): a reader sees a complete file. Keys: images, psnr, ssim,
  * content, iou, worst_content, worst, and identity_ / constant_ / remap_

@@ -131,13 +131,22 @@ static enco_status keep_state(enco_ctx *ctx, const enco_trainer *t, float *const
     return st;
 }
 
+typedef struct progress {
+    enco_verify_progress_fn fn;
+    void *user;
+    char what[320];  /* the run */
+} progress;
+
 /* Trains on ctx. replay: NULL, or the picks of another run (laid out as
  * out->ids) used as they are for the first `until` iterations; the trainer
  * still draws those iterations' permutations (keep_draws), so that the later
- * iterations draw the same. */
+ * iterations draw the same. pg: progress after each iteration. */
 static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h, int steps,
-                            const int32_t *replay, int until, run_out *out, enco_trainer **keep)
+                            const int32_t *replay, int until, run_out *out, enco_trainer **keep,
+                            const progress *pg)
 {
+    if (pg->fn)
+        pg->fn(pg->user, pg->what, 0, (size_t)steps);
     memset(out, 0, sizeof *out);
     enco_trainer *t = NULL;
     ENCO_TRY(enco_trainer_create(ctx, cfg, n, h, h, &t));
@@ -181,6 +190,8 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
                                    (size_t)n * t->fh[p] * t->fw[p] * F4,
                                    out->scores + s * out->scores_step + out->scores_off[p]);
         }
+        if (st == ENCO_OK && pg->fn)
+            pg->fn(pg->user, pg->what, (size_t)s + 1, (size_t)steps);
     }
     free(vtmp);
     for (int i = 0; i < 3; i++)
@@ -438,6 +449,15 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
 enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
                         int w, int steps, int kernels_differ, enco_verify_report *rep)
 {
+    return enco_verify_progress(ctx_a, ctx_b, cfg, n, h, w, steps, kernels_differ, NULL, NULL,
+                                rep);
+}
+
+enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n,
+                                 int h, int w, int steps, int kernels_differ,
+                                 enco_verify_progress_fn progress_fn, void *user,
+                                 enco_verify_report *rep)
+{
     memset(rep, 0, sizeof *rep);
     if (h != w)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify uses square images");
@@ -451,7 +471,9 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
                               enco_ctx_device(ctx_b)->platform) == 0;
     run_out ra, rb;
     enco_trainer *ta = NULL, *tb = NULL;
-    ENCO_TRY(train_on(ctx_a, cfg, n, h, steps, NULL, 0, &ra, &ta));
+    progress pg = {.fn = progress_fn, .user = user};
+    snprintf(pg.what, sizeof pg.what, "verify: run A on %s", rep->device_a);
+    ENCO_TRY(train_on(ctx_a, cfg, n, h, steps, NULL, 0, &ra, &ta, &pg));
     /* B's picks are compared iteration by iteration; at the first differing
      * one, B runs again replaying A's picks up to it, and its own picks are
      * compared from the next iteration on. Every pick is so compared between
@@ -460,7 +482,13 @@ enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg
     int until = 0;
     enco_status st = ENCO_OK;
     for (;;) {
-        st = train_on(ctx_b, cfg, n, h, steps, ra.ids, until, &rb, &tb);
+        if (until)
+            snprintf(pg.what, sizeof pg.what,
+                     "verify: run B again on %s, A's picks up to iteration %d", rep->device_b,
+                     until);
+        else
+            snprintf(pg.what, sizeof pg.what, "verify: run B on %s", rep->device_b);
+        st = train_on(ctx_b, cfg, n, h, steps, ra.ids, until, &rb, &tb, &pg);
         if (st != ENCO_OK)
             break;
         int s = until;

@@ -157,4 +157,15 @@ typedef struct enco_verify_report {
 enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
                         int w, int steps, int kernels_differ, enco_verify_report *rep);
 
+/* Progress of enco_verify_progress: called before each run (done = 0) and
+ * after each of its training iterations (done of total = steps); what names
+ * the run (A, B, or B again replaying A's picks). */
+typedef void (*enco_verify_progress_fn)(void *user, const char *what, size_t done, size_t total);
+
+/* enco_verify, reporting progress through progress(user, ...) (NULL: none). */
+enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n,
+                                 int h, int w, int steps, int kernels_differ,
+                                 enco_verify_progress_fn progress, void *user,
+                                 enco_verify_report *rep);
+
 #endif
