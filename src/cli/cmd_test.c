@@ -145,7 +145,8 @@ static int list_images(const char *dir, list *out, size_t *skipped)
         }
     }
     closedir(d);
-    qsort(out->item, out->n, sizeof *out->item, cmp_str);
+    if (out->n > 1) /* an empty list has no array (qsort wants one even for 0 items) */
+        qsort(out->item, out->n, sizeof *out->item, cmp_str);
     return 0;
 }
 
@@ -391,7 +392,8 @@ static int run_job(enco_translator *tr, test_job *j, const char *title)
             fprintf(stderr, "enco-cl test: out of memory\n");
             return 1;
         }
-    qsort(keep.item, keep.n, sizeof *keep.item, cmp_str);
+    if (keep.n > 1)
+        qsort(keep.item, keep.n, sizeof *keep.item, cmp_str);
     long stale = 0;
     for (int k = 0; k < LABELS; k++) {
         long r = remove_stale(j->dir[k], k == REAL_B && !j->b.n ? &(list){0} : &keep);
@@ -608,7 +610,8 @@ int cmd_test(int argc, char **argv)
                 rc = 1;
             }
         if (!rc) {
-            qsort(sorted.item, sorted.n, sizeof *sorted.item, cmp_str);
+            if (sorted.n > 1)
+                qsort(sorted.item, sorted.n, sizeof *sorted.item, cmp_str);
             for (size_t i = 1; i < sorted.n; i++)
                 if (strcmp(sorted.item[i - 1], sorted.item[i]) == 0) {
                     fprintf(stderr, "enco-cl test: two inputs in %s would both be saved as %s: "
