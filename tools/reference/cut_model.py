@@ -1,4 +1,4 @@
-"""CUT / FastCUT networks (PyTorch twin of enco-cl), written from ../shared/spec/MODELS.md 0.4-0.6.
+"""CUT / FastCUT networks (PyTorch twin of enco-cl), written from docs/cut.md (the PatchSampleF heads and the encoder pass).
 
 G and D are the EnCo ones (enco_model.py); F is PatchSampleF: per NCE layer l (the position in
 `nce_layers`, 0..L-1) a head mlp_<l> = Linear(C_l, nc, bias) ReLU Linear(nc, nc, bias), followed

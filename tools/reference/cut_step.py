@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""One CUT / FastCUT training iteration (shared/spec/MODELS.md sections 1-2) in PyTorch, for parity
+"""One CUT / FastCUT training iteration (docs/cut.md, docs/fastcut.md) in PyTorch, for parity
 tests of enco-cl. enco_step.py dispatches here when model.family is "cut" or "fastcut":
 
     python3 tools/reference/enco_step.py --config CFG --state IN.safetensors --out OUT.safetensors

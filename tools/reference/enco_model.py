@@ -1,4 +1,4 @@
-"""EnCo networks (PyTorch twin of enco-cl), written from ../shared/spec/ENCO.md.
+"""EnCo networks (PyTorch twin of enco-cl), written from docs/enco.md.
 
 Module structure follows the reference `nn.Sequential` numbering so that
 state_dict names equal shared/spec/reference-keys.tsv:
