@@ -12,6 +12,13 @@ synthetic task, on the device ENCO_DEVICE selects:
    point per line of evals.jsonl (every run.eval_every iterations and at the end, or only at
    the end with run.eval_every = 0); the device, s/iter, peak device memory and the
    configuration; no external URL (nothing from the network: no http:// or https:// at all).
+   The EnCo run's page is also screenshotted with headless Chromium (chromium --headless
+   --screenshot, from file://, a private profile, host names resolving to nothing) and the
+   picture, decoded here (zlib and the PNG row filters; no numpy or PIL), must not be blank:
+   more than 500 colours, over 10 % of the pixels painted on the white background, each loss
+   colour of the legend painted, and the fixed real_B sample painted pixel for pixel in every
+   samples row, below the first 1600-pixel screen. No chromium is a failure (tools/install-deps
+   installs it).
 2. Without ground truth (no testA/testB) the page has no scores and the run writes no
    evals.jsonl or eval.json.
 3. SIGKILL at random moments of a run that rewrites its page at every iteration: the page
@@ -20,17 +27,22 @@ synthetic task, on the device ENCO_DEVICE selects:
 4. SIGINT: the page says "stopped"; a run that fails (a sample that cannot be written) says
    "failed" with the message.
 """
+import collections
 import html.parser
 import json
+import operator
 import os
 import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import zlib
 
 BIN = sys.argv[1]
 checks = failures = 0
@@ -162,6 +174,86 @@ def numbers(texts):
     return out
 
 
+MOD256 = bytes(range(256)) * 2       # (a + b) mod 256 for a, b < 256, as a table
+
+
+
+
+def read_png(path):
+    """Decodes an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium and stb_image_write
+    write) with zlib and the five PNG row filters; anything else is refused with a message.
+    Returns (width, height, channels, rows), rows a list of bytes objects."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(PNG_SIG):
+        raise ValueError("%s: not a PNG (no PNG signature)" % path)
+    pos, ihdr, idat = 8, None, []
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if len(body) != n or len(data) < pos + 12 + n:
+            raise ValueError("%s: truncated %r chunk" % (path, kind))
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]:
+            raise ValueError("%s: bad CRC in the %r chunk" % (path, kind))
+        if kind == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + n
+    else:
+        raise ValueError("%s: no IEND chunk (truncated)" % path)
+    if ihdr is None or not idat:
+        raise ValueError("%s: no IHDR or no IDAT chunk" % path)
+    w, h, depth, colour, comp, filt, interlace = ihdr
+    if depth != 8 or colour not in (2, 6):
+        raise ValueError("%s: bit depth %d, colour type %d: only 8-bit RGB (2) or RGBA (6) are "
+                         "read" % (path, depth, colour))
+    if comp != 0 or filt != 0:
+        raise ValueError("%s: unknown compression %d or filter method %d" % (path, comp, filt))
+    if interlace != 0:
+        raise ValueError("%s: interlaced (Adam7): only non-interlaced PNGs are read" % path)
+    bpp = 3 if colour == 2 else 4
+    stride = w * bpp
+    raw = zlib.decompress(b"".join(idat))
+    if len(raw) != h * (stride + 1):
+        raise ValueError("%s: %d bytes of image data, %d expected for %dx%d" %
+                         (path, len(raw), h * (stride + 1), w, h))
+    rows, prev = [], bytes(stride)
+    for y in range(h):
+        ft = raw[y * (stride + 1)]
+        line = raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)]
+        if ft == 0:
+            cur = line
+        elif ft == 2:
+            cur = bytes(map(MOD256.__getitem__, map(operator.add, line, prev)))
+        elif ft in (1, 3, 4):
+            cur = bytearray(line)
+            if ft == 1:
+                for i in range(bpp, stride):
+                    cur[i] = (cur[i] + cur[i - bpp]) & 255
+            elif ft == 3:
+                for i in range(stride):
+                    cur[i] = (cur[i] + ((cur[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
+            else:
+                for i in range(stride):
+                    if i < bpp:
+                        cur[i] = (cur[i] + prev[i]) & 255
+                        continue
+                    a, b, c = cur[i - bpp], prev[i], prev[i - bpp]
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                    cur[i] = (cur[i] + pred) & 255
+            cur = bytes(cur)
+        else:
+            raise ValueError("%s: row %d has filter type %d (PNG has 0-4)" % (path, y, ft))
+        rows.append(cur)
+        prev = cur
+    return w, h, bpp, rows
+
+
 def train(cfg, run, *extra):
     p = subprocess.run([BIN, "train", "-c", cfg, "--dir", run, *extra], capture_output=True,
                        text=True, timeout=900)
@@ -257,11 +349,154 @@ def structure(label, run, proc, losses_want, idt, eval_iters):
           config.strip() == open(os.path.join(run, "config.cfg")).read().strip())
 
 
+def write_png(path, w, h, colour, data, filters, depth=8, interlace=0):
+    """Writes a PNG of raw 8-bit pixels, filtering row y with filters[y % len(filters)]: the
+    decoder's test (Chromium does not choose its filters for us)."""
+    bpp = {2: 3, 6: 4}.get(colour, 1)
+    stride, out, prev = w * bpp, b"", bytes(w * bpp)
+    for y in range(h):
+        cur, ft = data[y * stride:(y + 1) * stride], filters[y % len(filters)]
+        enc = bytearray()
+        for i in range(stride):
+            a = cur[i - bpp] if i >= bpp else 0
+            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else (b if pb <= pc else c)]
+            enc.append((cur[i] - pred[ft]) & 255)
+        out += bytes([ft]) + bytes(enc)
+        prev = cur
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I",
+                                                                         zlib.crc32(kind + body))
+    with open(path, "wb") as f:
+        f.write(PNG_SIG + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0,
+                                                     interlace)) +
+                chunk(b"IDAT", zlib.compress(out)) + chunk(b"IEND", b""))
+
+
+def decoder_checks(tmp):
+    """read_png against pictures of known pixels with every filter type; refusals."""
+    rng = random.Random(7)
+    path = os.path.join(tmp, "filters.png")
+    for colour, ch in ((2, 3), (6, 4)):
+        data = bytes(rng.randrange(256) for _ in range(7 * 10 * ch))
+        write_png(path, 7, 10, colour, data, [0, 1, 2, 3, 4])
+        w, h, c, rows = read_png(path)
+        check("read_png: %s with row filters 0-4 decodes to the pixels written" %
+              ("RGB" if ch == 3 else "RGBA"), (w, h, c) == (7, 10, ch) and b"".join(rows) == data)
+    for what, args, kw, says in (("a greyscale", (1, 1, 0, b"\0", [0]), {}, "only 8-bit RGB"),
+                                 ("a 16-bit", (1, 1, 2, b"\0" * 3, [0]), {"depth": 16},
+                                  "only 8-bit RGB"),
+                                 ("an interlaced", (1, 1, 2, b"\0" * 3, [0]),
+                                  {"interlace": 1}, "interlaced")):
+        write_png(path, *args, **kw)
+        try:
+            read_png(path)
+            msg = "accepted"
+        except ValueError as e:
+            msg = str(e)
+        check("read_png: %s PNG is refused (%s)" % (what, msg), says in msg)
+
+
+# The screenshot: a window as wide as a laptop's and tall enough for the page down to the
+# samples table (charts, scores, four sample rows); the first 1600 pixels are "the first screen".
+SHOT_W, SHOT_H, FIRST_SCREEN = 1200, 2600, 1600
+
+
+def screenshot(label, run, tmp):
+    """Renders the run's index.html with headless Chromium from file:// (no network: the host
+    resolver maps every name to nothing) and checks the picture is not blank: many colours,
+    white background with a good share of other pixels, every loss colour of the chart's
+    legend painted, and the fixed real_B sample painted pixel for pixel in every samples row,
+    below the first screen."""
+    name = "%s: headless Chromium screenshot" % label
+    exe = shutil.which("chromium")
+    if exe is None:
+        check(name, False, "chromium is not installed (not on PATH): tools/install-deps installs "
+              "it (the Debian package chromium)")
+        return
+    page = os.path.abspath(os.path.join(run, "index.html"))
+    shot = os.path.join(tmp, label + "-page.png")
+    home = os.path.join(tmp, label + "-chromium")     # a private profile, cache and HOME
+    os.makedirs(home)
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+           "--no-first-run", "--disable-background-networking",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + home + "/profile",
+           "--window-size=%d,%d" % (SHOT_W, SHOT_H), "--screenshot=" + shot,
+           "file://" + urllib.request.pathname2url(page)]
+    env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=home + "/config",
+               XDG_CACHE_HOME=home + "/cache")
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += "\n(killed after 120 s)"
+    secs = time.time() - t0
+    ok = proc.returncode == 0 and os.path.isfile(shot)
+    check("%s: exits 0 and writes a PNG in %.1f s" % (name, secs), ok,
+          "status %s; %s\n%s" % (proc.returncode, " ".join(cmd), (out + err)[-1500:]))
+    if not ok:
+        return
+    t0 = time.time()
+    try:
+        w, h, ch, rows = read_png(shot)
+    except ValueError as e:
+        check("%s: the picture decodes" % name, False, str(e))
+        return
+    print("     (decoded %dx%d, %d channels, in %.1f s)" % (w, h, ch, time.time() - t0))
+    check("%s: %dx%d, the window's size" % (name, w, h), (w, h) == (SHOT_W, SHOT_H))
+    # The fixed real_B, shown in every samples row at img.v's width with image-rendering
+    # pixelated: its commonest colour covers scale^2 screen pixels per image pixel.
+    rw, rh, rch, rrows = read_png(os.path.join(run, "samples", "real_B.png"))
+    rc = collections.Counter()
+    for r in rrows:
+        rc.update(zip(r[0::rch], r[1::rch], r[2::rch]))
+    top, n = rc.most_common(1)[0]
+    colours, ys = collections.Counter(), []      # ys: the screen rows where top is painted
+    for y, r in enumerate(rows):
+        px = list(zip(r[0::ch], r[1::ch], r[2::ch]))
+        colours.update(px)
+        if top in px:
+            ys.append(y)
+    bg, nbg = colours.most_common(1)[0]
+    painted = 1.0 - nbg / (w * h)
+    check("%s: more than 500 distinct colours (%d)" % (name, len(colours)), len(colours) > 500)
+    check("%s: a white background with more than 10 %% of the pixels painted (%.1f %%)" %
+          (name, 100.0 * painted), bg == (255, 255, 255) and painted > 0.10, str(bg))
+    with open(page, encoding="utf-8") as f:
+        src = f.read()
+    svg = re.search(r"<svg id='losses'.*?</svg>", src, re.S)
+    legend = re.findall(r"<line [^>]*stroke='#([0-9a-f]{6})' stroke-width='3'",
+                        svg.group(0) if svg else "")
+    counts = {c: colours[tuple(bytes.fromhex(c))] for c in legend}
+    check("%s: every loss colour of the legend painted, at least 100 pixels each (%s)" %
+          (name, ", ".join("#%s %d" % kv for kv in counts.items())),
+          legend and all(k >= 100 for k in counts.values()))
+    width = re.search(r"img\.v\{width:(\d+)px", src)
+    scale = int(width.group(1)) // rw if width else 0
+    nrows = len(re.findall(r"<tr class='sample'>", src))
+    want = nrows * n * scale * scale
+    bands = sum(1 for i, y in enumerate(ys) if i == 0 or y != ys[i - 1] + 1)
+    check("%s: the samples are painted: real_B's commonest colour #%s on %d pixels "
+          "(%d rows x %d x %d^2: %d), in %d bands of rows, down to row %d (the first screen "
+          "ends at %d)" % (name, bytes(top).hex(), colours[top], nrows, n, scale, want, bands,
+                           ys[-1] if ys else -1, FIRST_SCREEN),
+          nrows >= 1 and scale >= 2 and colours[top] >= want and bands == nrows and
+          ys and ys[-1] >= FIRST_SCREEN)
+
+
 with tempfile.TemporaryDirectory() as tmp:
     cfg = os.path.join(tmp, "page.cfg")
     data = os.path.join(tmp, "data")
     with open(cfg, "w") as f:
         f.write(CONFIG % {"data": data})
+    decoder_checks(tmp)
 
     # ---- 1. structure -----------------------------------------------------------------
     run = os.path.join(tmp, "enco")
@@ -269,6 +504,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # EnCo's identity term is on in the first epoch (train.stop_idt_epochs; 20 iterations).
     structure("enco", run, p, ["loss_D", "loss_G_GAN", "loss_EnCo", "loss_idt", "loss_G"],
               {10, 20}, [20, 40])
+    screenshot("enco", run, tmp)
     run = os.path.join(tmp, "cut")
     p = train(cfg, run, *CUT, "--set", "run.eval_every=0")
     structure("cut", run, p, ["loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "loss_G"],
