@@ -504,7 +504,9 @@ with tempfile.TemporaryDirectory() as tmp:
     # EnCo's identity term is on in the first epoch (train.stop_idt_epochs; 20 iterations).
     structure("enco", run, p, ["loss_D", "loss_G_GAN", "loss_EnCo", "loss_idt", "loss_G"],
               {10, 20}, [20, 40])
+    t0 = time.time()
     screenshot("enco", run, tmp)
+    print("     (the screenshot and its checks took %.1f s)" % (time.time() - t0))
     run = os.path.join(tmp, "cut")
     p = train(cfg, run, *CUT, "--set", "run.eval_every=0")
     structure("cut", run, p, ["loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "loss_G"],
