@@ -369,12 +369,12 @@ static int run_job(enco_translator *tr, test_job *j, const char *title)
     }
     free(index);
     size_t n = j->names.n;
-    int tty = isatty(STDERR_FILENO);
+    cli_progress pr;
+    cli_progress_init(&pr, "img", 0);
     for (size_t i = 0; i < n; i++) {
-        fprintf(stderr, tty ? "\r[%zu/%zu] %s\033[K" : "[%zu/%zu] %s\n", i + 1, n, j->a.item[i]);
+        cli_progress_update(&pr, j->a.item[i], i, n);
         if (one(tr, j, i) != 0) {
-            if (tty)
-                fputc('\n', stderr);
+            cli_progress_clear(&pr);
             fprintf(stderr,
                     "enco-cl test: stopped at image %zu of %zu: %s is incomplete (no "
                     "index.html)\n",
@@ -382,8 +382,9 @@ static int run_job(enco_translator *tr, test_job *j, const char *title)
             return 1;
         }
     }
-    if (tty && n)
-        fputc('\n', stderr);
+    if (n)
+        cli_progress_update(&pr, "translated", n, n);
+    cli_progress_end(&pr);
     /* the label folders hold this run's images only */
     list keep = {0};
     for (size_t i = 0; i < n; i++)

@@ -112,7 +112,10 @@ static enco_status plan(enco_trainer *t)
             enco_status st = enco_seqnet_feature(&t->gnet, cs->layer[l], &m, &off, &t->fc[l],
                                                  &t->fh[l], &t->fw[l]);
             if (st != ENCO_OK) {
-                enco_error_append(" (%s.nce_layers)", g);
+                int last = t->gnet.nlayers ? t->gnet.layers[t->gnet.nlayers - 1].module : 0;
+                enco_error_append(" (%s.nce_layers: G's modules are 0 to %d; 0 is the input "
+                                  "image)",
+                                  g, last);
                 return st;
             }
         }
