@@ -465,6 +465,59 @@ for name in sorted(read_env):
     check("README documents %s" % name,
           any(re.search(r"`%s[`=]" % name, l) for l in readme_rows))
 
+# CUT's draws as step inputs: each refusal names what is wrong, and nothing
+# is written.
+with tempfile.TemporaryDirectory() as d:
+    import struct
+    base = st_read(os.path.join(FIXDIR, "cut_b2.safetensors"))
+    cfg_cut = os.path.join(FIXDIR, "cut_b2.cfg")
+    cases = []
+    bad = dict(base)
+    bad["in.flipped"] = ("I64", [], struct.pack("<q", 2))
+    cases.append(("flipped = 2", bad, "flipped must be an int64 scalar, 0 or 1"))
+    bad = dict(base)
+    bad["in.flipped"] = ("F32", [], struct.pack("<f", 1.0))
+    cases.append(("a float flipped", bad, "flipped must be an int64 scalar, 0 or 1"))
+    bad = dict(base)
+    bad["in.flipped"] = ("I64", [], struct.pack("<q", 1))
+    cases.append(("flipped = 1 with nce_flip_equivariance off", bad,
+                  "nce_flip_equivariance is off"))
+    bad = dict(base)
+    dt, shape, data = bad["in.patch_ids_Y.2"]
+    row = len(data) // shape[0]
+    first = list(struct.unpack("<%dq" % (row // 8), data[:row]))
+    first[0], first[1] = first[1], first[0]
+    bad["in.patch_ids_Y.2"] = (dt, shape, struct.pack("<%dq" % len(first), *first) + data[row:])
+    cases.append(("patch_ids_Y rows that differ between images", bad,
+                  "patch_ids_Y.2: every image's row must be the same"))
+    for what, tensors, needle in cases:
+        path, outp = os.path.join(d, "bad.safetensors"), os.path.join(d, "o.safetensors")
+        st_write(path, tensors)
+        rc, out, err = run("step", "--config", cfg_cut, "--state", path, "--prefix", "in.",
+                           "--out", outp)
+        check("CUT step refuses %s" % what, rc != 0 and needle in err and
+              not os.path.exists(outp), "%d %s" % (rc, err))
+# The cut and fastcut groups' own refusals.
+for sets, needle in ((["cut.nce_layers=[8,4]"], "cut.nce_layers must be increasing"),
+                     (["cut.nce_layers=[0,1,2,3,4,5,6,7,8]"], "cut.nce_layers needs 1 to 8 layers"),
+                     (["fastcut.nce_layers=[]"], "fastcut.nce_layers needs 1 to 8 layers")):
+    fam = sets[0].split(".")[0]
+    args = ["config", "--set", 'model.family="%s"' % fam]
+    for x in sets:
+        args += ["--set", x]
+    rc, out, err = run(*args)
+    check("config refuses %s" % sets[0], rc != 0 and needle in err, "%d %s" % (rc, err))
+with tempfile.TemporaryDirectory() as d:
+    rc, out, err = run("verify", "--devices", "0,0", "--steps", "1", "--size", "32",
+                       "--set", 'model.family="cut"', "--set", "cut.nce_layers=[0,4,99]")
+    check("a CUT nce layer past G's end is refused naming G's modules",
+          rc != 0 and "layer 99" in err and "G's modules are 0 to" in err, "%d %s" % (rc, err))
+    rc, out, err = run("verify", "--devices", "0,0", "--steps", "1", "--size", "32",
+                       "--set", 'model.family="cut"', "--set", "cut.nce_layers=[0,2]")
+    check("a CUT nce layer G does not keep (a fused norm output) is refused",
+          rc != 0 and "layer 2 is not a feature" in err and "cut.nce_layers" in err,
+          "%d %s" % (rc, err))
+
 # Every preset of configs/ is a valid configuration; the CUT and FastCUT
 # presets carry the published settings of their family; a family's options
 # are listed, and an unknown family is refused naming the choices.

@@ -61,7 +61,12 @@ typedef struct cut_state {
     cl_mem qidx[ENCO_MAX_PAIRS];  /* the same positions in the flipped query maps */
     cl_mem dq[ENCO_MAX_PAIRS];    /* (gn*K, nc) */
     cl_mem dfeat[ENCO_MAX_PAIRS]; /* (gn, C_l, H_l, W_l) */
-    int32_t *host;                /* staging: a permutation, then key and query id rows */
+    /* Host staging of the draws, one region per layer (a permutation, then key
+     * and query id rows), and of the flipped input: uploaded without a host
+     * sync, they stay untouched until the next iteration, whose blocking input
+     * upload waits for this one's queue. */
+    int32_t *host;
+    size_t host_stride;           /* int32 per layer in host */
     float *flip_host;             /* staging: the flipped input */
 } cut_state;
 
@@ -163,7 +168,8 @@ static enco_status plan(enco_trainer *t)
         ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx[l]));
         ENCO_TRY(enco_family_alloc(t, (size_t)n * t->k[l], &t->idx_y[l]));
     }
-    cs->host = malloc((max_hw + 2 * (size_t)cs->gn * max_hw) * sizeof *cs->host);
+    cs->host_stride = max_hw + 2 * (size_t)cs->gn * max_hw;
+    cs->host = malloc((size_t)cs->nl * cs->host_stride * sizeof *cs->host);
     cs->flip_host = malloc(cs->gn * img * sizeof *cs->flip_host);
     if (!cs->host || !cs->flip_host)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
@@ -234,7 +240,7 @@ static enco_status upload(enco_trainer *t, const float *real_a, const float *rea
         for (int j = 0; j < w; j++)
             x[(size_t)r * w + j] = src[w - 1 - j];
     }
-    return enco_upload(t->ctx, cs->gin, 0, cs->gn * img * F4, x);
+    return enco_upload_async(t->ctx, cs->gin, 0, cs->gn * img * F4, x);
 }
 
 /* Phase D: G forward, then D on (fake_B detached, real_B), LSGAN. */
@@ -275,7 +281,7 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
 {
     cut_state *cs = t->state;
     int n = t->n, K = t->k[l], hw = t->fh[l] * t->fw[l], fw = t->fw[l];
-    int32_t *perm = cs->host, *krows = perm + hw, *qrows = krows + (size_t)cs->gn * K;
+    int32_t *perm = cs->host + (size_t)l * cs->host_stride, *krows = perm + hw, *qrows = krows + (size_t)cs->gn * K;
     for (int term = 0; term < (cs->c->nce_idt ? 2 : 1); term++) {
         const int32_t *given = ov ? (term ? ov->patch_ids_Y[l] : ov->patch_ids[l]) : NULL;
         if (!given || ov->keep_draws)
@@ -305,8 +311,8 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
         enco_ctx_trace_op(t->ctx, "upload", where, (enco_op_cost){0, 2.0 * bytes}, "2x n%d K%d",
                           cs->gn, K);
     }
-    ENCO_TRY(enco_upload(t->ctx, cs->kidx[l], 0, bytes, krows));
-    ENCO_TRY(enco_upload(t->ctx, cs->qidx[l], 0, bytes, qrows));
+    ENCO_TRY(enco_upload_async(t->ctx, cs->kidx[l], 0, bytes, krows));
+    ENCO_TRY(enco_upload_async(t->ctx, cs->qidx[l], 0, bytes, qrows));
     size_t half = (size_t)n * K * sizeof(int32_t);
     ENCO_TRY(enco_copy(t->ctx, t->idx[l], 0, cs->kidx[l], 0, half));
     if (cs->c->nce_idt)

@@ -13,6 +13,30 @@
 #define OFF(f) offsetof(enco_config, f)
 #define NOCOUNT 0
 
+/* The options of one CUT-like group g (enco_cut_config); the families differ
+ * in lambda_NCE, nce_idt and nce_flip_equivariance. */
+#define CUT_OPTIONS(g, who, def_lambda_nce, def_idt, def_flip) \
+    {#g ".lambda_GAN", ENCO_OPT_FLOAT, OFF(g.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0", \
+     who "weight of the GAN loss"}, \
+    {#g ".lambda_NCE", ENCO_OPT_FLOAT, OFF(g.lambda_NCE), NOCOUNT, 0, 1e6, NULL, def_lambda_nce, \
+     who "weight of the PatchNCE loss"}, \
+    {#g ".nce_idt", ENCO_OPT_BOOL, OFF(g.nce_idt), NOCOUNT, 0, 1, NULL, def_idt, \
+     who "also PatchNCE between real_B and G(real_B) (NCE_Y)"}, \
+    {#g ".nce_layers", ENCO_OPT_INT_LIST, OFF(g.nce_layers), OFF(g.n_nce_layers), 0, 1000, NULL, "[0, 4, 8, 12, 16]", \
+     who "G encoder layers of the PatchNCE loss (0: the input image), increasing"}, \
+    {#g ".nce_T", ENCO_OPT_FLOAT, OFF(g.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07", \
+     who "temperature of the PatchNCE loss"}, \
+    {#g ".num_patches", ENCO_OPT_INT, OFF(g.num_patches), NOCOUNT, 1, 65536, NULL, "256", \
+     who "patches per layer (clamped to the map size), the same positions for every image"}, \
+    {#g ".netF_nc", ENCO_OPT_INT, OFF(g.netF_nc), NOCOUNT, 1, 4096, NULL, "256", \
+     who "width of the PatchSampleF MLPs"}, \
+    {#g ".nce_includes_all_negatives_from_minibatch", ENCO_OPT_BOOL, OFF(g.nce_includes_all_negatives_from_minibatch), NOCOUNT, 0, 1, NULL, "false", \
+     who "negatives from every image of the batch instead of the same image"}, \
+    {#g ".nce_flip_equivariance", ENCO_OPT_BOOL, OFF(g.nce_flip_equivariance), NOCOUNT, 0, 1, NULL, def_flip, \
+     who "flip G's input left-right with probability 0.5 per iteration, queries flipped back"}, \
+    {#g ".lr", ENCO_OPT_FLOAT, OFF(g.lr), NOCOUNT, 0, 1, NULL, "0.0002", \
+     who "learning rate of G, D and F"}
+
 /* One row per option: the single source of truth. */
 const enco_option enco_options[] = {
     {"model.family", ENCO_OPT_STRING, OFF(model.family), NOCOUNT, 0, 0, "enco|cut|fastcut",
@@ -131,52 +155,9 @@ const enco_option enco_options[] = {
      "(0: only at the end of the run)"},
     {"run.max_iterations", ENCO_OPT_INT, OFF(run.max_iterations), NOCOUNT, 0, 2000000000, NULL,
      "0", "stop after this many iterations in all (0: train every epoch)"},
-    {"cut.lambda_GAN", ENCO_OPT_FLOAT, OFF(cut.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",
-     "CUT: weight of the GAN loss"},
-    {"cut.lambda_NCE", ENCO_OPT_FLOAT, OFF(cut.lambda_NCE), NOCOUNT, 0, 1e6, NULL, "1.0",
-     "CUT: weight of the PatchNCE loss"},
-    {"cut.nce_idt", ENCO_OPT_BOOL, OFF(cut.nce_idt), NOCOUNT, 0, 1, NULL, "true",
-     "CUT: also PatchNCE between real_B and G(real_B) (NCE_Y)"},
-    {"cut.nce_layers", ENCO_OPT_INT_LIST, OFF(cut.nce_layers), OFF(cut.n_nce_layers), 0, 1000,
-     NULL, "[0, 4, 8, 12, 16]",
-     "CUT: G encoder layers of the PatchNCE loss (0: the input image), increasing"},
-    {"cut.nce_T", ENCO_OPT_FLOAT, OFF(cut.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07",
-     "CUT: temperature of the PatchNCE loss"},
-    {"cut.num_patches", ENCO_OPT_INT, OFF(cut.num_patches), NOCOUNT, 1, 65536, NULL, "256",
-     "CUT: patches per layer (clamped to the map size), the same positions for every image"},
-    {"cut.netF_nc", ENCO_OPT_INT, OFF(cut.netF_nc), NOCOUNT, 1, 4096, NULL, "256",
-     "CUT: width of the PatchSampleF MLPs"},
-    {"cut.nce_includes_all_negatives_from_minibatch", ENCO_OPT_BOOL,
-     OFF(cut.nce_includes_all_negatives_from_minibatch), NOCOUNT, 0, 1, NULL, "false",
-     "CUT: negatives from every image of the batch instead of the same image"},
-    {"cut.nce_flip_equivariance", ENCO_OPT_BOOL, OFF(cut.nce_flip_equivariance), NOCOUNT, 0, 1,
-     NULL, "false",
-     "CUT: flip G's input left-right with probability 0.5 per iteration, queries flipped back"},
-    {"cut.lr", ENCO_OPT_FLOAT, OFF(cut.lr), NOCOUNT, 0, 1, NULL, "0.0002",
-     "CUT: learning rate of G, D and F"},
-    {"fastcut.lambda_GAN", ENCO_OPT_FLOAT, OFF(fastcut.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",
-     "FastCUT: weight of the GAN loss"},
-    {"fastcut.lambda_NCE", ENCO_OPT_FLOAT, OFF(fastcut.lambda_NCE), NOCOUNT, 0, 1e6, NULL, "10.0",
-     "FastCUT: weight of the PatchNCE loss"},
-    {"fastcut.nce_idt", ENCO_OPT_BOOL, OFF(fastcut.nce_idt), NOCOUNT, 0, 1, NULL, "false",
-     "FastCUT: also PatchNCE between real_B and G(real_B) (NCE_Y)"},
-    {"fastcut.nce_layers", ENCO_OPT_INT_LIST, OFF(fastcut.nce_layers), OFF(fastcut.n_nce_layers), 0, 1000,
-     NULL, "[0, 4, 8, 12, 16]",
-     "FastCUT: G encoder layers of the PatchNCE loss (0: the input image), increasing"},
-    {"fastcut.nce_T", ENCO_OPT_FLOAT, OFF(fastcut.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07",
-     "FastCUT: temperature of the PatchNCE loss"},
-    {"fastcut.num_patches", ENCO_OPT_INT, OFF(fastcut.num_patches), NOCOUNT, 1, 65536, NULL, "256",
-     "FastCUT: patches per layer (clamped to the map size), the same positions for every image"},
-    {"fastcut.netF_nc", ENCO_OPT_INT, OFF(fastcut.netF_nc), NOCOUNT, 1, 4096, NULL, "256",
-     "FastCUT: width of the PatchSampleF MLPs"},
-    {"fastcut.nce_includes_all_negatives_from_minibatch", ENCO_OPT_BOOL,
-     OFF(fastcut.nce_includes_all_negatives_from_minibatch), NOCOUNT, 0, 1, NULL, "false",
-     "FastCUT: negatives from every image of the batch instead of the same image"},
-    {"fastcut.nce_flip_equivariance", ENCO_OPT_BOOL, OFF(fastcut.nce_flip_equivariance), NOCOUNT, 0, 1,
-     NULL, "true",
-     "FastCUT: flip G's input left-right with probability 0.5 per iteration, queries flipped back"},
-    {"fastcut.lr", ENCO_OPT_FLOAT, OFF(fastcut.lr), NOCOUNT, 0, 1, NULL, "0.0002",
-     "FastCUT: learning rate of G, D and F"},
+    /* The CUT-like families: the same keys, each group with its reference defaults. */
+    CUT_OPTIONS(cut, "CUT: ", "1.0", "true", "false"),
+    CUT_OPTIONS(fastcut, "FastCUT: ", "10.0", "false", "true"),
 };
 const size_t enco_options_count = sizeof enco_options / sizeof enco_options[0];
 
