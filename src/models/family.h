@@ -6,6 +6,7 @@
 #ifndef ENCO_MODELS_FAMILY_H
 #define ENCO_MODELS_FAMILY_H
 
+#include "io/safetensors.h"
 #include "train/trainer.h"
 
 /* One phase of an iteration: the family computes the gradients of the
@@ -26,6 +27,8 @@ struct enco_family {
     int nnets;
     const char *nets[ENCO_MAX_NETS];   /* "G", "D", "F": tensors are net<name>.<key> */
     int generator;              /* the net translate and eval run (A -> B) */
+    int two_way;                /* also a B -> A generator (CycleGAN, DCLGAN): */
+    int generator_b;            /* its net */
     int nphases;
     enco_phase_def phases[ENCO_MAX_PHASES];
     int ntimers;
@@ -47,6 +50,17 @@ struct enco_family {
      * inputs are in t->real. since: for enco_trainer_mark. */
     enco_status (*phase)(enco_trainer *t, int phase, const enco_sampling_override *ov,
                          double *since);
+    /* Optional: the options the generators are built with (CycleGAN's nets
+     * follow its own option, not model.no_antialias*). NULL: the model group's. */
+    enco_model_config (*model_config)(const enco_config *cfg);
+    /* Optional: state beyond weights and Adam (CycleGAN's image pools),
+     * written into checkpoints and `enco-cl step`'s output under prefix,
+     * read back from them (absent tensors: the fresh state). */
+    enco_status (*save_state)(enco_trainer *t, enco_st_file *out, const char *prefix);
+    enco_status (*load_state)(enco_trainer *t, const enco_st_file *in, const char *prefix);
+    /* Optional: the images of the last iteration for `enco-cl step` under
+     * prefix. NULL: fake_B (and idt_B) from t->fake, pred_fake from t->dnet. */
+    enco_status (*write_images)(enco_trainer *t, enco_st_file *out, const char *prefix);
     /* Loss slots: count and names (see enco_trainer_loss_name). */
     int (*loss_count)(const enco_trainer *t);
     const char *(*loss_name)(const enco_trainer *t, int slot, char *buf, size_t size,
@@ -60,5 +74,9 @@ const enco_family *enco_family_find(const char *name);
 extern const enco_family enco_family_enco;
 extern const enco_family enco_family_cut;
 extern const enco_family enco_family_fastcut;
+extern const enco_family enco_family_cyclegan;
+
+/* The generator options of a family (model_config, or the model group's). */
+enco_model_config enco_family_generator_config(const enco_family *fam, const enco_config *cfg);
 
 #endif

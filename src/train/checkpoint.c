@@ -1,6 +1,8 @@
 /* Checkpoint save / load and the learning-rate schedule. */
 #include "train/checkpoint.h"
 
+#include "models/family.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@ enco_status enco_checkpoint_save(enco_trainer *t, const enco_run_state *rs, cons
         st = enco_params_save(t->ctx, &t->nets[i], f, "");
     for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
         st = enco_params_save_moments(t->ctx, &t->nets[i], f);
+    if (st == ENCO_OK && t->family->save_state)
+        st = t->family->save_state(t, f, "state.");
     if (st == ENCO_OK)
         st = add_i64(f, "state.epoch", rs->epoch);
     if (st == ENCO_OK)
@@ -85,6 +89,8 @@ enco_status enco_checkpoint_load(enco_trainer *t, enco_run_state *rs, const char
         if (st != ENCO_OK)
             enco_error_append(" (in %s: a checkpoint of a different architecture?)", path);
     }
+    if (st == ENCO_OK && t->family->load_state)
+        st = t->family->load_state(t, f, "state.");
     int64_t seed = 0, counter = 0;
     if (st == ENCO_OK)
         st = get_i64(f, path, "state.epoch", &rs->epoch);

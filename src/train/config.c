@@ -39,10 +39,11 @@
 
 /* One row per option: the single source of truth. */
 const enco_option enco_options[] = {
-    {"model.family", ENCO_OPT_STRING, OFF(model.family), NOCOUNT, 0, 0, "enco|cut|fastcut",
+    {"model.family", ENCO_OPT_STRING, OFF(model.family), NOCOUNT, 0, 0, "enco|cut|fastcut|cyclegan|dclgan",
      "\"enco\"",
-     "the model trained: EnCo, or the baselines CUT and FastCUT (their options: the cut and "
-     "fastcut groups; the model.nce_layers ... train.stop_idt_epochs options are EnCo's)"},
+     "the model trained: EnCo, or the baselines CUT, FastCUT, CycleGAN and DCLGAN (their "
+     "options: the groups of those names; the model.nce_layers ... train.stop_idt_epochs "
+     "options are EnCo's)"},
     {"model.input_nc", ENCO_OPT_INT, OFF(model.input_nc), NOCOUNT, 1, 4, NULL, "3",
      "channels of domain A images (1 grayscale, 3 RGB)"},
     {"model.output_nc", ENCO_OPT_INT, OFF(model.output_nc), NOCOUNT, 1, 4, NULL, "3",
@@ -158,6 +159,42 @@ const enco_option enco_options[] = {
     /* The CUT-like families: the same keys, each group with its reference defaults. */
     CUT_OPTIONS(cut, "CUT: ", "1.0", "true", "false"),
     CUT_OPTIONS(fastcut, "FastCUT: ", "10.0", "false", "true"),
+    {"cyclegan.lambda_A", ENCO_OPT_FLOAT, OFF(cyclegan.lambda_A), NOCOUNT, 0, 1e6, NULL, "10.0",
+     "CycleGAN: weight of the cycle loss A -> B -> A"},
+    {"cyclegan.lambda_B", ENCO_OPT_FLOAT, OFF(cyclegan.lambda_B), NOCOUNT, 0, 1e6, NULL, "10.0",
+     "CycleGAN: weight of the cycle loss B -> A -> B"},
+    {"cyclegan.lambda_identity", ENCO_OPT_FLOAT, OFF(cyclegan.lambda_identity), NOCOUNT, 0, 1e6,
+     NULL, "0.5",
+     "CycleGAN: identity loss weight, relative to lambda_A / lambda_B (0: no identity term)"},
+    {"cyclegan.pool_size", ENCO_OPT_INT, OFF(cyclegan.pool_size), NOCOUNT, 0, 10000, NULL, "50",
+     "CycleGAN: generated images kept per domain for the discriminators (0: no pool)"},
+    {"cyclegan.lr", ENCO_OPT_FLOAT, OFF(cyclegan.lr), NOCOUNT, 0, 1, NULL, "0.0002",
+     "CycleGAN: learning rate of both generators and both discriminators"},
+    {"cyclegan.nets", ENCO_OPT_STRING, OFF(cyclegan.nets), NOCOUNT, 0, 0, "gpu|cpu", "\"gpu\"",
+     "CycleGAN: the networks the reference builds on a GPU (strided down-sampling, strided "
+     "PatchGAN) or on a CPU (blur down-sampling, as EnCo's); model.no_antialias* are ignored"},
+    {"dclgan.lambda_GAN", ENCO_OPT_FLOAT, OFF(dclgan.lambda_GAN), NOCOUNT, 0, 1e6, NULL, "1.0",
+     "DCLGAN: weight of the GAN losses"},
+    {"dclgan.lambda_NCE", ENCO_OPT_FLOAT, OFF(dclgan.lambda_NCE), NOCOUNT, 0, 1e6, NULL, "2.0",
+     "DCLGAN: weight of the two PatchNCE losses"},
+    {"dclgan.lambda_IDT", ENCO_OPT_FLOAT, OFF(dclgan.lambda_IDT), NOCOUNT, 0, 1e6, NULL, "1.0",
+     "DCLGAN: weight of the identity (L1) losses"},
+    {"dclgan.nce_idt", ENCO_OPT_BOOL, OFF(dclgan.nce_idt), NOCOUNT, 0, 1, NULL, "true",
+     "DCLGAN: identity terms on"},
+    {"dclgan.nce_layers", ENCO_OPT_INT_LIST, OFF(dclgan.nce_layers), OFF(dclgan.n_nce_layers), 0,
+     1000, NULL, "[4, 8, 12, 16]", "DCLGAN: G encoder layers of the PatchNCE losses, increasing"},
+    {"dclgan.nce_T", ENCO_OPT_FLOAT, OFF(dclgan.nce_T), NOCOUNT, 1e-6, 1e6, NULL, "0.07",
+     "DCLGAN: temperature of the PatchNCE losses"},
+    {"dclgan.num_patches", ENCO_OPT_INT, OFF(dclgan.num_patches), NOCOUNT, 1, 65536, NULL, "256",
+     "DCLGAN: patches per layer (clamped to the map size), the same positions for every image"},
+    {"dclgan.netF_nc", ENCO_OPT_INT, OFF(dclgan.netF_nc), NOCOUNT, 1, 4096, NULL, "256",
+     "DCLGAN: width of the PatchSampleF MLPs F1 and F2"},
+    {"dclgan.lr", ENCO_OPT_FLOAT, OFF(dclgan.lr), NOCOUNT, 0, 1, NULL, "0.0002",
+     "DCLGAN: learning rate of the generators and discriminators"},
+    {"dclgan.lr_F", ENCO_OPT_FLOAT, OFF(dclgan.lr_F), NOCOUNT, 0, 1, NULL, "0.001",
+     "DCLGAN: learning rate of F1 and F2 (the reference's Adam default)"},
+    {"dclgan.beta1_F", ENCO_OPT_FLOAT, OFF(dclgan.beta1_F), NOCOUNT, 0, 0.999999, NULL, "0.9",
+     "DCLGAN: Adam beta1 of F1 and F2 (the reference's Adam default)"},
 };
 const size_t enco_options_count = sizeof enco_options / sizeof enco_options[0];
 
@@ -518,6 +555,15 @@ enco_status enco_config_validate(const enco_config *cfg)
         ENCO_TRY(validate_cut(&cfg->cut, "cut"));
     else if (strcmp(cfg->model.family, "fastcut") == 0)
         ENCO_TRY(validate_cut(&cfg->fastcut, "fastcut"));
+    else if (strcmp(cfg->model.family, "dclgan") == 0) {
+        const enco_dclgan_config *c = &cfg->dclgan;
+        if (c->n_nce_layers < 1 || c->n_nce_layers > 8)
+            return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "dclgan.nce_layers needs 1 to 8 layers, got %d",
+                             c->n_nce_layers);
+        for (int i = 1; i < c->n_nce_layers; i++)
+            if (c->nce_layers[i] <= c->nce_layers[i - 1])
+                return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "dclgan.nce_layers must be increasing");
+    }
     int n = cfg->model.n_nce_layers;
     if (n < 2 || n % 2 != 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,

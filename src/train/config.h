@@ -22,9 +22,28 @@ typedef struct enco_cut_config {
     double lr;
 } enco_cut_config;
 
+/* CycleGAN's options (docs/cyclegan.md). */
+typedef struct enco_cyclegan_config {
+    double lambda_A, lambda_B, lambda_identity;
+    int pool_size;
+    double lr;
+    char nets[8];               /* gpu | cpu: the reference's nets on a GPU or on a CPU */
+} enco_cyclegan_config;
+
+/* DCLGAN's options (docs/dclgan.md). */
+typedef struct enco_dclgan_config {
+    double lambda_GAN, lambda_NCE, lambda_IDT;
+    int nce_idt;
+    int nce_layers[ENCO_MAX_NCE_LAYERS];
+    int n_nce_layers;
+    double nce_T;
+    int num_patches, netF_nc;
+    double lr, lr_F, beta1_F;
+} enco_dclgan_config;
+
 typedef struct enco_config {
     struct {
-        char family[16];        /* enco | cut | fastcut */
+        char family[16];        /* enco | cut | fastcut | cyclegan | dclgan */
         int input_nc, output_nc;
         int ngf, n_blocks, ndf, n_layers_D;
         int nce_layers[ENCO_MAX_NCE_LAYERS];
@@ -64,6 +83,8 @@ typedef struct enco_config {
         int max_iterations;     /* 0: run every epoch */
     } run;
     enco_cut_config cut, fastcut;
+    enco_cyclegan_config cyclegan;
+    enco_dclgan_config dclgan;
 } enco_config;
 
 typedef enum enco_opt_type {

@@ -1,6 +1,8 @@
 /* One iteration from a safetensors state, with everything written out. */
 #include "train/stepio.h"
 
+#include "models/family.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@ typedef struct step_inputs {
     int32_t *ids[ENCO_MAX_PAIRS], *ids_y[ENCO_MAX_PAIRS], *cand[ENCO_MAX_PAIRS],
         *cover[ENCO_MAX_PAIRS];
     int flipped;
+    int32_t *pool_id[2];
 } step_inputs;
 
 static void inputs_free(step_inputs *si)
@@ -24,6 +27,8 @@ static void inputs_free(step_inputs *si)
         free(si->cand[p]);
         free(si->cover[p]);
     }
+    free(si->pool_id[0]);
+    free(si->pool_id[1]);
     memset(si, 0, sizeof *si);
 }
 
@@ -67,6 +72,38 @@ static enco_status read_inputs(const enco_trainer *t, const enco_st_file *in, co
     snprintf(key, sizeof key, "%sreal_B", prefix);
     ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 4, shape, &si->b));
     const int dag = t->score[0] != NULL;
+    if (t->has_pool) { /* CycleGAN: the pools' draws, per image of each query */
+        for (int p = 0; p < 2; p++) {
+            const char *d = p ? "B" : "A";
+            snprintf(key, sizeof key, "%spool_u.%s", prefix, d);
+            const enco_st_tensor *u = enco_st_find(in, key);
+            if (u) {
+                const enco_st_tensor *x = NULL;
+                ENCO_TRY(enco_st_expect(in, key, ENCO_DT_F32, 1, (int64_t[]){t->n}, &x));
+                ov->pool_u[p] = x->data;
+            }
+            snprintf(key, sizeof key, "%spool_id.%s", prefix, d);
+            const enco_st_tensor *id = enco_st_find(in, key);
+            if (id) {
+                if ((id->dtype != ENCO_DT_I64 && id->dtype != ENCO_DT_I32) || id->ndim != 1 ||
+                    id->shape[0] != t->n)
+                    return ENCO_FAIL(ENCO_ERR_FORMAT, "%s must be int64 of shape (%d)", key,
+                                     t->n);
+                si->pool_id[p] = malloc((size_t)t->n * sizeof(int32_t));
+                if (!si->pool_id[p])
+                    return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+                for (int i = 0; i < t->n; i++) {
+                    int64_t v = id->dtype == ENCO_DT_I64 ? ((const int64_t *)id->data)[i]
+                                                         : ((const int32_t *)id->data)[i];
+                    if (v < 0 || v > INT32_MAX)
+                        return ENCO_FAIL(ENCO_ERR_FORMAT, "%s holds %lld, not a pool slot", key,
+                                         (long long)v);
+                    si->pool_id[p][i] = (int32_t)v;
+                }
+                ov->pool_id[p] = si->pool_id[p];
+            }
+        }
+    }
     if (t->has_draws_y) { /* CUT's families: NCE_Y's ids and the flip draw */
         for (int p = 0; p < t->npairs; p++) {
             snprintf(key, sizeof key, "%spatch_ids_Y.%d", prefix, p);
@@ -174,6 +211,8 @@ static enco_status write_iteration(enco_trainer *t, enco_st_file *out, const cha
         snprintf(key, sizeof key, "%sflipped", pre);
         ENCO_TRY(enco_st_add(out, key, ENCO_DT_I64, 0, NULL, &f));
     }
+    if (t->family->write_images) /* no single D: the family writes its images */
+        return pre[0] ? t->family->write_images(t, out, pre) : ENCO_OK;
     cl_mem dm;
     size_t doff;
     enco_seqnet_output(&t->dnet, &dm, &doff, NULL, NULL, NULL);
@@ -322,9 +361,13 @@ enco_status enco_step_from_state(enco_ctx *ctx, const enco_config *cfg, const en
         st = enco_params_load(ctx, &t->nets[i], in, prefix);
     if (st == ENCO_OK)
         st = load_adam(t, in, prefix);
+    if (st == ENCO_OK && t->family->load_state)
+        st = t->family->load_state(t, in, prefix);
     if (st == ENCO_OK)
         st = enco_step_again(t, in, prefix, use_dag_draws, out, "");
-    if (st == ENCO_OK) {
+    if (st == ENCO_OK && t->family->write_images) {
+        st = t->family->write_images(t, out, "");
+    } else if (st == ENCO_OK) {
         cl_mem gm = t->fake;
         size_t goff = t->fake_off;
         int64_t shape[4] = {t->n, t->cfg.model.output_nc, t->h, t->w};

@@ -33,6 +33,11 @@ typedef struct enco_sampling_override {
     const int32_t *cand[ENCO_MAX_PAIRS];
     const int32_t *cover[ENCO_MAX_PAIRS];
     const int *flipped;      /* FastCUT's flip draw (0 or 1); NULL: drawn */
+    /* CycleGAN's image pools, [0] the pool of fake_A images, [1] of fake_B:
+     * per image of a query, u in [0, 1) (swap with a stored image when
+     * u > 0.5, once the pool is full) and the stored image taken. */
+    const float *pool_u[2];
+    const int32_t *pool_id[2];
     /* Draw the generator's permutations even where the above replace them,
      * so that the iterations after this one draw what they would have drawn
      * without the override (verify's replays). */
@@ -81,6 +86,7 @@ typedef struct enco_trainer {
     cl_mem fake;
     size_t fake_off;
     int has_idt;
+    int has_pool;            /* CycleGAN: pool draws are inputs of `step` */
 
     cl_mem real;             /* (2N, C, H, W): real_A then real_B of this iteration */
     cl_mem losses;           /* (ENCO_LOSS_SLOTS) */

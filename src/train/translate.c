@@ -14,6 +14,13 @@
 enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_config *cfg,
                                  enco_translator **out)
 {
+    return enco_translator_open_direction(ctx, path, cfg, 0, out);
+}
+
+enco_status enco_translator_open_direction(enco_ctx *ctx, const char *path,
+                                           const enco_config *cfg, int btoa,
+                                           enco_translator **out)
+{
     *out = NULL;
     enco_translator *t = calloc(1, sizeof *t);
     if (!t)
@@ -34,9 +41,16 @@ enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_con
     if (st == ENCO_OK && !fam)
         st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: model.family \"%s\" is not a family enco-cl "
                        "knows", path, t->cfg.model.family);
+    if (st == ENCO_OK && btoa && !fam->two_way)
+        st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                       "%s: model.family \"%s\" translates A to B only (BtoA needs a "
+                       "two-generator family: cyclegan, dclgan)",
+                       path, fam->name);
     char probe[64];
     if (st == ENCO_OK) {
-        snprintf(t->prefix, sizeof t->prefix, "net%s.", fam->nets[fam->generator]);
+        t->btoa = btoa;
+        snprintf(t->prefix, sizeof t->prefix, "net%s.",
+                 fam->nets[btoa ? fam->generator_b : fam->generator]);
         snprintf(probe, sizeof probe, "%smodel.1.weight", t->prefix);
     }
     if (st == ENCO_OK && !enco_st_find(t->weights, probe))
@@ -73,7 +87,8 @@ void enco_translator_close(enco_translator *t)
 static enco_status build(enco_translator *t, int h, int w)
 {
     unbuild(t);
-    enco_model_config mc = enco_family_model_config(&t->cfg);
+    enco_model_config mc =
+        enco_family_generator_config(enco_family_find(t->cfg.model.family), &t->cfg);
     enco_params_init(&t->g, t->prefix);
     t->built = 1; /* from here on unbuild() releases what exists */
     ENCO_TRY(enco_generator_build(&t->net, &t->g, &mc, 1, h, w));

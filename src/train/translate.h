@@ -16,6 +16,7 @@ typedef struct enco_translator {
     enco_param_set g;
     enco_seqnet net;
     int built, h, w;
+    int btoa;                /* the B -> A generator of a two-generator family */
 } enco_translator;
 
 /* Opens a checkpoint or a generator-only file (e.g. converted from PyTorch).
@@ -24,6 +25,11 @@ typedef struct enco_translator {
  * configuration's model.family translates A to B with. */
 enco_status enco_translator_open(enco_ctx *ctx, const char *path, const enco_config *cfg,
                                  enco_translator **out);
+/* The same for either direction: btoa opens the B -> A generator of a
+ * two-generator family (CycleGAN's G_B); other families refuse it. */
+enco_status enco_translator_open_direction(enco_ctx *ctx, const char *path,
+                                           const enco_config *cfg, int btoa,
+                                           enco_translator **out);
 void enco_translator_close(enco_translator *t);
 /* y = G(x) for one image x (c, h, w) in [-1, 1]; h, w multiples of 4. */
 enco_status enco_translator_run(enco_translator *t, const float *x, int h, int w, float *y);
