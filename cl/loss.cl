@@ -174,6 +174,51 @@ __kernel void loss_patchnce_rows(int M, int K, float tau, float gscale, __global
     }
 }
 
+/* Row normalisation of PyTorch 1.13's cosine_similarity, one work-group per row of x (M, D):
+ * xh = x / n with n = max(|x|, eps); norms[n_off + row] = n when has_norm. */
+__kernel void loss_l2_rows(int M, int D, __global const float *x, ulong x_off, float eps,
+                           __global float *xh, ulong xh_off, int has_norm,
+                           __global float *norms, ulong n_off, __local float *buf)
+{
+    const int row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+    if (row >= M)
+        return; /* whole group */
+    __global const float *xr = x + x_off + (size_t)row * D;
+    float s = 0.0f;
+    for (int d = lid; d < D; d += L)
+        s += xr[d] * xr[d];
+    buf[lid] = s;
+    loss_tree_sum(buf, lid, L);
+    const float n = fmax(sqrt(buf[0]), eps);
+    __global float *hr = xh + xh_off + (size_t)row * D;
+    for (int d = lid; d < D; d += L)
+        hr[d] = xr[d] / n;
+    if (has_norm && lid == 0)
+        norms[n_off + row] = n;
+}
+
+/* The cos PatchNCE's chain back through qh = q / n1 (n1 clamped, a constant to PyTorch 1.13's
+ * autograd), one work-group per row, in place: on entry grad holds g = dL/dqh, on exit
+ * dL/dq = (g - (g . qh) qh) / n1. Each item rewrites only the elements it read. */
+__kernel void loss_cos_chain_rows(int M, int D, __global float *grad, ulong grad_off,
+                                  __global const float *qh, ulong qh_off,
+                                  __global const float *norms, ulong n_off, __local float *buf)
+{
+    const int row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+    if (row >= M)
+        return; /* whole group */
+    __global float *gr = grad + grad_off + (size_t)row * D;
+    __global const float *hr = qh + qh_off + (size_t)row * D;
+    float s = 0.0f;
+    for (int d = lid; d < D; d += L)
+        s += gr[d] * hr[d];
+    buf[lid] = s;
+    loss_tree_sum(buf, lid, L);
+    const float gh = buf[0], n1 = norms[n_off + row];
+    for (int d = lid; d < D; d += L)
+        gr[d] = (gr[d] - gh * hr[d]) / n1;
+}
+
 /* out = sum_{i < count} w_i * l_i, in order i = 0, 1, ... (one work-item; out may alias an
  * input, all inputs are read first). */
 __kernel void loss_combine(int count, __global float *out, ulong out_off,

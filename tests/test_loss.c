@@ -1,4 +1,4 @@
-/* Loss family: LSGAN, L1, EnCo, PatchNCE and the scalar combiner, on the device vs the
+/* Loss family: LSGAN, L1, EnCo, PatchNCE (dot and cos) and the scalar combiner, on the device vs the
  * float64 references; references vs finite differences; PyTorch 1.13 fixtures. */
 #include "harness.h"
 #include "ops/loss.h"
@@ -51,7 +51,7 @@ static double max_abs(const double *x, size_t n)
 }
 
 /* Which loss a generic runner launches. */
-typedef enum { L_LSGAN, L_L1, L_ENCO, L_NCE } loss_kind;
+typedef enum { L_LSGAN, L_L1, L_ENCO, L_NCE, L_NCE_COS } loss_kind;
 
 typedef struct {
     loss_kind kind;
@@ -69,7 +69,8 @@ static size_t work_floats(const loss_case *c)
     case L_LSGAN: return enco_loss_lsgan_work(c->n);
     case L_L1: return enco_loss_l1_work(c->n);
     case L_ENCO: return enco_loss_enco_work(c->m);
-    default: return enco_loss_patchnce_work(c->b, c->kp);
+    case L_NCE: return enco_loss_patchnce_work(c->b, c->kp);
+    default: return enco_loss_patchnce_cos_work(c->b, c->kp, c->d);
     }
 }
 
@@ -104,6 +105,10 @@ static void run_device(const loss_case *c, const float *x, const float *y, float
         ENCO_CK(enco_loss_patchnce(ctx, bl, LO, bg, GO, bx, XO, by, YO, c->b, c->kp, c->d, c->tau,
                                    c->scale, bw, WO));
         break;
+    case L_NCE_COS:
+        ENCO_CK(enco_loss_patchnce_cos(ctx, bl, LO, bg, GO, bx, XO, by, YO, c->b, c->kp, c->d,
+                                       c->tau, c->scale, bw, WO));
+        break;
     }
     float *l = test_download(bl, LO + 1);
     *loss = l[LO];
@@ -130,12 +135,15 @@ static void run_ref(const loss_case *c, const double *x, const double *y, double
     case L_ENCO: enco_loss_enco_ref(loss, grad, x, y, c->m, c->d, 1e-8, c->scale); break;
     case L_NCE: enco_loss_patchnce_ref(loss, grad, x, y, c->b, c->kp, c->d, c->tau, c->scale);
         break;
+    case L_NCE_COS:
+        enco_loss_patchnce_cos_ref(loss, grad, x, y, c->b, c->kp, c->d, c->tau, 1e-8, c->scale);
+        break;
     }
 }
 
 static const char *kind_name(loss_kind k)
 {
-    static const char *names[] = {"lsgan", "l1", "enco", "patchnce"};
+    static const char *names[] = {"lsgan", "l1", "enco", "patchnce", "patchnce_cos"};
     return names[k];
 }
 
@@ -156,7 +164,29 @@ static void check_case(const loss_case *c, const float *x, const float *y)
     test_assert_close(what, &loss, &lref, 1, 1e-6, LOSS_RTOL);
     snprintf(what, sizeof what, "%s_grad_n%zu_m%zu_d%zu_b%zu", kind_name(c->kind), n, c->m, c->d,
              c->b);
-    test_assert_close(what, grad, gref, n, 1e-5 * max_abs(gref, n) + 1e-6 * fabs(c->scale), GRAD_RTOL);
+    if (c->kind == L_NCE_COS) {
+        /* Row by row: a row below eps has a gradient ~1/eps larger than the others. The
+         * floor: float's rounding of softmax - 1 (~1e-7) times the scale of every term of a
+         * row's gradient, scale / (M tau |q_i|), for rows whose positive wins by far. */
+        double worst = 0;
+        for (size_t i = 0; i < c->m; i++) {
+            const double rmax = max_abs(gref + i * c->d, c->d);
+            double n1 = 0;
+            for (size_t j = 0; j < c->d; j++)
+                n1 += xd[i * c->d + j] * xd[i * c->d + j];
+            n1 = fmax(sqrt(n1), 1e-8);
+            const double floor = 1e-6 * fabs(c->scale) / ((double)c->m * c->tau * n1);
+            test_assert_close(what, grad + i * c->d, gref + i * c->d, c->d, 1e-5 * rmax + floor,
+                              GRAD_RTOL);
+            for (size_t j = 0; j < c->d; j++)
+                worst = fmax(worst, fabs(grad[i * c->d + j] - gref[i * c->d + j]) /
+                                        fmax(rmax, 1e-30));
+        }
+        printf("max |diff| / max|row| %s %.3g\n", what, worst);
+    } else {
+        test_assert_close(what, grad, gref, n, 1e-5 * max_abs(gref, n) + 1e-6 * fabs(c->scale),
+                          GRAD_RTOL);
+    }
 
     /* Same launch twice: bitwise identical; launcher-owned scratch gives the same bits. */
     run_device(c, x, y, &loss2, grad2, 1);
@@ -248,6 +278,54 @@ START_TEST(patchnce_vs_ref)
 }
 END_TEST
 
+/* Rows of random length (0.05 to 5), row 1 of q and row 2 of k (when there) below
+ * eps = 1e-8, and the last k row all zero (when there are 4 rows or more). */
+static void cos_rows(float *q, float *k, size_t m, size_t d, uint64_t seed)
+{
+    float len[2];
+    for (size_t i = 0; i < m; i++) {
+        test_fill_uniform(len, 2, seed + i, 0.05f, 5.0f);
+        normalize_rows(q + i * d, 1, d, i == 1 ? 3e-9f : len[0]);
+        normalize_rows(k + i * d, 1, d, i == 2 ? 5e-9f : len[1]);
+    }
+    if (m >= 4)
+        memset(k + (m - 1) * d, 0, d * sizeof(float));
+}
+
+START_TEST(patchnce_cos_vs_ref)
+{
+    /* (B, K, D): DCLGAN's one group (1, N*K) with N = 1, 2, and B = 2 groups */
+    static const size_t big[][3] = {{1, 1, 3},   {1, 2 * 4, 32}, {2, 6, 32},  {1, 2 * 64, 256},
+                                    {2, 33, 256}, {1, 256, 32},  {1, 2 * 7, 5}};
+    static const size_t tiny[][3] = {{1, 1, 3}, {1, 2 * 2, 5}, {2, 3, 4}};
+    const size_t(*s)[3] = test_on_oclgrind() ? tiny : big;
+    const size_t cnt = test_on_oclgrind() ? 3 : 7;
+    for (size_t i = 0; i < cnt; i++) {
+        loss_case c = {.kind = L_NCE_COS, .b = s[i][0], .kp = s[i][1], .d = s[i][2],
+                       .tau = 0.07f, .scale = 0.5f};
+        c.m = c.b * c.kp;
+        c.n = c.m * c.d;
+        float *q = host_uniform(c.n, 800 + i, -1, 1), *k = host_uniform(c.n, 900 + i, -1, 1);
+        cos_rows(q, k, c.m, c.d, 1000 + 10 * i);
+        check_case(&c, q, k);
+        /* On unit rows the cos loss is the dot loss (the gradients differ by the projection
+         * that removes the part along q: compare losses only). */
+        test_fill_uniform(q, c.n, 1100 + i, -1, 1);
+        test_fill_uniform(k, c.n, 1200 + i, -1, 1);
+        normalize_rows(q, c.m, c.d, 1.0f);
+        normalize_rows(k, c.m, c.d, 1.0f);
+        loss_case dot = c;
+        dot.kind = L_NCE;
+        float lcos, ldot;
+        run_device(&c, q, k, &lcos, NULL, 0);
+        run_device(&dot, q, k, &ldot, NULL, 0);
+        const double ld = ldot;
+        test_assert_close("patchnce_cos_vs_dot_on_unit_rows", &lcos, &ld, 1, 1e-5, 1e-5);
+        free(q), free(k);
+    }
+}
+END_TEST
+
 /* ---- finite differences of the float64 references -------------------- */
 
 static void fd_check(const loss_case *c, double *x, const double *y, double h, double tol)
@@ -293,6 +371,13 @@ START_TEST(references_vs_finite_differences)
     loss_case nce1 = {.kind = L_NCE, .b = 1, .kp = 5, .d = 2, .m = 5, .n = 10, .tau = 0.5f,
                       .scale = 2};
     fd_check(&nce1, x, y, 1e-6, 1e-6);
+    /* cos: the rows here are far above eps, where 1.13's gradient is the derivative. */
+    loss_case cs = {.kind = L_NCE_COS, .b = 2, .kp = 3, .d = 4, .m = 6, .n = 24, .tau = 0.07f,
+                    .scale = 1};
+    fd_check(&cs, x, y, 1e-7, 1e-5);
+    loss_case cs1 = {.kind = L_NCE_COS, .b = 1, .kp = 6, .d = 5, .m = 6, .n = 30, .tau = 0.5f,
+                     .scale = 2};
+    fd_check(&cs1, x, y, 1e-6, 1e-6);
 }
 END_TEST
 
@@ -352,6 +437,33 @@ static const double fx_nce_grad[] = {
     2.814453244e-01,  -4.385813475e-01, 1.977739930e+00,  1.335280895e+00,
     -2.891607881e-01, 4.059550762e-01,  -1.964269400e+00, -1.347081900e+00};
 
+/* DCLGAN's PatchNCELoss (patchnce.py:13-48: nn.CosineSimilarity(dim=-1), the broadcast
+ * (M,1,1,D) x (1,1,M,D) negatives, diagonal -10, / nce_T, CE target 0), torch 1.13, float32:
+ *   torch.manual_seed(11); M, D, T = 4, 3, 0.07
+ *   q = torch.randn(M, D) * torch.tensor([[1.0], [1e-9], [0.3], [2.0]])
+ *   k = torch.randn(M, D) * torch.tensor([[0.5], [1.0], [1e-9], [1.5]])
+ *   q.requires_grad_(); fk = k.detach(); cos = torch.nn.CosineSimilarity(dim=-1)
+ *   l_pos = cos(q, fk).view(M, 1)
+ *   l_neg = cos(q.view(M, 1, -1).unsqueeze(1), fk.view(1, M, -1).unsqueeze(0)).view(1, M, -1)
+ *   l_neg.masked_fill_(torch.eye(M, dtype=torch.bool)[None], -10.0)
+ *   out = torch.cat((l_pos, l_neg.view(-1, M)), dim=1) / T
+ *   lo = F.cross_entropy(out, torch.zeros(M, dtype=torch.long), reduction='none').mean()
+ *   lo.backward()
+ * Row 1 of q and row 2 of k are below eps = 1e-8 (q's row 1 gradient is 1.13's, ~1/eps). */
+static const float fx_cos_q[] = {
+    7.376294732e-01f,  1.945929170e+00f,  -6.995416284e-01f, -1.302297270e-09f,
+    -5.132622105e-10f, -2.696195489e-10f, 7.385540009e-02f,  1.451775879e-01f,
+    1.351253390e-01f,  -1.913666844e+00f, 3.002375841e+00f,  -6.271473169e-01f};
+static const float fx_cos_k[] = {
+    -1.171421930e-01f, -5.356546044e-01f, 8.239921927e-02f,  1.156544909e-01f,
+    3.834064901e-01f,  -1.234158650e-01f, 8.928814910e-10f,  -4.890560179e-10f,
+    -1.447020725e-09f, 1.791104317e+00f,  8.193613887e-01f,  -3.112523079e+00f};
+static const double fx_cos_loss = 1.205593872e+01;
+static const double fx_cos_grad[] = {
+    -2.823752165e-01, 2.133377790e-01,  2.956957221e-01,  -1.084260160e+08,
+    -5.093103360e+08, 8.946443200e+07,  -5.631853342e-01, 8.963142395e+00,
+    -9.322108269e+00, 1.012281775e-01,  1.992455721e-01,  6.449731588e-01};
+
 START_TEST(pytorch_fixtures)
 {
     loss_case en = {.kind = L_ENCO, .m = 3, .d = 4, .n = 12, .scale = 1};
@@ -374,6 +486,21 @@ START_TEST(pytorch_fixtures)
     run_device(&nce, fx_nce_q, fx_nce_k, &loss, grad, 0);
     test_assert_close("patchnce_vs_torch_loss", &loss, &fx_nce_loss, 1, 1e-6, 1e-6);
     test_assert_close("patchnce_vs_torch_grad", grad, fx_nce_grad, 24, 1e-5, 1e-5);
+
+    loss_case cs = {.kind = L_NCE_COS, .b = 1, .kp = 4, .d = 3, .m = 4, .n = 12, .tau = 0.07f,
+                    .scale = 1};
+    run_device(&cs, fx_cos_q, fx_cos_k, &loss, grad, 0);
+    test_assert_close("patchnce_cos_vs_torch_loss", &loss, &fx_cos_loss, 1, 1e-6, 1e-6);
+    for (int r = 0; r < 4; r++) /* row by row: row 1 is ~1e8 */
+        test_assert_close("patchnce_cos_vs_torch_grad", grad + 3 * r, fx_cos_grad + 3 * r, 3,
+                          1e-5 * max_abs(fx_cos_grad + 3 * r, 3), 1e-5);
+    for (int i = 0; i < 12; i++)
+        qd[i] = fx_cos_q[i], kd[i] = fx_cos_k[i];
+    enco_loss_patchnce_cos_ref(&lref, gref, qd, kd, 1, 4, 3, 0.07f, 1e-8, 1);
+    ck_assert_msg(fabs(lref - fx_cos_loss) < 1e-5, "cos ref loss %.9g", lref);
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(fabs(gref[i] - fx_cos_grad[i]) <= 1e-5 * fabs(fx_cos_grad[i]) + 1e-6,
+                      "cos ref grad %d: %.9g vs torch %.9g", i, gref[i], fx_cos_grad[i]);
 }
 END_TEST
 
@@ -485,6 +612,18 @@ START_TEST(rejects_bad_arguments)
                                         0),
                      ENCO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(enco_last_error(), "0 images"));
+    ck_assert_int_eq(
+        enco_loss_patchnce_cos(ctx, m, 0, NULL, 0, m, 0, m, 0, 2, 3, 4, -1.0f, 1, NULL, 0),
+        ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "enco_loss_patchnce_cos: temperature"));
+    ck_assert_int_eq(
+        enco_loss_patchnce_cos(ctx, m, 0, NULL, 0, m, 0, NULL, 0, 2, 3, 4, 0.07f, 1, NULL, 0),
+        ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "input k"));
+    ck_assert_int_eq(
+        enco_loss_patchnce_cos(ctx, m, 0, NULL, 0, m, 0, m, 0, 1, 3, 0, 0.07f, 1, NULL, 0),
+        ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "feature size"));
     cl_mem ls[9] = {m, m, m, m, m, m, m, m, m};
     size_t offs[9] = {0};
     float w[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -501,6 +640,9 @@ START_TEST(costs_are_positive)
     ck_assert(enco_loss_l1_cost(100).bytes >= 100 * 12);
     ck_assert(enco_loss_enco_cost(256, 256).flops >= 6.0 * 256 * 256);
     ck_assert(enco_loss_patchnce_cost(1, 256, 256).flops >= 4.0 * 256 * 256 * 256);
+    ck_assert(enco_loss_patchnce_cos_cost(1, 256, 256).flops >
+              enco_loss_patchnce_cost(1, 256, 256).flops);
+    ck_assert(enco_loss_patchnce_cos_work(2, 3, 4) >= enco_loss_patchnce_work(2, 3) + 2 * 24);
     ck_assert(enco_loss_combine_cost(3).flops == 6);
 }
 END_TEST
@@ -514,6 +656,7 @@ static Suite *loss_suite(void)
     tcase_add_test(t, l1_vs_ref);
     tcase_add_test(t, enco_vs_ref);
     tcase_add_test(t, patchnce_vs_ref);
+    tcase_add_test(t, patchnce_cos_vs_ref);
     tcase_add_test(t, references_vs_finite_differences);
     tcase_add_test(t, pytorch_fixtures);
     tcase_add_test(t, combine_scalars);

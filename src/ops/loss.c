@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 
 #define LOSS_WG 256          /* work-group size of the partial and finish kernels */
 #define LOSS_MAX_GROUPS 256  /* partial sums of LSGAN / L1 */
@@ -228,12 +229,10 @@ enco_op_cost enco_loss_enco_cost(size_t m, size_t d)
 
 size_t enco_loss_patchnce_work(size_t b, size_t kp) { return b * kp * kp + b * kp; }
 
-enco_status enco_loss_patchnce(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
-                               size_t grad_off, cl_mem q, size_t q_off, cl_mem k, size_t k_off,
-                               size_t b, size_t kp, size_t d, float tau, float grad_scale,
-                               cl_mem work, size_t work_off)
+/* Argument checks shared by both PatchNCE variants. */
+static enco_status patchnce_check(const char *op, cl_mem loss, cl_mem q, cl_mem k, size_t b,
+                                  size_t kp, size_t d, float tau, float grad_scale)
 {
-    const char *op = "enco_loss_patchnce";
     if (b == 0 || kp == 0 || b > INT_MAX / kp)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %zu images of %zu patches (need >= 1 each)",
                          op, b, kp);
@@ -249,8 +248,17 @@ enco_status enco_loss_patchnce(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_m
     if (!(tau > 0.0f) || !isfinite(tau))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: temperature %g must be positive", op,
                          (double)tau);
-    cl_mem owned = NULL;
-    ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_work(b, kp), &owned));
+    return ENCO_OK;
+}
+
+/* The dot-product PatchNCE on checked arguments, with enco_loss_patchnce_work(b, kp) floats
+ * of scratch at work_off. */
+static enco_status patchnce_run(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
+                                size_t grad_off, cl_mem q, size_t q_off, cl_mem k, size_t k_off,
+                                size_t b, size_t kp, size_t d, float tau, float grad_scale,
+                                cl_mem work, size_t work_off)
+{
+    const size_t m = b * kp;
     const size_t s_off = work_off, r_off = work_off + b * kp * kp;
     const int has_grad = grad != NULL;
     /* S_b = q_b k_b^T for every image b: (K x D) (D x K). */
@@ -271,6 +279,19 @@ enco_status enco_loss_patchnce(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_m
     if (st == ENCO_OK && has_grad)
         st = enco_sgemm_batched(ctx, 0, 0, kp, d, kp, 1.0f, work, s_off, kp, kp * kp, k, k_off, d,
                                 kp * d, 0.0f, grad, grad_off, d, kp * d, b);
+    return st;
+}
+
+enco_status enco_loss_patchnce(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
+                               size_t grad_off, cl_mem q, size_t q_off, cl_mem k, size_t k_off,
+                               size_t b, size_t kp, size_t d, float tau, float grad_scale,
+                               cl_mem work, size_t work_off)
+{
+    ENCO_TRY(patchnce_check("enco_loss_patchnce", loss, q, k, b, kp, d, tau, grad_scale));
+    cl_mem owned = NULL;
+    ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_work(b, kp), &owned));
+    enco_status st = patchnce_run(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, b,
+                                  kp, d, tau, grad_scale, work, work_off);
     enco_buffer_free(ctx, owned);
     return st;
 }
@@ -342,6 +363,135 @@ enco_op_cost enco_loss_patchnce_cost(size_t b, size_t kp, size_t d)
     /* two GEMMs (2 flops per multiply-add) and ~8 flops per logit (exp counted once). */
     return (enco_op_cost){.flops = 4.0 * s * d + 8.0 * s,
                           .bytes = 4.0 * (2 * f + s) + 4.0 * (2 * s) + 4.0 * (s + f + f)};
+}
+
+/* ---- PatchNCE "cos" -------------------------------------------------- */
+
+size_t enco_loss_patchnce_cos_work(size_t b, size_t kp, size_t d)
+{
+    /* qh, kh (M x D each), the clamped norms of q (M), then the dot PatchNCE's scratch */
+    return 2 * b * kp * d + b * kp + enco_loss_patchnce_work(b, kp);
+}
+
+/* xh = x / max(|x|, eps) row by row; with norms, norms[n_off + i] = max(|x_i|, eps). */
+static enco_status run_l2_rows(enco_ctx *ctx, size_t m, size_t d, cl_mem x, size_t x_off,
+                               cl_mem xh, size_t xh_off, cl_mem norms, size_t n_off)
+{
+    const size_t local = pow2_cover(d, LOSS_ROW_WG_MAX), global = m * local;
+    const int has_norm = norms != NULL;
+    return ENCO_RUN(ctx, "loss", "loss_l2_rows", 1, &global, &local, ENCO_ARG_INT(m),
+                    ENCO_ARG_INT(d), ENCO_ARG_MEM(x), ENCO_ARG_ULONG(x_off),
+                    ENCO_ARG_FLOAT(ENCO_COS_EPS), ENCO_ARG_MEM(xh), ENCO_ARG_ULONG(xh_off),
+                    ENCO_ARG_INT(has_norm), ENCO_ARG_MEM(has_norm ? norms : xh),
+                    ENCO_ARG_ULONG(n_off), ENCO_ARG_LOCAL(local * sizeof(float)));
+}
+
+enco_status enco_loss_patchnce_cos(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
+                                   size_t grad_off, cl_mem q, size_t q_off, cl_mem k,
+                                   size_t k_off, size_t b, size_t kp, size_t d, float tau,
+                                   float grad_scale, cl_mem work, size_t work_off)
+{
+    ENCO_TRY(patchnce_check("enco_loss_patchnce_cos", loss, q, k, b, kp, d, tau, grad_scale));
+    const size_t m = b * kp;
+    cl_mem owned = NULL;
+    ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_cos_work(b, kp, d), &owned));
+    const size_t qh_off = work_off, kh_off = qh_off + m * d, n_off = kh_off + m * d;
+    const size_t nce_off = n_off + m;
+    enco_status st = run_l2_rows(ctx, m, d, q, q_off, work, qh_off, work, n_off);
+    if (st == ENCO_OK)
+        st = run_l2_rows(ctx, m, d, k, k_off, work, kh_off, NULL, 0);
+    /* grad receives g = grad_scale * dL/dqh, then becomes grad_scale * dL/dq in place. */
+    if (st == ENCO_OK)
+        st = patchnce_run(ctx, loss, loss_off, grad, grad_off, work, qh_off, work, kh_off, b, kp,
+                          d, tau, grad_scale, work, nce_off);
+    if (st == ENCO_OK && grad) {
+        const size_t local = pow2_cover(d, LOSS_ROW_WG_MAX), global = m * local;
+        st = ENCO_RUN(ctx, "loss", "loss_cos_chain_rows", 1, &global, &local, ENCO_ARG_INT(m),
+                      ENCO_ARG_INT(d), ENCO_ARG_MEM(grad), ENCO_ARG_ULONG(grad_off),
+                      ENCO_ARG_MEM(work), ENCO_ARG_ULONG(qh_off), ENCO_ARG_MEM(work),
+                      ENCO_ARG_ULONG(n_off), ENCO_ARG_LOCAL(local * sizeof(float)));
+    }
+    enco_buffer_free(ctx, owned);
+    return st;
+}
+
+/* PyTorch 1.13's cosine_similarity of two rows; *n1, *n2 get the clamped norms. */
+static double cos_ref(const double *a, const double *b, size_t d, double eps, double *n1,
+                      double *n2)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t t = 0; t < d; t++) {
+        ab += a[t] * b[t];
+        aa += a[t] * a[t];
+        bb += b[t] * b[t];
+    }
+    *n1 = fmax(sqrt(aa), eps);
+    *n2 = fmax(sqrt(bb), eps);
+    return ab / (*n1 * *n2);
+}
+
+/* Logit `col` of row i = img*K + r: col 0 is the positive k_i, col 1 + j the key img*K + j
+ * (the masked -10 at j == r); *key gets the key's row (or K*B for the mask). */
+static double nce_cos_logit(const double *q, const double *k, size_t kp, size_t d, size_t i,
+                            size_t col, double tau, double eps, double *cosv, double *n1,
+                            double *n2, size_t *key)
+{
+    const size_t img = i / kp, r = i % kp;
+    if (col > 0 && col - 1 == r) {
+        *key = SIZE_MAX;
+        return -10.0 / tau;
+    }
+    *key = col == 0 ? i : img * kp + col - 1;
+    *cosv = cos_ref(q + i * d, k + *key * d, d, eps, n1, n2);
+    return *cosv / tau;
+}
+
+void enco_loss_patchnce_cos_ref(double *loss, double *grad, const double *q, const double *k,
+                                size_t b, size_t kp, size_t d, double tau, double eps,
+                                double grad_scale)
+{
+    const size_t m = b * kp;
+    double total = 0, cosv = 0, n1 = 1, n2 = 1;
+    size_t key;
+    for (size_t i = 0; i < m; i++) {
+        const double z0 = nce_cos_logit(q, k, kp, d, i, 0, tau, eps, &cosv, &n1, &n2, &key);
+        double zmax = z0, se = 0;
+        for (size_t col = 1; col <= kp; col++)
+            zmax = fmax(zmax, nce_cos_logit(q, k, kp, d, i, col, tau, eps, &cosv, &n1, &n2, &key));
+        for (size_t col = 0; col <= kp; col++)
+            se += exp(nce_cos_logit(q, k, kp, d, i, col, tau, eps, &cosv, &n1, &n2, &key) - zmax);
+        total += log(se) + zmax - z0;
+        if (!grad)
+            continue;
+        /* dCE/dz_col = p_col - [col == 0], dz/dcos = 1/tau (the masked logit is constant),
+         * dcos/dq_i = k_j / (n1 n2) - cos q_i / n1^2 (PyTorch 1.13's autograd). */
+        double *gi = grad + i * d;
+        const double *qi = q + i * d;
+        for (size_t t = 0; t < d; t++)
+            gi[t] = 0;
+        for (size_t col = 0; col <= kp; col++) {
+            double z = nce_cos_logit(q, k, kp, d, i, col, tau, eps, &cosv, &n1, &n2, &key);
+            if (key == SIZE_MAX)
+                continue;
+            const double w =
+                grad_scale / ((double)m * tau) * (exp(z - zmax) / se - (col == 0 ? 1.0 : 0.0));
+            const double a = w / (n1 * n2), c = w * cosv / (n1 * n1);
+            for (size_t t = 0; t < d; t++)
+                gi[t] += a * k[key * d + t] - c * qi[t];
+        }
+    }
+    *loss = total / (double)m;
+}
+
+enco_op_cost enco_loss_patchnce_cos_cost(size_t b, size_t kp, size_t d)
+{
+    const double f = (double)b * kp * d;
+    enco_op_cost c = enco_loss_patchnce_cost(b, kp, d);
+    /* two row normalisations (square-accumulate, divide: 3 flops per element each, read x,
+     * write xh) and the chain back to q (dot, then 3 flops per element; read g, qh, write). */
+    c.flops += 6.0 * f + 5.0 * f;
+    c.bytes += 4.0 * (4 * f) + 4.0 * (3 * f) + 4.0 * (b * kp);
+    return c;
 }
 
 /* ---- combine ------------------------------------------------------------ */

@@ -1,5 +1,5 @@
 /* Losses of EnCo / CUT training (spec ENCO.md section 5): LSGAN, L1, EnCo (2 - 2 cos),
- * PatchNCE, and a combiner of device scalars.
+ * PatchNCE (dot products as CUT, cosines as DCLGAN), and a combiner of device scalars.
  *
  * Every loss launcher
  *  - writes the scalar loss into loss[loss_off] (one float on the device: the training loop
@@ -70,6 +70,30 @@ void enco_loss_patchnce_ref(double *loss, double *grad /* (B*K, D) or NULL */, c
                             const double *k, size_t b, size_t kp, size_t d, double tau,
                             double grad_scale);
 enco_op_cost enco_loss_patchnce_cost(size_t b, size_t kp, size_t d);
+
+/* ---- PatchNCE "cos" (DCLGAN's PatchNCELoss, spec MODELS.md 0.5b) ----
+ * As enco_loss_patchnce (same arguments, groups, -10 diagonal before / tau, CE with target
+ * 0, mean over the B*K rows, k constant) with cosine similarities for logits:
+ * l_pos[i] = cos(q_i, k_i), l_neg[i][j] = cos(q_i, k_{b*K+j}). cos is PyTorch 1.13's
+ * F.cosine_similarity with eps = ENCO_COS_EPS, i.e. (q/n1).(k/n2) with n1 = max(|q|,eps),
+ * n2 = max(|k|,eps) each clamped under no_grad; its autograd gradient (checked against
+ * torch 1.13 in float64, tiny rows included) is d cos/d q = k/(n1 n2) - cos q/n1^2 for
+ * every row, below eps too (there n1 = eps is a constant to autograd, so it is not
+ * I/eps; the derivative of the clamped forward is not what 1.13 gives). The device
+ * normalises the rows into `work` (qh = q/n1, kh = k/n2), runs the dot PatchNCE on qh, kh
+ * and maps its gradient g back row by row: grad_q = (g - (g.qh) qh) / n1. DCLGAN uses the
+ * whole minibatch as one group: (b, kp) = (1, N*K). */
+enco_status enco_loss_patchnce_cos(enco_ctx *ctx, cl_mem loss, size_t loss_off, /* (1) */
+                                   cl_mem grad, size_t grad_off, /* (B*K, D) or NULL */
+                                   cl_mem q, size_t q_off,       /* (B*K, D) */
+                                   cl_mem k, size_t k_off,       /* (B*K, D) */
+                                   size_t b, size_t kp, size_t d, float tau, float grad_scale,
+                                   cl_mem work, size_t work_off);
+size_t enco_loss_patchnce_cos_work(size_t b, size_t kp, size_t d);
+void enco_loss_patchnce_cos_ref(double *loss, double *grad /* (B*K, D) or NULL */,
+                                const double *q, const double *k, size_t b, size_t kp, size_t d,
+                                double tau, double eps, double grad_scale);
+enco_op_cost enco_loss_patchnce_cos_cost(size_t b, size_t kp, size_t d);
 
 /* ---- combine: out = sum_{i<count} weights[i] * losses[i][offs[i]], summed in order in float,
  * 1 <= count <= ENCO_LOSS_COMBINE_MAX. out may be one of the inputs. ---- */
