@@ -33,6 +33,9 @@ int cmd_test(int argc, char **argv);
 /* Whether a file name has the extension of an image format enco-cl reads
  * (png, jpg, jpeg, bmp, tga, gif, ppm, pgm, pnm, psd, hdr, pic; any case). */
 int cli_is_image_name(const char *name);
+/* --direction AtoB | BtoA (case-insensitive) into *btoa; a usage error
+ * (its exit code, non-zero) for anything else. */
+int cli_parse_direction(const char *cmd, const char *arg, int *btoa);
 
 /* The progress line of long work (translate of a folder, eval, verify, bench,
  * tune): on stderr, rewritten in place with a carriage return, only when

@@ -10,7 +10,8 @@
 
 static void help(void)
 {
-    printf("usage: enco-cl eval -m CHECKPOINT --data ROOT [-c CONFIG] [--max N] [--device SEL]\n\n"
+    printf("usage: enco-cl eval -m CHECKPOINT --data ROOT [-c CONFIG] [--max N]\n"
+           "                     [--direction AtoB|BtoA] [--device SEL]\n\n"
            "Scores a generator on test pairs with ground truth: every ROOT/testA image is\n"
            "translated and compared with the ROOT/testB image of the same name (the true\n"
            "translation; the synthetic task of 'enco-cl synth' has one for every image).\n"
@@ -32,6 +33,9 @@ static void help(void)
            "      --data ROOT     dataset folder with testA/ and testB/ (and trainA/, trainB/)\n"
            "  -c, --config FILE   architecture when the file does not carry it\n"
            "      --max N         score at most N pairs\n"
+           "      --direction D   AtoB (default) or BtoA: the B -> A generator of cyclegan\n"
+           "                      and dclgan (G_B) on testB, judged against testA (the\n"
+           "                      baselines and histogram matching swap A and B alike)\n"
            "  -d, --device SEL    OpenCL device\n"
            "  -h, --help          this text\n",
            ENCO_HISTMATCH_MAX_IMAGES);
@@ -91,11 +95,12 @@ int cmd_eval(int argc, char **argv)
                                          {"config", required_argument, NULL, 'c'},
                                          {"max", required_argument, NULL, 'n'},
                                          {"device", required_argument, NULL, 'd'},
+                                         {"direction", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *model = NULL, *data = NULL, *config = NULL, *device = NULL;
     long max = 0;
-    int c;
+    int c, btoa = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:c:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -110,6 +115,10 @@ int cmd_eval(int argc, char **argv)
             break;
         }
         case 'd': device = optarg; break;
+        case 'r':
+            if ((c = cli_parse_direction("eval", optarg, &btoa)) != 0)
+                return c;
+            break;
         case 'h': help(); return 0;
         default:
             return cli_usage_error("eval", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -129,7 +138,7 @@ int cmd_eval(int argc, char **argv)
     if (st == ENCO_OK)
         st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)
-        st = enco_translator_open(ctx, model, config ? &cfg : NULL, &tr);
+        st = enco_translator_open_direction(ctx, model, config ? &cfg : NULL, btoa, &tr);
     if (st == ENCO_OK) {
         cli_progress pr;
         cli_progress_init(&pr, "img", 0);

@@ -14,7 +14,8 @@
 
 static void help(void)
 {
-    printf("usage: enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR [-c CONFIG] [--device SEL]\n\n"
+    printf("usage: enco-cl translate -m CHECKPOINT -i FILE_OR_DIR -o DIR [-c CONFIG]\n"
+           "                          [--direction AtoB|BtoA] [--device SEL]\n\n"
            "Translates images from domain A to B with a trained generator (G alone). Any\n"
            "input size works: sizes are rounded to a multiple of 4 (bicubic, as the\n"
            "reference does). Outputs are PNG files named after the inputs. For the\n"
@@ -26,6 +27,8 @@ static void help(void)
            "  -o, --output DIR    folder for the results (created if missing)\n"
            "  -c, --config FILE   architecture (model.*) when the file does not carry it;\n"
            "                      default: the checkpoint's own, else ngf 64 with 9 blocks\n"
+           "      --direction D   AtoB (default) or BtoA: BtoA runs the B -> A generator of\n"
+           "                      the two-generator families (cyclegan, dclgan: G_B)\n"
            "  -d, --device SEL    OpenCL device (index or part of a name)\n"
            "  -h, --help          this text\n");
 }
@@ -127,10 +130,11 @@ int cmd_translate(int argc, char **argv)
                                          {"output", required_argument, NULL, 'o'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"device", required_argument, NULL, 'd'},
+                                         {"direction", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *model = NULL, *input = NULL, *outdir = NULL, *config = NULL, *device = NULL;
-    int c;
+    int c, btoa = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:i:o:c:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -139,6 +143,10 @@ int cmd_translate(int argc, char **argv)
         case 'o': outdir = optarg; break;
         case 'c': config = optarg; break;
         case 'd': device = optarg; break;
+        case 'r':
+            if ((c = cli_parse_direction("translate", optarg, &btoa)) != 0)
+                return c;
+            break;
         case 'h': help(); return 0;
         default:
             return cli_usage_error("translate", "unknown or incomplete option '%s'",
@@ -170,7 +178,7 @@ int cmd_translate(int argc, char **argv)
     enco_translator *tr = NULL;
     st = enco_ctx_create(&ctx, &o);
     if (st == ENCO_OK)
-        st = enco_translator_open(ctx, model, config ? &cfg : NULL, &tr);
+        st = enco_translator_open_direction(ctx, model, config ? &cfg : NULL, btoa, &tr);
     int rc = st == ENCO_OK ? 0 : cli_fail("translate", st);
     int failures = 0;
     cli_progress pr;

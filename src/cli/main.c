@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef ENCO_VERSION
 #define ENCO_VERSION "0.1.0"
@@ -103,4 +104,15 @@ int main(int argc, char **argv)
     fprintf(stderr, "enco-cl: unknown command '%s'\n\n", name);
     usage(stderr);
     return EXIT_USAGE;
+}
+
+int cli_parse_direction(const char *cmd, const char *arg, int *btoa)
+{
+    if (strcasecmp(arg, "AtoB") == 0)
+        *btoa = 0;
+    else if (strcasecmp(arg, "BtoA") == 0)
+        *btoa = 1;
+    else
+        return cli_usage_error(cmd, "--direction %s: AtoB or BtoA", arg);
+    return 0;
 }

@@ -97,6 +97,8 @@ static enco_status plan(enco_trainer *t)
     cs->gn = c->nce_idt ? 2 * n : n;
     enco_model_config mc = enco_family_model_config(cfg);
     ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, cs->gn, &t->dnet, &t->D, 2 * n));
+    t->netdef[NET_G] = &t->gnet;
+    t->netdef[NET_D] = &t->dnet;
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
 

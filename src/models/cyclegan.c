@@ -106,6 +106,10 @@ static enco_status plan(enco_trainer *t)
     for (int i = 0; i < 2; i++)
         ENCO_TRY(enco_models_build(&mc, h, w, &cs->g[i], &t->nets[NET_GA + i], cs->gn, &cs->d[i],
                                    &t->nets[NET_DA + i], 2 * n));
+    for (int i = 0; i < 2; i++) {
+        t->netdef[NET_GA + i] = &cs->g[i];
+        t->netdef[NET_DA + i] = &cs->d[i];
+    }
     t->ph = cs->d[0].slots[cs->d[0].cur].h;
     t->pw = cs->d[0].slots[cs->d[0].cur].w;
     for (int i = 0; i < t->nnets; i++)

@@ -70,6 +70,8 @@ static enco_status plan(enco_trainer *t)
     t->net_lr[NET_F] = cfg->train.lr_F;
     /* G sees real_A and real_B together while the identity term is on. */
     ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, 2 * n, &t->dnet, &t->D, 2 * n));
+    t->netdef[0] = &t->gnet;
+    t->netdef[1] = &t->dnet;
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
 

@@ -83,10 +83,10 @@ static void report(const progress *pg, const char *what, size_t done, size_t tot
  * ENCO_HISTMATCH_MAX_IMAGES of each, evenly spread). Leaves f unfitted and
  * writes why to res->histmatch_note when it cannot be fitted; an image that
  * fails to load is an error. */
-static enco_status fit_histmatch(const enco_config *cfg, const char *root, enco_histmatch *f,
-                                 enco_eval_result *res, const progress *pg)
+static enco_status fit_histmatch(const enco_config *cfg, const char *root, int btoa,
+                                 enco_histmatch *f, enco_eval_result *res, const progress *pg)
 {
-    static const char *const dirs[2] = {"trainA", "trainB"};
+    const char *const dirs[2] = {btoa ? "trainB" : "trainA", btoa ? "trainA" : "trainB"};
     char path[2][4096];
     for (int d = 0; d < 2; d++) {
         struct stat sb;
@@ -158,6 +158,11 @@ enco_status enco_evaluate_progress(enco_translator *tr, const char *root, size_t
     enco_dataset ds;
     memset(&ds, 0, sizeof ds);
     ENCO_TRY(enco_dataset_open(&ds, root, "test"));
+    if (tr->btoa) { /* G_B: testB is the input, testA the truth */
+        enco_file_list swap = ds.a;
+        ds.a = ds.b;
+        ds.b = swap;
+    }
     /* The pairs: testA and testB files of the same name (both lists sorted). */
     size_t *pa = malloc((ds.a.count + 1) * sizeof *pa), *pb = malloc((ds.a.count + 1) * sizeof *pb);
     size_t np = 0;
@@ -223,7 +228,7 @@ enco_status enco_evaluate_progress(enco_translator *tr, const char *root, size_t
     enco_histmatch hm;
     memset(&hm, 0, sizeof hm);
     if (st == ENCO_OK)
-        st = fit_histmatch(&tr->cfg, root, &hm, res, &pg);
+        st = fit_histmatch(&tr->cfg, root, tr->btoa, &hm, res, &pg);
     int have_hm = st == ENCO_OK && hm.images_a && hm.images_b;
     if (st == ENCO_OK)
         report(&pg, "eval: baselines", 0, np);

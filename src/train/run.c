@@ -207,6 +207,8 @@ static enco_status log_losses(run *r, const float *l)
 /* Downloads the losses and refuses NaN / Inf with a diagnosis. */
 static enco_status read_losses(run *r, float *l)
 {
+    char lr_key[32];
+    snprintf(lr_key, sizeof lr_key, "%s.lr", r->t->family->name);
     ENCO_TRY(enco_trainer_losses(r->t, l));
     for (int s = 0; s < r->nseries; s++)
         if (!isfinite(l[r->series_slot[s]]))
@@ -218,8 +220,8 @@ static enco_status read_losses(run *r, float *l)
                              (long long)r->rs.total_iter, (long long)r->rs.epoch, r->o->dir,
                              strcmp(r->t->family->name, "enco") == 0
                                  ? "train.lr_G, train.lr_D, train.lr_F"
-                                 : strcmp(r->t->family->name, "cut") == 0 ? "cut.lr"
-                                                                          : "fastcut.lr");
+                             : strcmp(r->t->family->name, "dclgan") == 0 ? "dclgan.lr, dclgan.lr_F"
+                                                                         : lr_key);
     return ENCO_OK;
 }
 
@@ -264,27 +266,34 @@ static enco_status save(run *r)
 
 /* A translator holding a copy of the trainer's generator (the run's
  * configuration; weights copied from the device now). */
-static enco_status snapshot_translator(run *r, enco_translator **out)
+static enco_status snapshot_translator_dir(run *r, int btoa, enco_translator **out)
 {
     enco_trainer *t = r->t;
     const enco_family *fam = t->family;
+    const int net = btoa ? fam->generator_b : fam->generator;
     *out = NULL;
     enco_translator *tr = calloc(1, sizeof *tr);
     if (!tr)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     tr->ctx = t->ctx;
     tr->cfg = t->cfg;
-    snprintf(tr->prefix, sizeof tr->prefix, "net%s.", fam->nets[fam->generator]);
+    tr->btoa = btoa;
+    snprintf(tr->prefix, sizeof tr->prefix, "net%s.", fam->nets[net]);
     tr->weights = enco_st_new();
     enco_status st = tr->weights ? ENCO_OK : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     if (st == ENCO_OK)
-        st = enco_params_save(t->ctx, &t->nets[fam->generator], tr->weights, "");
+        st = enco_params_save(t->ctx, &t->nets[net], tr->weights, "");
     if (st != ENCO_OK) {
         enco_translator_close(tr);
         return st;
     }
     *out = tr;
     return ENCO_OK;
+}
+
+static enco_status snapshot_translator(run *r, enco_translator **out)
+{
+    return snapshot_translator_dir(r, 0, out);
 }
 
 static enco_status translate_image(enco_translator *tr, const enco_image *in, enco_image *out)
@@ -396,12 +405,46 @@ static int has_ground_truth(const char *root)
     return found;
 }
 
+/* The visuals of the fixed pair of a two-generator family: fake_B = G_A(real_A),
+ * rec_A = G_B(fake_B), fake_A = G_B(real_B), rec_B = G_A(fake_A). */
+static const char *const two_way_visual[4] = {"fake_B", "rec_A", "fake_A", "rec_B"};
+
+static enco_status sample_two_way(run *r)
+{
+    enco_translator *tr[2] = {NULL, NULL};
+    enco_image img[4] = {{0}};
+    enco_status st = snapshot_translator_dir(r, 0, &tr[0]);
+    if (st == ENCO_OK)
+        st = snapshot_translator_dir(r, 1, &tr[1]);
+    if (st == ENCO_OK)
+        st = translate_image(tr[0], &r->fix_a, &img[0]);
+    if (st == ENCO_OK)
+        st = translate_image(tr[1], &img[0], &img[1]);
+    if (st == ENCO_OK)
+        st = translate_image(tr[1], &r->fix_b, &img[2]);
+    if (st == ENCO_OK)
+        st = translate_image(tr[0], &img[2], &img[3]);
+    for (int i = 0; i < 4 && st == ENCO_OK; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/samples/iter_%08lld_%s.png", r->o->dir,
+                 (long long)r->rs.total_iter, two_way_visual[i]);
+        st = enco_image_save_png(path, &img[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        enco_image_free(&img[i]);
+    enco_translator_close(tr[0]);
+    enco_translator_close(tr[1]);
+    return st;
+}
+
 /* The fixed image through G (fake_B) and, while the identity term is on,
- * real_B through G (idt_B). */
+ * real_B through G (idt_B); both directions for two-generator families. */
 static enco_status sample_fixed(run *r)
 {
     if (!r->fix_ok)
         return ENCO_OK;
+    if (r->t->family->two_way)
+        return sample_two_way(r);
     enco_translator *tr = NULL;
     ENCO_TRY(snapshot_translator(r, &tr));
     enco_image out = {0};
@@ -1016,7 +1059,16 @@ static void page_samples(run *r, FILE *f)
         idt = file_exists(path);
     }
     fputs("<h2>Samples</h2>\n", f);
-    if (r->fix_ok) {
+    const int two_way = r->t->family->two_way;
+    if (r->fix_ok && two_way) {
+        fputs("<p class='note'>The same pair at every saved iteration: real_A is ", f);
+        html_text(f, r->fix_a_name);
+        fputs(", real_B ", f);
+        html_text(f, r->fix_b_name);
+        fputs(", fake_B = G_A(real_A), rec_A = G_B(fake_B), fake_A = G_B(real_B), rec_B = "
+              "G_A(fake_A). The batch grid (input | translation | real_B, one row per image) is "
+              "the iteration's training batch (A to B).</p>\n", f);
+    } else if (r->fix_ok) {
         fputs("<p class='note'>The same image at every saved iteration: real_A is ", f);
         html_text(f, r->fix_a_name);
         fputs(", real_B ", f);
@@ -1038,13 +1090,31 @@ static void page_samples(run *r, FILE *f)
         return;
     }
     fputs("<table class='samples'><tr><th>iteration</th>", f);
-    if (r->fix_ok)
+    if (r->fix_ok && two_way)
+        fputs("<th>real_A</th><th>fake_B</th><th>rec_A</th><th>real_B</th><th>fake_A</th>"
+              "<th>rec_B</th>", f);
+    else if (r->fix_ok)
         fprintf(f, "<th>real_A</th><th>fake_B</th><th>real_B</th>%s", idt ? "<th>idt_B</th>" : "");
     fputs("<th>batch grid</th></tr>\n", f);
     for (size_t i = 0; i < n; i++) {
         long long it = (long long)its[i];
         fprintf(f, "<tr class='sample'><td>%lld</td>", it);
-        if (r->fix_ok) {
+        if (r->fix_ok && two_way) {
+            for (int v = 0; v < 6; v++) {
+                if (v == 0 || v == 3) {
+                    fprintf(f, "<td><img class='v' src='samples/%s.png' alt='%s'></td>",
+                            v ? "real_B" : "real_A", v ? "real_B" : "real_A");
+                    continue;
+                }
+                const char *name = two_way_visual[v < 3 ? v - 1 : v - 2];
+                snprintf(path, sizeof path, "%s/samples/iter_%08lld_%s.png", r->o->dir, it, name);
+                if (file_exists(path))
+                    fprintf(f, "<td><img class='v' src='samples/iter_%08lld_%s.png' alt='%s'></td>",
+                            it, name, name);
+                else
+                    fputs("<td>-</td>", f);
+            }
+        } else if (r->fix_ok) {
             fputs("<td><img class='v' src='samples/real_A.png' alt='real_A'></td>", f);
             snprintf(path, sizeof path, "%s/samples/iter_%08lld_fake_B.png", r->o->dir, it);
             if (file_exists(path))

@@ -60,6 +60,9 @@ typedef struct enco_trainer {
         };
     };
     double net_lr[ENCO_MAX_NETS]; /* base learning rate of each net's optimizer */
+    /* The sequential network each net's parameters belong to (NULL for the
+     * heads): what verify and the tests read the layer structure from. */
+    const enco_seqnet *netdef[ENCO_MAX_NETS];
 
     /* Filled by families with one generator and one discriminator. */
     enco_seqnet gnet, dnet;
