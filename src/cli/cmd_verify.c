@@ -42,7 +42,8 @@ static void help(void)
            "  -c, --config F  model and training options (default: a tiny model: ngf = ndf\n"
            "                  = 4, 2 blocks, 16 patches; the synthetic task's images;\n"
            "                  --set model.family=\"cut\" or \"fastcut\" for those families,\n"
-           "                  their nce layers 0, 4, 8, 12, 13)\n"
+           "                  their nce layers 0, 4, 8, 12, 13; \"cyclegan\" with a pool of\n"
+           "                  2 images, so that its draws act from iteration 3)\n"
            "  --set K=V       override one option\n"
            "  --json FILE     also write the report as JSON\n"
            "  --kernel-dir-b DIR  device B reads its kernel sources from DIR (device A\n"
@@ -74,6 +75,7 @@ static void tiny(enco_config *cfg)
         cuts[i]->netF_nc = 16;
         cuts[i]->num_patches = 16;
     }
+    cfg->cyclegan.pool_size = 2;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)

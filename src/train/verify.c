@@ -1,6 +1,8 @@
 /* Train the same seed on two devices and compare. */
 #include "train/verify.h"
 
+#include "models/family.h"
+
 #include "data/synth.h"
 
 #include <math.h>
@@ -33,11 +35,11 @@ static enco_status batch(const enco_config *cfg, int n, int size, int iter, floa
 
 /* What is judged of one run after some iteration. */
 typedef struct state {
-    float *w[3];            /* G, D, F params */
-    float *buf;             /* F buffers (running stats) */
-    float *vmin[3];         /* G, D, F: each element's smallest bias-corrected Adam
-                             * second moment v_hat up to that iteration (NAN or
-                             * NULL: no step) */
+    float *w[ENCO_MAX_NETS];    /* each net's params */
+    float *buf[ENCO_MAX_NETS];  /* the heads' buffers (running stats) */
+    float *vmin[ENCO_MAX_NETS]; /* each element's smallest bias-corrected Adam second
+                                 * moment v_hat up to that iteration (NAN or NULL: no
+                                 * step) */
 } state;
 
 typedef struct run_out {
@@ -47,16 +49,16 @@ typedef struct run_out {
     size_t ids_step, scores_step, ids_off[ENCO_MAX_PAIRS], scores_off[ENCO_MAX_PAIRS];
     state fin;              /* after the last iteration */
     state first;            /* after iteration 1, kept where steps >= 2 (else empty) */
-    size_t nw[3], nbuf;
+    size_t nw[ENCO_MAX_NETS];
 } run_out;
 
 static void state_free(state *s)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < ENCO_MAX_NETS; i++) {
         free(s->w[i]);
         free(s->vmin[i]);
+        free(s->buf[i]);
     }
-    free(s->buf);
 }
 
 static void run_out_free(run_out *r)
@@ -114,20 +116,35 @@ static float *host_copy(enco_ctx *ctx, cl_mem src, const float *host, size_t n,
     return d;
 }
 
-/* Copies the trainer's G, D, F weights and F buffers, and the v_hat minima
- * so far (vmin: NULL entries stay NULL), into *out. */
-static enco_status keep_state(enco_ctx *ctx, const enco_trainer *t, float *const vmin[3],
-                              state *out)
+/* The verify group of net i: generators (G, G_A, ...), discriminators
+ * (D, D_A, ...), the heads (F, F1, ...). */
+static int group_of(const enco_trainer *t, int i)
 {
-    const enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
+    const char c = t->family->nets[i][0];
+    return c == 'G' ? 0 : c == 'D' ? 1 : 2;
+}
+
+/* Whether net i's buffers are judged (the heads' BatchNorm running stats;
+ * a sequential net's buffers are its fixed blur filters). */
+static int judged_buffers(const enco_trainer *t, int i)
+{
+    return !t->netdef[i] && t->nets[i].n_buffers;
+}
+
+/* Copies the trainer's weights and heads' buffers, and the v_hat minima so
+ * far (vmin: NULL entries stay NULL), into *out. */
+static enco_status keep_state(enco_ctx *ctx, const enco_trainer *t,
+                              float *const vmin[ENCO_MAX_NETS], state *out)
+{
     enco_status st = ENCO_OK;
-    for (int i = 0; i < 3 && st == ENCO_OK; i++) {
-        out->w[i] = host_copy(ctx, sets[i]->params, NULL, sets[i]->n_params, &st);
+    for (int i = 0; i < t->nnets && st == ENCO_OK; i++) {
+        const enco_param_set *ps = &t->nets[i];
+        out->w[i] = host_copy(ctx, ps->params, NULL, ps->n_params, &st);
         if (st == ENCO_OK && vmin[i])
-            out->vmin[i] = host_copy(ctx, NULL, vmin[i], sets[i]->n_params, &st);
+            out->vmin[i] = host_copy(ctx, NULL, vmin[i], ps->n_params, &st);
+        if (st == ENCO_OK && judged_buffers(t, i))
+            out->buf[i] = host_copy(ctx, ps->buffers, NULL, ps->n_buffers, &st);
     }
-    if (st == ENCO_OK && t->F.n_buffers)
-        out->buf = host_copy(ctx, t->F.buffers, NULL, t->F.n_buffers, &st);
     return st;
 }
 
@@ -162,7 +179,6 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     }
     out->ids = malloc((size_t)steps * out->ids_step * sizeof(int32_t) + 1);
     out->scores = malloc((size_t)steps * out->scores_step * F4 + 1);
-    enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
     float *vtmp = NULL;
     enco_status st = a && b && out->losses && out->ids && out->scores
                          ? enco_trainer_init_weights(t)
@@ -177,8 +193,8 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
             st = enco_trainer_step(t, a, b, replayed ? &ov : NULL);
         if (st == ENCO_OK)
             st = enco_trainer_losses(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
-        for (int i = 0; i < 3 && st == ENCO_OK; i++)
-            st = track_vmin(ctx, sets[i], cfg->train.beta2, &out->fin.vmin[i], &vtmp);
+        for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
+            st = track_vmin(ctx, &t->nets[i], cfg->train.beta2, &out->fin.vmin[i], &vtmp);
         /* Iteration 1's state, judged as a one-iteration run's would be. */
         if (st == ENCO_OK && s == 0 && steps >= 2)
             st = keep_state(ctx, t, out->fin.vmin, &out->first);
@@ -194,11 +210,10 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
             pg->fn(pg->user, pg->what, (size_t)s + 1, (size_t)steps);
     }
     free(vtmp);
-    for (int i = 0; i < 3; i++)
-        out->nw[i] = sets[i]->n_params;
-    out->nbuf = t->F.n_buffers;
+    for (int i = 0; i < t->nnets; i++)
+        out->nw[i] = t->nets[i].n_params;
     if (st == ENCO_OK) { /* the final state keeps the v_hat minima themselves */
-        float *none[3] = {NULL, NULL, NULL};
+        float *none[ENCO_MAX_NETS] = {NULL};
         st = keep_state(ctx, t, none, &out->fin);
     }
     free(a);
@@ -298,11 +313,12 @@ static void compare(enco_verify_row *row, const float *a, const float *b, size_t
 /* Marks (1) the elements of the conv biases that an InstanceNorm follows. */
 /* The conv biases an InstanceNorm follows (true gradient 0), but where the
  * conv's output is a feature of the contrastive loss (CUT's 4 and 8). */
-static unsigned char *in_bias_mask(const enco_trainer *t, const enco_seqnet *net)
+static unsigned char *in_bias_mask(const enco_trainer *t, int k)
 {
-    const enco_param_set *ps = net->ps;
+    const enco_seqnet *net = t->netdef[k];
+    const enco_param_set *ps = &t->nets[k];
     unsigned char *m = calloc(ps->n_params + 1, 1);
-    for (size_t i = 0; m && i + 1 < net->nlayers; i++) {
+    for (size_t i = 0; m && net && i + 1 < net->nlayers; i++) {
         const enco_layer *l = &net->layers[i];
         if ((l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT) && l->bias >= 0 &&
             net->layers[i + 1].kind == ENCO_L_INORM &&
@@ -387,7 +403,11 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
         {"losses", "G weights after iteration 1", "D weights after iteration 1",
          "F weights after iteration 1", "F running stats after iteration 1",
          "ill-conditioned after iteration 1"}};
-    const double lr[3] = {t->net_lr[0], t->net_lr[1], t->net_lr[2]};
+    /* Each group's rate: the largest of its nets' (the families of today
+     * give the nets of one group one rate). */
+    double lr[3] = {0, 0, 0};
+    for (int i = 0; i < t->nnets; i++)
+        lr[group_of(t, i)] = fmax(lr[group_of(t, i)], t->net_lr[i]);
     const double b1 = cfg->train.beta1, b2 = cfg->train.beta2;
     for (int g = ENCO_VG_G; g < ENCO_VG_COUNT; g++) {
         rows[g].name = names[after1][g];
@@ -399,51 +419,58 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
         rows[g].tolerance = enco_verify_tolerance((enco_verify_group)g, steps, glr,
                                                   enco_verify_adam_bound(steps, glr, b1, b2));
     }
-    const enco_param_set *sets[3] = {&t->G, &t->D, &t->F};
-    unsigned char *mask[3] = {in_bias_mask(t, &t->gnet), in_bias_mask(t, &t->dnet),
-                              calloc(t->F.n_params + 1, 1)};
-    enco_status st = ENCO_OK;
-    if (!mask[0] || !mask[1] || !mask[2]) {
-        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    } else {
-        /* The elements judged at Adam's bound: the biases before an
-         * InstanceNorm, and every element whose Adam step was ill-conditioned
-         * on either run at some iteration. */
-        enco_verify_row *brow = &rows[ENCO_VG_ILL];
-        brow->pass = 1;
-        for (int i = 0; i < 3; i++) {
-            const size_t nw = sets[i]->n_params;
-            for (size_t j = 0; j < nw; j++) {
-                if (mask[i][j]) {
-                    (*in_bias)++;
-                } else if (enco_verify_ill_conditioned(a->vmin[i] ? a->vmin[i][j] : NAN,
-                                                       b->vmin[i] ? b->vmin[i][j] : NAN,
-                                                       cfg->train.eps)) {
-                    mask[i][j] = 1;
-                    ill[i]++;
-                }
+    /* The elements judged at Adam's bound: the biases before an InstanceNorm,
+     * and every element whose Adam step was ill-conditioned on either run at
+     * some iteration; the rest in their group's row. */
+    enco_verify_row *brow = &rows[ENCO_VG_ILL];
+    brow->pass = 1;
+    int first_ill = 1;
+    for (int g = ENCO_VG_G; g <= ENCO_VG_F; g++)
+        rows[g].pass = 1;
+    for (int i = 0; i < t->nnets; i++) {
+        const enco_param_set *ps = &t->nets[i];
+        const int grp = group_of(t, i);
+        unsigned char *mask = in_bias_mask(t, i);
+        if (!mask)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        const size_t nw = ps->n_params;
+        for (size_t j = 0; j < nw; j++) {
+            if (mask[j]) {
+                (*in_bias)++;
+            } else if (enco_verify_ill_conditioned(a->vmin[i] ? a->vmin[i][j] : NAN,
+                                                   b->vmin[i] ? b->vmin[i][j] : NAN,
+                                                   cfg->train.eps)) {
+                mask[j] = 1;
+                ill[grp]++;
             }
-            enco_verify_row *row = &rows[ENCO_VG_G + i];
-            compare(row, a->w[i], b->w[i], nw, mask[i], 0, sets[i], 0, 1e-3, bitwise);
-            row->pass = row->max_abs <= row->tolerance;
-            /* Each net's elements at its own learning rate's bound. */
-            enco_verify_row one = {0};
-            compare(&one, a->w[i], b->w[i], nw, mask[i], 1, sets[i], 0, 1e-3, bitwise);
-            brow->pass &= one.max_abs <= enco_verify_adam_bound(steps, lr[i], b1, b2);
-            if (one.max_abs > brow->max_abs || !i) {
-                brow->max_abs = fmax(brow->max_abs, one.max_abs);
-                memcpy(brow->worst, one.worst, sizeof brow->worst);
-            }
-            brow->max_rel = fmax(brow->max_rel, one.max_rel);
         }
-        enco_verify_row *srow = &rows[ENCO_VG_STATS];
-        compare(srow, a->buf, b->buf, t->F.n_buffers, NULL, 0, &t->F, 1, 1e-3, bitwise);
-        srow->pass = srow->max_abs <= srow->tolerance;
+        enco_verify_row *row = &rows[ENCO_VG_G + grp];
+        enco_verify_row net = {0};
+        compare(&net, a->w[i], b->w[i], nw, mask, 0, ps, 0, 1e-3, bitwise);
+        if (net.max_abs > row->max_abs || !row->worst[0])
+            memcpy(row->worst, net.worst, sizeof row->worst);
+        row->max_abs = fmax(row->max_abs, net.max_abs);
+        row->max_rel = fmax(row->max_rel, net.max_rel);
+        row->pass &= net.max_abs <= row->tolerance;
+        /* Each net's elements at its own learning rate's bound. */
+        enco_verify_row one = {0};
+        compare(&one, a->w[i], b->w[i], nw, mask, 1, ps, 0, 1e-3, bitwise);
+        brow->pass &= one.max_abs <= enco_verify_adam_bound(steps, t->net_lr[i], b1, b2);
+        if (one.max_abs > brow->max_abs || first_ill) {
+            brow->max_abs = fmax(brow->max_abs, one.max_abs);
+            memcpy(brow->worst, one.worst, sizeof brow->worst);
+            first_ill = 0;
+        }
+        brow->max_rel = fmax(brow->max_rel, one.max_rel);
+        free(mask);
     }
-    free(mask[0]);
-    free(mask[1]);
-    free(mask[2]);
-    return st;
+    enco_verify_row *srow = &rows[ENCO_VG_STATS];
+    for (int i = 0; i < t->nnets; i++)
+        if (judged_buffers(t, i))
+            compare(srow, a->buf[i], b->buf[i], t->nets[i].n_buffers, NULL, 0, &t->nets[i], 1,
+                    1e-3, bitwise);
+    srow->pass = srow->max_abs <= srow->tolerance;
+    return ENCO_OK;
 }
 
 enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
