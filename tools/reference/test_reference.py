@@ -8,7 +8,8 @@
 3. layer output sizes of G and D at 256x256 == spec tables
 4. Downsample / Upsample against direct loops written from the spec wording
 5. DAG selection rule, safetensors writer/reader (byte layout), config parser
-6. .pth <-> safetensors round trip through tools/pth2safetensors.py
+6. .pth <-> safetensors round trip through tools/pth2safetensors.py: EnCo's G, D, F, and the
+   two-generator names G_A, G_B, D_A, D_B, F1, F2 (CycleGAN, DCLGAN) with the converter's refusals
 7. CUT/FastCUT: parameter counts (F 560,384), netF names, encoder features, PatchNCE against a
    direct loop, family config sections and refusals, patch-id / flip draws and their refusals
 8. probe of torch 1.13's InstanceNorm backward bug (channels_last grad_output, batch 1) and the
@@ -230,6 +231,144 @@ def test_pth_roundtrip():
     check(ok, ".pth -> safetensors -> .pth round trip (default config, %d tensors, bit-exact, strict load)" % len(w))
 
 
+def two_g_nets():
+    """Small stand-ins with the key layout of the CycleGAN / DCLGAN networks: G with convs, a
+    ResnetBlock's conv_block and an Upsample filt buffer; D with a BatchNorm (an I64 buffer);
+    F with PatchSampleF's mlp_<l>.{0,2}. Seeded, so each net's values differ."""
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c),
+                                            nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3))
+
+    class Up(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.register_buffer("filt", torch.rand(c, 1, 4, 4))
+
+    class Seq(nn.Module):
+        def __init__(self, *mods):
+            super().__init__()
+            self.model = nn.Sequential(*mods)
+
+    class PatchF(nn.Module):
+        def __init__(self, chans):
+            super().__init__()
+            for l, c in enumerate(chans):
+                setattr(self, "mlp_%d" % l, nn.Sequential(nn.Linear(c, 8), nn.ReLU(), nn.Linear(8, 8)))
+
+    def g():
+        return Seq(nn.ReflectionPad2d(3), nn.Conv2d(3, 4, 7), nn.InstanceNorm2d(4), nn.ReLU(True),
+                   nn.Conv2d(4, 8, 3, 2, 1), nn.InstanceNorm2d(8), nn.ReLU(True), Block(8), Up(8),
+                   nn.Conv2d(8, 4, 3, 1, 1), nn.ReflectionPad2d(3), nn.Conv2d(4, 3, 7), nn.Tanh())
+
+    def d():
+        return Seq(nn.Conv2d(3, 4, 4, 2, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(4, 8, 4, 1, 1),
+                   nn.BatchNorm2d(8), nn.LeakyReLU(0.2, True), nn.Conv2d(8, 1, 4, 1, 1))
+
+    makers = {"G_A": g, "G_B": g, "D_A": d, "D_B": d, "F1": lambda: PatchF([4, 8]), "F2": lambda: PatchF([4, 8])}
+    nets = collections.OrderedDict()
+    for i, (name, make) in enumerate(makers.items()):
+        torch.manual_seed(100 + i)
+        net = make()
+        with torch.no_grad():
+            for t in net.state_dict().values():
+                if t.is_floating_point():
+                    t.normal_()
+                else:
+                    t.fill_(7 + i)  # num_batches_tracked: a value the round trip must keep
+        nets[name] = net
+    return nets
+
+
+def run_tool(*args):
+    tool = os.path.join(ROOT, "tools", "pth2safetensors.py")
+    p = subprocess.run([sys.executable, tool] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def same_sd(a, b):
+    return list(a) == list(b) and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+
+
+def test_pth_two_generators():
+    """CycleGAN / DCLGAN checkpoints: files <epoch>_net_<name>.pth saved as base_model.py does
+    (net.module.state_dict() of the DataParallel wrapper -> torch.save) go to one safetensors file
+    as net<name>.<key> and come back bit-exact; unknown names and mixed models are refused."""
+    nets = two_g_nets()
+    d = tempfile.mkdtemp()
+    for name, net in nets.items():
+        torch.save(torch.nn.DataParallel(net).module.state_dict(), os.path.join(d, "200_net_%s.pth" % name))
+    files = [os.path.join(d, "200_net_%s.pth" % n) for n in nets]
+    for model, names in (("DCLGAN", list(nets)), ("CycleGAN", ["G_A", "G_B", "D_A", "D_B"])):
+        out = os.path.join(d, model + ".safetensors")
+        rc, log = run_tool(*([f for f in files if any(f.endswith("_net_%s.pth" % n) for n in names)] + ["-o", out]))
+        w = st.load_torch(out) if rc == 0 else {}
+        want = collections.OrderedDict(("net%s.%s" % (n, k), v) for n in names for k, v in nets[n].state_dict().items())
+        check(rc == 0 and same_sd(w, want) and "netG_A.model.1.weight" in w and "netG_B.model.7.conv_block.5.weight" in w
+              and "netG_A.model.8.filt" in w and w["netD_B.model.3.num_batches_tracked"].dtype == torch.int64
+              and (model == "CycleGAN" or "netF1.mlp_0.0.weight" in w and "netF2.mlp_1.2.bias" in w),
+              "%s .pth -> safetensors: %d tensors named net<name>.<key>, bit-exact, dtypes kept" % (model, len(want)) +
+              ("" if rc == 0 else ": " + log))
+        back = os.path.join(d, model + "_back")
+        rc, log = run_tool("--reverse", out, "-o", back, "--epoch", "200")
+        ok = rc == 0 and sorted(os.listdir(back)) == sorted("200_net_%s.pth" % n for n in names)
+        for n in names:
+            if not ok:
+                break
+            b = torch.load(os.path.join(back, "200_net_%s.pth" % n))
+            ok = same_sd(torch.load(os.path.join(d, "200_net_%s.pth" % n)), b)
+            fresh = two_g_nets()[n]
+            fresh.load_state_dict(b, strict=True)
+            ok = ok and same_sd(fresh.state_dict(), nets[n].state_dict())
+        check(ok, "%s safetensors -> .pth: %s, bit-exact, strict load" % (model, ", ".join("200_net_%s.pth" % n for n in names))
+              + ("" if rc == 0 else ": " + log))
+    # NAME=PATH, a DataParallel state_dict ("module." keys), --prefix both ways
+    dp = os.path.join(d, "wrapped.pth")
+    torch.save(torch.nn.DataParallel(nets["F2"]).state_dict(), dp)
+    out = os.path.join(d, "named.safetensors")
+    rc, log = run_tool("G_B=" + files[1], "F2=" + dp, "--prefix", "after.", "-o", out)
+    w = st.load_torch(out) if rc == 0 else {}
+    check(rc == 0 and set(k.split(".")[1] for k in w) == {"netG_B", "netF2"} and all(k.startswith("after.") for k in w)
+          and torch.equal(w["after.netF2.mlp_0.0.weight"], nets["F2"].mlp_0[0].weight.detach()),
+          "NAME=PATH names, module. stripped, --prefix after. (%d tensors)" % len(w) + ("" if rc == 0 else ": " + log))
+    rc, log = run_tool("--reverse", "--prefix", "after.", out, "-o", os.path.join(d, "named_back"))
+    check(rc == 0 and sorted(os.listdir(os.path.join(d, "named_back"))) == ["latest_net_F2.pth", "latest_net_G_B.pth"]
+          and same_sd(torch.load(os.path.join(d, "named_back", "latest_net_F2.pth")), nets["F2"].state_dict()),
+          "--reverse --prefix after.: latest_net_G_B.pth, latest_net_F2.pth" + ("" if rc == 0 else ": " + log))
+    # refusals, each naming what is wrong
+    g = os.path.join(d, "latest_net_G.pth")
+    torch.save(nets["G_A"].state_dict(), g)
+    odd = os.path.join(d, "latest_net_G_C.pth")
+    torch.save(nets["G_A"].state_dict(), odd)
+    plain = os.path.join(d, "gen.pth")
+    torch.save(nets["G_A"].state_dict(), plain)
+    mixed = os.path.join(d, "mixed.safetensors")
+    st.save_torch(mixed, {"netG.model.1.weight": torch.zeros(2), "netG_A.model.1.weight": torch.zeros(2)})
+    unknown = os.path.join(d, "unknown.safetensors")
+    st.save_torch(unknown, {"netG_A.model.1.weight": torch.zeros(2), "netH.model.1.weight": torch.zeros(2)})
+    noweights = os.path.join(d, "noweights.safetensors")
+    st.save_torch(noweights, {"adam_m.netG_A.model.1.weight": torch.zeros(2), "state.epoch": torch.zeros(1)})
+    cases = [([odd, "-o", os.path.join(d, "x.safetensors")], "unknown network G_C", "a file of an unknown network"),
+             ([plain, "-o", os.path.join(d, "x.safetensors")], "NAME=PATH", "a file name without _net_<name>"),
+             (["H=" + plain, "-o", os.path.join(d, "x.safetensors")], "unknown network H", "NAME=PATH with an unknown NAME"),
+             ([g, files[0], "-o", os.path.join(d, "x.safetensors")], "mixes G (EnCo, CUT, FastCUT) with G_A",
+              "G with G_A (two models in one file)"),
+             ([files[0], "G_A=" + files[1], "-o", os.path.join(d, "x.safetensors")], "G_A given twice", "a network twice"),
+             (["--reverse", mixed, "-o", os.path.join(d, "y")], "mixes G (EnCo, CUT, FastCUT) with G_A",
+              "--reverse of a file with netG and netG_A"),
+             (["--reverse", unknown, "-o", os.path.join(d, "y")], "unknown network H", "--reverse of a netH tensor"),
+             (["--reverse", noweights, "-o", os.path.join(d, "y")], "no tensor named net<name>", "--reverse without weights")]
+    for args, needle, what in cases:
+        rc, log = run_tool(*args)
+        check(rc != 0 and needle in log and "Traceback" not in log, "refused: %s (%s)" % (what, log.strip().splitlines()[-1:]))
+    check(not os.path.exists(os.path.join(d, "x.safetensors")) and not os.path.exists(os.path.join(d, "y")),
+          "refusals write nothing")
+
+
 def cut_cfg(family="cut", text=""):
     cfg = enco_config.load(text=text)
     cfg["model"]["family"] = family
@@ -427,6 +566,7 @@ def main():
     test_safetensors()
     test_config()
     test_pth_roundtrip()
+    test_pth_two_generators()
     print("%d failure(s)" % len(FAILS))
     sys.exit(1 if FAILS else 0)
 
