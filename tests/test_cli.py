@@ -543,9 +543,22 @@ check("config --list shows every family's options",
                                                 for k in ("nce_layers", "nce_T", "lambda_NCE",
                                                           "nce_idt", "nce_flip_equivariance", "lr")),
       out[-1500:])
-rc, out, err = run("config", "--set", 'model.family="cyclegan"')
+rc, out, err = run("config", "-c", os.path.join(ROOT, "configs", "cyclegan_horse2zebra.cfg"))
+body = out[out.find("cyclegan = {"):]
+check("cyclegan_horse2zebra.cfg: family cyclegan with its published settings",
+      rc == 0 and 'family = "cyclegan";' in out and "lambda_A = 10.0;" in body and
+      "lambda_B = 10.0;" in body and "lambda_identity = 0.5;" in body and
+      "pool_size = 50;" in body and 'nets = "gpu";' in body and "n_epochs = 200;" in out and
+      "n_epochs_decay = 200;" in out, out[-2000:] + err)
+rc, out, err = run("config", "-c", os.path.join(ROOT, "configs", "dclgan_horse2zebra.cfg"))
+body = out[out.find("dclgan = {"):]
+check("dclgan_horse2zebra.cfg: family dclgan with its published settings",
+      rc == 0 and 'family = "dclgan";' in out and "lambda_NCE = 2.0;" in body and
+      "nce_layers = [4, 8, 12, 16];" in body and "lr_F = 0.001;" in body and
+      "beta1_F = 0.9;" in body and "n_epochs = 200;" in out, out[-2000:] + err)
+rc, out, err = run("config", "--set", 'model.family="pix2pix"')
 check("an unknown model.family is refused naming the families",
-      rc != 0 and "enco|cut|fastcut" in err, "%d %s" % (rc, err))
+      rc != 0 and "enco|cut|fastcut|cyclegan|dclgan" in err, "%d %s" % (rc, err))
 
 # Progress on long work: on a terminal (stderr a pseudo-terminal here) translate
 # of a folder, eval, verify, bench and tune draw a line rewritten in place
