@@ -19,6 +19,7 @@ escaping in a URL, a BMP, a file that is not an image):
    made) nothing is created; a run that fails part-way leaves no index.html.
 """
 import html.parser
+import json
 import os
 import shutil
 import struct
@@ -364,6 +365,73 @@ def main():
               "exit %d: %s" % (rc, se.strip()))
         check("... and leaves no index.html, not even the earlier run's",
               not os.path.exists(os.path.join(web3, "index.html")))
+
+        # A two-generator family (CycleGAN): both directions in the tree, as its
+        # test.py: real_A, fake_B, rec_A = G_B(fake_B), real_B, fake_A =
+        # G_B(real_B), rec_B = G_A(fake_A), all named after the input. The
+        # generators are those of the cyclegan_b1 fixture.
+        cyc_dir = os.path.join(os.path.dirname(FIX))
+        cyc_cfg = os.path.join(cyc_dir, "cyclegan_b1.cfg")
+        cyc = os.path.join(tmp, "cyclegan.safetensors")
+        with open(os.path.join(cyc_dir, "cyclegan_b1.safetensors"), "rb") as f:
+            blob = f.read()
+        (hn,) = struct.unpack("<Q", blob[:8])
+        header = json.loads(blob[8:8 + hn])
+        keep, body = {}, b""
+        for k, v in header.items():
+            if k.startswith(("in.netG_A.", "in.netG_B.")):
+                b0, b1 = v["data_offsets"]
+                keep[k[3:]] = {"dtype": v["dtype"], "shape": v["shape"],
+                               "data_offsets": [len(body), len(body) + b1 - b0]}
+                body += blob[8 + hn + b0:8 + hn + b1]
+        hdr = json.dumps(keep).encode()
+        hdr += b" " * (-len(hdr) % 8)
+        with open(cyc, "wb") as f:
+            f.write(struct.pack("<Q", len(hdr)) + hdr + body)
+        res4 = os.path.join(tmp, "results4")
+        rc, so, se = run("test", "-m", cyc, "-c", cyc_cfg, "--data", root, "--name", "cyc",
+                         "--results-dir", res4)
+        check("test of a CycleGAN generator pair exits 0", rc == 0, se)
+        web4 = os.path.join(res4, "cyc", "test_latest")
+        two_way = ["real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"]
+        got = sorted(os.listdir(os.path.join(web4, "images"))) if os.path.isdir(web4) else []
+        check("CycleGAN: the tree has both directions' visuals", got == sorted(two_way), str(got))
+        for lab in two_way:
+            check("CycleGAN: %s holds one PNG per input, named after it" % lab,
+                  pngs(os.path.join(web4, "images", lab)) == sorted(names))
+        check_index("CycleGAN", web4, names, two_way)
+        fwd, bwd = os.path.join(tmp, "cyc_ab"), os.path.join(tmp, "cyc_ba")
+        rc1, _, se1 = run("translate", "-m", cyc, "-c", cyc_cfg, "-i", ta, "-o", fwd)
+        rc2, _, se2 = run("translate", "-m", cyc, "-c", cyc_cfg, "-i", tb, "-o", bwd,
+                          "--direction", "BtoA")
+        check("translate AtoB and BtoA of the pair exit 0", rc1 == 0 and rc2 == 0, se1 + se2)
+        tnames = sorted(f for f, _, _ in targets)
+        for i, n in enumerate(names):
+            fb = read_png(os.path.join(web4, "images", "fake_B", n))
+            check("CycleGAN %s: fake_B equals translate's (G_A) value for value" % n,
+                  fb == read_png(os.path.join(fwd, n)))
+            fa = read_png(os.path.join(web4, "images", "fake_A", n))
+            check("CycleGAN %s: fake_A is translate --direction BtoA (G_B) of its real_B, %s" %
+                  (n, tnames[i % len(tnames)]),
+                  fa == read_png(os.path.join(bwd, tnames[i % len(tnames)])))
+            # rec_A is G_B of the float fake_B; translate of the saved 8-bit
+            # fake_B differs by its input's rounding, which InstanceNorm
+            # magnifies on the near-constant fake_B of these random weights
+            # (measured 3 levels): within 6
+            ra = read_png(os.path.join(web4, "images", "rec_A", n))
+            rt = os.path.join(tmp, "rec_%d" % i)
+            os.makedirs(rt)
+            shutil.copy(os.path.join(web4, "images", "fake_B", n), rt)
+            run("translate", "-m", cyc, "-c", cyc_cfg, "-i", rt, "-o", rt + "_out",
+                "--direction", "BtoA")
+            rr = read_png(os.path.join(rt + "_out", n))
+            worst = max(abs(a - b) for a, b in zip(ra[3], rr[3])) if ra[:3] == rr[:3] else 999
+            check("CycleGAN %s: rec_A is G_B(fake_B) (within 6 levels of translating the saved "
+                  "fake_B: %d)" % (n, worst), worst <= 6)
+        rc, _, se = run("translate", "-m", CKPT, "-i", ta, "-o", os.path.join(tmp, "x"),
+                        "--direction", "BtoA")
+        check("translate --direction BtoA of a one-generator family is refused",
+              rc != 0 and "translates A to B only" in se, se)
 
         rc, so, _ = run("test", "--help")
         check("--help exits 0 and names every option", rc == 0 and all(

@@ -5,6 +5,7 @@
  * (python -m pytorch_fid on images/fake_B, ...) run on it unchanged. */
 #include "cli/cli.h"
 
+#include "models/family.h"
 #include "train/translate.h"
 
 #include <dirent.h>
@@ -19,8 +20,9 @@
 #define DEFAULT_NUM_TEST 50 /* CUT's --num_test */
 #define DISPLAY_WIDTH 256   /* CUT's --display_winsize: image width in index.html */
 
-enum { REAL_A, FAKE_B, REAL_B, LABELS };
-static const char *const label[LABELS] = {"real_A", "fake_B", "real_B"};
+enum { REAL_A, FAKE_B, REAL_B, REC_A, FAKE_A, REC_B, LABELS };
+static const char *const label[LABELS] = {"real_A", "fake_B", "real_B",
+                                          "rec_A",  "fake_A", "rec_B"};
 
 static void help(void)
 {
@@ -35,8 +37,13 @@ static void help(void)
            "                     images: its i-th image (sorted, repeated when shorter)\n"
            "                     beside the i-th input, as CUT pairs them; the same-named\n"
            "                     image when both folders hold the same names\n"
+           "  RESULTS/NAME/PHASE_EPOCH/images/{rec_A,fake_A,rec_B}/  two-generator\n"
+           "                     families (cyclegan, dclgan): rec_A = G_B(fake_B), and with\n"
+           "                     real_B fake_A = G_B(real_B), rec_B = G_A(fake_A), as their\n"
+           "                     test.py; every visual is named after the input\n"
            "  RESULTS/NAME/PHASE_EPOCH/index.html  one table row per input (real_A,\n"
-           "                     fake_B, real_B), with relative links\n"
+           "                     fake_B, real_B; two-generator families real_A, fake_B,\n"
+           "                     rec_A, real_B, fake_A, rec_B), with relative links\n"
            "<input name> is the input's file name with .png for its extension. Images are\n"
            "used as translate uses them: at their size with each side rounded to a\n"
            "multiple of 4 (at least 8; bicubic when it changes), not flipped or cropped;\n"
@@ -273,7 +280,8 @@ static void put_url(FILE *f, const char *s)
 
 /* index.html as CUT's util/html.py lays it out: per image a header with its
  * name and a table row of its labels, each a linked image with the label. */
-static int write_index(const char *web, const char *title, const list *names, int labels)
+static int write_index(const char *web, const char *title, const list *names, const int *order,
+                       int labels)
 {
     char *text = NULL;
     size_t len = 0;
@@ -297,11 +305,12 @@ static int write_index(const char *web, const char *title, const list *names, in
             fputs("<td style=\"word-wrap: break-word;\" halign=\"center\" valign=\"top\"><p><a "
                   "href=\"images/",
                   f);
-            fprintf(f, "%s/", label[k]);
+            fprintf(f, "%s/", label[order[k]]);
             put_url(f, name);
-            fprintf(f, "\"><img style=\"width:%dpx\" src=\"images/%s/", DISPLAY_WIDTH, label[k]);
+            fprintf(f, "\"><img style=\"width:%dpx\" src=\"images/%s/", DISPLAY_WIDTH,
+                    label[order[k]]);
             put_url(f, name);
-            fprintf(f, "\"></a><br>%s</p></td>\n", label[k]);
+            fprintf(f, "\"></a><br>%s</p></td>\n", label[order[k]]);
         }
         fputs("</tr>\n</table>\n", f);
     }
@@ -324,35 +333,101 @@ typedef struct test_job {
     char *dir[LABELS];          /* its images/<label> folders */
     list a, b;                  /* input paths; target paths (may be empty) */
     list names;                 /* output file name of each input used, in input order */
+    enco_translator *trb;       /* two-generator families: the B -> A generator, else NULL */
 } test_job;
 
-/* One input: real_A, fake_B and real_B written. */
+/* The visuals written, in the reference's order (CycleGAN, DCLGAN: real_A,
+ * fake_B, rec_A, real_B, fake_A, rec_B); their count. */
+static int labels_of(const test_job *j, int order[LABELS])
+{
+    static const int one_way[] = {REAL_A, FAKE_B, REAL_B};
+    static const int two_way[] = {REAL_A, FAKE_B, REC_A, REAL_B, FAKE_A, REC_B};
+    const int *o = j->trb ? two_way : one_way;
+    int n = j->trb ? (j->b.n ? 6 : 3) : (j->b.n ? 3 : 2);
+    memcpy(order, o, (size_t)n * sizeof *order);
+    return n;
+}
+
+static int label_used(const test_job *j, int k)
+{
+    int order[LABELS], n = labels_of(j, order);
+    for (int i = 0; i < n; i++)
+        if (order[i] == k)
+            return 1;
+    return 0;
+}
+
+/* y = G(x) for an image x of (c, h, w) floats; *y malloc'd. */
+static enco_status generate(enco_translator *t, const float *x, int h, int w, float **y)
+{
+    *y = malloc((size_t)t->cfg.model.output_nc * h * w * sizeof **y);
+    if (!*y)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    return enco_translator_run(t, x, h, w, *y);
+}
+
+/* One input: real_A, fake_B and real_B written (two-generator families:
+ * rec_A = G_B(fake_B), fake_A = G_B(real_B), rec_B = G_A(fake_A) too, each
+ * generator fed the other's float output as the reference's test does). */
 static int one(enco_translator *tr, test_job *j, size_t i)
 {
-    enco_image in = {0}, out = {0}, b = {0}, b_sized = {0};
+    enco_image img[LABELS] = {{0}}, raw = {0};
     char *path[LABELS] = {0};
+    float *x = NULL, *fake_b = NULL, *rec_a = NULL, *xb = NULL, *fake_a = NULL, *rec_b = NULL;
     const char *name = j->names.item[i];
-    enco_status st = enco_translate_file(tr, j->a.item[i], &in, &out);
-    for (int k = 0; st == ENCO_OK && k < (j->b.n ? LABELS : REAL_B); k++)
-        if (!(path[k] = join(j->dir[k], name)))
+    const int cin = tr->cfg.model.input_nc, cout = tr->cfg.model.output_nc;
+    enco_status st = enco_image_load(j->a.item[i], cin, &raw);
+    if (st == ENCO_OK)
+        st = enco_translate_prepare(&raw, &img[REAL_A]);
+    enco_image_free(&raw);
+    const int h = img[REAL_A].h, w = img[REAL_A].w;
+    for (int k = 0; st == ENCO_OK && k < LABELS; k++)
+        if (label_used(j, k) && !(path[k] = join(j->dir[k], name)))
             st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of memory");
-    if (st == ENCO_OK)
-        st = enco_image_save_png(path[REAL_A], &in);
-    if (st == ENCO_OK)
-        st = enco_image_save_png(path[FAKE_B], &out);
-    if (st == ENCO_OK && j->b.n) {
-        st = enco_image_load(j->b.item[i % j->b.n], tr->cfg.model.output_nc, &b);
-        if (st == ENCO_OK)
-            st = enco_translate_prepare(&b, &b_sized);
-        if (st == ENCO_OK)
-            st = enco_image_save_png(path[REAL_B], &b_sized);
+    if (st == ENCO_OK && !(x = malloc((size_t)cin * h * w * sizeof *x)))
+        st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    if (st == ENCO_OK) {
+        enco_image_to_tensor(&img[REAL_A], x);
+        st = generate(tr, x, h, w, &fake_b);
     }
-    for (int k = 0; k < LABELS; k++)
+    if (st == ENCO_OK)
+        st = enco_image_from_tensor(&img[FAKE_B], fake_b, cout, h, w);
+    if (st == ENCO_OK && j->trb)
+        st = generate(j->trb, fake_b, h, w, &rec_a);
+    if (st == ENCO_OK && j->trb)
+        st = enco_image_from_tensor(&img[REC_A], rec_a, cin, h, w);
+    if (st == ENCO_OK && j->b.n) {
+        st = enco_image_load(j->b.item[i % j->b.n], cout, &raw);
+        if (st == ENCO_OK)
+            st = enco_translate_prepare(&raw, &img[REAL_B]);
+        enco_image_free(&raw);
+        const int hb = img[REAL_B].h, wb = img[REAL_B].w;
+        if (st == ENCO_OK && j->trb && !(xb = malloc((size_t)cout * hb * wb * sizeof *xb)))
+            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        if (st == ENCO_OK && j->trb) {
+            enco_image_to_tensor(&img[REAL_B], xb);
+            st = generate(j->trb, xb, hb, wb, &fake_a);
+        }
+        if (st == ENCO_OK && j->trb)
+            st = enco_image_from_tensor(&img[FAKE_A], fake_a, cin, hb, wb);
+        if (st == ENCO_OK && j->trb)
+            st = generate(tr, fake_a, hb, wb, &rec_b);
+        if (st == ENCO_OK && j->trb)
+            st = enco_image_from_tensor(&img[REC_B], rec_b, cout, hb, wb);
+    }
+    for (int k = 0; st == ENCO_OK && k < LABELS; k++)
+        if (path[k])
+            st = enco_image_save_png(path[k], &img[k]);
+    for (int k = 0; k < LABELS; k++) {
         free(path[k]);
-    enco_image_free(&in);
-    enco_image_free(&out);
-    enco_image_free(&b);
-    enco_image_free(&b_sized);
+        enco_image_free(&img[k]);
+    }
+    free(x);
+    free(fake_b);
+    free(rec_a);
+    free(xb);
+    free(fake_a);
+    free(rec_b);
     return st == ENCO_OK ? 0 : cli_fail("test", st);
 }
 
@@ -397,7 +472,7 @@ static int run_job(enco_translator *tr, test_job *j, const char *title)
         qsort(keep.item, keep.n, sizeof *keep.item, cmp_str);
     long stale = 0;
     for (int k = 0; k < LABELS; k++) {
-        long r = remove_stale(j->dir[k], k == REAL_B && !j->b.n ? &(list){0} : &keep);
+        long r = remove_stale(j->dir[k], label_used(j, k) ? &keep : &(list){0});
         if (r < 0) {
             list_free(&keep);
             fprintf(stderr, "enco-cl test: %s is incomplete (no index.html)\n", j->web);
@@ -406,15 +481,21 @@ static int run_job(enco_translator *tr, test_job *j, const char *title)
         stale += r;
     }
     list_free(&keep);
-    if (!j->b.n)
-        rmdir(j->dir[REAL_B]); /* an earlier run's, now empty; kept if it holds other files */
+    for (int k = 0; k < LABELS; k++)
+        if (!label_used(j, k))
+            rmdir(j->dir[k]); /* an earlier run's, now empty; kept if it holds other files */
     if (stale)
         fprintf(stderr, "enco-cl test: removed %ld image%s of an earlier run from %s/images\n",
                 stale, stale == 1 ? "" : "s", j->web);
-    if (write_index(j->web, title, &j->names, j->b.n ? LABELS : REAL_B) != 0)
+    int order[LABELS], nl = labels_of(j, order);
+    if (write_index(j->web, title, &j->names, order, nl) != 0)
         return 1;
+    char what[128] = "";
+    for (int k = 0; k < nl; k++)
+        snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", k ? ", " : "",
+                 label[order[k]]);
     fprintf(stderr, "enco-cl test: %zu image%s (%s) and index.html written to %s\n", n,
-            n == 1 ? "" : "s", j->b.n ? "real_A, fake_B, real_B" : "real_A, fake_B", j->web);
+            n == 1 ? "" : "s", what, j->web);
     return 0;
 }
 
@@ -649,11 +730,15 @@ int cmd_test(int argc, char **argv)
         st = enco_ctx_create(&ctx, &o);
         if (st == ENCO_OK)
             st = enco_translator_open(ctx, ckpt, config ? &cfg : NULL, &tr);
+        const enco_family *fam = st == ENCO_OK ? enco_family_find(tr->cfg.model.family) : NULL;
+        if (st == ENCO_OK && fam && fam->two_way)
+            st = enco_translator_open_direction(ctx, ckpt, config ? &cfg : NULL, 1, &j.trb);
         if (st != ENCO_OK)
             rc = cli_fail("test", st);
     }
-    for (int k = 0; !rc && k < (j.b.n ? LABELS : REAL_B); k++)
-        rc = make_dirs(j.dir[k]);
+    for (int k = 0; !rc && k < LABELS; k++)
+        if (label_used(&j, k))
+            rc = make_dirs(j.dir[k]);
     if (!rc) {
         char title[1024];
         snprintf(title, sizeof title, "Experiment = %s, Phase = %s, Epoch = %s", name, phase,
@@ -662,6 +747,7 @@ int cmd_test(int argc, char **argv)
         rc = run_job(tr, &j, title);
     }
     enco_translator_close(tr);
+    enco_translator_close(j.trb);
     enco_ctx_free(ctx);
     list_free(&j.a);
     list_free(&j.b);
