@@ -45,7 +45,7 @@ DEFAULTS = {
     },
 }
 
-FAMILIES = ("enco", "cut", "fastcut")
+FAMILIES = ("enco", "cut", "fastcut", "cyclegan", "dclgan")
 
 # CUT and FastCUT: each family reads its own group (same keys); G/D options stay in `model`,
 # Adam (beta1, beta2, eps), init_gain and seed in `train`. Defaults: MODELS.md sections 1-2.
@@ -63,6 +63,30 @@ _NCE_COMMON = {
 }
 DEFAULTS["cut"] = dict(_NCE_COMMON)
 DEFAULTS["fastcut"] = dict(_NCE_COMMON, lambda_NCE=10.0, nce_idt=False, nce_flip_equivariance=True)
+# CycleGAN and DCLGAN (MODELS.md 3-4): own groups; G/D sizes from `model` (CycleGAN ignores
+# model.no_antialias*: its nets follow `nets`, "gpu" = strided down + blur up G, strided D, the
+# reference's GPU behaviour; "cpu" = the antialiased nets), Adam beta1/eps, init_gain and seed in `train`.
+DEFAULTS["cyclegan"] = {
+    "lambda_A": 10.0,
+    "lambda_B": 10.0,
+    "lambda_identity": 0.5,
+    "pool_size": 50,
+    "lr": 0.0002,
+    "nets": "gpu",
+}
+DEFAULTS["dclgan"] = {
+    "lambda_GAN": 1.0,
+    "lambda_NCE": 2.0,
+    "lambda_IDT": 1.0,
+    "nce_idt": True,
+    "nce_layers": [4, 8, 12, 16],
+    "nce_T": 0.07,
+    "num_patches": 256,
+    "netF_nc": 256,
+    "lr": 0.0002,
+    "lr_F": 0.001,
+    "beta1_F": 0.9,
+}
 MODEL_GD_KEYS = ("input_nc", "output_nc", "ngf", "n_blocks", "ndf", "n_layers_D", "no_antialias",
                  "no_antialias_up", "family")
 TRAIN_COMMON_KEYS = ("beta1", "beta2", "eps", "init_gain", "seed")
@@ -223,10 +247,62 @@ def load(path=None, text=None):
         raise ConfigError("train.dag_order must be \"ascending\" or \"descending\"")
     m["family"] = str(m["family"]).lower()
     if m["family"] not in FAMILIES:
-        raise ConfigError("model.family must be \"enco\", \"cut\" or \"fastcut\", not %r" % m["family"])
+        raise ConfigError("model.family must be \"enco\", \"cut\", \"fastcut\", \"cyclegan\" or \"dclgan\", "
+                          "not %r" % m["family"])
     for fam in ("cut", "fastcut"):
         _check_nce_section(fam, cfg[fam])
+    _check_cyclegan(cfg["cyclegan"])
+    _check_dclgan(cfg["dclgan"])
     return cfg
+
+
+def _number(name, s, key, lo=0.0):
+    if isinstance(s[key], (bool, str, list, dict)):
+        raise ConfigError("%s.%s must be a number" % (name, key))
+    s[key] = float(s[key])
+    if not s[key] >= lo:
+        raise ConfigError("%s.%s must be >= %g" % (name, key, lo))
+
+
+def _integer(name, s, key, lo):
+    if isinstance(s[key], (bool, str, list, dict, float)):
+        raise ConfigError("%s.%s must be an integer" % (name, key))
+    s[key] = int(s[key])
+    if s[key] < lo:
+        raise ConfigError("%s.%s must be >= %d" % (name, key, lo))
+
+
+def _check_cyclegan(s):
+    for key in ("lambda_A", "lambda_B", "lambda_identity", "lr"):
+        _number("cyclegan", s, key)
+    _integer("cyclegan", s, "pool_size", 0)
+    if not isinstance(s["nets"], str) or s["nets"].lower() not in ("gpu", "cpu"):
+        raise ConfigError("cyclegan.nets must be \"gpu\" or \"cpu\", not %r" % (s["nets"],))
+    s["nets"] = s["nets"].lower()
+
+
+def _check_dclgan(s):
+    for key in ("lambda_GAN", "lambda_NCE", "lambda_IDT", "lr", "lr_F", "beta1_F"):
+        _number("dclgan", s, key)
+    if not s["beta1_F"] < 1:
+        raise ConfigError("dclgan.beta1_F must be in [0, 1)")
+    for key in ("num_patches", "netF_nc"):
+        _integer("dclgan", s, key, 1)
+    if not isinstance(s["nce_idt"], bool):
+        raise ConfigError("dclgan.nce_idt must be true or false")
+    _number("dclgan", s, "nce_T")
+    if not s["nce_T"] > 0:
+        raise ConfigError("dclgan.nce_T must be > 0")
+    _check_layers("dclgan", s["nce_layers"])
+
+
+def _check_layers(name, layers):
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                            for x in layers):
+        raise ConfigError("%s.nce_layers must be a non-empty list of integers" % name)
+    if any(x < 0 for x in layers) or any(b <= a for a, b in zip(layers, layers[1:])):
+        raise ConfigError("%s.nce_layers must be >= 0 and strictly increasing (the reference returns "
+                          "features in module order)" % name)
 
 
 def _check_nce_section(name, s):
@@ -257,14 +333,14 @@ def _check_nce_section(name, s):
 
 
 def family_section(cfg):
-    """The option group of the configured family (cut/fastcut), None for enco."""
+    """The option group of the configured family (cut/fastcut/cyclegan/dclgan), None for enco."""
     fam = cfg["model"]["family"]
     return None if fam == "enco" else cfg[fam]
 
 
 def dump(cfg):
     """Write the groups a family reads back in libconfig syntax (EnCo: model, train; CUT/FastCUT:
-    model G/D keys and family, train Adam/init/seed keys, then the family's group)."""
+    model G/D keys and family, train Adam/init/seed keys, then the family's group; CycleGAN and DCLGAN the same)."""
     def fmt(v):
         if isinstance(v, bool):
             return "true" if v else "false"

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """One EnCo training iteration (spec section 6) in PyTorch, for parity tests of enco-cl.
-With model.family = "cut" or "fastcut" in the config the iteration is CUT's / FastCUT's (cut_step.py).
+With model.family = "cut" or "fastcut" in the config the iteration is CUT's / FastCUT's (cut_step.py);
+"cyclegan" and "dclgan" run cyclegan_step.py / dclgan_step.py.
 
     python3 tools/reference/enco_step.py --config CFG --state IN.safetensors --out OUT.safetensors
 
@@ -29,11 +30,12 @@ torch.backends.mkldnn.enabled = False
 
 # ----------------------------------------------------------------------------- state I/O
 
-def load_weights(nets, state, strict=True):
-    """Copy netG.*/netD.*/netF.* tensors of `state` into `nets`. Returns the missing names."""
+def load_weights(nets, state, strict=True, names=NETS):
+    """Copy the <net>.* tensors of `state` (net in `names`: netG/netD/netF; CycleGAN and DCLGAN
+    pass theirs) into `nets`. Returns the missing names."""
     own = nets.state_dict()
     missing = [k for k in own if k not in state]
-    extra = [k for k in state if k.split(".", 1)[0] in NETS and k not in own]
+    extra = [k for k in state if k.split(".", 1)[0] in names and k not in own]
     if extra:
         raise KeyError("state has weights the model does not: %s" % ", ".join(extra[:10]))
     if missing and strict:
@@ -348,13 +350,20 @@ def main(argv=None):
     if size:
         size = [size[0], cfg["model"]["input_nc"], size[1], size[2]]
     runner, loss_names = run, ("D", "G_GAN", "EnCo", "idt", "G")
-    if cfg["model"]["family"] != "enco":  # CUT / FastCUT: cut_step.py
+    fam = cfg["model"]["family"]
+    if fam in ("cut", "fastcut"):  # CUT / FastCUT: cut_step.py
         import cut_step
         runner, loss_names = cut_step.run, ("D", "G_GAN", "NCE", "NCE_Y", "G")
+    elif fam == "cyclegan":
+        import cyclegan_step
+        runner, loss_names = cyclegan_step.run, cyclegan_step.LOSSES
+    elif fam == "dclgan":
+        import dclgan_step
+        runner, loss_names = dclgan_step.run, dclgan_step.LOSSES
     out, nets = runner(cfg, state, init=args.init or not args.state, size=size, save_adam=args.save_adam,
                        dtype=torch.float64 if args.float64 else torch.float32)
     if args.params:
-        for n in NETS:
+        for n in getattr(nets, "NET_NAMES", NETS):
             print("%s parameters: %d" % (n, count_params(getattr(nets, n))))
     st.save_torch(args.out, out, metadata={"producer": "tools/reference/enco_step.py",
                                            "torch": torch.__version__, "scalars": "shape ()"})

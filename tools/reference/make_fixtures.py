@@ -23,6 +23,7 @@ import torch.nn.functional as Fn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cut_model  # noqa: E402
 import cut_step  # noqa: E402
+import cyclegan_step  # noqa: E402
 import enco_config  # noqa: E402
 import enco_step  # noqa: E402
 import safetensors_io as st  # noqa: E402
@@ -77,6 +78,30 @@ CUT_TRAJ = ("traj3_cut", 1, 48, {"ngf": 8, "ndf": 4, "n_blocks": 2}, "cut",
             dict(CUT2, nce_flip_equivariance=True), [1, 0, 1], 3100,
             "CUT with identity NCE and nce_flip_equivariance on, 3 iterations (flips 1, 0, 1), own inputs and "
             "ids each, Adam state carried")
+
+# CycleGAN (MODELS.md 3; ngf=ndf=4, 2 blocks). name, N, H(=W) or (H, W), model overrides, cyclegan-section
+# overrides, pools, seed, description. pools: per iteration {"A"/"B": (stored before, [u...], [id...])}
+# with `stored` the number of images in the pool at the start (only iteration 0's is used: later ones
+# follow from the run); u/id are the draws of each batch image (used only where the pool is full).
+SMALL_GD = {"ngf": 4, "ndf": 4, "n_blocks": 2}
+CG_FIXTURES = [
+    ("cyclegan_b1", 1, 32, dict(SMALL_GD), {"nets": "gpu"},
+     [{"A": (0, [0.9], [7]), "B": (0, [0.9], [3])}], 4000,
+     "CycleGAN, batch 1, nets gpu (strided down, blur up, strided D), identity on, pools empty (pool_size 50)"),
+    ("cyclegan_b2_pool", 2, (48, 32), dict(SMALL_GD, n_layers_D=2), {"nets": "gpu", "pool_size": 3},
+     [{"B": (3, [0.8, 0.3], [1, 0]), "A": (2, [0.1, 0.7], [0, 2])}], 4001,
+     "CycleGAN, batch 2, H=48 W=32, n_layers_D 2, pool_size 3: fake_B pool full (image 0 swapped with slot 1, image 1 "
+     "returned as is), fake_A pool 2 of 3 (image 0 stored in slot 2, image 1 swapped with slot 2)"),
+    ("cyclegan_cpu_noidt", 1, 32, dict(SMALL_GD, n_layers_D=2), {"nets": "cpu", "lambda_identity": 0.0,
+                                                                  "pool_size": 0},
+     [{}], 4002,
+     "CycleGAN, nets cpu (antialiased G and D), n_layers_D 2, identity off, pool_size 0 (D sees the fakes)"),
+]
+CG_TRAJ = ("traj3_cyclegan", 1, 32, dict(SMALL_GD, n_layers_D=2), {"nets": "gpu", "pool_size": 2},
+           [{"A": (0, [0.6], [1]), "B": (0, [0.4], [0])}, {"A": (0, [0.2], [0]), "B": (0, [0.7], [1])},
+            {"A": (0, [0.3], [1]), "B": (0, [0.8], [0])}], 4100,
+           "CycleGAN, n_layers_D 2, 3 iterations, pool_size 2: both pools fill in iterations 0-1; iteration 2 swaps the "
+           "fake_B pool's slot 0 (u 0.8) and returns fake_A as is (u 0.3); Adam carried")
 
 
 def make_cfg(model_over, train_over, seed):
@@ -222,11 +247,11 @@ def cut_draws(cfg, nets, n, h, w, flipped, gen):
     return res
 
 
-def f32_spread(cfg, state, out, nets, traj):
+def f32_spread(cfg, state, out, nets, traj, runner=cut_step.run, zero_biases=cut_model.in_preceded_biases):
     """Largest float32 vs float64 difference relative to the tensor's max over the gradients
     (trajectory: the final Adam first moments), IN-preceded conv biases excluded (true value 0)."""
-    o64, _ = cut_step.run(cfg, state, save_adam=traj, dtype=torch.float64)
-    skip = {("adam_m." if traj else "grad.") + k for k in cut_model.in_preceded_biases(nets)}
+    o64, _ = runner(cfg, state, save_adam=traj, dtype=torch.float64)
+    skip = {("adam_m." if traj else "grad.") + k for k in zero_biases(nets)}
     pre = "adam_m." if traj else "grad."
     return max(((o64[k] - v.double()).abs().max() / o64[k].abs().max().clamp_min(1e-30)).item()
                for k, v in out.items() if k.startswith(pre) and k not in skip)
@@ -268,12 +293,50 @@ def make_cut(name, n, hw, mo, family, so, flips, seed, desc, outdir, traj=False)
     raise RuntimeError("%s: no healthy seed found" % name)
 
 
+def make_cyclegan(name, n, hw, mo, so, pools, seed, desc, outdir, traj=False):
+    h, w = hw if isinstance(hw, tuple) else (hw, hw)
+    for attempt in range(20):
+        sd = seed + 100 * attempt
+        cfg = make_cut_cfg(mo, "cyclegan", so, sd)
+        gen = torch.Generator().manual_seed(sd)
+        nets = cyclegan_step.CycleGANNets(cfg)
+        nets.init(sd, cfg["train"]["init_gain"])
+        c = cfg["model"]["input_nc"]
+        state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+        for dom in ("A", "B"):  # the pool contents before iteration 0: fake-like images (small, smooth)
+            k = pools[0].get(dom, (0,))[0]
+            if k:
+                state["pool." + dom] = (0.1 * synthetic_images(k, c, h, w, gen)).contiguous()
+        for i, pl in enumerate(pools):
+            pre = "iter%d." % i if traj else ""
+            state[pre + "real_A"] = synthetic_images(n, c, h, w, gen)
+            state[pre + "real_B"] = synthetic_images(n, c, h, w, gen)
+            for dom, (_, u, ids) in pl.items():
+                state[pre + "pool_u." + dom] = torch.tensor(u, dtype=torch.float32)
+                state[pre + "pool_id." + dom] = torch.tensor(ids, dtype=torch.int64)
+        out, _ = cyclegan_step.run(cfg, state, save_adam=traj)
+        out.pop("time_s", None)
+        if traj:
+            out = {k: v for k, v in out.items() if not k.endswith((".fake_B", ".fake_A"))}
+        if not healthy(out):
+            print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
+            continue
+        spread = f32_spread(cfg, state, out, nets, traj, cyclegan_step.run, cyclegan_step.in_preceded_biases)
+        if spread > (1e-2 if traj else 1e-4):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max off float64), trying another"
+                  % (name, sd, spread))
+            continue
+        write(outdir, name, cfg, state, out, desc, loss_names=cyclegan_step.LOSSES)
+        return
+    raise RuntimeError("%s: no healthy seed found" % name)
+
+
 def write(outdir, name, cfg, state, out, desc, loss_names=("D", "G_GAN", "EnCo", "idt", "G")):
     text = enco_config.dump(cfg)
     with open(os.path.join(outdir, name + ".cfg"), "w") as f:
         f.write("# fixture %s: %s\n# written by tools/reference/make_fixtures.py\n" % (name, desc) + text)
     tensors = {}
-    inputs_first = sorted(state, key=lambda k: (k.split(".", 1)[0] in enco_step.NETS, k))
+    inputs_first = sorted(state, key=lambda k: (k.split(".", 1)[0].startswith(enco_step.NETS), k))
     for k in inputs_first:
         tensors["in." + k] = state[k]
     for k, v in out.items():
@@ -307,6 +370,9 @@ def main():
     for (name, n, hw, mo, fam, so, flips, seed, desc) in CUT_FIXTURES + [CUT_TRAJ]:
         if not args.only or name in args.only:
             make_cut(name, n, hw, mo, fam, so, flips, seed, desc, args.outdir, traj=name.startswith("traj"))
+    for (name, n, hw, mo, so, pools, seed, desc) in CG_FIXTURES + [CG_TRAJ]:
+        if not args.only or name in args.only:
+            make_cyclegan(name, n, hw, mo, so, pools, seed, desc, args.outdir, traj=name.startswith("traj"))
 
 
 if __name__ == "__main__":
