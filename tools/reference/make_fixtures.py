@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cut_model  # noqa: E402
 import cut_step  # noqa: E402
 import cyclegan_step  # noqa: E402
+import dclgan_step  # noqa: E402
 import enco_config  # noqa: E402
 import enco_step  # noqa: E402
 import safetensors_io as st  # noqa: E402
@@ -102,6 +103,18 @@ CG_TRAJ = ("traj3_cyclegan", 1, 32, dict(SMALL_GD, n_layers_D=2), {"nets": "gpu"
             {"A": (0, [0.3], [1]), "B": (0, [0.8], [0])}], 4100,
            "CycleGAN, n_layers_D 2, 3 iterations, pool_size 2: both pools fill in iterations 0-1; iteration 2 swaps the "
            "fake_B pool's slot 0 (u 0.8) and returns fake_A as is (u 0.3); Adam carried")
+
+# DCLGAN (MODELS.md 4; ngf=ndf=4, 2 blocks, so nce_layers 4, 8, 12, 13: conv, conv, resblock 1, resblock 2;
+# heads netF_nc 32, K 64). name, N, H(=W) or (H, W), model overrides, dclgan overrides, iterations, seed, description
+DCL2 = {"nce_layers": [4, 8, 12, 13], "netF_nc": 32, "num_patches": 64}
+DCL_FIXTURES = [
+    ("dclgan_b1", 1, 32, dict(SMALL_GD), dict(DCL2), 1, 5000,
+     "DCLGAN, batch 1, 32x32, nce_layers 4,8,12,13, K 64 (all 64 positions of the 8x8 maps), identity on"),
+    ("dclgan_b2", 2, (48, 32), dict(SMALL_GD, n_layers_D=2), dict(DCL2), 1, 5001,
+     "DCLGAN, batch 2 (negatives from both images: 128 rows per layer), H=48 W=32, n_layers_D 2"),
+]
+DCL_TRAJ = ("traj3_dclgan", 1, 32, dict(SMALL_GD, n_layers_D=2), dict(DCL2), 3, 5100,
+            "DCLGAN, n_layers_D 2, 3 iterations, own inputs and ids each, Adam (G, D, F) carried")
 
 
 def make_cfg(model_over, train_over, seed):
@@ -331,6 +344,54 @@ def make_cyclegan(name, n, hw, mo, so, pools, seed, desc, outdir, traj=False):
     raise RuntimeError("%s: no healthy seed found" % name)
 
 
+def dcl_draws(cfg, nets, n, h, w, gen):
+    """patch_ids.<l> (NCE1, drawn by F1's key call) then patch_ids_2.<l> (NCE2, F2's key call): one
+    permutation per layer, its first K entries repeated for the N images."""
+    s = cfg["dclgan"]
+    with torch.no_grad():
+        feats = cut_model.encode(nets.netG_A, torch.zeros(1, cfg["model"]["input_nc"], h, w), nets.nce_layers)
+    res = {}
+    for name in ("patch_ids", "patch_ids_2"):
+        for l, f in enumerate(feats):
+            hw = f.shape[2] * f.shape[3]
+            row = torch.randperm(hw, generator=gen)[:min(s["num_patches"], hw)]
+            res["%s.%d" % (name, l)] = row[None].expand(n, row.numel()).contiguous()
+    return res
+
+
+def make_dclgan(name, n, hw, mo, so, iters, seed, desc, outdir, traj=False):
+    h, w = hw if isinstance(hw, tuple) else (hw, hw)
+    for attempt in range(20):
+        sd = seed + 100 * attempt
+        cfg = make_cut_cfg(mo, "dclgan", so, sd)
+        gen = torch.Generator().manual_seed(sd)
+        nets = dclgan_step.DCLNets(cfg)
+        nets.init(sd, cfg["train"]["init_gain"])
+        c = cfg["model"]["input_nc"]
+        state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+        for i in range(iters):
+            pre = "iter%d." % i if traj else ""
+            state[pre + "real_A"] = synthetic_images(n, c, h, w, gen)
+            state[pre + "real_B"] = synthetic_images(n, c, h, w, gen)
+            for k, v in dcl_draws(cfg, nets, n, h, w, gen).items():
+                state[pre + k] = v
+        out, _ = dclgan_step.run(cfg, state, save_adam=traj)
+        out.pop("time_s", None)
+        if traj:
+            out = {k: v for k, v in out.items() if not k.endswith((".fake_B", ".fake_A"))}
+        if not healthy(out):
+            print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
+            continue
+        spread = f32_spread(cfg, state, out, nets, traj, dclgan_step.run, cyclegan_step.in_preceded_biases)
+        if spread > (1e-2 if traj else 1e-4):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max off float64), trying another"
+                  % (name, sd, spread))
+            continue
+        write(outdir, name, cfg, state, out, desc, loss_names=dclgan_step.LOSSES)
+        return
+    raise RuntimeError("%s: no healthy seed found" % name)
+
+
 def write(outdir, name, cfg, state, out, desc, loss_names=("D", "G_GAN", "EnCo", "idt", "G")):
     text = enco_config.dump(cfg)
     with open(os.path.join(outdir, name + ".cfg"), "w") as f:
@@ -373,6 +434,9 @@ def main():
     for (name, n, hw, mo, so, pools, seed, desc) in CG_FIXTURES + [CG_TRAJ]:
         if not args.only or name in args.only:
             make_cyclegan(name, n, hw, mo, so, pools, seed, desc, args.outdir, traj=name.startswith("traj"))
+    for (name, n, hw, mo, so, iters, seed, desc) in DCL_FIXTURES + [DCL_TRAJ]:
+        if not args.only or name in args.only:
+            make_dclgan(name, n, hw, mo, so, iters, seed, desc, args.outdir, traj=name.startswith("traj"))
 
 
 if __name__ == "__main__":
