@@ -270,6 +270,22 @@ def f32_spread(cfg, state, out, nets, traj, runner=cut_step.run, zero_biases=cut
                for k, v in out.items() if k.startswith(pre) and k not in skip)
 
 
+def two_gan_spread(cfg, state, out, nets, traj, runner, lr_of):
+    """CycleGAN / DCLGAN seed check: (gradient spread as f32_spread, largest float32 vs float64
+    difference of a weight's update / its lr, IN-preceded biases excluded). A gradient element at
+    rounding level flips its first Adam step (about lr sign(g)), so the update can be off by up to
+    2 lr although the gradient is right to 1e-6 of its max: such seeds are skipped as well."""
+    o64, _ = runner(cfg, state, save_adam=traj, dtype=torch.float64)
+    zb = cyclegan_step.in_preceded_biases(nets)
+    pre = "adam_m." if traj else "grad."
+    g = max(((o64[k] - v.double()).abs().max() / o64[k].abs().max().clamp_min(1e-30)).item()
+            for k, v in out.items() if k.startswith(pre) and k[len(pre):] not in zb)
+    u = max((((o64[k] - state[k[6:]].double()) - (v.double() - state[k[6:]].double())).abs().max() / lr_of(k[6:])).item()
+            for k, v in out.items() if k.startswith("after.") and k[6:] not in zb and v.is_floating_point()
+            and k[6:] in dict(nets.named_parameters()))
+    return g, u
+
+
 def make_cut(name, n, hw, mo, family, so, flips, seed, desc, outdir, traj=False):
     h, w = hw if isinstance(hw, tuple) else (hw, hw)
     for attempt in range(20):
@@ -334,10 +350,10 @@ def make_cyclegan(name, n, hw, mo, so, pools, seed, desc, outdir, traj=False):
         if not healthy(out):
             print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
             continue
-        spread = f32_spread(cfg, state, out, nets, traj, cyclegan_step.run, cyclegan_step.in_preceded_biases)
-        if spread > (1e-2 if traj else 1e-4):
-            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max off float64), trying another"
-                  % (name, sd, spread))
+        g, u = two_gan_spread(cfg, state, out, nets, traj, cyclegan_step.run, lambda k: cfg["cyclegan"]["lr"])
+        if g > (1e-2 if traj else 1e-4) or u > (0.05 if traj else 0.01):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max, an update %.1e lr off float64), "
+                  "trying another" % (name, sd, g, u))
             continue
         write(outdir, name, cfg, state, out, desc, loss_names=cyclegan_step.LOSSES)
         return
@@ -382,10 +398,11 @@ def make_dclgan(name, n, hw, mo, so, iters, seed, desc, outdir, traj=False):
         if not healthy(out):
             print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
             continue
-        spread = f32_spread(cfg, state, out, nets, traj, dclgan_step.run, cyclegan_step.in_preceded_biases)
-        if spread > (1e-2 if traj else 1e-4):
-            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max off float64), trying another"
-                  % (name, sd, spread))
+        lr_of = lambda k: cfg["dclgan"]["lr_F" if k.startswith("netF") else "lr"]  # noqa: E731
+        g, u = two_gan_spread(cfg, state, out, nets, traj, dclgan_step.run, lr_of)
+        if g > (1e-2 if traj else 1e-4) or u > (0.05 if traj else 0.01):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max, an update %.1e lr off float64), "
+                  "trying another" % (name, sd, g, u))
             continue
         write(outdir, name, cfg, state, out, desc, loss_names=dclgan_step.LOSSES)
         return
