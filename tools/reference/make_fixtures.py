@@ -12,6 +12,8 @@ The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs
 its final weights are out.after.* and its final Adam state out.adam_* (enco_step.py --save-adam).
 CUT / FastCUT fixtures (cut_*, fastcut_*, traj3_cut) carry in.patch_ids.<l>, in.patch_ids_Y.<l> and
 in.flipped explicitly; their .cfg has model.family and the family's group.
+CycleGAN / DCLGAN fixtures (cyclegan_*, traj3_cyclegan, dclgan_*, traj3_dclgan) carry the pool contents and
+draws / patch_ids.<l> and patch_ids_2.<l> explicitly (README "CycleGAN and DCLGAN").
 """
 import argparse
 import os
