@@ -66,8 +66,74 @@ def cut_invariants(cfg, inp, out, pre=""):
         check(("idt_B" in out) == bool(s["nce_idt"]), "idt_B present exactly when nce_idt")
 
 
+def pool_after(size, stored, fakes, u, ids):
+    """MODELS.md 3.3 from the stored images, the batch's fakes and the draws: the pool after a query."""
+    pool = list(stored)
+    for i, img in enumerate(fakes):
+        if len(pool) < size:
+            pool.append(img)
+        elif float(u[i]) > 0.5:
+            pool[int(ids[i])] = img
+    return pool
+
+
+def cyclegan_invariants(cfg, inp, out, pre=""):
+    s = cfg["cyclegan"]
+    L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
+    g = L["G_A"] + L["G_B"] + L["cycle_A"] + L["cycle_B"] + L["idt_A"] + L["idt_B"]
+    check(close(L["G"], g), pre + "loss.G = G_A + G_B + cycle_A + cycle_B + idt_A + idt_B")
+    if s["lambda_identity"] == 0:
+        check(L["idt_A"] == 0 and L["idt_B"] == 0 and pre + "idt_A" not in out, pre + "identity off: idt losses 0, no idt_*")
+    if not pre:  # single step: the losses from the stored images
+        ra, rb = inp["real_A"].double(), inp["real_B"].double()
+        l1 = lambda a, b: (a.double() - b).abs().mean().item()  # noqa: E731
+        check(close(L["cycle_A"], s["lambda_A"] * l1(out["rec_A"], ra), 1e-6) and
+              close(L["cycle_B"], s["lambda_B"] * l1(out["rec_B"], rb), 1e-6), "cycle_A/B = lambda * L1(rec, real)")
+        if s["lambda_identity"] > 0:
+            check(close(L["idt_A"], s["lambda_B"] * s["lambda_identity"] * l1(out["idt_A"], rb), 1e-6) and
+                  close(L["idt_B"], s["lambda_A"] * s["lambda_identity"] * l1(out["idt_B"], ra), 1e-6),
+                  "idt_A = lambda_B lambda_idt L1(G_A(real_B), real_B), idt_B likewise")
+    if s["pool_size"] == 0:
+        check(not any(k.startswith(pre + "pool") for k in out), pre + "pool_size 0: no pool outputs")
+        return
+    for dom in ("A", "B"):
+        ok = all(torch.equal(out[pre + k + dom], inp[pre + k + dom]) for k in ("pool_u.", "pool_id."))
+        check(ok, pre + "pool draws of %s used as given" % dom)
+    if not pre:
+        for dom, fake in (("A", "fake_A"), ("B", "fake_B")):
+            stored = list(inp["pool." + dom]) if "pool." + dom in inp else []
+            want = pool_after(s["pool_size"], stored, list(out[fake]), inp["pool_u." + dom], inp["pool_id." + dom])
+            check(torch.equal(torch.stack(want), out["pool." + dom]),
+                  "pool.%s after = the pool rule applied to pool.%s, %s and the draws (%d of %d slots)"
+                  % (dom, dom, fake, len(want), s["pool_size"]))
+
+
+def dclgan_invariants(cfg, inp, out, pre=""):
+    s = cfg["dclgan"]
+    L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
+    g = 0.5 * (L["G_A"] + L["G_B"]) + 0.5 * (L["NCE1"] + L["NCE2"]) + 0.5 * (L["idt_A"] + L["idt_B"])
+    check(close(L["G"], g), pre + "loss.G = 0.5 (G_A + G_B) + 0.5 (NCE1 + NCE2) + 0.5 (idt_A + idt_B)")
+    n = len(s["nce_layers"])
+    for name, ids in (("NCE1", "patch_ids"), ("NCE2", "patch_ids_2")):
+        want = s["lambda_NCE"] * sum(L["%s.%d" % (name, l)] for l in range(n)) / n
+        check(close(L[name], want), pre + "loss.%s = lambda_NCE * mean_l(loss.%s.<l>)" % (name, name))
+        ok = all(torch.equal(out[pre + "%s.%d" % (ids, l)], inp[pre + "%s.%d" % (ids, l)]) for l in range(n))
+        ok = ok and all(torch.equal(v, v[:1].expand_as(v)) for k, v in out.items() if k.startswith(pre + ids + "."))
+        check(ok, pre + "%s.<l> used as given, rows equal" % ids)
+    if not pre and s["nce_idt"]:
+        l1 = lambda a, b: (a.double() - b.double()).abs().mean().item()  # noqa: E731
+        check(close(L["idt_A"], s["lambda_IDT"] * l1(out["idt_A"], inp["real_B"]), 1e-6) and
+              close(L["idt_B"], s["lambda_IDT"] * l1(out["idt_B"], inp["real_A"]), 1e-6),
+              "idt_A = lambda_IDT L1(G_A(real_B), real_B), idt_B likewise")
+
+
 def invariants(cfg, inp, out, pre=""):
-    if cfg["model"]["family"] != "enco":
+    fam = cfg["model"]["family"]
+    if fam == "cyclegan":
+        return cyclegan_invariants(cfg, inp, out, pre)
+    if fam == "dclgan":
+        return dclgan_invariants(cfg, inp, out, pre)
+    if fam != "enco":
         return cut_invariants(cfg, inp, out, pre)
     t = cfg["train"]
     L = {k[len(pre) + 5:]: float(v) for k, v in out.items() if k.startswith(pre + "loss.")}
@@ -90,8 +156,13 @@ def invariants(cfg, inp, out, pre=""):
 
 def step_checks(cfg, inp, out):
     t = cfg["train"]
-    if cfg["model"]["family"] == "enco":
+    fam = cfg["model"]["family"]
+    if fam == "enco":
         lr = {"netG": t["lr_G"], "netD": t["lr_D"], "netF": t["lr_F"]}
+    elif fam in ("cyclegan", "dclgan"):
+        lr = {n: cfg[fam]["lr"] for n in ("netG_A", "netG_B", "netD_A", "netD_B")}
+        if fam == "dclgan":
+            lr.update(netF1=cfg[fam]["lr_F"], netF2=cfg[fam]["lr_F"])
     else:
         lr = dict.fromkeys(("netG", "netD", "netF"), cfg[cfg["model"]["family"]]["lr"])
     worst = 0.0

@@ -12,6 +12,8 @@ The trajectory fixture keeps per-iteration inputs under in.iter<t>.* and outputs
 its final weights are out.after.* and its final Adam state out.adam_* (enco_step.py --save-adam).
 CUT / FastCUT fixtures (cut_*, fastcut_*, traj3_cut) carry in.patch_ids.<l>, in.patch_ids_Y.<l> and
 in.flipped explicitly; their .cfg has model.family and the family's group.
+CycleGAN / DCLGAN fixtures (cyclegan_*, traj3_cyclegan, dclgan_*, traj3_dclgan) carry the pool contents and
+draws / patch_ids.<l> and patch_ids_2.<l> explicitly (README "CycleGAN and DCLGAN").
 """
 import argparse
 import os
@@ -24,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cut_model  # noqa: E402
 import cut_step  # noqa: E402
 import cyclegan_step  # noqa: E402
+import dclgan_step  # noqa: E402
 import enco_config  # noqa: E402
 import enco_step  # noqa: E402
 import safetensors_io as st  # noqa: E402
@@ -102,6 +105,18 @@ CG_TRAJ = ("traj3_cyclegan", 1, 32, dict(SMALL_GD, n_layers_D=2), {"nets": "gpu"
             {"A": (0, [0.3], [1]), "B": (0, [0.8], [0])}], 4100,
            "CycleGAN, n_layers_D 2, 3 iterations, pool_size 2: both pools fill in iterations 0-1; iteration 2 swaps the "
            "fake_B pool's slot 0 (u 0.8) and returns fake_A as is (u 0.3); Adam carried")
+
+# DCLGAN (MODELS.md 4; ngf=ndf=4, 2 blocks, so nce_layers 4, 8, 12, 13: conv, conv, resblock 1, resblock 2;
+# heads netF_nc 32, K 64). name, N, H(=W) or (H, W), model overrides, dclgan overrides, iterations, seed, description
+DCL2 = {"nce_layers": [4, 8, 12, 13], "netF_nc": 32, "num_patches": 64}
+DCL_FIXTURES = [
+    ("dclgan_b1", 1, 32, dict(SMALL_GD), dict(DCL2), 1, 5000,
+     "DCLGAN, batch 1, 32x32, nce_layers 4,8,12,13, K 64 (all 64 positions of the 8x8 maps), identity on"),
+    ("dclgan_b2", 2, (48, 32), dict(SMALL_GD, n_layers_D=2), dict(DCL2), 1, 5001,
+     "DCLGAN, batch 2 (negatives from both images: 128 rows per layer), H=48 W=32, n_layers_D 2"),
+]
+DCL_TRAJ = ("traj3_dclgan", 1, 32, dict(SMALL_GD, n_layers_D=2), dict(DCL2), 3, 5100,
+            "DCLGAN, n_layers_D 2, 3 iterations, own inputs and ids each, Adam (G, D, F) carried")
 
 
 def make_cfg(model_over, train_over, seed):
@@ -257,6 +272,22 @@ def f32_spread(cfg, state, out, nets, traj, runner=cut_step.run, zero_biases=cut
                for k, v in out.items() if k.startswith(pre) and k not in skip)
 
 
+def two_gan_spread(cfg, state, out, nets, traj, runner, lr_of):
+    """CycleGAN / DCLGAN seed check: (gradient spread as f32_spread, largest float32 vs float64
+    difference of a weight's update / its lr, IN-preceded biases excluded). A gradient element at
+    rounding level flips its first Adam step (about lr sign(g)), so the update can be off by up to
+    2 lr although the gradient is right to 1e-6 of its max: such seeds are skipped as well."""
+    o64, _ = runner(cfg, state, save_adam=traj, dtype=torch.float64)
+    zb = cyclegan_step.in_preceded_biases(nets)
+    pre = "adam_m." if traj else "grad."
+    g = max(((o64[k] - v.double()).abs().max() / o64[k].abs().max().clamp_min(1e-30)).item()
+            for k, v in out.items() if k.startswith(pre) and k[len(pre):] not in zb)
+    u = max((((o64[k] - state[k[6:]].double()) - (v.double() - state[k[6:]].double())).abs().max() / lr_of(k[6:])).item()
+            for k, v in out.items() if k.startswith("after.") and k[6:] not in zb and v.is_floating_point()
+            and k[6:] in dict(nets.named_parameters()))
+    return g, u
+
+
 def make_cut(name, n, hw, mo, family, so, flips, seed, desc, outdir, traj=False):
     h, w = hw if isinstance(hw, tuple) else (hw, hw)
     for attempt in range(20):
@@ -321,12 +352,61 @@ def make_cyclegan(name, n, hw, mo, so, pools, seed, desc, outdir, traj=False):
         if not healthy(out):
             print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
             continue
-        spread = f32_spread(cfg, state, out, nets, traj, cyclegan_step.run, cyclegan_step.in_preceded_biases)
-        if spread > (1e-2 if traj else 1e-4):
-            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max off float64), trying another"
-                  % (name, sd, spread))
+        g, u = two_gan_spread(cfg, state, out, nets, traj, cyclegan_step.run, lambda k: cfg["cyclegan"]["lr"])
+        if g > (1e-2 if traj else 1e-4) or u > (0.05 if traj else 0.01):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max, an update %.1e lr off float64), "
+                  "trying another" % (name, sd, g, u))
             continue
         write(outdir, name, cfg, state, out, desc, loss_names=cyclegan_step.LOSSES)
+        return
+    raise RuntimeError("%s: no healthy seed found" % name)
+
+
+def dcl_draws(cfg, nets, n, h, w, gen):
+    """patch_ids.<l> (NCE1, drawn by F1's key call) then patch_ids_2.<l> (NCE2, F2's key call): one
+    permutation per layer, its first K entries repeated for the N images."""
+    s = cfg["dclgan"]
+    with torch.no_grad():
+        feats = cut_model.encode(nets.netG_A, torch.zeros(1, cfg["model"]["input_nc"], h, w), nets.nce_layers)
+    res = {}
+    for name in ("patch_ids", "patch_ids_2"):
+        for l, f in enumerate(feats):
+            hw = f.shape[2] * f.shape[3]
+            row = torch.randperm(hw, generator=gen)[:min(s["num_patches"], hw)]
+            res["%s.%d" % (name, l)] = row[None].expand(n, row.numel()).contiguous()
+    return res
+
+
+def make_dclgan(name, n, hw, mo, so, iters, seed, desc, outdir, traj=False):
+    h, w = hw if isinstance(hw, tuple) else (hw, hw)
+    for attempt in range(20):
+        sd = seed + 100 * attempt
+        cfg = make_cut_cfg(mo, "dclgan", so, sd)
+        gen = torch.Generator().manual_seed(sd)
+        nets = dclgan_step.DCLNets(cfg)
+        nets.init(sd, cfg["train"]["init_gain"])
+        c = cfg["model"]["input_nc"]
+        state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
+        for i in range(iters):
+            pre = "iter%d." % i if traj else ""
+            state[pre + "real_A"] = synthetic_images(n, c, h, w, gen)
+            state[pre + "real_B"] = synthetic_images(n, c, h, w, gen)
+            for k, v in dcl_draws(cfg, nets, n, h, w, gen).items():
+                state[pre + k] = v
+        out, _ = dclgan_step.run(cfg, state, save_adam=traj)
+        out.pop("time_s", None)
+        if traj:
+            out = {k: v for k, v in out.items() if not k.endswith((".fake_B", ".fake_A"))}
+        if not healthy(out):
+            print("%s: seed %d gives a degenerate step, trying another" % (name, sd))
+            continue
+        lr_of = lambda k: cfg["dclgan"]["lr_F" if k.startswith("netF") else "lr"]  # noqa: E731
+        g, u = two_gan_spread(cfg, state, out, nets, traj, dclgan_step.run, lr_of)
+        if g > (1e-2 if traj else 1e-4) or u > (0.05 if traj else 0.01):
+            print("%s: seed %d is ill-conditioned in float32 (%.1e of a tensor's max, an update %.1e lr off float64), "
+                  "trying another" % (name, sd, g, u))
+            continue
+        write(outdir, name, cfg, state, out, desc, loss_names=dclgan_step.LOSSES)
         return
     raise RuntimeError("%s: no healthy seed found" % name)
 
@@ -373,6 +453,9 @@ def main():
     for (name, n, hw, mo, so, pools, seed, desc) in CG_FIXTURES + [CG_TRAJ]:
         if not args.only or name in args.only:
             make_cyclegan(name, n, hw, mo, so, pools, seed, desc, args.outdir, traj=name.startswith("traj"))
+    for (name, n, hw, mo, so, iters, seed, desc) in DCL_FIXTURES + [DCL_TRAJ]:
+        if not args.only or name in args.only:
+            make_dclgan(name, n, hw, mo, so, iters, seed, desc, args.outdir, traj=name.startswith("traj"))
 
 
 if __name__ == "__main__":

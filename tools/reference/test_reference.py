@@ -12,6 +12,9 @@
    two-generator names G_A, G_B, D_A, D_B, F1, F2 (CycleGAN, DCLGAN) with the converter's refusals
 7. CUT/FastCUT: parameter counts (F 560,384), netF names, encoder features, PatchNCE against a
    direct loop, family config sections and refusals, patch-id / flip draws and their refusals
+9. CycleGAN/DCLGAN: parameter counts (G 11,378,179, D 2,764,737 with nets gpu and cpu; DCLGAN F
+   493,568 each), state-dict names per net, the strided/antialiased layer sizes, ImagePool
+   semantics, pool draws and Adam-group refusals, config sections, cos PatchNCE against a loop
 8. probe of torch 1.13's InstanceNorm backward bug (channels_last grad_output, batch 1) and the
    CUT gather's contiguous gradient; float64 finite differences vs autograd of the twin's CUT NCE
    loss w.r.t. the input and G at resblock-output NCE layers (rel < 1e-6)
@@ -443,7 +446,7 @@ def test_cut_config_and_draws():
     ok = ok and back["fastcut"] == s and back["model"]["family"] == "fastcut" and "nce_layers" not in \
         enco_config.dump(c).split("fastcut =")[0]
     check(ok, "family config: defaults per family, the other section kept apart, dump round trip")
-    for bad in ('model = { family = "cyclegan"; };', 'cut = { nce_layers = [4, 0]; };',
+    for bad in ('model = { family = "sincut"; };', 'cut = { nce_layers = [4, 0]; };',
                 'cut = { nce_layers = []; };', 'cut = { nce_T = 0.0; };', 'cut = { num_patches = 0; };',
                 'cut = { nce_idt = 1; };', 'cut = { lr = "x"; };'):
         try:
@@ -552,8 +555,124 @@ def test_cut_fd():
               % (layers, n, ", flipped" if flipped else "", fd, ad, rel))
 
 
+def test_two_gan_nets():
+    import cyclegan_step
+    import dclgan_step
+    c = enco_config.load(text='model = { family = "cyclegan"; };')
+    for nets_kind in ("gpu", "cpu"):
+        c["cyclegan"]["nets"] = nets_kind
+        n = cyclegan_step.CycleGANNets(c)
+        counts = [count_params(getattr(n, k)) for k in n.NET_NAMES]
+        check(counts == [11378179, 11378179, 2764737, 2764737],
+              "CycleGAN nets %s: G_A, G_B, D_A, D_B parameters %s (spec: 11,378,179 / 2,764,737)" % (nets_kind, counts))
+        sd = n.state_dict()
+        if nets_kind == "gpu":
+            g = sorted(k[7:] for k in sd if k.startswith("netG_A."))
+            want = ["model.%d.%s" % (i, w) for i in (1, 4, 7, 20, 24, 28) for w in ("weight", "bias")]
+            want += ["model.%d.conv_block.%d.%s" % (i, j, w) for i in range(10, 19) for j in (1, 5) for w in ("weight", "bias")]
+            want += ["model.19.filt", "model.23.filt"]
+            dk = sorted(k[7:] for k in sd if k.startswith("netD_B."))
+            check(g == sorted(want) and tuple(sd["netG_B.model.4.weight"].shape) == (128, 64, 3, 3)
+                  and tuple(sd["netG_A.model.19.filt"].shape) == (256, 1, 4, 4)
+                  and dk == sorted("model.%d.%s" % (i, w) for i in (0, 2, 5, 8, 11) for w in ("weight", "bias")),
+                  "CycleGAN gpu state-dict names (MODELS.md 3.1 keys: G model.1/4/7/10..18/20/24/28 + filt 19, 23; "
+                  "D model.0/2/5/8/11)")
+            x = torch.zeros(1, 3, 256, 256)
+            with torch.no_grad():
+                _, f = n.netG_A(x, [4, 7, 19, 23, 28])
+                d = n.netD_A(x)
+            check([tuple(t.shape[1:]) for t in f] == [(128, 128, 128), (256, 64, 64), (256, 128, 128), (128, 256, 256),
+                                                       (3, 256, 256)] and tuple(d.shape) == (1, 1, 30, 30),
+                  "CycleGAN gpu layer sizes at 256: strided 4, 7; blur Upsample 19, 23; D output 30x30")
+    c = enco_config.load(text='model = { family = "dclgan"; };')
+    n = dclgan_step.DCLNets(c)
+    counts = [count_params(getattr(n, k)) for k in n.NET_NAMES]
+    fk = [(k, tuple(v.shape)) for k, v in n.state_dict().items() if k.startswith("netF2.")]
+    check(counts == [11378179, 11378179, 2764737, 2764737, 493568, 493568] and fk[:4] == [
+        ("netF2.mlp_0.0.weight", (256, 128)), ("netF2.mlp_0.0.bias", (256,)), ("netF2.mlp_0.2.weight", (256, 256)),
+        ("netF2.mlp_0.2.bias", (256,))] and len(fk) == 16,
+          "DCLGAN parameters %s (F1, F2 493,568 each), netF2.mlp_<l>.0/.2 names" % counts)
+
+
+def test_image_pool():
+    import cyclegan_step
+    P = cyclegan_step.ImagePool
+    imgs = [torch.full((3, 2, 2), float(i)) for i in range(5)]
+    batch = lambda *ix: torch.stack([imgs[i] for i in ix])  # noqa: E731
+    vals = lambda t: [int(x[0, 0, 0]) for x in t]  # noqa: E731
+    p0 = P(0)
+    check(p0.query(batch(1, 2), None, None) is not None and vals(p0.query(batch(1, 2), None, None)) == [1, 2]
+          and p0.tensor() is None, "pool_size 0 returns the input and stores nothing")
+    p = P(3, [imgs[0], imgs[1]])
+    r = p.query(batch(2, 3), torch.tensor([0.1, 0.7]), torch.tensor([0, 2]))
+    check(vals(r) == [2, 2] and vals(p.tensor()) == [0, 1, 3],
+          "batch order: image 0 fills the last slot and is returned; image 1 meets a full pool, u 0.7 > 0.5 swaps slot 2")
+    r = p.query(batch(4, 4), torch.tensor([0.5, 0.51]), torch.tensor([1, 0]))
+    check(vals(r) == [4, 0] and vals(p.tensor()) == [4, 1, 3], "u = 0.5 returns the image itself (u > 0.5 swaps)")
+    d = cyclegan_step.PoolDraws(3, {"pool_u.A": torch.tensor([0.2]), "pool_id.A": torch.tensor([3])}, None)
+    for given, what in (({"pool_u.A": torch.tensor([0.2]), "pool_id.A": torch.tensor([3])}, "slot 3 with pool_size 3"),
+                        ({"pool_u.A": torch.tensor([0.2])}, "u without id"),
+                        ({"pool_u.A": torch.tensor([0.2, 0.3]), "pool_id.A": torch.tensor([0, 1])}, "N = 2 draws for N = 1"),
+                        ({"pool_u.A": torch.tensor([1.5]), "pool_id.A": torch.tensor([0])}, "u outside [0, 1]"),
+                        ({"pool_u.A": torch.tensor([0.2]), "pool_id.A": torch.tensor([0], dtype=torch.int32)}, "I32 id")):
+        try:
+            cyclegan_step.PoolDraws(3, given, None).draws("A", 1)
+            check(False, "bad pool draw refused: %s" % what)
+        except (ValueError, KeyError):
+            check(True, "bad pool draw refused: %s" % what)
+    try:
+        P(2, [imgs[0]] * 3)
+        check(False, "a pool given more images than pool_size is refused")
+    except ValueError:
+        check(True, "a pool given more images than pool_size is refused")
+    del d
+
+
+def test_two_gan_config_and_adam():
+    import cyclegan_step
+    import dclgan_step
+    c = enco_config.load(text='model = { family = "DCLGAN"; }; dclgan = { nce_layers = [4, 8]; lr_F = 0.01; };')
+    ok = c["model"]["family"] == "dclgan" and c["dclgan"]["nce_layers"] == [4, 8] and c["dclgan"]["lr_F"] == 0.01
+    ok = ok and c["dclgan"]["beta1_F"] == 0.9 and c["cyclegan"]["pool_size"] == 50 and c["cyclegan"]["nets"] == "gpu"
+    back = enco_config.load(text=enco_config.dump(c))
+    check(ok and back["dclgan"] == c["dclgan"], "cyclegan/dclgan config defaults, dump round trip")
+    for bad in ('cyclegan = { nets = "tpu"; };', 'cyclegan = { pool_size = -1; };', 'cyclegan = { pool_size = 2.5; };',
+                'cyclegan = { lambda_A = "x"; };', 'dclgan = { beta1_F = 1.0; };', 'dclgan = { nce_layers = [8, 4]; };',
+                'dclgan = { nce_T = 0; };', 'dclgan = { nce_idt = 1; };'):
+        try:
+            enco_config.load(text=bad)
+            check(False, "config refused: %s" % bad)
+        except enco_config.ConfigError:
+            check(True, "config refused: %s" % bad)
+    c = enco_config.load(text='model = { family = "cyclegan"; ngf = 4; ndf = 4; n_blocks = 1; };')
+    n = cyclegan_step.CycleGANNets(c)
+    opts = cyclegan_step.make_group_optimizers(n, cyclegan_step.hparams(c))
+    st_ = {"adam_step.netG_A": torch.tensor(2), "adam_step.netG_B": torch.tensor(3)}
+    for given, what in ((st_, "adam_step.netG_A != adam_step.netG_B"), ({"adam_step.netD_A": torch.tensor(1)}, "D_B's missing")):
+        try:
+            cyclegan_step.load_adam_groups(n, opts, given)
+            check(False, "Adam group refused: %s" % what)
+        except (KeyError, ValueError):
+            check(True, "Adam group refused: %s" % what)
+    # cos PatchNCE against a direct loop (all rows of the batch are negatives, -10 on the diagonal)
+    g = torch.Generator().manual_seed(3)
+    q, k = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)
+    got = dclgan_step.patchnce_cos(q, k, 0.07)
+    want = []
+    for i in range(6):
+        cos = lambda a, b: float(a @ b / max(a.norm() * b.norm(), 1e-8))  # noqa: E731
+        logits = [cos(q[i], k[i])] + [(-10.0 if j == i else cos(q[i], k[j])) for j in range(6)]
+        logits = torch.tensor(logits, dtype=torch.float64) / 0.07
+        want.append(float(torch.logsumexp(logits, 0) - logits[0]))
+    check(torch.allclose(got, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-12),
+          "DCLGAN cos PatchNCE equals a direct loop (whole-batch negatives, -10 diagonal before /T)")
+
+
 def main():
     torch.set_num_threads(2)
+    test_two_gan_nets()
+    test_image_pool()
+    test_two_gan_config_and_adam()
     test_cut_nets()
     test_patchnce()
     test_cut_config_and_draws()

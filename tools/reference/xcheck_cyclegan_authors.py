@@ -74,12 +74,15 @@ def compare(name, torch, nn, model, nets, opts, inp, ref, iters, losses_seen, lr
         im = max((md(v, ref[k]), k) for k, v in extra_images.items())
         iexact = sum(torch.equal(v, ref[k]) for k, v in extra_images.items())
         gexact = sum(torch.equal(grads[k], ref["grad." + k]) for k in grads)
+        gdiff = sorted(k for k in grads if not torch.equal(grads[k], ref["grad." + k]))
         grel = max((md(grads[k], ref["grad." + k]) / max(ref["grad." + k].abs().max().item(), 1e-30), k)
                    for k in grads if k not in zb)
         print("  images (%s): %d/%d bit-identical, max abs diff %.2e; state-dict names equal: %s"
               % (", ".join(extra_images), iexact, len(extra_images), im[0], names_ok))
         print("  grads: %d/%d bit-identical; worst diff / tensor max (excl. %d IN-preceded biases) %.2e (%s)"
               % (gexact, len(grads), len(zb), grel[0], grel[1]))
+        if gdiff:
+            print("  grads not bit-identical: %s (IN-preceded: %s)" % (", ".join(gdiff), all(k in zb for k in gdiff)))
         w["image"], w["grad"] = im[0], grel[0]
     else:
         mv = []
