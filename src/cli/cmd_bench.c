@@ -43,7 +43,8 @@ static void help(void)
            "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
            "  --family NAME   model family --kernels records and --e2e trains: enco\n"
-           "                  (default), cut, fastcut, each with its default configuration\n"
+           "                  (default), cut, fastcut, cyclegan, each with its default\n"
+           "                  configuration\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
            "  --repeat N      timed launches per table row (default 5)\n"
@@ -184,7 +185,7 @@ static void print_e2e(const enco_bench_e2e *e)
         sum += e->phase_seconds[p];
     printf("  profiled: %.3f s/iter (a device sync per phase)\n", e->profiled_sec_per_iter);
     for (int p = 0; p < e->nphases; p++)
-        printf("    %-20s %8.3f s  %5.1f%%\n", e->phase_names[p],
+        printf("    %-34s %8.3f s  %5.1f%%\n", e->phase_names[p],
                e->phase_seconds[p], sum > 0 ? 100.0 * e->phase_seconds[p] / sum : 0.0);
 }
 
@@ -218,7 +219,7 @@ int cmd_bench(int argc, char **argv)
         case 'L': local_ceiling = 1; break;
         case 'f':
             if (!enco_family_find(optarg))
-                return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut", optarg);
+                return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut, cyclegan", optarg);
             family = optarg;
             ko.family = optarg;
             break;
