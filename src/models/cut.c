@@ -99,6 +99,7 @@ static enco_status plan(enco_trainer *t)
     ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, cs->gn, &t->dnet, &t->D, 2 * n));
     t->netdef[NET_G] = &t->gnet;
     t->netdef[NET_D] = &t->dnet;
+    t->loss_feature_net[NET_G] = 1;
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
 
@@ -107,6 +108,7 @@ static enco_status plan(enco_trainer *t)
     memcpy(t->loss_features, c->nce_layers, sizeof t->loss_features);
     t->npairs = cs->nl;
     t->has_draws_y = 1;
+    t->has_flip = 1;
     int cin[ENCO_MAX_PAIRS], max_rows = 1;
     size_t max_hw = 1;
     for (int l = 0; l < cs->nl; l++) {

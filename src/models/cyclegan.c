@@ -97,8 +97,10 @@ static enco_status plan(enco_trainer *t)
                          "cyclegan needs model.input_nc (%d) equal to model.output_nc (%d): each "
                          "generator reads the other's output",
                          cfg->model.input_nc, cfg->model.output_nc);
-    for (int i = 0; i < NET_COUNT; i++)
+    for (int i = 0; i < NET_COUNT; i++) {
         t->net_lr[i] = c->lr;
+        t->net_beta2[i] = 0.999; /* the reference's, whatever train.beta2 says */
+    }
     cs->idt = c->lambda_identity > 0;
     cs->gn = cs->idt ? 2 * n : n;
     cs->img = (size_t)cfg->model.input_nc * h * w;

@@ -72,6 +72,7 @@ static enco_status plan(enco_trainer *t)
     ENCO_TRY(enco_models_build(&mc, h, w, &t->gnet, &t->G, 2 * n, &t->dnet, &t->D, 2 * n));
     t->netdef[0] = &t->gnet;
     t->netdef[1] = &t->dnet;
+    t->loss_feature_net[0] = 1;
     t->ph = t->dnet.slots[t->dnet.cur].h;
     t->pw = t->dnet.slots[t->dnet.cur].w;
 

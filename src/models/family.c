@@ -7,7 +7,7 @@
 
 const enco_family *const enco_families[] = {&enco_family_enco, &enco_family_cut,
                                             &enco_family_fastcut, &enco_family_cyclegan,
-                                            NULL};
+                                            &enco_family_dclgan, NULL};
 
 const enco_family *enco_family_find(const char *name)
 {

@@ -75,6 +75,7 @@ extern const enco_family enco_family_enco;
 extern const enco_family enco_family_cut;
 extern const enco_family enco_family_fastcut;
 extern const enco_family enco_family_cyclegan;
+extern const enco_family enco_family_dclgan;
 
 /* The generator options of a family (model_config, or the model group's). */
 enco_model_config enco_family_generator_config(const enco_family *fam, const enco_config *cfg);

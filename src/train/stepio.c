@@ -104,14 +104,15 @@ static enco_status read_inputs(const enco_trainer *t, const enco_st_file *in, co
             }
         }
     }
+    const char *yname = t->draws_y_name ? t->draws_y_name : "patch_ids_Y";
     if (t->has_draws_y) { /* CUT's families: NCE_Y's ids and the flip draw */
         for (int p = 0; p < t->npairs; p++) {
-            snprintf(key, sizeof key, "%spatch_ids_Y.%d", prefix, p);
+            snprintf(key, sizeof key, "%s%s.%d", prefix, yname, p);
             ENCO_TRY(int_rows(in, key, t->n, t->k[p], &si->ids_y[p]));
             ov->patch_ids_Y[p] = si->ids_y[p];
         }
         snprintf(key, sizeof key, "%sflipped", prefix);
-        const enco_st_tensor *f = enco_st_find(in, key);
+        const enco_st_tensor *f = t->has_flip ? enco_st_find(in, key) : NULL;
         if (f) {
             int64_t v = 0;
             if (f->dtype == ENCO_DT_I64 && f->ndim == 0)
@@ -202,11 +203,12 @@ static enco_status write_iteration(enco_trainer *t, enco_st_file *out, const cha
         snprintf(key, sizeof key, "%spatch_ids.%d", pre, p);
         ENCO_TRY(write_ids(t, out, key, t->idx[p], t->k[p]));
         if (t->has_draws_y) {
-            snprintf(key, sizeof key, "%spatch_ids_Y.%d", pre, p);
+            snprintf(key, sizeof key, "%s%s.%d", pre,
+                     t->draws_y_name ? t->draws_y_name : "patch_ids_Y", p);
             ENCO_TRY(write_ids(t, out, key, t->idx_y[p], t->k[p]));
         }
     }
-    if (t->has_draws_y) {
+    if (t->has_flip) {
         int64_t f = t->flipped;
         snprintf(key, sizeof key, "%sflipped", pre);
         ENCO_TRY(enco_st_add(out, key, ENCO_DT_I64, 0, NULL, &f));

@@ -23,6 +23,10 @@ static enco_status plan(enco_trainer *t)
             return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "network name %s is too long", fam->nets[i]);
         enco_params_init(&t->nets[i], prefix);
     }
+    for (int i = 0; i < ENCO_MAX_NETS; i++) {
+        t->net_beta1[i] = t->cfg.train.beta1;
+        t->net_beta2[i] = t->cfg.train.beta2;
+    }
     ENCO_TRY(fam->plan(t));
     size_t img = (size_t)t->cfg.model.input_nc * t->h * t->w;
     ENCO_TRY(enco_buffer_alloc(t->ctx, 2 * (size_t)t->n * img * F4, &t->real));
@@ -144,8 +148,8 @@ static enco_status adam(enco_trainer *t, int net)
     if (!ps->n_params)
         return ENCO_OK;
     enco_adam_hparams hp = {.lr = t->net_lr[net] * t->lr_scale,
-                            .beta1 = t->cfg.train.beta1,
-                            .beta2 = t->cfg.train.beta2,
+                            .beta1 = t->net_beta1[net],
+                            .beta2 = t->net_beta2[net],
                             .eps = t->cfg.train.eps};
     ps->adam_step++;
     enco_ctx_trace_op(t->ctx, "adam", t->family->nets[net], enco_adam_cost(ps->n_params),

@@ -63,6 +63,12 @@ typedef struct enco_trainer {
     /* The sequential network each net's parameters belong to (NULL for the
      * heads): what verify and the tests read the layer structure from. */
     const enco_seqnet *netdef[ENCO_MAX_NETS];
+    /* Nets whose modules' outputs the contrastive loss reads (loss_features):
+     * their conv biases before an InstanceNorm get true gradients. */
+    int loss_feature_net[ENCO_MAX_NETS];
+    /* Adam's betas of each net's optimizer (train.beta1, train.beta2 unless
+     * the family says otherwise: DCLGAN's F). */
+    double net_beta1[ENCO_MAX_NETS], net_beta2[ENCO_MAX_NETS];
 
     /* Filled by families with one generator and one discriminator. */
     enco_seqnet gnet, dnet;
@@ -80,8 +86,10 @@ typedef struct enco_trainer {
     cl_mem idx[ENCO_MAX_PAIRS];
     cl_mem score[ENCO_MAX_PAIRS];
     int ranked_picks;        /* the picks depend on score (EnCo's DAG sampling) */
-    /* CUT's families: NCE_Y's indices (n, k[p]) and the flip draw. */
-    int has_draws_y;
+    /* CUT's families: NCE_Y's indices (n, k[p]) and the flip draw; DCLGAN:
+     * NCE2's indices, named draws_y_name ("patch_ids_2"; NULL: "patch_ids_Y"). */
+    int has_draws_y, has_flip;
+    const char *draws_y_name;
     cl_mem idx_y[ENCO_MAX_PAIRS];
     int flipped;
     /* The translation of the last iteration: fake_B (n images), then idt_B

@@ -322,7 +322,7 @@ static unsigned char *in_bias_mask(const enco_trainer *t, int k)
         const enco_layer *l = &net->layers[i];
         if ((l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT) && l->bias >= 0 &&
             net->layers[i + 1].kind == ENCO_L_INORM &&
-            !(net == &t->gnet && l->module >= 0 && enco_trainer_loss_feature(t, l->module))) {
+            !(t->loss_feature_net[k] && l->module >= 0 && enco_trainer_loss_feature(t, l->module))) {
             const enco_param *p = &ps->list[l->bias];
             memset(m + p->offset, 1, p->numel);
         }
