@@ -59,7 +59,7 @@ grep -q '"compared": [1-9][0-9]*, "differ": [0-9]*, "unexplained": 0' "$tmp/cros
 
 # The other families of the paper's comparison: the same device twice bit
 # for bit, and Oclgrind against PoCL within the tolerances.
-for fam in cut fastcut cyclegan; do
+for fam in cut fastcut cyclegan dclgan; do
     "$bin" verify --devices pthread,pthread --steps 3 --size 32 --set "model.family=\"$fam\"" \
         --json "$tmp/same_$fam.json" || true
     check "$fam: PoCL twice bitwise identical" "$tmp/same_$fam.json"

@@ -43,7 +43,7 @@ static void help(void)
            "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
            "  --family NAME   model family --kernels records and --e2e trains: enco\n"
-           "                  (default), cut, fastcut, cyclegan, each with its default\n"
+           "                  (default), cut, fastcut, cyclegan, dclgan, each with its default\n"
            "                  configuration\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
@@ -219,7 +219,7 @@ int cmd_bench(int argc, char **argv)
         case 'L': local_ceiling = 1; break;
         case 'f':
             if (!enco_family_find(optarg))
-                return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut, cyclegan", optarg);
+                return cli_usage_error("bench", "--family %s: one of enco, cut, fastcut, cyclegan, dclgan", optarg);
             family = optarg;
             ko.family = optarg;
             break;

@@ -61,21 +61,30 @@ static void gain(const char *name, double model, double base)
 
 int cli_print_eval(const struct enco_eval_result *r)
 {
-    printf("eval: %zu test pairs\n", r->images);
+    /* B -> A (eval --direction BtoA): G_B on testB against testA */
+    const char a = r->btoa ? 'B' : 'A', b = r->btoa ? 'A' : 'B';
+    char name[64];
+    printf("eval: %zu test pairs%s\n", r->images, r->btoa ? ", B to A" : "");
     printf("  %-34s %10s %8s %8s %9s\n", "", "PSNR (dB)", "SSIM", "content", "shape IoU");
-    row("G(A) vs true B", &r->model);
-    printf("  unpaired baselines vs true B (no test pairs used):\n");
-    row("identity: A itself", &r->identity);
-    row("histogram matching of A to B", &r->histmatch);
+    snprintf(name, sizeof name, r->btoa ? "G_B(B) vs true A" : "G(A) vs true B");
+    row(name, &r->model);
+    printf("  unpaired baselines vs true %c (no test pairs used):\n", b);
+    snprintf(name, sizeof name, "identity: %c itself", a);
+    row(name, &r->identity);
+    snprintf(name, sizeof name, "histogram matching of %c to %c", a, b);
+    row(name, &r->histmatch);
     if (r->histmatch_note[0])
         printf("    %s\n", r->histmatch_note);
     else
-        printf("    (per channel, fitted on %zu trainA and %zu trainB images)\n", r->histmatch_a,
-               r->histmatch_b);
+        printf("    (per channel, fitted on %zu train%c and %zu train%c images)\n",
+               r->histmatch_a, a, r->histmatch_b, b);
     printf("  fitted on these test pairs (the remaps use the pairing: oracles, not bars):\n");
-    row("best constant image (mean of B)", &r->constant);
-    row("best per-channel affine remap of A", &r->affine);
-    row("best per-channel lookup table of A", &r->lut);
+    snprintf(name, sizeof name, "best constant image (mean of %c)", b);
+    row(name, &r->constant);
+    snprintf(name, sizeof name, "best per-channel affine remap of %c", a);
+    row(name, &r->affine);
+    snprintf(name, sizeof name, "best per-channel lookup table of %c", a);
+    row(name, &r->lut);
     printf("  PSNR gain");
     gain("identity", r->model.psnr, r->identity.psnr);
     putchar(',');

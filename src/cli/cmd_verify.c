@@ -43,7 +43,8 @@ static void help(void)
            "                  = 4, 2 blocks, 16 patches; the synthetic task's images;\n"
            "                  --set model.family=\"cut\" or \"fastcut\" for those families,\n"
            "                  their nce layers 0, 4, 8, 12, 13; \"cyclegan\" with a pool of\n"
-           "                  2 images, so that its draws act from iteration 3)\n"
+           "                  2 images, so that its draws act from iteration 3; \"dclgan\"\n"
+           "                  with nce layers 4, 8, 12, 13)\n"
            "  --set K=V       override one option\n"
            "  --json FILE     also write the report as JSON\n"
            "  --kernel-dir-b DIR  device B reads its kernel sources from DIR (device A\n"
@@ -76,6 +77,11 @@ static void tiny(enco_config *cfg)
         cuts[i]->num_patches = 16;
     }
     cfg->cyclegan.pool_size = 2;
+    int dcl_layers[4] = {4, 8, 12, 13};
+    memcpy(cfg->dclgan.nce_layers, dcl_layers, sizeof dcl_layers);
+    cfg->dclgan.n_nce_layers = 4;
+    cfg->dclgan.netF_nc = 16;
+    cfg->dclgan.num_patches = 16;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)

@@ -155,6 +155,7 @@ enco_status enco_evaluate_progress(enco_translator *tr, const char *root, size_t
     char what[320];
     memset(res, 0, sizeof *res);
     res->min_content = INFINITY;
+    res->btoa = tr->btoa;
     enco_dataset ds;
     memset(&ds, 0, sizeof ds);
     ENCO_TRY(enco_dataset_open(&ds, root, "test"));
@@ -301,7 +302,7 @@ enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "%s: out of memory", path);
-    fprintf(f, "{\"images\": %zu", r->images);
+    fprintf(f, "{\"images\": %zu, \"direction\": \"%s\"", r->images, r->btoa ? "BtoA" : "AtoB");
     json_scores(f, "", &r->model);
     json_scores(f, "identity_", &r->identity);
     json_scores(f, "constant_", &r->constant);

@@ -29,6 +29,7 @@ typedef struct enco_eval_result {
     size_t histmatch_a, histmatch_b; /* training images it was fitted on */
     char histmatch_note[320];        /* empty when fitted */
     double min_content;         /* worst image's content score of G(A) */
+    int btoa;                   /* the B -> A generator scored: A and B swap roles above */
     char worst[256];            /* its file name */
 } enco_eval_result;
 

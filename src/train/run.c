@@ -20,7 +20,8 @@
 /* The series logged: the family's losses flagged ENCO_LOSS_LOGGED, in slot
  * order, named loss_<name> as the reference logs them. */
 static const char *const series_colour[ENCO_MAX_LOGGED] = {
-    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#111111", "#ff7f0e", "#8c564b", "#17becf"};
+    "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#111111", "#ff7f0e",
+    "#8c564b", "#17becf", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79"};
 
 typedef struct history {
     int64_t *iter;

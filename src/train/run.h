@@ -32,7 +32,7 @@
 
 #include <signal.h>
 
-#define ENCO_MAX_LOGGED 8
+#define ENCO_MAX_LOGGED 12
 
 /* Where batches come from (a dataset loader, or a test's generator). */
 typedef struct enco_batch_source {
