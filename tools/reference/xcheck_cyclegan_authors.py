@@ -31,8 +31,17 @@ sys.path.insert(0, HERE)
 import xcheck_cut_authors as XC  # noqa: E402
 
 
+BASE_FILES = ["models/base_model.py", "models/networks.py", "models/stylegan_networks.py"]
+MODELS = ["models/cycle_gan_model.py"]
+
+
+def files(models):
+    """Every file of theirs that copy_authors(repo, tmp, models) copies."""
+    return BASE_FILES + list(models) + ["util/image_pool.py"]
+
+
 def copy_authors(repo, tmp, models):
-    XC.FILES = ["models/base_model.py", "models/networks.py", "models/stylegan_networks.py"] + models
+    XC.FILES = BASE_FILES + list(models)
     XC.copy_authors(repo, tmp)
     f = "util/image_pool.py"
     with open(os.path.join(tmp, f), "wb") as fh:
@@ -105,7 +114,7 @@ def main():
     ap.add_argument("fixtures", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
-    copy_authors(args.repo, tmp, ["models/cycle_gan_model.py"])
+    copy_authors(args.repo, tmp, MODELS)
     sys.path.insert(0, tmp)
     import itertools
     import torch

@@ -33,6 +33,8 @@ sys.path.insert(0, HERE)
 import xcheck_cut_authors as XC  # noqa: E402
 import xcheck_cyclegan_authors as XG  # noqa: E402
 
+MODELS = ["models/patchnce.py", "models/dcl_model.py"]
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +45,7 @@ def main():
     ap.add_argument("fixtures", nargs="*")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
-    XG.copy_authors(args.repo, tmp, ["models/patchnce.py", "models/dcl_model.py"])
+    XG.copy_authors(args.repo, tmp, MODELS)
     sys.path.insert(0, tmp)
     import itertools
     import torch
