@@ -372,7 +372,7 @@ START_TEST(eval_json)
     const char *want[] = {"{\"images\": 3, \"psnr\": 14.5000, \"ssim\": 0.50000",
                           "\"iou\": 0.75000", "\"identity_ssim\": null",
                           "\"identity_iou\": 0.12500", "\"histmatch_psnr\": null",
-                          "\"worst\": \"a\\\"b.png\"}\n"};
+                          "\"worst\": \"a\\\"b.png\", \"direction\": \"AtoB\"}\n"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         ck_assert_msg(strstr(text, want[i]) != NULL, "eval.json lacks %s: %s", want[i], text);
     remove(path);

@@ -302,7 +302,7 @@ enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "%s: out of memory", path);
-    fprintf(f, "{\"images\": %zu, \"direction\": \"%s\"", r->images, r->btoa ? "BtoA" : "AtoB");
+    fprintf(f, "{\"images\": %zu", r->images);
     json_scores(f, "", &r->model);
     json_scores(f, "identity_", &r->identity);
     json_scores(f, "constant_", &r->constant);
@@ -321,7 +321,7 @@ enco_status enco_eval_write_json(const enco_eval_result *r, const char *path)
         else
             fputc(*c, f);
     }
-    fputs("\"}\n", f);
+    fprintf(f, "\", \"direction\": \"%s\"}\n", r->btoa ? "BtoA" : "AtoB");
     int bad = ferror(f);
     bad = fclose(f) != 0 || bad;
     enco_status st = bad ? ENCO_FAIL(ENCO_ERR_NO_MEMORY, "%s: out of memory", path)
