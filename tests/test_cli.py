@@ -357,7 +357,7 @@ for args, what, text in (
         (("--family", "cut", "--reference-repo", "/nonexistent"),
          "a reference repo without the CUT files", "models/base_model.py"),
         (("--family", "cut", "--authors-in-workaround"), "the authors' workaround without them",
-         "needs --family cut or fastcut and --reference-repo")):
+         "needs --family cut, fastcut or dclgan")):
     p = subprocess.run([sys.executable, CMP, "--enco", BIN, *args], capture_output=True,
                        text=True, timeout=60)
     check("compare_pytorch refuses %s at once" % what,
