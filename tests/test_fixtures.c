@@ -322,8 +322,8 @@ static int not_produced(const char *k)
  * and its image pools after the step. */
 static int is_image(const char *k)
 {
-    static const char *const names[] = {"fake_B", "idt_B", "fake_A", "idt_A",
-                                        "rec_A",  "rec_B", "pool.A", "pool.B"};
+    static const char *const names[] = {"fake_B", "idt_B",  "fake_A",     "idt_A",     "rec_A",
+                                        "rec_B",  "pool.A", "pool.B", "pool_out.A", "pool_out.B"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(k, names[i]) == 0)
             return 1;
@@ -498,6 +498,11 @@ static void check_traj_key(const char *name, const enco_trainer *t, const enco_s
             check_i64_equal(mine, ref, name, k);
         else if (strcmp(rest, "pred_fake") == 0)
             check_pred(mine, ref, W_T_PRED, TOL_TRAJ_PRED, name, k);
+        else if (is_image(rest)) { /* CycleGAN: what D was shown, per iteration */
+            double d = max_diff(mine, ref, fk);
+            note(W_T_PRED, d, name, k);
+            ck_assert_msg(d <= TOL_IMAGE, "%s %s: max abs diff %g", name, k, d);
+        }
         else
             ck_abort_msg("%s: the fixture's %s is not checked by this test", name, fk);
         return;

@@ -66,6 +66,7 @@ typedef struct cg_state {
     cl_mem dy[2];            /* gradient at G_A's, G_B's default-run output */
     cl_mem rdy, rdx;         /* gradient at a rec run's output, at its input */
     cl_mem d_in;             /* D's input: a real batch, then the pool's answer */
+    cl_mem answer[2];        /* (N images) each pool's answer this iteration: what D was shown */
     cl_mem dpred, work;
     image_pool pools[2];     /* [0] the fake_A images (for D_B), [1] the fake_B images (D_A) */
 } cg_state;
@@ -130,6 +131,8 @@ static enco_status plan(enco_trainer *t)
     ENCO_TRY(enco_family_alloc(t, n * img, &cs->rdy));
     ENCO_TRY(enco_family_alloc(t, n * img, &cs->rdx));
     ENCO_TRY(enco_family_alloc(t, 2 * n * img, &cs->d_in));
+    for (int i = 0; i < 2; i++)
+        ENCO_TRY(enco_family_alloc(t, n * img, &cs->answer[i]));
     ENCO_TRY(enco_family_alloc(t, 2 * n * pred, &cs->dpred));
     size_t wf = enco_loss_lsgan_work(n * pred), wl = enco_loss_l1_work(n * img);
     ENCO_TRY(enco_family_alloc(t, wf > wl ? wf : wl, &cs->work));
@@ -148,8 +151,9 @@ static void release(enco_trainer *t)
     if (!cs)
         return;
     enco_ctx *ctx = t->ctx;
-    cl_mem bufs[] = {cs->gin_b, cs->dy[0], cs->dy[1], cs->rdy,   cs->rdx,
-                     cs->d_in,  cs->dpred, cs->work,  cs->pools[0].images, cs->pools[1].images};
+    cl_mem bufs[] = {cs->gin_b,     cs->dy[0],     cs->dy[1],           cs->rdy,
+                     cs->rdx,       cs->d_in,      cs->dpred,           cs->work,
+                     cs->answer[0], cs->answer[1], cs->pools[0].images, cs->pools[1].images};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         enco_buffer_free(ctx, bufs[i]);
     for (int i = 0; i < 2; i++) {
@@ -274,8 +278,8 @@ static enco_status g_phase(enco_trainer *t, double *since)
 }
 
 /* The pool's answer to this iteration's fakes (pool p: 0 fake_A, 1 fake_B)
- * into images n..2n-1 of d_in; its draws from t->rng, replaced by the
- * override's where given. */
+ * into cs->answer[p]; its draws from t->rng, replaced by the override's
+ * where given. */
 static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
                          const enco_sampling_override *ov)
 {
@@ -288,12 +292,12 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
     for (int i = 0; i < n; i++) {
         size_t src = fake_off + (size_t)i * cs->img;
         if (pool->size == 0) {
-            ENCO_TRY(copy_images(t, "pool", cs->d_in, (size_t)(n + i), fake, src, 1));
+            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             continue;
         }
         if (pool->count < pool->size) {
             ENCO_TRY(copy_images(t, "pool", pool->images, (size_t)pool->count, fake, src, 1));
-            ENCO_TRY(copy_images(t, "pool", cs->d_in, (size_t)(n + i), fake, src, 1));
+            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             pool->count++;
             continue;
         }
@@ -323,11 +327,11 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                                  "pool_id.%s[%d] = %d: the pool holds images 0 to %d", name, i,
                                  (int)id, pool->size - 1);
-            ENCO_TRY(copy_images(t, "pool", cs->d_in, (size_t)(n + i), pool->images,
+            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, pool->images,
                                  (size_t)id * cs->img, 1));
             ENCO_TRY(copy_images(t, "pool", pool->images, (size_t)id, fake, src, 1));
         } else {
-            ENCO_TRY(copy_images(t, "pool", cs->d_in, (size_t)(n + i), fake, src, 1));
+            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
         }
     }
     return ENCO_OK;
@@ -347,6 +351,7 @@ static enco_status d_phase(enco_trainer *t, const enco_sampling_override *ov)
         /* D_A: real_B and the fake_B pool; D_B: real_A and the fake_A pool */
         ENCO_TRY(copy_images(t, "D input", cs->d_in, 0, t->real, d ? 0 : ni, (size_t)n));
         ENCO_TRY(query(t, 1 - d, fake, fake_off, ov));
+        ENCO_TRY(copy_images(t, "D input", cs->d_in, (size_t)n, cs->answer[1 - d], 0, (size_t)n));
         ENCO_TRY(enco_seqnet_forward(ctx, &cs->d[d], cs->d_in, 0, 2 * n));
         cl_mem dout;
         size_t doff;
@@ -455,6 +460,9 @@ static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *
         ENCO_TRY(add_images(t, out, prefix, "idt_A", out_a, oa + ni));
         ENCO_TRY(add_images(t, out, prefix, "idt_B", out_b, ob + ni));
     }
+    /* what each D was shown as fakes */
+    ENCO_TRY(add_images(t, out, prefix, "pool_out.A", cs->answer[0], 0));
+    ENCO_TRY(add_images(t, out, prefix, "pool_out.B", cs->answer[1], 0));
     return save_state(t, out, prefix);
 }
 

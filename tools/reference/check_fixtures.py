@@ -94,7 +94,12 @@ def cyclegan_invariants(cfg, inp, out, pre=""):
                   close(L["idt_B"], s["lambda_A"] * s["lambda_identity"] * l1(out["idt_B"], ra), 1e-6),
                   "idt_A = lambda_B lambda_idt L1(G_A(real_B), real_B), idt_B likewise")
     if s["pool_size"] == 0:
-        check(not any(k.startswith(pre + "pool") for k in out), pre + "pool_size 0: no pool outputs")
+        check(not any(k.startswith((pre + "pool.", pre + "pool_u", pre + "pool_id")) for k in out),
+              pre + "pool_size 0: no pool contents or draws")
+        for dom, fake in (("A", "fake_A"), ("B", "fake_B")):
+            if pre + "pool_out." + dom in out and fake in out:
+                check(torch.equal(out[pre + "pool_out." + dom], out[fake]),
+                      pre + "pool_size 0: D is shown the fakes themselves (pool_out.%s)" % dom)
         return
     for dom in ("A", "B"):
         ok = all(torch.equal(out[pre + k + dom], inp[pre + k + dom]) for k in ("pool_u.", "pool_id."))

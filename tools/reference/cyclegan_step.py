@@ -19,7 +19,7 @@ import enco_step
 from enco_model import NLayerDiscriminator, ResnetGenerator, init_weights
 
 LOSSES = ("D_A", "D_B", "G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "G")
-TRAJ_KEYS = ("fake_B", "fake_A")
+TRAJ_KEYS = ("fake_B", "fake_A", "pool_out.A", "pool_out.B")
 
 
 class CycleGANNets(nn.Module):
@@ -263,6 +263,9 @@ def train_step(nets, opts, cfg, real_A, real_B, pools, draws):
     for name, v in zip(LOSSES, (loss_D_A, loss_D_B, loss_G_A, loss_G_B, loss_cycle_A, loss_cycle_B,
                                 loss_idt_A, loss_idt_B, loss_G)):
         res["loss." + name] = scalar(v, dt)
+    # what each D was shown as fakes: the pool's answers (the fakes themselves without a pool)
+    res["pool_out.B"] = pooled_B.detach().clone()
+    res["pool_out.A"] = pooled_A.detach().clone()
     if s["pool_size"] > 0:
         res["pool_u.B"], res["pool_id.B"] = u_B.clone(), id_B.clone()
         res["pool_u.A"], res["pool_id.A"] = u_A.clone(), id_A.clone()

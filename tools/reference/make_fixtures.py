@@ -334,10 +334,13 @@ def make_cyclegan(name, n, hw, mo, so, pools, seed, desc, outdir, traj=False):
         nets.init(sd, cfg["train"]["init_gain"])
         c = cfg["model"]["input_nc"]
         state = {k: v.detach().clone() for k, v in nets.state_dict().items()}
-        for dom in ("A", "B"):  # the pool contents before iteration 0: fake-like images (small, smooth)
+        # The pool contents before iteration 0: full-range images, unlike the near-constant fakes
+        # of these fresh generators, so that a swap (D shown a stored image, not the new fake)
+        # moves D's losses and gradients well beyond the tolerances.
+        for dom in ("A", "B"):
             k = pools[0].get(dom, (0,))[0]
             if k:
-                state["pool." + dom] = (0.1 * synthetic_images(k, c, h, w, gen)).contiguous()
+                state["pool." + dom] = synthetic_images(k, c, h, w, gen).contiguous()
         for i, pl in enumerate(pools):
             pre = "iter%d." % i if traj else ""
             state[pre + "real_A"] = synthetic_images(n, c, h, w, gen)
