@@ -325,6 +325,52 @@ START_TEST(loader_order_threads_resume)
 }
 END_TEST
 
+/* Data-parallel shards: shard s of batch j holds images s*N .. s*N+N-1 of
+ * batch j of the unsharded loader with batch S*N (the same pixels), and the
+ * epoch is as long as that loader's. */
+START_TEST(loader_shards)
+{
+    make_dataset();
+    enco_dataset ds;
+    ENCO_CK(enco_dataset_open(&ds, root, "train"));
+    size_t nwhole = 0;
+    float *whole = collect_epoch(&ds, 1, 2, 2, 0, &nwhole); /* 2 batches of 2 */
+    const size_t img = 3 * 16 * 16;
+    for (int shard = 0; shard < 2; shard++) {
+        enco_loader_opts lo = {.seed = 9, .batch_size = 1, .threads = 2, .shards = 2,
+                               .shard = shard};
+        small_opts(&lo.data);
+        enco_loader *l;
+        ENCO_CK(enco_loader_create(&l, &ds, &lo));
+        ck_assert_uint_eq(enco_loader_batches(l), nwhole);
+        ENCO_CK(enco_loader_start(l, 2, 0));
+        for (size_t j = 0; j < nwhole; j++) {
+            const enco_batch *bt;
+            ENCO_CK(enco_loader_next(l, &bt));
+            ck_assert_ptr_nonnull(bt);
+            ck_assert_uint_eq(bt->index_a[0], (j * 2 + (size_t)shard) % ds.a.count);
+            char what[64];
+            snprintf(what, sizeof what, "shard %d of batch %zu (A)", shard, j);
+            test_assert_bitwise(what, bt->a, whole + j * 2 * 2 * img + (size_t)shard * img, img);
+            snprintf(what, sizeof what, "shard %d of batch %zu (B)", shard, j);
+            test_assert_bitwise(what, bt->b, whole + (j * 2 + 1) * 2 * img + (size_t)shard * img,
+                                img);
+        }
+        enco_loader_free(l);
+    }
+    free(whole);
+    enco_loader_opts bad = {.seed = 9, .batch_size = 1, .threads = 1, .shards = 2, .shard = 2};
+    small_opts(&bad.data);
+    enco_loader *l = NULL;
+    ck_assert_int_eq(enco_loader_create(&l, &ds, &bad), ENCO_ERR_INVALID_ARG);
+    bad.shard = 0;
+    bad.batch_size = 3; /* 6 images a batch, 5 in the set */
+    ck_assert_int_eq(enco_loader_create(&l, &ds, &bad), ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "global batch 6"));
+    enco_dataset_close(&ds);
+}
+END_TEST
+
 START_TEST(loader_errors_propagate)
 {
     make_dataset();
@@ -390,6 +436,7 @@ int main(void)
     tcase_add_test(tc, item_follows_stream_layout);
     tcase_add_test(tc, loader_order_threads_resume);
     tcase_add_test(tc, loader_errors_propagate);
+    tcase_add_test(tc, loader_shards);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -43,12 +43,14 @@ struct enco_loader {
 static enco_status fill_batch(enco_loader *l, slot *s, int epoch, size_t b)
 {
     int n = l->o.batch_size;
+    const size_t shards = l->o.shards > 1 ? (size_t)l->o.shards : 1;
+    const size_t first = b * shards * (size_t)n + (size_t)(shards > 1 ? l->o.shard : 0) * n;
     enco_batch *bt = &s->batch;
     bt->n = n;
     bt->epoch = epoch;
     bt->batch = b;
     for (int k = 0; k < n; k++) {
-        size_t index = b * (size_t)n + (size_t)k;
+        size_t index = first + (size_t)k;
         enco_image ia = {0}, ib = {0};
         size_t fa, fb;
         enco_rng rng;
@@ -146,16 +148,23 @@ enco_status enco_loader_create(enco_loader **out, const enco_dataset *ds,
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "loader: batch_size %d (>= 1), threads %d (1..256), depth %d (0..4096)",
                          opts->batch_size, opts->threads, opts->depth);
+    const int shards = opts->shards > 1 ? opts->shards : 1;
+    if (opts->shards < 0 || opts->shard < 0 || opts->shard >= shards)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "loader: shard %d of %d", opts->shard,
+                         opts->shards);
     size_t len = enco_dataset_len(ds);
-    if (len < (size_t)opts->batch_size)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: %zu images per domain, fewer than batch_size %d",
-                         ds->root ? ds->root : "dataset", len, opts->batch_size);
+    if (len < (size_t)opts->batch_size * shards)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: %zu images per domain, fewer than the global batch %d (batch_size "
+                         "%d x %d processes)",
+                         ds->root ? ds->root : "dataset", len, opts->batch_size * shards,
+                         opts->batch_size, shards);
     enco_loader *l = calloc(1, sizeof *l);
     if (!l)
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "loader: out of memory");
     l->ds = ds;
     l->o = *opts;
-    l->per_epoch = len / (size_t)opts->batch_size;
+    l->per_epoch = len / ((size_t)opts->batch_size * shards);
     l->depth = opts->depth ? opts->depth : 2 * opts->threads;
     l->slots = calloc((size_t)l->depth, sizeof *l->slots);
     l->workers = calloc((size_t)opts->threads, sizeof *l->workers);

@@ -6,7 +6,10 @@
  *
  * Batch j of an epoch holds items j*N .. j*N+N-1 (N = batch_size); an epoch
  * has floor(max(|A|, |B|) / N) batches (the last partial batch is dropped,
- * as the reference's drop_last). */
+ * as the reference's drop_last). Sharded (data-parallel training over S
+ * processes), shard s of batch j holds items j*S*N + s*N .. j*S*N + s*N+N-1:
+ * the S shards of batch j together are batch j of an unsharded loader with
+ * batch_size S*N, and an epoch has floor(max(|A|, |B|) / (S*N)) batches. */
 #ifndef ENCO_DATA_LOADER_H
 #define ENCO_DATA_LOADER_H
 
@@ -28,6 +31,8 @@ typedef struct enco_loader_opts {
     int batch_size;      /* >= 1 */
     int threads;         /* worker threads, >= 1 */
     int depth;           /* ready batches held ahead; 0 = 2 * threads */
+    int shards;          /* data-parallel processes sharing each batch (0 or 1: none) */
+    int shard;           /* this process's share, 0 .. shards-1 */
 } enco_loader_opts;
 
 typedef struct enco_loader enco_loader;
