@@ -1,6 +1,8 @@
 /* enco-cl train -c FILE [--set K=V]... [--resume] */
 #include "cli/cli.h"
 
+#include "dist/dist.h"
+
 #include "data/loader.h"
 #include "data/synth.h"
 #include "train/evaluate.h"
@@ -209,8 +211,40 @@ int cmd_train(int argc, char **argv)
     return cmd_train_with(&cfg, resume, device);
 }
 
+/* Data-parallel training: the sum of the trainer's gradient seam and the
+ * run's stop agreement, over this job's processes. */
+static enco_status dist_sum(void *user, float *buf, size_t n)
+{
+    return enco_dist_sum_floats(user, buf, n);
+}
+
+static enco_status dist_agree_stop(void *user, int mine, int *any)
+{
+    return enco_dist_any(user, mine, any);
+}
+
+static int train_one(const enco_config *cfg_in, int resume, const char *device, enco_dist *dist);
+
 int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
 {
+    enco_dist *dist = NULL;
+    enco_status st = enco_dist_init(NULL, NULL, &dist);
+    if (st != ENCO_OK)
+        return cli_fail("train", st);
+    int rc = train_one(cfg_in, resume, device, dist);
+    if (rc != 0 && enco_dist_size(dist) > 1) {
+        /* the other processes wait in a collective for this one: end the job */
+        fprintf(stderr, "enco-cl train: process %d of %d failed; ending the job\n",
+                enco_dist_rank(dist), enco_dist_size(dist));
+        enco_dist_abort(dist, rc);
+    }
+    enco_dist_free(dist);
+    return rc;
+}
+
+static int train_one(const enco_config *cfg_in, int resume, const char *device, enco_dist *dist)
+{
+    const int rank = enco_dist_rank(dist), nproc = enco_dist_size(dist);
     enco_config cfg = *cfg_in;
     if (!cfg.data.root[0]) {
         fprintf(stderr, "enco-cl train: data.root is empty: set it to a folder with trainA/ and "
@@ -218,7 +252,7 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
         return 1;
     }
     enco_status st = ENCO_OK;
-    if (cfg.data.synthetic) {
+    if (cfg.data.synthetic && rank == 0) { /* the first process makes it, the others wait */
         char probe[ENCO_CFG_STR + 16];
         snprintf(probe, sizeof probe, "%s/trainA", cfg.data.root);
         struct stat sb;
@@ -243,6 +277,12 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
                 return cli_fail("train", st);
         }
     }
+    if (nproc > 1) { /* the data exists (or the first process failed and ends the job) */
+        int ok = 1;
+        st = enco_dist_bcast(dist, &ok, sizeof ok, 0);
+        if (st != ENCO_OK)
+            return cli_fail("train", st);
+    }
     enco_data_opts dopts;
     st = data_opts_of(&cfg, &dopts);
     if (st != ENCO_OK)
@@ -255,8 +295,10 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
     char warn[2048];
     if (enco_dataset_warnings(&ds, warn, sizeof warn))
         fprintf(stderr, "%s", warn);
+    /* with several processes, each loads its share of every batch */
     enco_loader_opts lo = {.data = dopts, .seed = (uint64_t)cfg.train.seed,
-                           .batch_size = cfg.train.batch_size, .threads = cfg.data.threads};
+                           .batch_size = cfg.train.batch_size, .threads = cfg.data.threads,
+                           .shards = nproc, .shard = rank};
     enco_loader *loader = NULL;
     st = enco_loader_create(&loader, &ds, &lo);
     if (st != ENCO_OK) {
@@ -282,13 +324,24 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
         enco_ctx_options o = CLI_CTX_OPTIONS(device);
         st = enco_ctx_create(&ctx, &o);
     }
-    if (st == ENCO_OK) {
-        printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, %dx%d, "
-               "batch %d, on %s\n",
-               ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
-               enco_ctx_device(ctx)->name);
+    if (st == ENCO_OK && rank == 0) {
+        if (nproc > 1)
+            printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, "
+                   "%dx%d, batch %d x %d processes, on %s (process 0)\n",
+                   ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
+                   nproc, enco_ctx_device(ctx)->name);
+        else
+            printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, "
+                   "%dx%d, batch %d, on %s\n",
+                   ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
+                   enco_ctx_device(ctx)->name);
         fflush(stdout);
+    }
+    if (st == ENCO_OK)
         st = enco_trainer_create(ctx, &cfg, src.n, src.h, src.w, &t);
+    if (st == ENCO_OK && nproc > 1) {
+        enco_grad_reducer red = {.size = nproc, .rank = rank, .user = dist, .sum = dist_sum};
+        st = enco_trainer_set_reducer(t, &red);
     }
     if (st == ENCO_OK && !resume)
         st = enco_trainer_init_weights(t);
@@ -302,14 +355,19 @@ int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
         enco_batch_source bs = {.self = &src, .epoch_length = src_length, .get = src_get};
         enco_eval_result scores;
         enco_run_options ro = {.dir = cfg.run.dir, .resume = resume, .stop = &stop_requested,
-                               .on_progress = on_progress, .final_eval = &scores};
+                               .on_progress = on_progress, .final_eval = &scores,
+                               .follower = rank != 0};
+        if (nproc > 1) {
+            ro.user = dist;
+            ro.agree_stop = dist_agree_stop;
+        }
         st = enco_run_train(t, &bs, &ro);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        if (st == ENCO_OK)
+        if (st == ENCO_OK && rank == 0)
             printf("enco-cl train: done; run folder %s (open %s/index.html)\n", cfg.run.dir,
                    cfg.run.dir);
-        if (st == ENCO_OK && scores.images > 0) {
+        if (st == ENCO_OK && scores.images > 0 && rank == 0) {
             cli_print_eval(&scores);
             printf("enco-cl train: scores written to %s/eval.json\n", cfg.run.dir);
         } else if (st == ENCO_ERR_INTERRUPTED)

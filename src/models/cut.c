@@ -522,6 +522,18 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
+/* Every draw of CUT's iteration is one for the whole batch (the patch
+ * positions, FastCUT's flip), and its losses are means of per-image terms:
+ * the gradients shared are all it needs, unless the PatchNCE negatives come
+ * from the whole batch. */
+static const char *data_parallel_refusal(const enco_trainer *t)
+{
+    return options(t)->nce_includes_all_negatives_from_minibatch
+               ? "nce_includes_all_negatives_from_minibatch takes PatchNCE negatives from the "
+                 "whole batch, which the processes do not share yet"
+               : NULL;
+}
+
 #define CUT_FAMILY(var, fname, text)                                                               \
     const enco_family var = {                                                                      \
         .name = fname,                                                                             \
@@ -542,6 +554,7 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
         .phase = phase,                                                                            \
         .loss_count = loss_count,                                                                  \
         .loss_name = loss_name,                                                                    \
+        .data_parallel_refusal = data_parallel_refusal,                                            \
     }
 
 CUT_FAMILY(enco_family_cut, "cut",

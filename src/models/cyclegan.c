@@ -488,6 +488,16 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
+/* Without image pools the iteration is per-image terms with batch means;
+ * a pool holds the whole batch's fakes and draws per image. */
+static const char *data_parallel_refusal(const enco_trainer *t)
+{
+    return t->cfg.cyclegan.pool_size > 0
+               ? "its image pools (cyclegan.pool_size > 0) hold and draw over the whole batch's "
+                 "fakes, which the processes do not share yet; cyclegan.pool_size = 0 trains"
+               : NULL;
+}
+
 const enco_family enco_family_cyclegan = {
     .name = "cyclegan",
     .summary = "CycleGAN (ICCV 2017): two generators tied by cycle-consistency, image pools",
@@ -512,4 +522,5 @@ const enco_family enco_family_cyclegan = {
     .write_images = write_images,
     .loss_count = loss_count,
     .loss_name = loss_name,
+    .data_parallel_refusal = data_parallel_refusal,
 };

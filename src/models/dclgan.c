@@ -537,6 +537,13 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
+static const char *data_parallel_refusal(const enco_trainer *t)
+{
+    (void)t;
+    return "its PatchNCE takes negatives from the whole batch, which the processes do not share "
+           "yet";
+}
+
 const enco_family enco_family_dclgan = {
     .name = "dclgan",
     .summary = "DCLGAN (CVPR-W 2021): two generators, two cross PatchNCE terms with cosine "
@@ -559,4 +566,5 @@ const enco_family enco_family_dclgan = {
     .write_images = write_images,
     .loss_count = loss_count,
     .loss_name = loss_name,
+    .data_parallel_refusal = data_parallel_refusal,
 };

@@ -34,6 +34,7 @@ typedef struct enco_state {
     int32_t *perm_host;           /* per pair: cand then cover draws (2, N, fh*fw), staged
                                    * for non-blocking uploads within an iteration */
     size_t perm_stride;           /* int32 per pair in perm_host */
+    int32_t *perm_global;         /* data-parallel: one pair's draws for the whole batch */
     cl_mem dq[ENCO_MAX_PAIRS];    /* (N*K, nc) */
     cl_mem dfeat[ENCO_MAX_PAIRS]; /* (N, C, fh, fw) */
 } enco_state;
@@ -271,6 +272,27 @@ static enco_status draw_perms(enco_trainer *t, const enco_sampling_override *ov)
             continue;
         int hw = t->fh[p] * t->fw[p];
         int32_t *stage = es->perm_host + (size_t)p * es->perm_stride;
+        if (t->reducer.size > 1) {
+            /* Data-parallel: the draws of the whole batch, as one process
+             * makes them, and this process's share of its images. */
+            const int all = t->n * t->reducer.size;
+            const size_t rows = (size_t)all * hw, mine = (size_t)t->n * hw;
+            if (!es->perm_global) {
+                size_t most = 0;
+                for (int q = 0; q < t->npairs; q++)
+                    most = (size_t)t->fh[q] * t->fw[q] > most ? (size_t)t->fh[q] * t->fw[q] : most;
+                es->perm_global = malloc(2 * (size_t)all * most * sizeof(int32_t));
+                if (!es->perm_global)
+                    return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+            }
+            ENCO_TRY(enco_dag_make_perms(&t->rng, es->perm_global,
+                                         dag ? es->perm_global + rows : NULL, all, hw));
+            const size_t first = (size_t)t->reducer.rank * mine;
+            memcpy(stage, es->perm_global + first, mine * sizeof(int32_t));
+            if (dag)
+                memcpy(stage + mine, es->perm_global + rows + first, mine * sizeof(int32_t));
+            continue;
+        }
         ENCO_TRY(
             enco_dag_make_perms(&t->rng, stage, dag ? stage + (size_t)t->n * hw : NULL, t->n, hw));
     }
@@ -406,6 +428,7 @@ static void release(enco_trainer *t)
         enco_buffer_free(ctx, es->dfeat[p]);
     }
     free(es->perm_host);
+    free(es->perm_global);
     enco_heads_free(ctx, &es->heads);
     free(es);
     t->state = NULL;
@@ -447,6 +470,18 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
+/* The patch draws are made for the whole batch on every process (each
+ * keeps its images'), the losses are means; the heads' BatchNorm statistics
+ * span the whole batch's patches, which the processes do not share yet. */
+static const char *data_parallel_refusal(const enco_trainer *t)
+{
+    return strcmp(t->cfg.model.prj_norm, "bn") == 0
+               ? "its heads' BatchNorm statistics (model.prj_norm = \"bn\") span the whole "
+                 "batch's patches, which the processes do not share yet; model.prj_norm = "
+                 "\"ln\" or \"none\" trains"
+               : NULL;
+}
+
 const enco_family enco_family_enco = {
     .name = "enco",
     .summary = "EnCo (AAAI 2024): contrastive heads over G's own features, DAG sampling",
@@ -466,4 +501,5 @@ const enco_family enco_family_enco = {
     .phase = phase,
     .loss_count = loss_count,
     .loss_name = loss_name,
+    .data_parallel_refusal = data_parallel_refusal,
 };

@@ -61,6 +61,11 @@ struct enco_family {
     /* Optional: the images of the last iteration for `enco-cl step` under
      * prefix. NULL: fake_B (and idt_B) from t->fake, pred_fake from t->dnet. */
     enco_status (*write_images)(enco_trainer *t, enco_st_file *out, const char *prefix);
+    /* Optional: why data-parallel training over several processes is not
+     * (yet) the same math as one process for this configuration, or NULL
+     * when it is: sharing the gradients must be all the iteration needs of
+     * the whole batch. A family without this hook is refused. */
+    const char *(*data_parallel_refusal)(const enco_trainer *t);
     /* Loss slots: count and names (see enco_trainer_loss_name). */
     int (*loss_count)(const enco_trainer *t);
     const char *(*loss_name)(const enco_trainer *t, int slot, char *buf, size_t size,

@@ -190,6 +190,8 @@ static enco_status history_reload(run *r)
 
 static enco_status log_losses(run *r, const float *l)
 {
+    if (r->o->follower)
+        return ENCO_OK;
     ENCO_TRY(history_add(r, &r->h, r->rs.total_iter, l));
     FILE *f = fopen(file_in(r, "losses.jsonl"), "a");
     if (!f)
@@ -210,7 +212,7 @@ static enco_status read_losses(run *r, float *l)
 {
     char lr_key[32];
     snprintf(lr_key, sizeof lr_key, "%s.lr", r->t->family->name);
-    ENCO_TRY(enco_trainer_losses(r->t, l));
+    ENCO_TRY(enco_trainer_losses_mean(r->t, l)); /* the same on every process */
     for (int s = 0; s < r->nseries; s++)
         if (!isfinite(l[r->series_slot[s]]))
             return ENCO_FAIL(ENCO_ERR_NUMERIC,
@@ -228,7 +230,7 @@ static enco_status read_losses(run *r, float *l)
 
 static void report(run *r, const float *l, const char *event, const char *path)
 {
-    if (!r->o->on_progress)
+    if (!r->o->on_progress || r->o->follower)
         return;
     enco_progress p = {0};
     p.epoch = r->rs.epoch;
@@ -257,6 +259,8 @@ static enco_status save(run *r)
     double t0 = now_s();
     if (r->rs.total_iter > 0)
         ENCO_TRY(read_losses(r, l)); /* never checkpoint a diverged model */
+    if (r->o->follower)
+        return ENCO_OK;
     ENCO_TRY(enco_checkpoint_save(r->t, &r->rs, file_in(r, "latest.safetensors")));
     report(r, NULL, "checkpoint", r->path);
     r->extra_s += now_s() - t0;
@@ -626,7 +630,7 @@ static enco_status sample_batch(run *r)
  * batch grid (whose file marks a saved sample iteration on the page). */
 static enco_status sample(run *r)
 {
-    if (r->last_sample_iter == r->rs.total_iter)
+    if (r->last_sample_iter == r->rs.total_iter || r->o->follower)
         return ENCO_OK;
     double t0 = now_s();
     ENCO_TRY(sample_fixed(r));
@@ -1140,6 +1144,8 @@ static void page_samples(run *r, FILE *f)
 
 static enco_status write_html(run *r)
 {
+    if (r->o->follower)
+        return ENCO_OK;
     double t0 = now_s();
     enco_trainer *t = r->t;
     const enco_config *cfg = &t->cfg;
@@ -1257,6 +1263,8 @@ static int identity_on(const enco_config *cfg, int64_t epoch)
 /* Scores every run.eval_every iterations where there is ground truth. */
 static enco_status maybe_evaluate(run *r)
 {
+    if (r->o->follower)
+        return ENCO_OK;
     int every = r->t->cfg.run.eval_every;
     /* The last iteration's scores are measured by finish(). */
     if (!r->has_truth || every <= 0 || r->rs.total_iter % every != 0 ||
@@ -1278,7 +1286,10 @@ static enco_status train_loop(run *r)
         t->idt_on = identity_on(cfg, r->rs.epoch);
         t->lr_scale = enco_lr_factor(cfg, r->rs.sched_steps);
         while (r->rs.epoch_iter < r->epoch_length) {
-            if (r->o->stop && *r->o->stop) {
+            int stop = r->o->stop && *r->o->stop;
+            if (r->o->agree_stop)
+                ENCO_TRY(r->o->agree_stop(r->o->user, stop, &stop));
+            if (stop) {
                 ENCO_TRY(save(r));
                 r->state = STOPPED;
                 ENCO_TRY(write_html(r));
@@ -1325,7 +1336,7 @@ static enco_status train_loop(run *r)
  * truth) into evals.jsonl, eval.json and o->final_eval. */
 static enco_status finish(run *r)
 {
-    if (!r->has_truth)
+    if (!r->has_truth || r->o->follower)
         return ENCO_OK;
     enco_eval_result res;
     ENCO_TRY(evaluate_now(r, &res));
@@ -1372,10 +1383,12 @@ enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_r
         snprintf(r.series_name[r.nseries], sizeof r.series_name[0], "loss_%s", name);
         r.series_slot[r.nseries++] = i;
     }
-    ENCO_TRY(make_dir(o->dir));
     char samples[1100];
     snprintf(samples, sizeof samples, "%s/samples", o->dir);
-    ENCO_TRY(make_dir(samples));
+    if (!o->follower) {
+        ENCO_TRY(make_dir(o->dir));
+        ENCO_TRY(make_dir(samples));
+    }
     r.epoch_length = src->epoch_length(src->self);
     if (r.epoch_length < 1)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "the dataset yields no batches");
@@ -1395,21 +1408,21 @@ enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_r
                          : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     if (st == ENCO_OK && o->resume) {
         st = enco_checkpoint_load(t, &r.rs, file_in(&r, "latest.safetensors"));
-        if (st == ENCO_OK)
+        if (st == ENCO_OK && !o->follower)
             st = history_reload(&r);
-        if (st == ENCO_OK)
+        if (st == ENCO_OK && !o->follower)
             st = evals_reload(&r);
         if (st == ENCO_OK)
             report(&r, NULL, "resume", file_in(&r, "latest.safetensors"));
-    } else if (st == ENCO_OK) {
+    } else if (st == ENCO_OK && !o->follower) {
         remove(file_in(&r, "losses.jsonl"));
         remove(file_in(&r, "evals.jsonl"));
         remove(file_in(&r, "eval.json"));
         clear_samples(o->dir);
     }
-    if (st == ENCO_OK)
+    if (st == ENCO_OK && !o->follower)
         st = enco_write_text_atomic(file_in(&r, "config.cfg"), r.config_text);
-    if (st == ENCO_OK)
+    if (st == ENCO_OK && !o->follower)
         st = choose_fixed(&r);
     r.t0 = now_s();
     r.iter0 = r.rs.total_iter;

@@ -63,6 +63,14 @@ typedef struct enco_run_options {
     /* Out, optional: the end-of-run scores where the dataset has ground
      * truth (images = 0 when none were measured). */
     enco_eval_result *final_eval;
+    /* Data-parallel training: the processes other than the first are
+     * followers: they train in step but write nothing to the run folder
+     * (the first process owns it) and report nothing. */
+    int follower;
+    /* Optional: whether any process asks to stop (every process calls it
+     * after every iteration with its own request), so that all stop at the
+     * same iteration; NULL: this process's request alone. */
+    enco_status (*agree_stop)(void *user, int mine, int *any);
 } enco_run_options;
 
 /* Trains t->cfg's schedule (or up to run.max_iterations in all). On a stop

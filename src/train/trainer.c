@@ -99,6 +99,7 @@ void enco_trainer_free(enco_trainer *t)
     enco_seqnet_free(ctx, &t->dnet);
     for (int i = 0; i < ENCO_MAX_NETS; i++)
         enco_params_free(ctx, &t->nets[i]);
+    free(t->reduce_host);
     free(t);
 }
 
@@ -159,11 +160,55 @@ static enco_status adam(enco_trainer *t, int net)
 }
 
 /* The seam where data-parallel training sums a phase's gradients across
- * devices before its updates (issue 17). One device: nothing to do. */
+ * processes before its updates: each net's gradients go to the host, are
+ * summed (the same bits on every process) and divided by the process count
+ * (each process's gradient is its share's mean; the step is the whole
+ * batch's), and go back. One process: nothing to do. */
 static enco_status reduce_gradients(enco_trainer *t, const enco_phase_def *ph)
 {
-    (void)t;
-    (void)ph;
+    if (t->reducer.size <= 1)
+        return ENCO_OK;
+    const float scale = 1.0f / (float)t->reducer.size;
+    for (int i = 0; i < ph->nnets; i++) {
+        enco_param_set *ps = &t->nets[ph->nets[i]];
+        if (!ps->n_params)
+            continue;
+        size_t bytes = ps->n_params * F4;
+        ENCO_TRY(enco_download(t->ctx, ps->grads, 0, bytes, t->reduce_host));
+        ENCO_TRY(t->reducer.sum(t->reducer.user, t->reduce_host, ps->n_params));
+        for (size_t j = 0; j < ps->n_params; j++)
+            t->reduce_host[j] *= scale;
+        ENCO_TRY(enco_upload(t->ctx, ps->grads, 0, bytes, t->reduce_host));
+    }
+    return ENCO_OK;
+}
+
+enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r)
+{
+    if (r->size <= 1) {
+        free(t->reduce_host);
+        t->reduce_host = NULL;
+        t->reducer = (enco_grad_reducer){0};
+        return ENCO_OK;
+    }
+    if (!r->sum || r->rank < 0 || r->rank >= r->size)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "data-parallel rank %d of %d", r->rank, r->size);
+    const char *why = t->family->data_parallel_refusal
+                          ? t->family->data_parallel_refusal(t)
+                          : "its iteration has not been made data-parallel yet";
+    if (why)
+        return ENCO_FAIL(ENCO_ERR_UNSUPPORTED,
+                         "model.family \"%s\" cannot train on %d processes: %s (issue 17); "
+                         "train it on one",
+                         t->family->name, r->size, why);
+    size_t most = 1;
+    for (int i = 0; i < t->nnets; i++)
+        most = t->nets[i].n_params > most ? t->nets[i].n_params : most;
+    float *host = realloc(t->reduce_host, most * F4);
+    if (!host)
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    t->reduce_host = host;
+    t->reducer = *r;
     return ENCO_OK;
 }
 
@@ -207,6 +252,17 @@ enco_status enco_trainer_step(enco_trainer *t, const float *real_a, const float 
 enco_status enco_trainer_losses(enco_trainer *t, float out[ENCO_LOSS_SLOTS])
 {
     return enco_download(t->ctx, t->losses, 0, ENCO_LOSS_SLOTS * F4, out);
+}
+
+enco_status enco_trainer_losses_mean(enco_trainer *t, float out[ENCO_LOSS_SLOTS])
+{
+    ENCO_TRY(enco_trainer_losses(t, out));
+    if (t->reducer.size <= 1)
+        return ENCO_OK;
+    ENCO_TRY(t->reducer.sum(t->reducer.user, out, ENCO_LOSS_SLOTS));
+    for (int i = 0; i < ENCO_LOSS_SLOTS; i++)
+        out[i] /= (float)t->reducer.size;
+    return ENCO_OK;
 }
 
 enco_status enco_trainer_patch_ids(enco_trainer *t, int p, int32_t *out)

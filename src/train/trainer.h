@@ -44,6 +44,16 @@ typedef struct enco_sampling_override {
     int keep_draws;
 } enco_sampling_override;
 
+/* Data-parallel training: the processes that share each batch, and how a
+ * phase's gradients are summed across them (the seam between the trainer's
+ * phases and their optimizer steps). sum must leave the same bits in buf
+ * on every process. */
+typedef struct enco_grad_reducer {
+    int size, rank;          /* processes; this one's place, 0 .. size-1 */
+    void *user;
+    enco_status (*sum)(void *user, float *buf, size_t n);
+} enco_grad_reducer;
+
 typedef struct enco_trainer {
     enco_ctx *ctx;
     enco_config cfg;
@@ -104,6 +114,8 @@ typedef struct enco_trainer {
     void *state;             /* the family's own */
 
     enco_rng rng;            /* sampling draws */
+    enco_grad_reducer reducer; /* size 0 or 1: a single process */
+    float *reduce_host;      /* staging of the gradients summed across processes */
     long long iteration;     /* iterations done */
     double lr_scale;         /* learning-rate schedule factor (1 = base) */
     int idt_on;              /* identity term on in this phase (EnCo: train.stop_idt_epochs) */
@@ -133,6 +145,18 @@ int enco_trainer_loss_feature(const enco_trainer *t, int module);
 
 /* Reads the loss scalars of the last iteration (waits for the device). */
 enco_status enco_trainer_losses(enco_trainer *t, float out[ENCO_LOSS_SLOTS]);
+/* The same, averaged over the processes of data-parallel training (every
+ * process must call it at the same iteration). */
+enco_status enco_trainer_losses_mean(enco_trainer *t, float out[ENCO_LOSS_SLOTS]);
+
+/* Makes this trainer one of r->size processes that train one model on
+ * batches of r->size * n images: after each phase, the phase's gradients
+ * are summed across the processes by r->sum and divided by r->size before
+ * the optimizer steps, so that every process takes the step one process
+ * would take on the whole batch. Refused (ENCO_ERR_UNSUPPORTED, naming why)
+ * for the families and options whose iteration needs more than the
+ * gradients shared (statistics or draws over the whole batch). */
+enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r);
 
 /* ---- What the family says about its losses and timers ---- */
 enum {

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Data-parallel training under mpirun (issue 17): two processes on batch 1 each train the
+model one process trains on batch 2 (the same weights within float rounding), the same
+two-process run twice gives the same bits, the run folder is the first process's, and the
+families whose iteration needs more than the shared gradients are refused at once, naming why.
+Runs on the CPU device; both processes share it (and the machine's cores).
+
+usage: test_dp.py ENCO_CL MPIRUN
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+BIN, MPIRUN = sys.argv[1], sys.argv[2]
+checks = failures = 0
+
+
+def check(name, cond, detail=""):
+    global checks, failures
+    checks += 1
+    if cond:
+        print("ok   " + name)
+    else:
+        failures += 1
+        print("FAIL " + name + (": " + detail if detail else ""))
+
+
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def train(cfg, nproc, *extra, timeout=900):
+    cmd = [BIN, "train", "-c", cfg, *extra]
+    if nproc > 1:
+        cmd = [MPIRUN, "--oversubscribe", "-np", str(nproc)] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=MPI_ENV)
+    if p.returncode != 0:
+        sys.stdout.write(p.stdout[-1500:] + p.stderr[-2000:])
+    return p
+
+
+def tensors(path):
+    """name -> (dtype, shape, raw bytes) of a safetensors file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        b, e = v["data_offsets"]
+        out[k] = (v["dtype"], v["shape"], data[8 + n + b:8 + n + e])
+    return out
+
+
+def floats(raw):
+    return struct.unpack("<%df" % (len(raw) // 4), raw)
+
+
+CONFIG = """
+model = { ngf = 4; ndf = 4; n_blocks = 2; };
+cut = { nce_layers = [0, 4, 8, 12, 13]; num_patches = 16; netF_nc = 16; };
+fastcut = { nce_layers = [0, 4, 8, 12, 13]; num_patches = 16; netF_nc = 16; };
+train = { n_epochs = 1; n_epochs_decay = 1; seed = 3; };
+data = { root = "%(data)s"; synthetic = true; synth_train = 8; synth_test = 2;
+         preprocess = "crop"; load_size = 32; crop_size = 32; threads = 1; };
+run = { print_every = 1; sample_every = 0; save_every = 0; max_iterations = 3; };
+"""
+
+with tempfile.TemporaryDirectory() as tmp:
+    cfg = os.path.join(tmp, "dp.cfg")
+    with open(cfg, "w") as f:
+        f.write(CONFIG % {"data": os.path.join(tmp, "data")})
+
+    # ---- the same model: 2 processes x batch 1 against 1 process x batch 2 ------------
+    # Every weight after 3 iterations within 1e-3 of the learning rate (an Adam step moves a
+    # weight by about lr, so this says the steps agree to 0.1 %; float reassociation of the
+    # summed gradients is all that differs), and every logged loss within 1e-4 relative.
+    for fam in ("enco", "cut", "fastcut", "cyclegan"):
+        fam_set = ["--set", 'model.family="%s"' % fam]
+        if fam == "cyclegan":
+            fam_set += ["--set", "cyclegan.pool_size=0"]
+        if fam == "enco":  # its DAG draws per image of the whole batch; LayerNorm heads
+            fam_set += ["--set", 'model.prj_norm="ln"', "--set",
+                        "model.nce_layers=[3, 7, 12, 13, 17, 21]", "--set", "model.netF_nc=16",
+                        "--set", "train.num_patches=16"]
+        one, two = os.path.join(tmp, fam + "_one"), os.path.join(tmp, fam + "_two")
+        p1 = train(cfg, 1, *fam_set, "--set", "train.batch_size=2", "--set", 'run.dir="%s"' % one)
+        p2 = train(cfg, 2, *fam_set, "--set", "train.batch_size=1", "--set", 'run.dir="%s"' % two)
+        check("%s: one process (batch 2) and two (batch 1 each) exit 0" % fam,
+              p1.returncode == 0 and p2.returncode == 0)
+        if p1.returncode or p2.returncode:
+            continue
+        check("%s: the first process alone reports (one progress line per iteration)" % fam,
+              p2.stdout.count("iter 3/3") == 1 and "2 processes" in p2.stdout, p2.stdout[-800:])
+        ta = tensors(os.path.join(one, "latest.safetensors"))
+        tb = tensors(os.path.join(two, "latest.safetensors"))
+        lr = 5e-5 if fam == "enco" else 2e-4  # the smallest of the family's rates
+        worst, where, compared = 0.0, "", 0
+        for k, (dt, shape, raw) in ta.items():
+            if not k.startswith("net") or dt != "F32":
+                continue
+            other = tb.get(k)
+            if other is None:
+                worst, where = float("inf"), k + " missing"
+                break
+            d = max((abs(x - y) for x, y in zip(floats(raw), floats(other[2]))), default=0.0)
+            compared += 1
+            if d > worst:
+                worst, where = d, k
+        check("%s: every weight of the 2-process run within 1e-3 lr of the 1-process run "
+              "(worst %.3g lr, %s; %d tensors)" % (fam, worst / lr, where, compared),
+              compared > 20 and worst <= 1e-3 * lr)
+        with open(os.path.join(one, "losses.jsonl")) as f:
+            la = [json.loads(x) for x in f]
+        with open(os.path.join(two, "losses.jsonl")) as f:
+            lb = [json.loads(x) for x in f]
+        rel = max((abs(a[k] - b[k]) / max(abs(a[k]), 1e-6) for a, b in zip(la, lb)
+                   for k in a if k.startswith("loss_")), default=1.0)
+        check("%s: the 2-process run logs the 1-process run's losses (means over the batch) "
+              "within 1e-4 (worst %.2g)" % (fam, rel), len(la) == len(lb) == 3 and rel <= 1e-4)
+
+    # ---- the same two-process run twice: bitwise -------------------------------------
+    again = os.path.join(tmp, "cut_two_again")
+    p = train(cfg, 2, "--set", 'model.family="cut"', "--set", "train.batch_size=1",
+              "--set", 'run.dir="%s"' % again)
+    a = tensors(os.path.join(tmp, "cut_two", "latest.safetensors"))
+    b = tensors(os.path.join(again, "latest.safetensors")) if p.returncode == 0 else {}
+    same = [k for k in a if k.startswith(("net", "adam_")) and b.get(k, (0, 0, None))[2] == a[k][2]]
+    check("cut: two processes twice give the same bits (%d of %d tensors)" %
+          (len(same), sum(1 for k in a if k.startswith(("net", "adam_")))),
+          p.returncode == 0 and len(same) == sum(1 for k in a if k.startswith(("net", "adam_"))))
+
+    # ---- refusals: the families that need more than the gradients -----------------------
+    for fam, extra, why in (("enco", [], "BatchNorm"),
+                            ("dclgan", [], "whole batch"),
+                            ("cyclegan", ["--set", "cyclegan.pool_size=50"], "pool"),
+                            ("cut", ["--set", "cut.nce_includes_all_negatives_from_minibatch=true"],
+                             "whole batch")):
+        run = os.path.join(tmp, "refused_" + fam)
+        p = train(cfg, 2, "--set", 'model.family="%s"' % fam, *extra, "--set",
+                  'run.dir="%s"' % run, timeout=300)
+        check("%s%s on 2 processes is refused at once, naming why ('%s')" %
+              (fam, " " + " ".join(extra[1:]) if extra else "", why),
+              p.returncode != 0 and "cannot train on 2 processes" in p.stderr and why in p.stderr,
+              p.stderr[-600:])
+
+print("%d checks, %d failed" % (checks, failures))
+sys.exit(1 if failures else 0)
