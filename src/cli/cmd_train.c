@@ -133,6 +133,9 @@ static void on_progress(const enco_progress *p, void *user)
                     (long long)p->epoch, (long long)p->total_iter);
         else if (strcmp(p->event, "stop") == 0)
             fprintf(stderr, "stopped on request after iteration %lld\n", (long long)p->total_iter);
+        else if (strcmp(p->event, "takeover") == 0)
+            fprintf(stderr, "took over the lock %s of an earlier run that ended without "
+                            "releasing it (%s)\n", p->path, p->detail);
         return;
     }
     char eta[32];

@@ -4,6 +4,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "models/family.h"
+#include "train/runlock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1365,7 +1366,8 @@ static void clear_samples(const char *dir)
     closedir(d);
 }
 
-enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o)
+static enco_status run_train_locked(enco_trainer *t, enco_batch_source *src,
+                                    const enco_run_options *o)
 {
     run r;
     memset(&r, 0, sizeof r);
@@ -1451,5 +1453,21 @@ enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_r
     enco_image_free(&r.fix_a);
     enco_image_free(&r.fix_b);
     history_free(&r.h);
+    return st;
+}
+
+enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o)
+{
+    /* One owner of the folder, taken before anything is written into it and
+     * released however the run ends (see runlock.h). */
+    ENCO_TRY(make_dir(o->dir));
+    enco_runlock lock;
+    ENCO_TRY(enco_runlock_take(&lock, o->dir, "enco-cl train"));
+    if (lock.previous[0] && o->on_progress) {
+        enco_progress p = {.event = "takeover", .path = lock.path, .detail = lock.previous};
+        o->on_progress(&p, o->user);
+    }
+    enco_status st = run_train_locked(t, src, o);
+    enco_runlock_release(&lock);
     return st;
 }

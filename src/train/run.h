@@ -23,7 +23,9 @@
  *                  table newest first, the configuration; rewritten
  *                  atomically while training, so it is complete whenever
  *                  the run is killed
- *   config.cfg, latest.safetensors */
+ *   config.cfg, latest.safetensors
+ *   .lock          held by the running trainer (train/runlock.h): a second
+ *                  trainer on the folder is refused; emptied at the end */
 #ifndef ENCO_TRAIN_RUN_H
 #define ENCO_TRAIN_RUN_H
 
@@ -50,8 +52,11 @@ typedef struct enco_progress {
     int nlosses;             /* the family's logged losses */
     const char *loss_names[ENCO_MAX_LOGGED]; /* "D", "G_GAN", ... */
     float losses[ENCO_MAX_LOGGED];
-    const char *event;       /* NULL, or "checkpoint", "sample", "eval", "resume", "stop" */
+    const char *event;       /* NULL, or "checkpoint", "sample", "eval", "resume", "stop",
+                              * "takeover" (only event, path and detail set) */
     const char *path;        /* file of the event */
+    const char *detail;      /* "takeover": the earlier holder of the folder's lock,
+                              * "pid N on host H, since T" */
 } enco_progress;
 
 typedef struct enco_run_options {
@@ -77,7 +82,9 @@ typedef struct enco_run_options {
  * request a checkpoint is written and ENCO_ERR_INTERRUPTED returned (the
  * page says "stopped"). A NaN or Inf loss ends the run with ENCO_ERR_NUMERIC
  * and a diagnosis; the last good checkpoint is kept. Any failure after the
- * folder exists leaves a page that says "failed" with the message. */
+ * folder exists leaves a page that says "failed" with the message. A folder
+ * whose lock a live trainer holds fails with ENCO_ERR_INVALID_ARG naming the
+ * holder, before anything in it is touched. */
 enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o);
 
 #endif
