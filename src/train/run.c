@@ -1459,7 +1459,10 @@ static enco_status run_train_locked(enco_trainer *t, enco_batch_source *src,
 enco_status enco_run_train(enco_trainer *t, enco_batch_source *src, const enco_run_options *o)
 {
     /* One owner of the folder, taken before anything is written into it and
-     * released however the run ends (see runlock.h). */
+     * released however the run ends (see runlock.h); the first process of a
+     * data-parallel job alone owns it. */
+    if (o->follower)
+        return run_train_locked(t, src, o);
     ENCO_TRY(make_dir(o->dir));
     enco_runlock lock;
     ENCO_TRY(enco_runlock_take(&lock, o->dir, "enco-cl train"));
