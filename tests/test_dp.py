@@ -30,6 +30,11 @@ def check(name, cond, detail=""):
 
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
+# Under AddressSanitizer (tools/ci-hardening): Open MPI's never-freed MPI_Init state is
+# suppressed by library name (tests/fuzz/lsan.supp), which needs full unwinding, as in
+# tests/test_dist.sh.
+if "ASAN_OPTIONS" in MPI_ENV or "LSAN_OPTIONS" in MPI_ENV:
+    MPI_ENV["ASAN_OPTIONS"] = (MPI_ENV.get("ASAN_OPTIONS", "") + ":fast_unwind_on_malloc=0").lstrip(":")
 
 
 def train(cfg, nproc, *extra, timeout=900):
