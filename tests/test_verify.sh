@@ -67,6 +67,12 @@ for fam in cut fastcut cyclegan dclgan; do
         echo "FAIL $fam: same device not bitwise"; fail=$((fail + 1)); }
     grep -q '"family": "'$fam'"' "$tmp/same_$fam.json" || {
         echo "FAIL $fam: the report does not name the family"; fail=$((fail + 1)); }
+    # Under the sanitizers (tools/ci-hardening sets ENCO_TEST_SANITIZED) one
+    # family's Oclgrind run covers verify's cross-device code; the others'
+    # run in the plain passes (each is minutes under ASan).
+    if [ -n "${ENCO_TEST_SANITIZED:-}" ] && [ "$fam" != cut ]; then
+        continue
+    fi
     "$bin" verify --devices oclgrind,pthread --steps 1 --size 24 --set "model.family=\"$fam\"" \
         --json "$tmp/cross_$fam.json" || true
     check "$fam: Oclgrind vs PoCL within tolerances" "$tmp/cross_$fam.json"
