@@ -671,6 +671,71 @@ static void refuse(const enco_config *cfg, enco_st_file *state, const char *need
     enco_st_free(state);
 }
 
+/* cyclegan_b2_pool's state (in.* without the prefix) with tensor `key`
+ * dropped or replaced by (dtype, ndim, shape, data). */
+static enco_st_file *pool_state(const enco_st_file *f, const char *key, enco_dtype dt, int ndim,
+                                const int64_t *shape, const void *data)
+{
+    enco_st_file *s = enco_st_new();
+    ck_assert_ptr_nonnull(s);
+    for (size_t i = 0; i < f->count; i++) {
+        const enco_st_tensor *x = &f->tensors[i];
+        if (!starts(x->name, "in.") || strcmp(x->name + 3, key) == 0)
+            continue;
+        ENCO_CK(enco_st_add(s, x->name + 3, x->dtype, x->ndim, x->shape, x->data));
+    }
+    if (data)
+        ENCO_CK(enco_st_add(s, key, dt, ndim, shape, data));
+    return s;
+}
+
+/* CycleGAN's pool inputs of `step`: each bad one is refused, naming it. */
+START_TEST(pool_inputs_refused)
+{
+    enco_config cfg;
+    enco_config_defaults(&cfg);
+    ENCO_CK(enco_config_load(&cfg, FIX "cyclegan_b2_pool.cfg"));
+    enco_st_file *f = NULL;
+    ENCO_CK(enco_st_read(FIX "cyclegan_b2_pool.safetensors", &f));
+    /* the fixture swaps image 0 of the full fake_B pool (pool_size 3) */
+    ck_assert(((const float *)need(f, "in.pool_u.B")->data)[0] > 0.5f);
+    const float u_bad[2] = {1.5f, 0.2f};
+    refuse(&cfg, pool_state(f, "pool_u.B", ENCO_DT_F32, 1, (int64_t[]){2}, u_bad),
+           "pool_u.B[0] = 1.5 is not in [0, 1]");
+    const int64_t id_bad[2] = {7, 0};
+    refuse(&cfg, pool_state(f, "pool_id.B", ENCO_DT_I64, 1, (int64_t[]){2}, id_bad),
+           "pool_id.B[0] = 7: the pool holds images 0 to 2");
+    refuse(&cfg, pool_state(f, "pool_id.B", ENCO_DT_I64, 0, NULL, NULL), "no pool_id.B was given");
+    const float u_short[1] = {0.9f};
+    refuse(&cfg, pool_state(f, "pool_u.A", ENCO_DT_F32, 1, (int64_t[]){1}, u_short), "pool_u.A");
+    const int64_t id_f[2] = {0, 0};
+    refuse(&cfg, pool_state(f, "pool_id.A", ENCO_DT_F32, 1, (int64_t[]){2}, id_f),
+           "pool_id.A must be int64");
+    const enco_st_tensor *pb = need(f, "in.pool.B");
+    size_t img = enco_st_numel(pb) / (size_t)pb->shape[0];
+    float *four = calloc(4 * img, sizeof *four);
+    ck_assert_ptr_nonnull(four);
+    refuse(&cfg,
+           pool_state(f, "pool.B", ENCO_DT_F32, 4,
+                      (int64_t[]){4, pb->shape[1], pb->shape[2], pb->shape[3]}, four),
+           "count at most cyclegan.pool_size = 3");
+    free(four);
+    enco_st_free(f);
+    /* each generator reads the other's output: the channels must agree */
+    const char *fams[] = {"cyclegan", "dclgan"};
+    for (int i = 0; i < 2; i++) {
+        enco_config c = cfg;
+        snprintf(c.model.family, sizeof c.model.family, "%s", fams[i]);
+        c.model.input_nc = 1;
+        enco_trainer *t = NULL;
+        ck_assert_int_eq(enco_trainer_create(test_ctx(), &c, 1, 32, 32, &t), ENCO_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(enco_last_error(), "needs model.input_nc (1) equal to") != NULL,
+                      "%s", enco_last_error());
+        ck_assert_ptr_null(t);
+    }
+}
+END_TEST
+
 START_TEST(resume_adam)
 {
     /* Step 0 of the trajectory, its weights and Adam state written out and
@@ -790,6 +855,7 @@ int main(void)
     tcase_add_loop_test(tc, own_dag_ranking, 0, 3);
     tcase_add_loop_test(tc, trajectory, 0, 4);
     tcase_add_test(tc, resume_adam);
+    tcase_add_test(tc, pool_inputs_refused);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     for (int i = 0; i < W_COUNT; i++)

@@ -171,16 +171,6 @@ static void reset(enco_trainer *t)
     cs->pools[0].count = cs->pools[1].count = 0;
 }
 
-static enco_status copy_images(enco_trainer *t, const char *where, cl_mem dst, size_t dst_img,
-                               cl_mem src, size_t src_off, size_t images)
-{
-    cg_state *cs = t->state;
-    size_t bytes = images * cs->img * F4;
-    enco_ctx_trace_op(t->ctx, "copy", where, (enco_op_cost){0, 2.0 * bytes}, "n%zu %zu floats",
-                      images, cs->img);
-    return enco_copy(t->ctx, dst, dst_img * cs->img * F4, src, src_off * F4, bytes);
-}
-
 /* An L1 term weight * mean|x - y| into slot (weighted in place, as the
  * reference logs it), its gradient into grad. */
 static enco_status l1_term(enco_trainer *t, int slot, cl_mem grad, size_t grad_off, cl_mem x,
@@ -223,9 +213,10 @@ static enco_status g_phase(enco_trainer *t, double *since)
     /* G_A on (real_A, real_B): fake_B, idt_A; G_B on (real_B, real_A):
      * fake_A, idt_B; then the cycle: rec_A = G_B(fake_B), rec_B = G_A(fake_A). */
     ENCO_TRY(enco_seqnet_forward(ctx, &cs->g[0], t->real, 0, cs->gn));
-    ENCO_TRY(copy_images(t, "G_B input", cs->gin_b, 0, t->real, ni, (size_t)n));
+    ENCO_TRY(enco_family_copy_images(t, "G_B input", cs->gin_b, 0, t->real, ni, (size_t)n));
     if (cs->idt)
-        ENCO_TRY(copy_images(t, "G_B input", cs->gin_b, (size_t)n, t->real, 0, (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "G_B input", cs->gin_b, (size_t)n, t->real, 0,
+                                         (size_t)n));
     ENCO_TRY(enco_seqnet_forward(ctx, &cs->g[1], cs->gin_b, 0, cs->gn));
     cl_mem out[2];
     size_t off[2];
@@ -292,12 +283,13 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
     for (int i = 0; i < n; i++) {
         size_t src = fake_off + (size_t)i * cs->img;
         if (pool->size == 0) {
-            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
+            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             continue;
         }
         if (pool->count < pool->size) {
-            ENCO_TRY(copy_images(t, "pool", pool->images, (size_t)pool->count, fake, src, 1));
-            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
+            ENCO_TRY(enco_family_copy_images(t, "pool", pool->images, (size_t)pool->count, fake,
+                                             src, 1));
+            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             pool->count++;
             continue;
         }
@@ -327,11 +319,11 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                                  "pool_id.%s[%d] = %d: the pool holds images 0 to %d", name, i,
                                  (int)id, pool->size - 1);
-            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, pool->images,
+            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, pool->images,
                                  (size_t)id * cs->img, 1));
-            ENCO_TRY(copy_images(t, "pool", pool->images, (size_t)id, fake, src, 1));
+            ENCO_TRY(enco_family_copy_images(t, "pool", pool->images, (size_t)id, fake, src, 1));
         } else {
-            ENCO_TRY(copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
+            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
         }
     }
     return ENCO_OK;
@@ -349,9 +341,11 @@ static enco_status d_phase(enco_trainer *t, const enco_sampling_override *ov)
         size_t fake_off;
         enco_seqnet_output(&cs->g[d], &fake, &fake_off, NULL, NULL, NULL);
         /* D_A: real_B and the fake_B pool; D_B: real_A and the fake_A pool */
-        ENCO_TRY(copy_images(t, "D input", cs->d_in, 0, t->real, d ? 0 : ni, (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, 0, t->real, d ? 0 : ni,
+                                         (size_t)n));
         ENCO_TRY(query(t, 1 - d, fake, fake_off, ov));
-        ENCO_TRY(copy_images(t, "D input", cs->d_in, (size_t)n, cs->answer[1 - d], 0, (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, (size_t)n, cs->answer[1 - d], 0,
+                                         (size_t)n));
         ENCO_TRY(enco_seqnet_forward(ctx, &cs->d[d], cs->d_in, 0, 2 * n));
         cl_mem dout;
         size_t doff;
@@ -424,24 +418,6 @@ static enco_status load_state(enco_trainer *t, const enco_st_file *in, const cha
     return ENCO_OK;
 }
 
-static enco_status add_images(enco_trainer *t, enco_st_file *out, const char *prefix,
-                              const char *name, cl_mem m, size_t off)
-{
-    cg_state *cs = t->state;
-    size_t count = (size_t)t->n * cs->img;
-    float *host = malloc(count * F4);
-    if (!host)
-        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    enco_status st = enco_download(t->ctx, m, off * F4, count * F4, host);
-    char key[256];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    if (st == ENCO_OK)
-        st = enco_st_add(out, key, ENCO_DT_F32, 4,
-                         (int64_t[]){t->n, t->cfg.model.output_nc, t->h, t->w}, host);
-    free(host);
-    return st;
-}
-
 static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *prefix)
 {
     cg_state *cs = t->state;
@@ -452,17 +428,17 @@ static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *
     enco_seqnet_output(&cs->g[1], &out_b, &ob, NULL, NULL, NULL);
     enco_seqnet_run_output(&cs->rec[1], &rec_a, &ra);
     enco_seqnet_run_output(&cs->rec[0], &rec_b, &rb);
-    ENCO_TRY(add_images(t, out, prefix, "fake_B", out_a, oa));
-    ENCO_TRY(add_images(t, out, prefix, "fake_A", out_b, ob));
-    ENCO_TRY(add_images(t, out, prefix, "rec_A", rec_a, ra));
-    ENCO_TRY(add_images(t, out, prefix, "rec_B", rec_b, rb));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_B", out_a, oa));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_A", out_b, ob));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "rec_A", rec_a, ra));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "rec_B", rec_b, rb));
     if (cs->idt) {
-        ENCO_TRY(add_images(t, out, prefix, "idt_A", out_a, oa + ni));
-        ENCO_TRY(add_images(t, out, prefix, "idt_B", out_b, ob + ni));
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_A", out_a, oa + ni));
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_B", out_b, ob + ni));
     }
     /* what each D was shown as fakes */
-    ENCO_TRY(add_images(t, out, prefix, "pool_out.A", cs->answer[0], 0));
-    ENCO_TRY(add_images(t, out, prefix, "pool_out.B", cs->answer[1], 0));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "pool_out.A", cs->answer[0], 0));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "pool_out.B", cs->answer[1], 0));
     return save_state(t, out, prefix);
 }
 

@@ -214,16 +214,6 @@ static void release(enco_trainer *t)
     t->state = NULL;
 }
 
-static enco_status copy_images(enco_trainer *t, const char *where, cl_mem dst, size_t dst_img,
-                               cl_mem src, size_t src_off, size_t images)
-{
-    dcl_state *cs = t->state;
-    size_t bytes = images * cs->img * F4;
-    enco_ctx_trace_op(t->ctx, "copy", where, (enco_op_cost){0, 2.0 * bytes}, "n%zu %zu floats",
-                      images, cs->img);
-    return enco_copy(t->ctx, dst, dst_img * cs->img * F4, src, src_off * F4, bytes);
-}
-
 /* Phase D: both generators forward, then D_A on (real_B, fake_B detached)
  * and D_B on (real_A, fake_A detached). */
 static enco_status d_phase(enco_trainer *t, double *since)
@@ -234,9 +224,10 @@ static enco_status d_phase(enco_trainer *t, double *since)
     int n = t->n;
     size_t ni = (size_t)n * cs->img, pred = (size_t)t->ph * t->pw * n;
     ENCO_TRY(enco_seqnet_forward(ctx, &cs->g[0], t->real, 0, cs->gn));
-    ENCO_TRY(copy_images(t, "G_B input", cs->gin_b, 0, t->real, ni, (size_t)n));
+    ENCO_TRY(enco_family_copy_images(t, "G_B input", cs->gin_b, 0, t->real, ni, (size_t)n));
     if (cs->idt)
-        ENCO_TRY(copy_images(t, "G_B input", cs->gin_b, (size_t)n, t->real, 0, (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "G_B input", cs->gin_b, (size_t)n, t->real, 0,
+                                         (size_t)n));
     ENCO_TRY(enco_seqnet_forward(ctx, &cs->g[1], cs->gin_b, 0, cs->gn));
     enco_seqnet_output(&cs->g[0], &t->fake, &t->fake_off, NULL, NULL, NULL);
     t->has_idt = 0;
@@ -246,8 +237,10 @@ static enco_status d_phase(enco_trainer *t, double *since)
         size_t fake_off;
         enco_seqnet_output(&cs->g[d], &fake, &fake_off, NULL, NULL, NULL);
         /* D_A: real_B and fake_B; D_B: real_A and fake_A */
-        ENCO_TRY(copy_images(t, "D input", cs->d_in, 0, t->real, d ? 0 : ni, (size_t)n));
-        ENCO_TRY(copy_images(t, "D input", cs->d_in, (size_t)n, fake, fake_off, (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, 0, t->real, d ? 0 : ni,
+                                         (size_t)n));
+        ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, (size_t)n, fake, fake_off,
+                                         (size_t)n));
         ENCO_TRY(enco_seqnet_forward(ctx, &cs->d[d], cs->d_in, 0, 2 * n));
         cl_mem dout;
         size_t doff;
@@ -475,24 +468,6 @@ static enco_status phase(enco_trainer *t, int ph, const enco_sampling_override *
     return ph == 0 ? d_phase(t, since) : g_phase(t, ov, since);
 }
 
-static enco_status add_images(enco_trainer *t, enco_st_file *out, const char *prefix,
-                              const char *name, cl_mem m, size_t off)
-{
-    dcl_state *cs = t->state;
-    size_t count = (size_t)t->n * cs->img;
-    float *host = malloc(count * F4);
-    if (!host)
-        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    enco_status st = enco_download(t->ctx, m, off * F4, count * F4, host);
-    char key[256];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    if (st == ENCO_OK)
-        st = enco_st_add(out, key, ENCO_DT_F32, 4,
-                         (int64_t[]){t->n, t->cfg.model.output_nc, t->h, t->w}, host);
-    free(host);
-    return st;
-}
-
 static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *prefix)
 {
     dcl_state *cs = t->state;
@@ -501,11 +476,11 @@ static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *
     size_t oa, ob;
     enco_seqnet_output(&cs->g[0], &a, &oa, NULL, NULL, NULL);
     enco_seqnet_output(&cs->g[1], &b, &ob, NULL, NULL, NULL);
-    ENCO_TRY(add_images(t, out, prefix, "fake_B", a, oa));
-    ENCO_TRY(add_images(t, out, prefix, "fake_A", b, ob));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_B", a, oa));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_A", b, ob));
     if (cs->idt) {
-        ENCO_TRY(add_images(t, out, prefix, "idt_A", a, oa + ni));
-        ENCO_TRY(add_images(t, out, prefix, "idt_B", b, ob + ni));
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_A", a, oa + ni));
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_B", b, ob + ni));
     }
     return ENCO_OK;
 }
