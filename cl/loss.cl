@@ -128,20 +128,21 @@ __kernel void loss_enco_rows(int M, int D, __global const float *q, ulong q_off,
     }
 }
 
-/* PatchNCE, one work-group per row i (image b = i / K, patch r = i % K). S holds, for each
- * image, the K x K matrix q_b k_b^T, so row i of S (at i*K) is q_i . k_j of its image and
- * S[i][r] is l_pos. Logits z = [l_pos, l_neg_0..l_neg_{K-1}] / tau with l_neg_r = -10.
- * rowloss[i] = logsumexp(z) - z_0 (cross-entropy with target 0). With has_grad the row is
- * overwritten by dL/dS scaled: P[i][j] = gscale * (softmax_{j+1}), P[i][r] = gscale *
- * (softmax_0 - 1), gscale = scale / (M * tau); the launcher then forms grad = P k. */
-__kernel void loss_patchnce_rows(int M, int K, float tau, float gscale, __global float *S,
-                                 ulong s_off, int has_grad, __global float *rowloss,
-                                 ulong row_off, __local float *buf)
+/* PatchNCE, one work-group per row i (group b = i / Kq, query r = first + i % Kq of its
+ * group's K keys). S holds, for each group, the Kq x K matrix q_b k_b^T, so row i of S (at
+ * i*K) is q_i . k_j of its group and S[i][r] is l_pos. Logits z = [l_pos, l_neg_0..l_neg_{K-1}]
+ * / tau with l_neg_r = -10. rowloss[i] = logsumexp(z) - z_0 (cross-entropy with target 0).
+ * With has_grad the row is overwritten by dL/dS scaled: P[i][j] = gscale * (softmax_{j+1}),
+ * P[i][r] = gscale * (softmax_0 - 1), gscale = scale / (M * tau); the launcher then forms
+ * grad = P k. A whole group's queries: Kq = K, first = 0. */
+__kernel void loss_patchnce_rows(int M, int Kq, int K, int first, float tau, float gscale,
+                                 __global float *S, ulong s_off, int has_grad,
+                                 __global float *rowloss, ulong row_off, __local float *buf)
 {
     const int row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
     if (row >= M)
         return; /* whole group */
-    const int r = row % K;
+    const int r = first + row % Kq;
     __global float *Sr = S + s_off + (size_t)row * K;
     const float z0 = Sr[r] / tau;
     const float zmask = -10.0f / tau;

@@ -326,6 +326,92 @@ START_TEST(patchnce_cos_vs_ref)
 }
 END_TEST
 
+/* Data-parallel PatchNCE: one group's query rows split into slices (even, uneven, the whole
+ * group). The slice reference is the whole-group reference's rows: the row-weighted mean of
+ * the slices' losses is the group's loss and each slice's gradient is the group's rows times
+ * kp / mq. The device's slice equals the slice reference, for the dot and the cos logits. */
+START_TEST(patchnce_slices)
+{
+    static const size_t shapes[][2] = {{2 * 8, 16}, {3 * 5, 32}, {2 * 64, 64}}; /* (kp, D) */
+    const size_t nshapes = test_on_oclgrind() ? 1 : 3;
+    const float tau = 0.07f, scale = 0.5f;
+    for (int cosine = 0; cosine < 2; cosine++)
+        for (size_t si = 0; si < nshapes; si++) {
+            const size_t kp = shapes[si][0], d = shapes[si][1], n = kp * d;
+            float *q = host_uniform(n, 1300 + si, -1, 1), *k = host_uniform(n, 1400 + si, -1, 1);
+            if (cosine) { /* rows of length 0.5 to 3: the cos logits see the norms */
+                for (size_t i = 0; i < kp; i++) {
+                    float len[2];
+                    test_fill_uniform(len, 2, 1500 + i, 0.5f, 3.0f);
+                    normalize_rows(q + i * d, 1, d, len[0]);
+                    normalize_rows(k + i * d, 1, d, len[1]);
+                }
+            } else {
+                normalize_rows(q, kp, d, 1.0f);
+                normalize_rows(k, kp, d, 1.0f);
+            }
+            double *qd = to_f64(q, n), *kd = to_f64(k, n);
+            double lfull, *gfull = malloc(n * sizeof(double)), *gs = malloc(n * sizeof(double));
+            ck_assert_ptr_nonnull(gfull);
+            ck_assert_ptr_nonnull(gs);
+            if (cosine)
+                enco_loss_patchnce_cos_ref(&lfull, gfull, qd, kd, 1, kp, d, tau, 1e-8, scale);
+            else
+                enco_loss_patchnce_ref(&lfull, gfull, qd, kd, 1, kp, d, tau, scale);
+            cl_mem bq = test_upload(q, n), bk = test_upload(k, n), bg = test_alloc(n + 3),
+                   bl = test_alloc(2);
+            const size_t splits[][3] = {{kp / 2, kp - kp / 2, 0}, {3, 5, kp - 8}, {kp, 0, 0}};
+            for (size_t sp = 0; sp < 3; sp++) {
+                double total = 0;
+                size_t first = 0;
+                for (size_t part = 0; part < 3 && splits[sp][part]; part++) {
+                    const size_t mq = splits[sp][part];
+                    double ls;
+                    enco_loss_patchnce_slice_ref(&ls, gs, qd + first * d, kd, first, mq, kp, d,
+                                                 tau, cosine, 1e-8, scale);
+                    total += ls * (double)mq;
+                    char what[96];
+                    snprintf(what, sizeof what, "slice_ref_vs_group_grad_cos%d_kp%zu_rows%zu+%zu",
+                             cosine, kp, first, mq);
+                    for (size_t j = 0; j < mq * d; j++)
+                        if (fabs(gs[j] * (double)mq / (double)kp - gfull[first * d + j]) >
+                            1e-12 + 1e-9 * fabs(gfull[first * d + j]))
+                            ck_abort_msg("%s: element %zu: %.17g vs %.17g", what, j,
+                                         gs[j] * (double)mq / (double)kp, gfull[first * d + j]);
+                    ENCO_CK(enco_loss_patchnce_slice(test_ctx(), bl, 1, bg, 3, bq, first * d, bk,
+                                                     0, first, mq, kp, d, tau, scale, cosine,
+                                                     NULL, 0));
+                    float *l = test_download(bl, 2), *g = test_download(bg, n + 3);
+                    snprintf(what, sizeof what, "slice_loss_cos%d_kp%zu_rows%zu+%zu", cosine, kp,
+                             first, mq);
+                    test_assert_close(what, l + 1, &ls, 1, 1e-6, LOSS_RTOL);
+                    snprintf(what, sizeof what, "slice_grad_cos%d_kp%zu_rows%zu+%zu", cosine, kp,
+                             first, mq);
+                    test_assert_close(what, g + 3, gs, mq * d,
+                                      1e-5 * max_abs(gs, mq * d) + 1e-6 * scale / (double)mq,
+                                      GRAD_RTOL);
+                    free(l), free(g);
+                    first += mq;
+                }
+                ck_assert_uint_eq(first, kp);
+                const double mean = total / (double)kp;
+                test_assert_close("slice_losses_mean_is_group_loss", &(float){(float)mean},
+                                  &lfull, 1, 1e-6, 1e-6);
+                ck_assert_msg(fabs(mean - lfull) <= 1e-12 * fabs(lfull) + 1e-14,
+                              "slices' mean %.17g vs group %.17g", mean, lfull);
+            }
+            /* rows outside the keys are refused */
+            ck_assert_int_eq(enco_loss_patchnce_slice(test_ctx(), bl, 0, NULL, 0, bq, 0, bk, 0,
+                                                      kp - 1, 2, kp, d, tau, scale, cosine, NULL,
+                                                      0),
+                             ENCO_ERR_INVALID_ARG);
+            ck_assert_ptr_nonnull(strstr(enco_last_error(), "not among the group's"));
+            test_release(bq), test_release(bk), test_release(bg), test_release(bl);
+            free(q), free(k), free(qd), free(kd), free(gfull), free(gs);
+        }
+}
+END_TEST
+
 /* ---- finite differences of the float64 references -------------------- */
 
 static void fd_check(const loss_case *c, double *x, const double *y, double h, double tol)
@@ -657,6 +743,7 @@ static Suite *loss_suite(void)
     tcase_add_test(t, enco_vs_ref);
     tcase_add_test(t, patchnce_vs_ref);
     tcase_add_test(t, patchnce_cos_vs_ref);
+    tcase_add_test(t, patchnce_slices);
     tcase_add_test(t, references_vs_finite_differences);
     tcase_add_test(t, pytorch_fixtures);
     tcase_add_test(t, combine_scalars);

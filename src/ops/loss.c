@@ -251,34 +251,35 @@ static enco_status patchnce_check(const char *op, cl_mem loss, cl_mem q, cl_mem 
     return ENCO_OK;
 }
 
-/* The dot-product PatchNCE on checked arguments, with enco_loss_patchnce_work(b, kp) floats
- * of scratch at work_off. */
+/* The dot-product PatchNCE on checked arguments, with b * kq * (kp + 1) floats of scratch at
+ * work_off: b groups of kp keys whose queries are kq rows each, query r of a group being
+ * row first + r of its keys (a whole group: kq = kp, first = 0). */
 static enco_status patchnce_run(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
                                 size_t grad_off, cl_mem q, size_t q_off, cl_mem k, size_t k_off,
-                                size_t b, size_t kp, size_t d, float tau, float grad_scale,
-                                cl_mem work, size_t work_off)
+                                size_t b, size_t kq, size_t kp, size_t first, size_t d, float tau,
+                                float grad_scale, cl_mem work, size_t work_off)
 {
-    const size_t m = b * kp;
-    const size_t s_off = work_off, r_off = work_off + b * kp * kp;
+    const size_t m = b * kq;
+    const size_t s_off = work_off, r_off = work_off + b * kq * kp;
     const int has_grad = grad != NULL;
-    /* S_b = q_b k_b^T for every image b: (K x D) (D x K). */
-    enco_status st = enco_sgemm_batched(ctx, 0, 1, kp, kp, d, 1.0f, q, q_off, d, kp * d, k,
-                                        k_off, d, kp * d, 0.0f, work, s_off, kp, kp * kp, b);
+    /* S_b = q_b k_b^T for every group b: (Kq x D) (D x K). */
+    enco_status st = enco_sgemm_batched(ctx, 0, 1, kq, kp, d, 1.0f, q, q_off, d, kq * d, k,
+                                        k_off, d, kp * d, 0.0f, work, s_off, kp, kq * kp, b);
     if (st == ENCO_OK) {
         const size_t local = pow2_cover(kp + 1, LOSS_WG), global = m * local;
         const float gscale = (float)((double)grad_scale / ((double)m * (double)tau));
         st = ENCO_RUN(ctx, "loss", "loss_patchnce_rows", 1, &global, &local, ENCO_ARG_INT(m),
-                      ENCO_ARG_INT(kp), ENCO_ARG_FLOAT(tau), ENCO_ARG_FLOAT(gscale),
-                      ENCO_ARG_MEM(work), ENCO_ARG_ULONG(s_off), ENCO_ARG_INT(has_grad),
-                      ENCO_ARG_MEM(work), ENCO_ARG_ULONG(r_off),
-                      ENCO_ARG_LOCAL(local * sizeof(float)));
+                      ENCO_ARG_INT(kq), ENCO_ARG_INT(kp), ENCO_ARG_INT(first),
+                      ENCO_ARG_FLOAT(tau), ENCO_ARG_FLOAT(gscale), ENCO_ARG_MEM(work),
+                      ENCO_ARG_ULONG(s_off), ENCO_ARG_INT(has_grad), ENCO_ARG_MEM(work),
+                      ENCO_ARG_ULONG(r_off), ENCO_ARG_LOCAL(local * sizeof(float)));
     }
     if (st == ENCO_OK)
         st = run_finish(ctx, loss, loss_off, work, r_off, m, (float)m);
-    /* grad_b = dS_b k_b: (K x K) (K x D). */
+    /* grad_b = dS_b k_b: (Kq x K) (K x D). */
     if (st == ENCO_OK && has_grad)
-        st = enco_sgemm_batched(ctx, 0, 0, kp, d, kp, 1.0f, work, s_off, kp, kp * kp, k, k_off, d,
-                                kp * d, 0.0f, grad, grad_off, d, kp * d, b);
+        st = enco_sgemm_batched(ctx, 0, 0, kq, d, kp, 1.0f, work, s_off, kp, kq * kp, k, k_off, d,
+                                kp * d, 0.0f, grad, grad_off, d, kq * d, b);
     return st;
 }
 
@@ -291,7 +292,7 @@ enco_status enco_loss_patchnce(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_m
     cl_mem owned = NULL;
     ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_work(b, kp), &owned));
     enco_status st = patchnce_run(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, b,
-                                  kp, d, tau, grad_scale, work, work_off);
+                                  kp, kp, 0, d, tau, grad_scale, work, work_off);
     enco_buffer_free(ctx, owned);
     return st;
 }
@@ -386,33 +387,138 @@ static enco_status run_l2_rows(enco_ctx *ctx, size_t m, size_t d, cl_mem x, size
                     ENCO_ARG_ULONG(n_off), ENCO_ARG_LOCAL(local * sizeof(float)));
 }
 
+/* The cos PatchNCE on checked arguments (groups as patchnce_run), with
+ * cos_work(b * kq, b * kp, kp, d) floats of scratch at work_off. */
+static size_t cos_work(size_t mq, size_t mk, size_t kp, size_t d)
+{
+    /* qh (mq x D), kh (mk x D), the clamped norms of q (mq), the dot PatchNCE's scratch */
+    return mq * d + mk * d + mq + mq * (kp + 1);
+}
+
+static enco_status patchnce_cos_run(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
+                                    size_t grad_off, cl_mem q, size_t q_off, cl_mem k,
+                                    size_t k_off, size_t b, size_t kq, size_t kp, size_t first,
+                                    size_t d, float tau, float grad_scale, cl_mem work,
+                                    size_t work_off)
+{
+    const size_t mq = b * kq, mk = b * kp;
+    const size_t qh_off = work_off, kh_off = qh_off + mq * d, n_off = kh_off + mk * d;
+    const size_t nce_off = n_off + mq;
+    enco_status st = run_l2_rows(ctx, mq, d, q, q_off, work, qh_off, work, n_off);
+    if (st == ENCO_OK)
+        st = run_l2_rows(ctx, mk, d, k, k_off, work, kh_off, NULL, 0);
+    /* grad receives g = grad_scale * dL/dqh, then becomes grad_scale * dL/dq in place. */
+    if (st == ENCO_OK)
+        st = patchnce_run(ctx, loss, loss_off, grad, grad_off, work, qh_off, work, kh_off, b, kq,
+                          kp, first, d, tau, grad_scale, work, nce_off);
+    if (st == ENCO_OK && grad) {
+        const size_t local = pow2_cover(d, LOSS_ROW_WG_MAX), global = mq * local;
+        st = ENCO_RUN(ctx, "loss", "loss_cos_chain_rows", 1, &global, &local, ENCO_ARG_INT(mq),
+                      ENCO_ARG_INT(d), ENCO_ARG_MEM(grad), ENCO_ARG_ULONG(grad_off),
+                      ENCO_ARG_MEM(work), ENCO_ARG_ULONG(qh_off), ENCO_ARG_MEM(work),
+                      ENCO_ARG_ULONG(n_off), ENCO_ARG_LOCAL(local * sizeof(float)));
+    }
+    return st;
+}
+
 enco_status enco_loss_patchnce_cos(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
                                    size_t grad_off, cl_mem q, size_t q_off, cl_mem k,
                                    size_t k_off, size_t b, size_t kp, size_t d, float tau,
                                    float grad_scale, cl_mem work, size_t work_off)
 {
     ENCO_TRY(patchnce_check("enco_loss_patchnce_cos", loss, q, k, b, kp, d, tau, grad_scale));
-    const size_t m = b * kp;
     cl_mem owned = NULL;
     ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_cos_work(b, kp, d), &owned));
-    const size_t qh_off = work_off, kh_off = qh_off + m * d, n_off = kh_off + m * d;
-    const size_t nce_off = n_off + m;
-    enco_status st = run_l2_rows(ctx, m, d, q, q_off, work, qh_off, work, n_off);
-    if (st == ENCO_OK)
-        st = run_l2_rows(ctx, m, d, k, k_off, work, kh_off, NULL, 0);
-    /* grad receives g = grad_scale * dL/dqh, then becomes grad_scale * dL/dq in place. */
-    if (st == ENCO_OK)
-        st = patchnce_run(ctx, loss, loss_off, grad, grad_off, work, qh_off, work, kh_off, b, kp,
-                          d, tau, grad_scale, work, nce_off);
-    if (st == ENCO_OK && grad) {
-        const size_t local = pow2_cover(d, LOSS_ROW_WG_MAX), global = m * local;
-        st = ENCO_RUN(ctx, "loss", "loss_cos_chain_rows", 1, &global, &local, ENCO_ARG_INT(m),
-                      ENCO_ARG_INT(d), ENCO_ARG_MEM(grad), ENCO_ARG_ULONG(grad_off),
-                      ENCO_ARG_MEM(work), ENCO_ARG_ULONG(qh_off), ENCO_ARG_MEM(work),
-                      ENCO_ARG_ULONG(n_off), ENCO_ARG_LOCAL(local * sizeof(float)));
-    }
+    enco_status st = patchnce_cos_run(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, b,
+                                      kp, kp, 0, d, tau, grad_scale, work, work_off);
     enco_buffer_free(ctx, owned);
     return st;
+}
+
+/* ---- PatchNCE over a slice of one group's queries ----------------------- */
+
+size_t enco_loss_patchnce_slice_work(size_t mq, size_t kp, size_t d, int cosine)
+{
+    return cosine ? cos_work(mq, kp, kp, d) : mq * (kp + 1);
+}
+
+enco_status enco_loss_patchnce_slice(enco_ctx *ctx, cl_mem loss, size_t loss_off, cl_mem grad,
+                                     size_t grad_off, cl_mem q, size_t q_off, cl_mem k,
+                                     size_t k_off, size_t first, size_t mq, size_t kp, size_t d,
+                                     float tau, float grad_scale, int cosine, cl_mem work,
+                                     size_t work_off)
+{
+    const char *op = "enco_loss_patchnce_slice";
+    ENCO_TRY(patchnce_check(op, loss, q, k, 1, kp, d, tau, grad_scale));
+    if (mq == 0 || first > kp || mq > kp - first)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: query rows %zu to %zu are not among the group's %zu keys", op,
+                         first, first + mq, kp);
+    cl_mem owned = NULL;
+    ENCO_TRY(work_get(ctx, &work, &work_off, enco_loss_patchnce_slice_work(mq, kp, d, cosine),
+                      &owned));
+    enco_status st =
+        cosine ? patchnce_cos_run(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, 1, mq,
+                                  kp, first, d, tau, grad_scale, work, work_off)
+               : patchnce_run(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, 1, mq, kp,
+                              first, d, tau, grad_scale, work, work_off);
+    enco_buffer_free(ctx, owned);
+    return st;
+}
+
+void enco_loss_patchnce_slice_ref(double *loss, double *grad, const double *q, const double *k,
+                                  size_t first, size_t mq, size_t kp, size_t d, double tau,
+                                  int cosine, double eps, double grad_scale)
+{
+    double *z = malloc((kp + 1) * sizeof *z), *cs = malloc((kp + 1) * sizeof *cs);
+    double total = 0;
+    for (size_t i = 0; i < mq && z && cs; i++) {
+        const double *qi = q + i * d;
+        const size_t pos = first + i;
+        double nq = 0;
+        for (size_t t = 0; t < d; t++)
+            nq += qi[t] * qi[t];
+        nq = cosine ? fmax(sqrt(nq), eps) : 1.0;
+        /* z[0] the positive, z[1 + j] key j (the positive's own column masked to -10);
+         * cs[] the similarities, nk folded in below */
+        for (size_t j = 0; j <= kp; j++) {
+            const double *kj = k + (j ? j - 1 : pos) * d;
+            double dot = 0, nk = 0;
+            for (size_t t = 0; t < d; t++)
+                dot += qi[t] * kj[t], nk += kj[t] * kj[t];
+            nk = cosine ? fmax(sqrt(nk), eps) : 1.0;
+            cs[j] = dot / (nq * nk);
+            z[j] = j && j - 1 == pos ? -10.0 / tau : cs[j] / tau;
+        }
+        double zmax = z[0], se = 0;
+        for (size_t j = 1; j <= kp; j++)
+            zmax = fmax(zmax, z[j]);
+        for (size_t j = 0; j <= kp; j++)
+            se += exp(z[j] - zmax);
+        total += log(se) + zmax - z[0];
+        if (!grad)
+            continue;
+        double *gi = grad + i * d;
+        for (size_t t = 0; t < d; t++)
+            gi[t] = 0;
+        for (size_t j = 0; j <= kp; j++) {
+            if (j && j - 1 == pos)
+                continue; /* the masked logit is a constant */
+            const double *kj = k + (j ? j - 1 : pos) * d;
+            double nk = 0;
+            for (size_t t = 0; t < d; t++)
+                nk += kj[t] * kj[t];
+            nk = cosine ? fmax(sqrt(nk), eps) : 1.0;
+            const double w =
+                grad_scale / ((double)mq * tau) * (exp(z[j] - zmax) / se - (j == 0 ? 1.0 : 0.0));
+            /* d sim / d q: k / (nq nk) - sim q / nq^2 (the second term only for cos) */
+            for (size_t t = 0; t < d; t++)
+                gi[t] += w * (kj[t] / (nq * nk) - (cosine ? cs[j] * qi[t] / (nq * nq) : 0.0));
+        }
+    }
+    *loss = z && cs ? total / (double)mq : NAN;
+    free(z);
+    free(cs);
 }
 
 /* PyTorch 1.13's cosine_similarity of two rows; *n1, *n2 get the clamped norms. */

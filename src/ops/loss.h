@@ -95,6 +95,28 @@ void enco_loss_patchnce_cos_ref(double *loss, double *grad /* (B*K, D) or NULL *
                                 double tau, double eps, double grad_scale);
 enco_op_cost enco_loss_patchnce_cos_cost(size_t b, size_t kp, size_t d);
 
+/* ---- PatchNCE over a slice of one group's queries (data-parallel training) ----
+ * One group (b = 1) of kp keys k (kp, D), and the queries of its rows first .. first+mq-1
+ * only: q (mq, D), query i's positive is key first + i. Loss and gradient are those of
+ * enco_loss_patchnce (cosine = 0) or enco_loss_patchnce_cos (cosine = 1) with (b, kp) =
+ * (1, kp) restricted to these rows: the loss is the mean over the mq rows, grad (mq, D) is
+ * grad_scale * d(that mean)/dq. So the mean over the slices of a split of the group's rows
+ * is the whole group's loss, and each slice's gradient is the whole group's rows' scaled by
+ * kp / mq: a process that holds some of a batch's images and all the batch's keys computes
+ * its images' share. k constant. */
+enco_status enco_loss_patchnce_slice(enco_ctx *ctx, cl_mem loss, size_t loss_off, /* (1) */
+                                     cl_mem grad, size_t grad_off, /* (mq, D) or NULL */
+                                     cl_mem q, size_t q_off,       /* (mq, D) */
+                                     cl_mem k, size_t k_off,       /* (kp, D) */
+                                     size_t first, size_t mq, size_t kp, size_t d, float tau,
+                                     float grad_scale, int cosine, cl_mem work, size_t work_off);
+size_t enco_loss_patchnce_slice_work(size_t mq, size_t kp, size_t d, int cosine);
+/* Written apart from the two references above (row by row, one similarity at a time). */
+void enco_loss_patchnce_slice_ref(double *loss, double *grad /* (mq, D) or NULL */,
+                                  const double *q, const double *k, size_t first, size_t mq,
+                                  size_t kp, size_t d, double tau, int cosine, double eps,
+                                  double grad_scale);
+
 /* ---- combine: out = sum_{i<count} weights[i] * losses[i][offs[i]], summed in order in float,
  * 1 <= count <= ENCO_LOSS_COMBINE_MAX. out may be one of the inputs. ---- */
 #define ENCO_LOSS_COMBINE_MAX 8
