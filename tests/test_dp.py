@@ -86,20 +86,29 @@ with tempfile.TemporaryDirectory() as tmp:
     # Every weight after 3 iterations within 1e-3 of the learning rate (an Adam step moves a
     # weight by about lr, so this says the steps agree to 0.1 %; float reassociation of the
     # summed gradients is all that differs), and every logged loss within 1e-4 relative.
-    for fam in ("enco", "cut", "fastcut", "cyclegan"):
+    # The families whose iteration shares more than the gradients: CUT with the PatchNCE
+    # negatives of the whole batch and DCLGAN (the processes gather the batch's keys), and
+    # CycleGAN's image pools (every process queries its copy of the pool with the whole
+    # batch's fakes; pool_size 2 fills in the first iteration and draws in the next two).
+    variants = (("enco", "enco", ['model.prj_norm="ln"']),  # DAG draws per image of the batch
+                ("cut", "cut", []),
+                ("cut_allneg", "cut", ["cut.nce_includes_all_negatives_from_minibatch=true"]),
+                ("fastcut", "fastcut", []),
+                ("cyclegan", "cyclegan", ["cyclegan.pool_size=0"]),
+                ("cyclegan_pool", "cyclegan", ["cyclegan.pool_size=2"]),
+                ("dclgan", "dclgan", []))
+    for label, fam, sets in variants:
         fam_set = ["--set", 'model.family="%s"' % fam]
-        if fam == "cyclegan":
-            fam_set += ["--set", "cyclegan.pool_size=0"]
-        if fam == "enco":  # its DAG draws per image of the whole batch; LayerNorm heads
-            fam_set += ["--set", 'model.prj_norm="ln"']
-        one, two = os.path.join(tmp, fam + "_one"), os.path.join(tmp, fam + "_two")
+        for x in sets:
+            fam_set += ["--set", x]
+        one, two = os.path.join(tmp, label + "_one"), os.path.join(tmp, label + "_two")
         p1 = train(cfg, 1, *fam_set, "--set", "train.batch_size=2", "--set", 'run.dir="%s"' % one)
         p2 = train(cfg, 2, *fam_set, "--set", "train.batch_size=1", "--set", 'run.dir="%s"' % two)
-        check("%s: one process (batch 2) and two (batch 1 each) exit 0" % fam,
+        check("%s: one process (batch 2) and two (batch 1 each) exit 0" % label,
               p1.returncode == 0 and p2.returncode == 0)
         if p1.returncode or p2.returncode:
             continue
-        check("%s: the first process alone reports (one progress line per iteration)" % fam,
+        check("%s: the first process alone reports (one progress line per iteration)" % label,
               p2.stdout.count("iter 3/3") == 1 and "2 processes" in p2.stdout, p2.stdout[-800:])
         ta = tensors(os.path.join(one, "latest.safetensors"))
         tb = tensors(os.path.join(two, "latest.safetensors"))
@@ -109,7 +118,9 @@ with tempfile.TemporaryDirectory() as tmp:
         # whose first Adam moment is below 1e-3 of its weight's) move by steps near +-lr
         # whatever their gradient's rounding: they are judged at Adam's bound instead.
         def lr_of(net):
-            return 5e-5 if fam == "enco" and net in ("netG", "netF") else 2e-4
+            if fam == "enco" and net in ("netG", "netF"):
+                return 5e-5
+            return 1e-3 if fam == "dclgan" and net.startswith("netF") else 2e-4
 
         def mmax(t, k):
             return max(abs(x) for x in floats(t["adam_m." + k][2]))
@@ -140,11 +151,19 @@ with tempfile.TemporaryDirectory() as tmp:
                 elif d > worst:
                     worst, where = d, k
         check("%s: every well-conditioned weight of the 2-process run within 1e-3 lr of the "
-              "1-process run (worst %.3g lr, %s; %d tensors)" % (fam, worst, where, compared),
+              "1-process run (worst %.3g lr, %s; %d tensors)" % (label, worst, where, compared),
               compared > 20 and worst <= 1e-3)
         check("%s: the ill-conditioned ones and the noise biases (%d of %d) within Adam's reach "
-              "of 3 steps (worst %.2f lr)" % (fam, ill, total, ill_worst),
+              "of 3 steps (worst %.2f lr)" % (label, ill, total, ill_worst),
               ill * 50 <= total and ill_worst <= 3 * 2)
+        if label == "cyclegan_pool":  # both processes' fakes went into the one pool, in order
+            pools = [k for k in ta if k.startswith("state.pool.")]
+            pd = max((abs(x - y) for k in pools if tb.get(k, ("", None))[1] == ta[k][1]
+                      for x, y in zip(floats(ta[k][2]), floats(tb[k][2]))), default=1.0)
+            check("cyclegan_pool: the 2-process run's pools hold the 1-process run's images "
+                  "(%s, shapes %s; worst %.2g)" % (pools, [ta[k][1] for k in pools], pd),
+                  len(pools) == 2 and all(ta[k][1][0] == 2 and tb.get(k, ("", None))[1] == ta[k][1]
+                                          for k in pools) and pd <= 1e-4)
         with open(os.path.join(one, "losses.jsonl")) as f:
             la = [json.loads(x) for x in f]
         with open(os.path.join(two, "losses.jsonl")) as f:
@@ -152,7 +171,7 @@ with tempfile.TemporaryDirectory() as tmp:
         rel = max((abs(a[k] - b[k]) / max(abs(a[k]), 1e-6) for a, b in zip(la, lb)
                    for k in a if k.startswith("loss_")), default=1.0)
         check("%s: the 2-process run logs the 1-process run's losses (means over the batch) "
-              "within 1e-4 (worst %.2g)" % (fam, rel), len(la) == len(lb) == 3 and rel <= 1e-4)
+              "within 1e-4 (worst %.2g)" % (label, rel), len(la) == len(lb) == 3 and rel <= 1e-4)
 
     # ---- the same two-process run twice: bitwise -------------------------------------
     again = os.path.join(tmp, "cut_two_again")
@@ -179,11 +198,7 @@ with tempfile.TemporaryDirectory() as tmp:
           str(diff[:3]))
 
     # ---- refusals: the families that need more than the gradients -----------------------
-    for fam, extra, why in (("enco", [], "BatchNorm"),
-                            ("dclgan", [], "whole batch"),
-                            ("cyclegan", ["--set", "cyclegan.pool_size=50"], "pool"),
-                            ("cut", ["--set", "cut.nce_includes_all_negatives_from_minibatch=true"],
-                             "whole batch")):
+    for fam, extra, why in (("enco", [], "BatchNorm"),):
         run = os.path.join(tmp, "refused_" + fam)
         p = train(cfg, 2, "--set", 'model.family="%s"' % fam, *extra, "--set",
                   'run.dir="%s"' % run, timeout=300)

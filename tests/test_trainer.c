@@ -287,6 +287,59 @@ START_TEST(refuses_mismatched_and_damaged)
 }
 END_TEST
 
+/* A reducer of two processes whose collectives do nothing useful: only what
+ * enco_trainer_set_reducer accepts or refuses is looked at. */
+static enco_status idle_sum(void *user, float *buf, size_t n)
+{
+    (void)user, (void)buf, (void)n;
+    return ENCO_OK;
+}
+
+static enco_status idle_gather(void *user, const void *mine, void *all, size_t bytes)
+{
+    (void)user;
+    memcpy(all, mine, bytes);
+    memcpy((char *)all + bytes, mine, bytes);
+    return ENCO_OK;
+}
+
+/* The families that share more than the gradients across processes (the
+ * batch's PatchNCE keys, a pool's fakes) need the reducer's all-gather: a
+ * reducer without one is refused naming why; with one they are accepted;
+ * a rank outside the processes is refused. */
+START_TEST(data_parallel_needs_allgather)
+{
+    static const char *fams[] = {"dclgan", "cut", "cyclegan"};
+    for (int i = 0; i < 3; i++) {
+        enco_config cfg;
+        small_config(&cfg);
+        snprintf(cfg.model.family, sizeof cfg.model.family, "%s", fams[i]);
+        cfg.cut.nce_includes_all_negatives_from_minibatch = 1;
+        cfg.cyclegan.pool_size = 50;
+        cfg.dclgan.num_patches = cfg.cut.num_patches = 16;
+        const int dl[4] = {4, 8, 12, 13}, cl[5] = {0, 4, 8, 12, 13}; /* n_blocks 2 */
+        memcpy(cfg.dclgan.nce_layers, dl, sizeof dl);
+        cfg.dclgan.n_nce_layers = 4;
+        memcpy(cfg.cut.nce_layers, cl, sizeof cl);
+        cfg.cut.n_nce_layers = 5;
+        enco_trainer *t = NULL;
+        ENCO_CK(enco_trainer_create(test_ctx(), &cfg, 1, 32, 32, &t));
+        enco_grad_reducer r = {.size = 2, .rank = 1, .sum = idle_sum};
+        ck_assert_int_eq(enco_trainer_set_reducer(t, &r), ENCO_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(enco_last_error(), "cannot train on 2 processes") &&
+                          strstr(enco_last_error(), "cannot share"),
+                      "%s: %s", fams[i], enco_last_error());
+        ck_assert_int_eq(t->reducer.size, 0); /* nothing kept of the refused reducer */
+        r.allgather = idle_gather;
+        ENCO_CK(enco_trainer_set_reducer(t, &r));
+        ck_assert_int_eq(t->reducer.size, 2);
+        r.rank = 2;
+        ck_assert_int_eq(enco_trainer_set_reducer(t, &r), ENCO_ERR_INVALID_ARG);
+        enco_trainer_free(t);
+    }
+}
+END_TEST
+
 /* A batch source that turns to NaN images from iteration `bad_from` on. */
 typedef struct nan_source {
     int64_t bad_from;
@@ -925,6 +978,7 @@ int main(void)
     tcase_add_test(t, verify_tolerances);
     tcase_add_test(t, verify_ill_conditioned);
     tcase_add_test(t, verify_same_device);
+    tcase_add_test(t, data_parallel_needs_allgather);
     tcase_add_test(t, nan_loss_stops_and_keeps_checkpoint);
     tcase_add_test(t, too_large_for_device_is_explained);
     tcase_add_test(t, lost_device_keeps_checkpoint);

@@ -67,3 +67,82 @@ enco_status enco_family_add_images(enco_trainer *t, enco_st_file *out, const cha
     free(host);
     return st;
 }
+
+enco_status enco_family_allgather(enco_trainer *t, const char *where, cl_mem src, size_t src_off,
+                                  size_t count, cl_mem dst, size_t dst_off)
+{
+    const int size = t->reducer.size > 1 ? t->reducer.size : 1;
+    enco_ctx_trace_op(t->ctx, "allgather", where, (enco_op_cost){0, 4.0 * (size + 1) * count},
+                      "%d x %zu floats", size, count);
+    if (size == 1)
+        return enco_copy(t->ctx, dst, dst_off * sizeof(float), src, src_off * sizeof(float),
+                         count * sizeof(float));
+    if (!t->reducer.allgather)
+        return ENCO_FAIL(ENCO_ERR_UNSUPPORTED, "%s: this run's processes cannot share data", where);
+    const size_t need = ((size_t)size + 1) * count;
+    if (need > t->gather_cap) {
+        float *h = realloc(t->gather_host, need * sizeof(float));
+        if (!h)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory (%zu floats)", need);
+        t->gather_host = h;
+        t->gather_cap = need;
+    }
+    float *mine = t->gather_host, *all = t->gather_host + count;
+    ENCO_TRY(enco_download(t->ctx, src, src_off * sizeof(float), count * sizeof(float), mine));
+    ENCO_TRY(t->reducer.allgather(t->reducer.user, mine, all, count * sizeof(float)));
+    return enco_upload(t->ctx, dst, dst_off * sizeof(float), (size_t)size * count * sizeof(float),
+                       all);
+}
+
+/* *m holds at least `floats` floats (grown, contents dropped). */
+static enco_status grow(enco_trainer *t, cl_mem *m, size_t *cap, size_t floats)
+{
+    if (*m && *cap >= floats)
+        return ENCO_OK;
+    enco_buffer_free(t->ctx, *m);
+    *m = NULL;
+    ENCO_TRY(enco_family_alloc(t, floats, m));
+    *cap = floats;
+    return ENCO_OK;
+}
+
+enco_status enco_family_batch_patchnce(enco_trainer *t, enco_family_dp_buffers *dp, int cosine,
+                                       cl_mem loss, size_t loss_off, cl_mem grad, size_t grad_off,
+                                       cl_mem q, size_t q_off, cl_mem k, size_t k_off,
+                                       size_t rows, size_t d, float tau, float scale, cl_mem work,
+                                       size_t work_off)
+{
+    enco_ctx *ctx = t->ctx;
+    const size_t procs = t->reducer.size > 1 ? (size_t)t->reducer.size : 1;
+    if (procs == 1) {
+        if (cosine) {
+            enco_ctx_trace_op(ctx, "loss.patchnce_cos", "loss",
+                              enco_loss_patchnce_cos_cost(1, rows, d), "1x%zux%zu", rows, d);
+            return enco_loss_patchnce_cos(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off,
+                                          1, rows, d, tau, scale, work, work_off);
+        }
+        enco_ctx_trace_op(ctx, "loss.patchnce", "loss", enco_loss_patchnce_cost(1, rows, d),
+                          "1x%zux%zu", rows, d);
+        return enco_loss_patchnce(ctx, loss, loss_off, grad, grad_off, q, q_off, k, k_off, 1,
+                                  rows, d, tau, scale, work, work_off);
+    }
+    const size_t kp = procs * rows;
+    ENCO_TRY(grow(t, &dp->keys, &dp->keys_cap, kp * d));
+    ENCO_TRY(grow(t, &dp->work, &dp->work_cap, enco_loss_patchnce_slice_work(rows, kp, d, cosine)));
+    ENCO_TRY(enco_family_allgather(t, "PatchNCE keys", k, k_off, rows * d, dp->keys, 0));
+    enco_op_cost cost = cosine ? enco_loss_patchnce_cos_cost(1, rows, d)
+                               : enco_loss_patchnce_cost(1, rows, d);
+    cost.flops *= (double)procs, cost.bytes *= (double)procs; /* rows x procs*rows logits */
+    enco_ctx_trace_op(ctx, cosine ? "loss.patchnce_cos" : "loss.patchnce", "loss", cost,
+                      "rows %zu of 1x%zux%zu", (size_t)t->reducer.rank * rows, kp, d);
+    return enco_loss_patchnce_slice(ctx, loss, loss_off, grad, grad_off, q, q_off, dp->keys, 0,
+                                    (size_t)t->reducer.rank * rows, rows, kp, d, tau, scale,
+                                    cosine, dp->work, 0);
+}
+
+void enco_family_dp_free(enco_trainer *t, enco_family_dp_buffers *dp)
+{
+    enco_buffer_free(t->ctx, dp->keys);
+    enco_buffer_free(t->ctx, dp->work);
+    *dp = (enco_family_dp_buffers){0};
+}

@@ -17,6 +17,30 @@ enco_status enco_family_combine(enco_trainer *t, int out, const int *slots, cons
  * float offset src_off to image slot dst_img of dst, traced as "copy". */
 enco_status enco_family_copy_images(enco_trainer *t, const char *where, cl_mem dst, size_t dst_img,
                                     cl_mem src, size_t src_off, size_t images);
+/* Data-parallel training: every process's `count` floats of src (at float
+ * offset src_off) into dst at dst_off in process order (size * count
+ * floats), on every process, through the host and t->reducer.allgather
+ * (traced as "allgather"). A single process copies src to dst. */
+enco_status enco_family_allgather(enco_trainer *t, const char *where, cl_mem src, size_t src_off,
+                                  size_t count, cl_mem dst, size_t dst_off);
+/* A PatchNCE whose one group is the whole batch (CUT's
+ * nce_includes_all_negatives_from_minibatch, DCLGAN): rows = this
+ * process's images x patches of q and k. One process: enco_loss_patchnce
+ * (cosine 0) or enco_loss_patchnce_cos (cosine 1) with (b, kp) = (1, rows)
+ * on work. Several: the keys of every process are gathered (process order
+ * is the batch's order) and this process's queries are the slice at
+ * rank * rows of the batch's group (enco_loss_patchnce_slice), on the
+ * buffers of dp, which grow on first use. */
+typedef struct enco_family_dp_buffers {
+    cl_mem keys, work;
+    size_t keys_cap, work_cap; /* floats */
+} enco_family_dp_buffers;
+enco_status enco_family_batch_patchnce(enco_trainer *t, enco_family_dp_buffers *dp, int cosine,
+                                       cl_mem loss, size_t loss_off, cl_mem grad, size_t grad_off,
+                                       cl_mem q, size_t q_off, cl_mem k, size_t k_off,
+                                       size_t rows, size_t d, float tau, float scale, cl_mem work,
+                                       size_t work_off);
+void enco_family_dp_free(enco_trainer *t, enco_family_dp_buffers *dp);
 /* Adds the batch's n images of m at float offset off to out as
  * <prefix><name> (F32 n x output_nc x h x w): `enco-cl step`'s images. */
 enco_status enco_family_add_images(enco_trainer *t, enco_st_file *out, const char *prefix,

@@ -68,6 +68,7 @@ typedef struct cut_state {
     int32_t *host;
     size_t host_stride;           /* int32 per layer in host */
     float *flip_host;             /* staging: the flipped input */
+    enco_family_dp_buffers dp;    /* several processes: the batch's keys */
 } cut_state;
 
 static const enco_cut_config *options(const enco_trainer *t)
@@ -197,6 +198,7 @@ static void release(enco_trainer *t)
     }
     enco_seqnet_run_free(ctx, &cs->enc);
     enco_heads_free(ctx, &cs->heads);
+    enco_family_dp_free(t, &cs->dp);
     free(cs->host);
     free(cs->flip_host);
     free(cs);
@@ -420,13 +422,19 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         size_t K = (size_t)t->k[l], rows = (size_t)n * K, nc = (size_t)c->netF_nc;
         for (int term = 0; term < (c->nce_idt ? 2 : 1); term++) {
             size_t r0 = (size_t)term * rows * nc;
-            const size_t b = all ? 1 : (size_t)n, kp = all ? rows : K;
-            enco_ctx_trace_op(ctx, "loss.patchnce", "loss", enco_loss_patchnce_cost(b, kp, nc),
-                              "%zux%zux%zu", b, kp, nc);
-            ENCO_TRY(enco_loss_patchnce(
-                ctx, t->losses, (size_t)SLOT_LAYER0 + (size_t)term * L + l, cs->dq[l], r0,
-                cs->heads.query[l].out, r0, cs->heads.key[l].out, r0, all ? 1 : (size_t)n,
-                all ? rows : K, nc, (float)c->nce_T, half * lw, cs->work, 0));
+            const size_t slot = (size_t)SLOT_LAYER0 + (size_t)term * L + l;
+            if (all) {
+                ENCO_TRY(enco_family_batch_patchnce(
+                    t, &cs->dp, 0, t->losses, slot, cs->dq[l], r0, cs->heads.query[l].out, r0,
+                    cs->heads.key[l].out, r0, rows, nc, (float)c->nce_T, half * lw, cs->work, 0));
+                continue;
+            }
+            enco_ctx_trace_op(ctx, "loss.patchnce", "loss", enco_loss_patchnce_cost(n, K, nc),
+                              "%dx%zux%zu", n, K, nc);
+            ENCO_TRY(enco_loss_patchnce(ctx, t->losses, slot, cs->dq[l], r0,
+                                        cs->heads.query[l].out, r0, cs->heads.key[l].out, r0,
+                                        (size_t)n, K, nc, (float)c->nce_T, half * lw, cs->work,
+                                        0));
         }
     }
     int slots[ENCO_MAX_PAIRS];
@@ -524,13 +532,13 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
 
 /* Every draw of CUT's iteration is one for the whole batch (the patch
  * positions, FastCUT's flip), and its losses are means of per-image terms:
- * the gradients shared are all it needs, unless the PatchNCE negatives come
- * from the whole batch. */
+ * the gradients shared are all it needs; with the PatchNCE negatives from
+ * the whole batch the processes also share the batch's keys. */
 static const char *data_parallel_refusal(const enco_trainer *t)
 {
-    return options(t)->nce_includes_all_negatives_from_minibatch
+    return options(t)->nce_includes_all_negatives_from_minibatch && !t->reducer.allgather
                ? "nce_includes_all_negatives_from_minibatch takes PatchNCE negatives from the "
-                 "whole batch, which the processes do not share yet"
+                 "whole batch, and this run's processes cannot share them"
                : NULL;
 }
 

@@ -69,6 +69,7 @@ typedef struct cg_state {
     cl_mem answer[2];        /* (N images) each pool's answer this iteration: what D was shown */
     cl_mem dpred, work;
     image_pool pools[2];     /* [0] the fake_A images (for D_B), [1] the fake_B images (D_A) */
+    cl_mem gfake;            /* several processes: the whole batch's fakes a pool sees */
 } cg_state;
 
 static enco_model_config model_config(const enco_config *cfg)
@@ -153,7 +154,8 @@ static void release(enco_trainer *t)
     enco_ctx *ctx = t->ctx;
     cl_mem bufs[] = {cs->gin_b,     cs->dy[0],     cs->dy[1],           cs->rdy,
                      cs->rdx,       cs->d_in,      cs->dpred,           cs->work,
-                     cs->answer[0], cs->answer[1], cs->pools[0].images, cs->pools[1].images};
+                     cs->answer[0], cs->answer[1], cs->pools[0].images, cs->pools[1].images,
+                     cs->gfake};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         enco_buffer_free(ctx, bufs[i]);
     for (int i = 0; i < 2; i++) {
@@ -280,8 +282,22 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
     const float *gu = ov ? ov->pool_u[p] : NULL;
     const int32_t *gid = ov ? ov->pool_id[p] : NULL;
     int n = t->n;
-    for (int i = 0; i < n; i++) {
-        size_t src = fake_off + (size_t)i * cs->img;
+    /* Several processes: each holds the same pool and the same draws, and
+     * queries it with the whole batch's fakes in the batch's order (gathered
+     * from every process), keeping its own images' answers. */
+    int all = n, mine = 0;
+    if (t->reducer.size > 1 && pool->size > 0) {
+        all = n * t->reducer.size, mine = n * t->reducer.rank;
+        if (!cs->gfake)
+            ENCO_TRY(enco_family_alloc(t, (size_t)all * cs->img, &cs->gfake));
+        ENCO_TRY(enco_family_allgather(t, "pool fakes", fake, fake_off, (size_t)n * cs->img,
+                                       cs->gfake, 0));
+        fake = cs->gfake, fake_off = 0;
+    }
+    for (int g = 0; g < all; g++) {
+        size_t src = fake_off + (size_t)g * cs->img;
+        /* i: this process's image (the answer's slot), or -1: another's */
+        const int i = g >= mine && g < mine + n ? g - mine : -1;
         if (pool->size == 0) {
             ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             continue;
@@ -289,7 +305,9 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
         if (pool->count < pool->size) {
             ENCO_TRY(enco_family_copy_images(t, "pool", pool->images, (size_t)pool->count, fake,
                                              src, 1));
-            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
+            if (i >= 0)
+                ENCO_TRY(
+                    enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
             pool->count++;
             continue;
         }
@@ -301,28 +319,29 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
                 id = (int32_t)enco_rng_bounded(&t->rng, (uint32_t)pool->size);
         }
         if (gu) {
-            u = gu[i];
+            u = gu[g];
             if (!(u >= 0.0f && u <= 1.0f))
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "pool_u.%s[%d] = %g is not in [0, 1]",
-                                 name, i, (double)u);
+                                 name, g, (double)u);
             if (u > 0.5f) {
                 if (!gid)
                     return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                                      "pool_u.%s[%d] = %g swaps with a stored image, but no "
                                      "pool_id.%s was given",
-                                     name, i, (double)u, name);
-                id = gid[i];
+                                     name, g, (double)u, name);
+                id = gid[g];
             }
         }
         if (u > 0.5f) {
             if (id < 0 || id >= pool->size)
                 return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                                 "pool_id.%s[%d] = %d: the pool holds images 0 to %d", name, i,
+                                 "pool_id.%s[%d] = %d: the pool holds images 0 to %d", name, g,
                                  (int)id, pool->size - 1);
-            ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, pool->images,
-                                 (size_t)id * cs->img, 1));
+            if (i >= 0)
+                ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i,
+                                                 pool->images, (size_t)id * cs->img, 1));
             ENCO_TRY(enco_family_copy_images(t, "pool", pool->images, (size_t)id, fake, src, 1));
-        } else {
+        } else if (i >= 0) {
             ENCO_TRY(enco_family_copy_images(t, "pool", cs->answer[p], (size_t)i, fake, src, 1));
         }
     }
@@ -464,13 +483,13 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
-/* Without image pools the iteration is per-image terms with batch means;
- * a pool holds the whole batch's fakes and draws per image. */
+/* The iteration is per-image terms with batch means; the image pools see
+ * the whole batch's fakes in order, which the processes share. */
 static const char *data_parallel_refusal(const enco_trainer *t)
 {
-    return t->cfg.cyclegan.pool_size > 0
+    return t->cfg.cyclegan.pool_size > 0 && !t->reducer.allgather
                ? "its image pools (cyclegan.pool_size > 0) hold and draw over the whole batch's "
-                 "fakes, which the processes do not share yet; cyclegan.pool_size = 0 trains"
+                 "fakes, and this run's processes cannot share them"
                : NULL;
 }
 

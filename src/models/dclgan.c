@@ -74,6 +74,7 @@ typedef struct dcl_state {
     cl_mem dfeat[ENCO_MAX_PAIRS];
     int32_t *host;           /* staging of the draws: per term and layer a permutation, then rows */
     size_t host_stride;
+    enco_family_dp_buffers dp; /* several processes: the batch's keys */
 } dcl_state;
 
 static enco_status plan(enco_trainer *t)
@@ -209,6 +210,7 @@ static void release(enco_trainer *t)
         enco_seqnet_free(ctx, &cs->g[i]);
         enco_seqnet_free(ctx, &cs->d[i]);
     }
+    enco_family_dp_free(t, &cs->dp);
     free(cs->host);
     free(cs);
     t->state = NULL;
@@ -343,11 +345,10 @@ static enco_status nce_term(enco_trainer *t, int term, const enco_sampling_overr
         ENCO_TRY(enco_heads_forward(ctx, qf, l, 1, m, off, cs->idx[l], 0, n, t->fh[l], t->fw[l],
                                     t->k[l]));
         size_t rows = (size_t)n * t->k[l];
-        enco_ctx_trace_op(ctx, "loss.patchnce_cos", "loss",
-                          enco_loss_patchnce_cos_cost(1, rows, nc), "1x%zux%zu", rows, nc);
-        ENCO_TRY(enco_loss_patchnce_cos(ctx, t->losses, (size_t)SLOT_LAYER0 + (size_t)term * L + l,
-                                        cs->dq[l], 0, qf->query[l].out, 0, kf->key[l].out, 0, 1,
-                                        rows, nc, (float)c->nce_T, scale, cs->work, 0));
+        ENCO_TRY(enco_family_batch_patchnce(t, &cs->dp, 1, t->losses,
+                                            (size_t)SLOT_LAYER0 + (size_t)term * L + l, cs->dq[l],
+                                            0, qf->query[l].out, 0, kf->key[l].out, 0, rows, nc,
+                                            (float)c->nce_T, scale, cs->work, 0));
     }
     int slots[ENCO_MAX_PAIRS];
     float weights[ENCO_MAX_PAIRS];
@@ -512,11 +513,13 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
     return buf;
 }
 
+/* Its PatchNCE takes negatives from the whole batch: the processes share
+ * the batch's keys (enco_family_batch_patchnce). */
 static const char *data_parallel_refusal(const enco_trainer *t)
 {
-    (void)t;
-    return "its PatchNCE takes negatives from the whole batch, which the processes do not share "
-           "yet";
+    return t->reducer.allgather ? NULL
+                                : "its PatchNCE takes negatives from the whole batch, and this "
+                                  "run's processes cannot share them";
 }
 
 const enco_family enco_family_dclgan = {

@@ -100,6 +100,7 @@ void enco_trainer_free(enco_trainer *t)
     for (int i = 0; i < ENCO_MAX_NETS; i++)
         enco_params_free(ctx, &t->nets[i]);
     free(t->reduce_host);
+    free(t->gather_host);
     free(t);
 }
 
@@ -193,9 +194,13 @@ enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r
     }
     if (!r->sum || r->rank < 0 || r->rank >= r->size)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "data-parallel rank %d of %d", r->rank, r->size);
+    /* the refusal reads the reducer (which of its collectives exist) */
+    const enco_grad_reducer before = t->reducer;
+    t->reducer = *r;
     const char *why = t->family->data_parallel_refusal
                           ? t->family->data_parallel_refusal(t)
                           : "its iteration has not been made data-parallel yet";
+    t->reducer = before;
     if (why)
         return ENCO_FAIL(ENCO_ERR_UNSUPPORTED,
                          "model.family \"%s\" cannot train on %d processes: %s (issue 17); "

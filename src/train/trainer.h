@@ -52,6 +52,11 @@ typedef struct enco_grad_reducer {
     int size, rank;          /* processes; this one's place, 0 .. size-1 */
     void *user;
     enco_status (*sum)(void *user, float *buf, size_t n);
+    /* Every process's `bytes` bytes of mine into all (size * bytes, process
+     * order), on every process: what a family shares beyond the gradients
+     * (the batch's PatchNCE keys, the fakes an image pool sees). NULL: the
+     * families that need it are refused. */
+    enco_status (*allgather)(void *user, const void *mine, void *all, size_t bytes);
 } enco_grad_reducer;
 
 typedef struct enco_trainer {
@@ -116,6 +121,8 @@ typedef struct enco_trainer {
     enco_rng rng;            /* sampling draws */
     enco_grad_reducer reducer; /* size 0 or 1: a single process */
     float *reduce_host;      /* staging of the gradients summed across processes */
+    float *gather_host;      /* staging of enco_family_allgather (grows once) */
+    size_t gather_cap;       /* its floats */
     long long iteration;     /* iterations done */
     double lr_scale;         /* learning-rate schedule factor (1 = base) */
     int idt_on;              /* identity term on in this phase (EnCo: train.stop_idt_epochs) */
