@@ -104,6 +104,8 @@ with tempfile.TemporaryDirectory() as tmp:
         one, two = os.path.join(tmp, label + "_one"), os.path.join(tmp, label + "_two")
         p1 = train(cfg, 1, *fam_set, "--set", "train.batch_size=2", "--set", 'run.dir="%s"' % one)
         p2 = train(cfg, 2, *fam_set, "--set", "train.batch_size=1", "--set", 'run.dir="%s"' % two)
+        if label == "cut":
+            p2_cut = p2
         check("%s: one process (batch 2) and two (batch 1 each) exit 0" % label,
               p1.returncode == 0 and p2.returncode == 0)
         if p1.returncode or p2.returncode:
@@ -183,6 +185,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check("cut: two processes twice give the same bits (%d of %d tensors)" %
           (len(same), sum(1 for k in a if k.startswith(("net", "adam_")))),
           p.returncode == 0 and len(same) == sum(1 for k in a if k.startswith(("net", "adam_"))))
+
+    # ---- gradient buckets: the sums are element by element, so buckets of 1 KiB (summed
+    # while the backward of the layers below still runs) give the bits of one bucket per net
+    small = os.path.join(tmp, "cut_two_1kb")
+    p = train(cfg, 2, "--set", 'model.family="cut"', "--set", "train.batch_size=1",
+              "--set", "train.dp_bucket_kb=1", "--set", 'run.dir="%s"' % small)
+    b = tensors(os.path.join(small, "latest.safetensors")) if p.returncode == 0 else {}
+    nets = [k for k in a if k.startswith(("net", "adam_"))]
+
+    def buckets(out):
+        m = [x for x in out.splitlines() if "gradient buckets summed" in x]
+        return int(m[0].split(" gradient buckets")[0].split()[-1]) if m else -1
+    check("cut: 1 KiB gradient buckets (%d buckets, against %d of 4 MiB) give the bits of "
+          "4 MiB ones (%d tensors)" % (buckets(p.stdout), buckets(p2_cut.stdout), len(nets)),
+          p.returncode == 0 and all(b.get(k, (0, 0, None))[2] == a[k][2] for k in nets)
+          and buckets(p.stdout) > buckets(p2_cut.stdout) > 0)
 
     # ---- resume under mpirun: bitwise the uninterrupted run --------------------------
     part = os.path.join(tmp, "cut_two_part")

@@ -292,6 +292,59 @@ enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes
     return ENCO_OK;
 }
 
+enco_status enco_download_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,
+                                void *host, cl_event *done)
+{
+    *done = NULL;
+    if (bytes == 0)
+        return ENCO_OK;
+    ENCO_CL(clEnqueueReadBuffer(ctx->queue, mem, CL_FALSE, offset, bytes, host, 0, NULL, done));
+    return ENCO_OK;
+}
+
+enco_status enco_marker(enco_ctx *ctx, cl_event *done)
+{
+    *done = NULL;
+    ENCO_CL(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, done));
+    return ENCO_OK;
+}
+
+enco_status enco_flush(enco_ctx *ctx)
+{
+    ENCO_CL(clFlush(ctx->queue));
+    return ENCO_OK;
+}
+
+enco_status enco_event_wait(cl_event ev)
+{
+    if (!ev)
+        return ENCO_OK;
+    cl_int err = clWaitForEvents(1, &ev);
+    cl_int status = CL_COMPLETE;
+    if (err == CL_SUCCESS)
+        err = clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    clReleaseEvent(ev);
+    ENCO_CL(err);
+    ENCO_CL(status < 0 ? status : CL_SUCCESS);
+    return ENCO_OK;
+}
+
+int enco_event_done(cl_event ev)
+{
+    cl_int status = CL_COMPLETE;
+    if (ev &&
+        clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL) !=
+            CL_SUCCESS)
+        return 1;
+    return status == CL_COMPLETE || status < 0;
+}
+
+void enco_event_release(cl_event ev)
+{
+    if (ev)
+        clReleaseEvent(ev);
+}
+
 enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes)
 {
     if (bytes == 0)

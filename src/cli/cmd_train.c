@@ -378,6 +378,15 @@ static int train_one(const enco_config *cfg_in, int resume, const char *device, 
         st = enco_run_train(t, &bs, &ro);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        if (st == ENCO_OK && rank == 0 && nproc > 1) {
+            long buckets, hidden;
+            double bytes, seconds;
+            enco_trainer_dp_stats(t, &buckets, &hidden);
+            enco_dist_stats(dist, &bytes, &seconds);
+            printf("enco-cl train: %d processes: %.3g MB received, %.3g s in communication; "
+                   "%ld gradient buckets summed, %ld of them while the backward still ran\n",
+                   nproc, bytes / 1e6, seconds, buckets, hidden);
+        }
         if (st == ENCO_OK && rank == 0)
             printf("enco-cl train: done; run folder %s (open %s/index.html)\n", cfg.run.dir,
                    cfg.run.dir);

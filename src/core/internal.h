@@ -66,6 +66,19 @@ enco_status enco_ctx_scratch(enco_ctx *ctx, int slot, size_t bytes, cl_mem *out)
 enco_status enco_upload_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,
                               const void *host);
 enco_status enco_download(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes, void *host);
+/* Non-blocking download: host holds the bytes once *done has completed
+ * (enco_event_wait). Nothing to download: *done is NULL. */
+enco_status enco_download_async(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes,
+                                void *host, cl_event *done);
+/* *done completes when everything enqueued so far has run. */
+enco_status enco_marker(enco_ctx *ctx, cl_event *done);
+/* Starts the commands enqueued so far on the device without waiting. */
+enco_status enco_flush(enco_ctx *ctx);
+/* Waits for ev and releases it (NULL: nothing to wait for). */
+enco_status enco_event_wait(cl_event ev);
+/* Whether ev has completed, without waiting (NULL: yes). */
+int enco_event_done(cl_event ev);
+void enco_event_release(cl_event ev);
 enco_status enco_fill_zero(enco_ctx *ctx, cl_mem mem, size_t offset, size_t bytes);
 enco_status enco_copy(enco_ctx *ctx, cl_mem dst, size_t dst_offset, cl_mem src, size_t src_offset,
                       size_t bytes);

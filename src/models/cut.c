@@ -277,6 +277,7 @@ static enco_status d_phase(enco_trainer *t, double *since)
                              1.0f, 0.5f, cs->work, 0));
     ENCO_TRY(enco_family_combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL},
                                  (float[]){0.5f, 0.5f}, 2));
+    ENCO_TRY(enco_trainer_watch_grads(t, NET_D, &t->dnet));
     return enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, NULL, 0, 1, NULL, 0);
 }
 
@@ -376,6 +377,7 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
             ENCO_TRY(enco_fill_zero(ctx, t->losses, (SLOT_LAYER0 + L + l) * F4, F4));
         }
         ENCO_TRY(enco_family_combine(t, SLOT_G, (int[]){SLOT_G_GAN}, (float[]){1.0f}, 1));
+        ENCO_TRY(enco_trainer_watch_grads(t, NET_G, &t->gnet));
         ENCO_TRY(enco_seqnet_backward(ctx, &t->gnet, cs->g_dy, 0, NULL, 0, 1, NULL, 0));
         return enco_trainer_mark(t, TIMER_G_BACKWARD, since);
     }
@@ -490,6 +492,7 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
         if (cs->layer[l] == 0)
             ENCO_TRY(enco_axpy(ctx, cs->enc_dx, 0, cs->dfeat[l], 0, (size_t)gn * img, 1.0f));
     ENCO_TRY(enco_axpy(ctx, cs->g_dy, 0, cs->enc_dx, 0, (size_t)gn * img, 1.0f));
+    ENCO_TRY(enco_trainer_watch_grads(t, NET_G, &t->gnet));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->gnet, cs->g_dy, 0, NULL, 0, 1, NULL, 0));
     return enco_trainer_mark(t, TIMER_G_BACKWARD, since);
 }

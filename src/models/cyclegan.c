@@ -265,8 +265,10 @@ static enco_status g_phase(enco_trainer *t, double *since)
         (int[]){SLOT_G_A, SLOT_G_B, SLOT_CYCLE_A, SLOT_CYCLE_B, SLOT_IDT_A, SLOT_IDT_B},
         (float[]){1, 1, 1, 1, 1, 1}, 6));
     ENCO_TRY(enco_trainer_mark(t, TIMER_G_LOSSES, since));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        ENCO_TRY(enco_trainer_watch_grads(t, NET_GA + i, &cs->g[i]));
         ENCO_TRY(enco_seqnet_backward(ctx, &cs->g[i], cs->dy[i], 0, NULL, 0, 1, NULL, 0));
+    }
     return enco_trainer_mark(t, TIMER_G_BACKWARD, since);
 }
 
@@ -378,6 +380,7 @@ static enco_status d_phase(enco_trainer *t, const enco_sampling_override *ov)
                                  pred, 0.0f, 0.5f, cs->work, 0));
         ENCO_TRY(enco_family_combine(t, d ? SLOT_D_B : SLOT_D_A, (int[]){real, fk},
                                      (float[]){0.5f, 0.5f}, 2));
+        ENCO_TRY(enco_trainer_watch_grads(t, NET_DA + d, &cs->d[d]));
         ENCO_TRY(enco_seqnet_backward(ctx, &cs->d[d], cs->dpred, 0, NULL, 0, 1, NULL, 0));
     }
     return ENCO_OK;

@@ -258,6 +258,7 @@ static enco_status d_phase(enco_trainer *t, double *since)
         const float lg = (float)c->lambda_GAN;
         ENCO_TRY(enco_family_combine(t, d ? SLOT_D_B : SLOT_D_A, (int[]){real, fk},
                                      (float[]){0.5f * lg, 0.5f * lg}, 2));
+        ENCO_TRY(enco_trainer_watch_grads(t, NET_DA + d, &cs->d[d]));
         ENCO_TRY(enco_seqnet_backward(ctx, &cs->d[d], cs->dpred, 0, NULL, 0, 1, NULL, 0));
     }
     return ENCO_OK;
@@ -459,8 +460,10 @@ static enco_status g_phase(enco_trainer *t, const enco_sampling_override *ov, do
     ENCO_TRY(enco_family_combine(
         t, SLOT_G, (int[]){SLOT_G_A, SLOT_G_B, SLOT_NCE1, SLOT_NCE2, SLOT_IDT_A, SLOT_IDT_B},
         (float[]){0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, 6));
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        ENCO_TRY(enco_trainer_watch_grads(t, NET_GA + i, &cs->g[i]));
         ENCO_TRY(enco_seqnet_backward(ctx, &cs->g[i], cs->dy[i], 0, NULL, 0, 1, NULL, 0));
+    }
     return enco_trainer_mark(t, TIMER_G_BACKWARD, since);
 }
 

@@ -170,6 +170,7 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
                              pred, 1.0f, 0.5f, es->work, 0));
     ENCO_TRY(enco_family_combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
                                  (float[]){0.5f, 0.5f}, 2));
+    ENCO_TRY(enco_trainer_watch_grads(t, NET_D, &t->dnet));
     return enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, NULL, 0, 1, NULL, 0);
 }
 
@@ -393,6 +394,7 @@ static enco_status g_step(enco_trainer *t, cl_mem gout, size_t gout_off,
         inject[p] = (enco_feature_grad){es->query_layer[p], es->dfeat[p], 0, n};
     }
     ENCO_TRY(mark(t, ENCO_PHASE_HEADS, since));
+    ENCO_TRY(enco_trainer_watch_grads(t, NET_G, &t->gnet));
     ENCO_TRY(enco_seqnet_backward(ctx, &t->gnet, es->g_dy, 0, NULL, 0, 1, inject, (size_t)P));
     return mark(t, ENCO_PHASE_G_BACKWARD, since);
 }

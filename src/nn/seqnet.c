@@ -753,6 +753,13 @@ enco_status enco_seqnet_run_backward(enco_ctx *ctx, enco_seqnet_run *run, cl_mem
         int first = l->in == 0;
         cl_mem target = first && !dx ? NULL : gx;
         ENCO_TRY(layer_backward(ctx, run, l, n, gy, target, param_grads));
+        if (param_grads && net->grads_enqueued && l->weight >= 0 &&
+            (l->kind == ENCO_L_CONV || l->kind == ENCO_L_CONVT)) {
+            size_t lo = poff(net, l->weight);
+            if (l->bias >= 0 && poff(net, l->bias) < lo)
+                lo = poff(net, l->bias);
+            ENCO_TRY(net->grads_enqueued(net->grads_user, lo));
+        }
         if (!target)
             break;
         if (l->in == pending_skip) {

@@ -73,6 +73,15 @@ typedef struct enco_seqnet {
     enco_seqnet_run run;
     cl_mem acts, stats;
     int n_run;              /* batch of the default run's last forward */
+    /* When set, a backward (of any run) with parameter gradients calls
+     * grads_enqueued(grads_user, lo) after enqueueing each conv layer's
+     * parameter gradients, lo being that layer's lowest parameter offset
+     * (floats into ps->grads): the backward has then enqueued every gradient
+     * it contributes from lo to the end (layers are declared in order and
+     * run backwards). Data-parallel training reduces those while the
+     * backward of the layers below runs (enco_trainer_watch_grads). */
+    enco_status (*grads_enqueued)(void *user, size_t lo);
+    void *grads_user;
 } enco_seqnet;
 
 /* Starts a network for inputs (max_n, c, h, w) whose parameters go into ps. */

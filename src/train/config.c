@@ -116,6 +116,10 @@ const enco_option enco_options[] = {
      NULL, "-1", "last epoch with the identity term (-1: n_epochs)"},
     {"train.lr_policy", ENCO_OPT_STRING, OFF(train.lr_policy), NOCOUNT, 0, 0, "linear|constant",
      "\"linear\"", "learning-rate schedule, stepped at the end of every epoch"},
+    {"train.dp_bucket_kb", ENCO_OPT_INT, OFF(train.dp_bucket_kb), NOCOUNT, 1, 1048576, NULL,
+     "4096",
+     "several processes (mpirun): gradients are summed across them in buckets of this many "
+     "KiB, each while the backward of the layers below still runs (DDP's bucket_cap_mb)"},
     {"data.root", ENCO_OPT_STRING, OFF(data.root), NOCOUNT, 0, 0, NULL, "\"\"",
      "dataset folder with trainA/ trainB/ (testA/ testB/)"},
     {"data.preprocess", ENCO_OPT_STRING, OFF(data.preprocess), NOCOUNT, 0, 0,

@@ -65,6 +65,7 @@ typedef struct enco_config {
         int batch_size;
         int n_epochs, n_epochs_decay, epoch_count, warmup_epochs, stop_idt_epochs;
         char lr_policy[16];     /* linear | constant */
+        int dp_bucket_kb;       /* several processes: gradient bucket size */
     } train;
     struct {
         char root[ENCO_CFG_STR];

@@ -99,7 +99,11 @@ void enco_trainer_free(enco_trainer *t)
     enco_seqnet_free(ctx, &t->dnet);
     for (int i = 0; i < ENCO_MAX_NETS; i++)
         enco_params_free(ctx, &t->nets[i]);
-    free(t->reduce_host);
+    for (int i = 0; i < ENCO_MAX_NETS; i++) {
+        free(t->watch[i].lo_of);
+        free(t->watch[i].ev);
+        free(t->watch[i].host);
+    }
     free(t->gather_host);
     free(t);
 }
@@ -160,35 +164,118 @@ static enco_status adam(enco_trainer *t, int net)
                           ps->n_params, &hp, (long)ps->adam_step);
 }
 
+/* Enqueues the download of net's gradients [lo, hi) as its next bucket. */
+static enco_status enqueue_bucket(enco_trainer *t, int net, size_t lo)
+{
+    enco_grad_watch *w = &t->watch[net];
+    enco_param_set *ps = &t->nets[net];
+    if (w->nb >= w->cap)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: more gradient buckets than planned",
+                         t->family->nets[net]);
+    ENCO_TRY(enco_download_async(t->ctx, ps->grads, lo * F4, (w->hi - lo) * F4, w->host + lo,
+                                 &w->ev[w->nb]));
+    w->lo_of[w->nb++] = lo;
+    w->hi = lo;
+    return ENCO_OK;
+}
+
+/* seqnet's hook: the backward has enqueued net's gradients from lo on. */
+static enco_status grads_enqueued(void *user, size_t lo)
+{
+    enco_trainer *t = *(enco_trainer **)user;
+    const int net = (int)((enco_trainer **)user - t->watch_self);
+    enco_grad_watch *w = &t->watch[net];
+    return w->hi > lo && w->hi - lo >= t->bucket_floats ? enqueue_bucket(t, net, lo) : ENCO_OK;
+}
+
+enco_status enco_trainer_watch_grads(enco_trainer *t, int net, enco_seqnet *sn)
+{
+    if (t->reducer.size <= 1)
+        return ENCO_OK;
+    if (net < 0 || net >= t->nnets || sn->ps != &t->nets[net])
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "watch_grads: network %d is not that definition's",
+                         net);
+    enco_grad_watch *w = &t->watch[net];
+    w->sn = sn;
+    w->hi = t->nets[net].n_params;
+    w->nb = 0;
+    sn->grads_enqueued = grads_enqueued;
+    sn->grads_user = &t->watch_self[net];
+    return ENCO_OK;
+}
+
+void enco_trainer_dp_stats(const enco_trainer *t, long *buckets, long *overlapped)
+{
+    if (buckets)
+        *buckets = t->dp_buckets;
+    if (overlapped)
+        *overlapped = t->dp_overlapped;
+}
+
 /* The seam where data-parallel training sums a phase's gradients across
- * processes before its updates: each net's gradients go to the host, are
- * summed (the same bits on every process) and divided by the process count
- * (each process's gradient is its share's mean; the step is the whole
- * batch's), and go back. One process: nothing to do. */
+ * processes before its updates: each net's gradients go to the host in
+ * buckets (those of a watched net already on their way while its backward
+ * ran), each bucket is summed (the same bits on every process, whatever the
+ * buckets: the sums are element by element in process order) and divided
+ * by the process count (each process's gradient is its share's mean; the
+ * step is the whole batch's), and goes back. Every process makes the same
+ * sums in the same order: the buckets follow the layers, the same
+ * everywhere. One process: nothing to do. */
 static enco_status reduce_gradients(enco_trainer *t, const enco_phase_def *ph)
 {
     if (t->reducer.size <= 1)
         return ENCO_OK;
+    enco_status st = ENCO_OK;
+    for (int i = 0; i < ph->nnets; i++) {
+        const int net = ph->nets[i];
+        enco_grad_watch *w = &t->watch[net];
+        if (w->sn) { /* disarm: the phase's last backward of it has been enqueued */
+            w->sn->grads_enqueued = NULL;
+            w->sn->grads_user = NULL;
+            w->sn = NULL;
+        } else {
+            w->hi = t->nets[net].n_params;
+            w->nb = 0;
+        }
+        if (st == ENCO_OK && w->hi > 0)
+            st = enqueue_bucket(t, net, 0);
+    }
+    cl_event end = NULL;
+    if (st == ENCO_OK)
+        st = enco_marker(t->ctx, &end);
+    if (st == ENCO_OK)
+        st = enco_flush(t->ctx);
     const float scale = 1.0f / (float)t->reducer.size;
     for (int i = 0; i < ph->nnets; i++) {
-        enco_param_set *ps = &t->nets[ph->nets[i]];
-        if (!ps->n_params)
-            continue;
-        size_t bytes = ps->n_params * F4;
-        ENCO_TRY(enco_download(t->ctx, ps->grads, 0, bytes, t->reduce_host));
-        ENCO_TRY(t->reducer.sum(t->reducer.user, t->reduce_host, ps->n_params));
-        for (size_t j = 0; j < ps->n_params; j++)
-            t->reduce_host[j] *= scale;
-        ENCO_TRY(enco_upload(t->ctx, ps->grads, 0, bytes, t->reduce_host));
+        const int net = ph->nets[i];
+        enco_grad_watch *w = &t->watch[net];
+        enco_param_set *ps = &t->nets[net];
+        for (int b = 0; b < w->nb; b++) {
+            if (st != ENCO_OK) { /* release the rest */
+                enco_event_release(w->ev[b]);
+                continue;
+            }
+            const size_t lo = w->lo_of[b], hi = b ? w->lo_of[b - 1] : ps->n_params;
+            st = enco_event_wait(w->ev[b]);
+            if (st == ENCO_OK)
+                st = t->reducer.sum(t->reducer.user, w->host + lo, hi - lo);
+            if (st != ENCO_OK)
+                continue;
+            for (size_t j = lo; j < hi; j++)
+                w->host[j] *= scale;
+            t->dp_buckets++;
+            t->dp_overlapped += !enco_event_done(end);
+            st = enco_upload_async(t->ctx, ps->grads, lo * F4, (hi - lo) * F4, w->host + lo);
+        }
+        w->nb = 0;
     }
-    return ENCO_OK;
+    enco_event_release(end);
+    return st;
 }
 
 enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r)
 {
     if (r->size <= 1) {
-        free(t->reduce_host);
-        t->reduce_host = NULL;
         t->reducer = (enco_grad_reducer){0};
         return ENCO_OK;
     }
@@ -206,13 +293,28 @@ enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r
                          "model.family \"%s\" cannot train on %d processes: %s (issue 17); "
                          "train it on one",
                          t->family->name, r->size, why);
-    size_t most = 1;
-    for (int i = 0; i < t->nnets; i++)
-        most = t->nets[i].n_params > most ? t->nets[i].n_params : most;
-    float *host = realloc(t->reduce_host, most * F4);
-    if (!host)
-        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
-    t->reduce_host = host;
+    t->bucket_floats = (size_t)t->cfg.train.dp_bucket_kb * 1024 / F4;
+    for (int i = 0; i < t->nnets; i++) {
+        enco_grad_watch *w = &t->watch[i];
+        const size_t n = t->nets[i].n_params;
+        /* a bucket holds at least bucket_floats, but the last */
+        const int cap = (int)(n / t->bucket_floats) + 2;
+        size_t *lo_of = realloc(w->lo_of, (size_t)cap * sizeof *lo_of);
+        if (lo_of)
+            w->lo_of = lo_of;
+        cl_event *ev = realloc(w->ev, (size_t)cap * sizeof *ev);
+        if (ev)
+            w->ev = ev;
+        float *host = realloc(w->host, (n ? n : 1) * F4);
+        if (host)
+            w->host = host;
+        if (!lo_of || !ev || !host)
+            return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        w->cap = cap;
+        w->nb = 0;
+        w->sn = NULL;
+        t->watch_self[i] = t;
+    }
     t->reducer = *r;
     return ENCO_OK;
 }

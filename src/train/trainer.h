@@ -59,6 +59,17 @@ typedef struct enco_grad_reducer {
     enco_status (*allgather)(void *user, const void *mine, void *all, size_t bytes);
 } enco_grad_reducer;
 
+/* Data-parallel: one network's gradients on their way between processes,
+ * in buckets enqueued while its backward runs (enco_trainer_watch_grads). */
+typedef struct enco_grad_watch {
+    struct enco_seqnet *sn; /* watched in this phase (its hook armed); NULL: not */
+    size_t hi;              /* gradients [hi, n_params) are in enqueued buckets */
+    int nb, cap;            /* buckets enqueued; room */
+    size_t *lo_of;          /* bucket b: [lo_of[b], b ? lo_of[b - 1] : n_params) */
+    cl_event *ev;           /* bucket b's download */
+    float *host;            /* staging (n_params floats) */
+} enco_grad_watch;
+
 typedef struct enco_trainer {
     enco_ctx *ctx;
     enco_config cfg;
@@ -120,7 +131,10 @@ typedef struct enco_trainer {
 
     enco_rng rng;            /* sampling draws */
     enco_grad_reducer reducer; /* size 0 or 1: a single process */
-    float *reduce_host;      /* staging of the gradients summed across processes */
+    enco_grad_watch watch[ENCO_MAX_NETS]; /* several processes: each net's buckets */
+    struct enco_trainer *watch_self[ENCO_MAX_NETS]; /* the seqnet hooks' user: &watch_self[net] */
+    size_t bucket_floats;    /* train.dp_bucket_kb in floats */
+    long dp_buckets, dp_overlapped; /* buckets summed; of them, before the backward ended */
     float *gather_host;      /* staging of enco_family_allgather (grows once) */
     size_t gather_cap;       /* its floats */
     long long iteration;     /* iterations done */
@@ -164,6 +178,17 @@ enco_status enco_trainer_losses_mean(enco_trainer *t, float out[ENCO_LOSS_SLOTS]
  * for the families and options whose iteration needs more than the
  * gradients shared (statistics or draws over the whole batch). */
 enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r);
+/* Called by a family right before the last backward of network `net` (whose
+ * definition is sn) in a phase: with several processes, its gradients are
+ * then downloaded in buckets of train.dp_bucket_kb as the backward enqueues
+ * them, layer by layer from the output, and each bucket is summed across the
+ * processes while the device still runs the backward of the layers below
+ * (as DDP's buckets). The bits are those of one bucket: the sums are
+ * element by element. One process: nothing. */
+enco_status enco_trainer_watch_grads(enco_trainer *t, int net, struct enco_seqnet *sn);
+/* Buckets summed so far, and how many of them were summed before their
+ * phase's backward had finished on the device (communication hidden). */
+void enco_trainer_dp_stats(const enco_trainer *t, long *buckets, long *overlapped);
 
 /* ---- What the family says about its losses and timers ---- */
 enum {
