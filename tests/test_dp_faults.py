@@ -10,8 +10,9 @@
   the uninterrupted run; another global batch is refused, naming the batch size that keeps it.
 - Faults: a process whose device fails (ENCO_FAULT_AFTER_LAUNCHES on that process alone)
   ends the job within seconds with its error, the last checkpoint loads, and --resume takes
-  the folder over and finishes. SIGTERM to mpirun: every process stops at the same
-  iteration, the first saves once, and --resume continues bit for bit.
+  the folder over and finishes; a process killed ends the job too. SIGTERM to mpirun: every
+  process stops at the same iteration, the first saves once, and --resume continues bit for
+  bit.
 Runs on the CPU device; both processes share it.
 
 usage: test_dp_faults.py ENCO_CL MPIRUN
@@ -258,13 +259,43 @@ with tempfile.TemporaryDirectory() as tmp:
               [x["iter"] for x in lines] == list(range(1, 9)) and finite(lines),
               p.stdout[-400:] + p.stderr[-800:])
 
+    # ---- a process killed (SIGKILL to process 1): mpirun ends the job ------------------
+    long = ["--set", 'model.family="cut"', "--set", "train.batch_size=1",
+            "--set", "train.n_epochs=100000", "--set", "run.max_iterations=1000000"]
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "2", BIN, "train", "-c", cfg, *long,
+                          *d("killed")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=MPI_ENV)
+    victim, t0 = None, None
+    for line in p.stdout:
+        if line.startswith("epoch") and " iter 3/" in line:
+            for pid in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                      text=True, timeout=30).stdout.split():
+                try:
+                    with open("/proc/%s/environ" % pid, "rb") as f:
+                        if b"OMPI_COMM_WORLD_RANK=1\0" in f.read():
+                            victim = int(pid)
+                except OSError:
+                    pass
+            if victim:
+                t0 = time.time()
+                os.kill(victim, signal.SIGKILL)
+            break
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    took = time.time() - t0 if t0 else -1
+    t = tensors(os.path.join(tmp, "killed", "latest.safetensors")) if t0 else {}
+    check("process 1 killed: mpirun ends the job in %.1f s, the checkpoint loads" % took,
+          victim is not None and p.returncode != 0 and 0 < took < 30 and
+          i64(t, "state.total_iter") >= 1, err[-600:])
+
     # ---- SIGTERM to mpirun: every process stops at one iteration, the first saves once -----
     # Open MPI's mpirun answers SIGTERM (and Ctrl-C) by sending the processes SIGCONT, then
     # SIGTERM odls_base_sigkill_timeout seconds later, then SIGKILL as many seconds after
     # that: the stop and its save must fit in that window (README "Several processes").
     env = dict(MPI_ENV, OMPI_MCA_odls_base_sigkill_timeout="4")
-    long = ["--set", 'model.family="cut"', "--set", "train.batch_size=1",
-            "--set", "train.n_epochs=100000", "--set", "run.max_iterations=1000000"]
     run = os.path.join(tmp, "term")
     p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "2", BIN, "train", "-c", cfg, *long,
                           *d("term")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
