@@ -44,13 +44,23 @@ static void help(void)
            "refused, naming the holder; a killed run's lock is taken over.\n"
            "Under mpirun (a build with Open MPI) N processes train one model on batches\n"
            "of N x data.batch_size, each loading its share; the first writes the run\n"
-           "folder (README \"Several processes\").\n\n"
+           "folder (README \"Several processes\"). --resume continues a run on the global\n"
+           "batch it was trained on, with any N that keeps it (2 x batch 1 -> 1 x batch\n"
+           "2); another global batch is refused. A failing process ends the job; the last\n"
+           "checkpoint stays intact. Ctrl-C or SIGTERM to mpirun stops every process at one\n"
+           "iteration and saves once, if Open MPI's odls_base_sigkill_timeout leaves the\n"
+           "time (README); mpirun itself then exits 1.\n\n"
            "  -c, --config FILE   configuration file (libconfig); 'enco-cl config --list'\n"
            "                      shows every option with its default\n"
            "      --set K=V       override one option, e.g. --set train.lr_D=1e-4\n"
            "      --resume        continue the run in the run folder from its checkpoint\n"
            "      --dir DIR       run folder (overrides run.dir)\n"
-           "  -d, --device SEL    OpenCL device (index or part of a name)\n"
+           "  -d, --device SEL    OpenCL device (index or part of a name); under mpirun a\n"
+           "                      list, one per process of this host in local rank order\n"
+           "                      (--device 0,1; repeat one to share it). Default: the\n"
+           "                      first GPU, else device 0; under mpirun local rank r\n"
+           "                      takes the host's r-th GPU, or the CPU device where the\n"
+           "                      host has none (fewer GPUs than processes: refused)\n"
            "  -h, --help          this text\n");
 }
 
@@ -238,14 +248,130 @@ static enco_status dist_agree_stop(void *user, int mine, int *any)
 
 static int train_one(const enco_config *cfg_in, int resume, const char *device, enco_dist *dist);
 
+/* This process's device from --device (else ENCO_DEVICE): a list of one
+ * entry per process of this host, in local rank order; an entry is an index
+ * of 'enco-cl devices' or part of a name. ENCO_DEVICE with one entry is
+ * every process's device. Without either, a single process takes today's
+ * default (the first GPU, else device 0); several processes of a host take
+ * its GPUs in turn (local rank r the r-th), or the CPU device where the
+ * host has no GPU. Writes the resolved index to out ("" for the single
+ * process's default). Returns 0, or 2 after printing why this process's
+ * selection is refused. */
+static int pick_device(const char *device, enco_dist *dist, char *out, size_t size)
+{
+    const int nproc = enco_dist_size(dist), local = enco_dist_local_size(dist);
+    int lr = enco_dist_local_rank(dist);
+    const char *spec = device, *source = "--device";
+    if (!spec || !*spec) {
+        spec = getenv("ENCO_DEVICE");
+        source = "ENCO_DEVICE";
+    }
+    out[0] = '\0';
+    unsigned index = 0;
+    enco_status st;
+    if (!spec || !*spec) {
+        if (local == 1)
+            return 0;
+        enco_device_info *list = NULL;
+        size_t n = 0;
+        st = enco_devices_list(&list, &n);
+        if (st != ENCO_OK)
+            return cli_fail("train", st);
+        size_t gpus = 0, cpu = 0;
+        int have_cpu = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (list[i].is_gpu && gpus++ == (size_t)lr)
+                index = list[i].index;
+            if (!have_cpu && strcmp(list[i].type, "CPU") == 0)
+                cpu = i, have_cpu = 1;
+        }
+        if (gpus == 0)
+            index = n ? list[have_cpu ? cpu : 0].index : 0;
+        enco_devices_free(list);
+        if (gpus > 0 && gpus < (size_t)local) {
+            fprintf(stderr,
+                    "enco-cl train: %d processes on this host and %zu GPU%s: each process takes "
+                    "its own GPU by default; name one device per process with --device "
+                    "(local rank order; repeat an index to share a device: --device 0,0)\n",
+                    local, gpus, gpus == 1 ? "" : "s");
+            return 2;
+        }
+        snprintf(out, size, "%u", index);
+        return 0;
+    }
+    int entries = 1;
+    for (const char *p = spec; *p; p++)
+        entries += *p == ',';
+    if (entries == 1 && strcmp(source, "ENCO_DEVICE") == 0)
+        lr = 0; /* the environment's one device is every process's */
+    else if (entries > 1 && nproc == 1) {
+        fprintf(stderr,
+                "enco-cl train: %s lists %d devices, one per process, but this is a single "
+                "process: start %d with mpirun -np %d (a build with Open MPI), or name one "
+                "device\n",
+                source, entries, entries, entries);
+        return 2;
+    } else if (entries != local) {
+        fprintf(stderr,
+                "enco-cl train: %s lists %d device%s for the %d processes on this host: give "
+                "one per process, in local rank order (repeat one to share it, e.g. "
+                "--device 0,0)\n",
+                source, entries, entries == 1 ? "" : "s", local);
+        return 2;
+    }
+    const char *p = spec;
+    for (int i = 0; i < lr; i++)
+        p = strchr(p, ',') + 1;
+    size_t len = strcspn(p, ",");
+    char entry[256];
+    if (len == 0 || len >= sizeof entry) {
+        fprintf(stderr, "enco-cl train: %s \"%s\": entry %d is %s\n", source, spec, lr + 1,
+                len ? "too long" : "empty");
+        return 2;
+    }
+    memcpy(entry, p, len);
+    entry[len] = '\0';
+    st = enco_device_select(entry, &index);
+    if (st != ENCO_OK && nproc == 1)
+        return cli_fail("train", st);
+    if (st != ENCO_OK) {
+        fprintf(stderr, "enco-cl train: process %d (local rank %d): %s\n", enco_dist_rank(dist),
+                lr, enco_last_error());
+        return 2;
+    }
+    snprintf(out, size, "%u", index);
+    return 0;
+}
+
 int cmd_train_with(const enco_config *cfg_in, int resume, const char *device)
 {
     enco_dist *dist = NULL;
     enco_status st = enco_dist_init(NULL, NULL, &dist);
     if (st != ENCO_OK)
         return cli_fail("train", st);
-    int rc = train_one(cfg_in, resume, device, dist);
-    if (rc != 0 && enco_dist_size(dist) > 1) {
+    char picked[32];
+    int rc = pick_device(device, dist, picked, sizeof picked);
+    if (enco_dist_size(dist) > 1) { /* every process stops if any refuses its device */
+        int any = 0;
+        st = enco_dist_any(dist, rc != 0, &any);
+        if (st != ENCO_OK)
+            rc = cli_fail("train", st);
+        else if (any && rc == 0) {
+            fprintf(stderr, "enco-cl train: process %d stops: another process refused its "
+                            "device (see its message)\n", enco_dist_rank(dist));
+            rc = 2;
+        }
+        if (any) { /* all stop together: nothing waits on a collective */
+            enco_dist_free(dist);
+            return rc;
+        }
+    }
+    if (rc != 0) {
+        enco_dist_free(dist);
+        return rc;
+    }
+    rc = train_one(cfg_in, resume, picked[0] ? picked : device, dist);
+    if (rc != 0 && rc != 130 && enco_dist_size(dist) > 1) {
         /* the other processes wait in a collective for this one: end the job */
         fprintf(stderr, "enco-cl train: process %d of %d failed; ending the job\n",
                 enco_dist_rank(dist), enco_dist_size(dist));
@@ -337,19 +463,32 @@ static int train_one(const enco_config *cfg_in, int resume, const char *device, 
         enco_ctx_options o = CLI_CTX_OPTIONS(device);
         st = enco_ctx_create(&ctx, &o);
     }
+    char *names = NULL; /* each process's device, for the first to report */
+    if (st == ENCO_OK && nproc > 1) {
+        char mine[128];
+        snprintf(mine, sizeof mine, "device %u (%.100s)", enco_ctx_device(ctx)->index,
+                 enco_ctx_device(ctx)->name);
+        names = calloc((size_t)nproc, sizeof mine);
+        st = names ? enco_dist_allgather(dist, mine, names, sizeof mine)
+                   : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    }
     if (st == ENCO_OK && rank == 0) {
-        if (nproc > 1)
+        if (nproc > 1) {
             printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, "
-                   "%dx%d, batch %d x %d processes, on %s (process 0)\n",
+                   "%dx%d, batch %d x %d processes, on",
                    ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
-                   nproc, enco_ctx_device(ctx)->name);
-        else
+                   nproc);
+            for (int r = 0; r < nproc; r++)
+                printf("%s process %d: %s", r ? ";" : "", r, names + (size_t)r * 128);
+            printf("\n");
+        } else
             printf("enco-cl train: %zu A and %zu B images in %s, %zu iterations per epoch, "
                    "%dx%d, batch %d, on %s\n",
                    ds.a.count, ds.b.count, cfg.data.root, src.batches, src.w, src.h, src.n,
                    enco_ctx_device(ctx)->name);
         fflush(stdout);
     }
+    free(names);
     if (st == ENCO_OK)
         st = enco_trainer_create(ctx, &cfg, src.n, src.h, src.w, &t);
     if (st == ENCO_OK && nproc > 1) {

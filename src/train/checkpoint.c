@@ -23,6 +23,12 @@ static enco_status get_i64(const enco_st_file *f, const char *path, const char *
     return ENCO_OK;
 }
 
+/* The processes of a data-parallel job that share each batch (1 alone). */
+static int64_t processes_of(const enco_trainer *t)
+{
+    return t->reducer.size > 1 ? t->reducer.size : 1;
+}
+
 enco_status enco_checkpoint_save(enco_trainer *t, const enco_run_state *rs, const char *path)
 {
     enco_st_file *f = enco_st_new();
@@ -47,6 +53,8 @@ enco_status enco_checkpoint_save(enco_trainer *t, const enco_run_state *rs, cons
         st = add_i64(f, "state.rng_counter", (int64_t)t->rng.counter);
     if (st == ENCO_OK)
         st = add_i64(f, "state.seed", (int64_t)t->cfg.train.seed);
+    if (st == ENCO_OK) /* with train.batch_size (the configuration): the global batch */
+        st = add_i64(f, "state.processes", processes_of(t));
     if (st == ENCO_OK) {
         char *dump = enco_config_dump(&t->cfg);
         st = dump ? enco_st_set_meta(f, "config", dump)
@@ -59,6 +67,36 @@ enco_status enco_checkpoint_save(enco_trainer *t, const enco_run_state *rs, cons
         st = enco_st_write(path, f);
     enco_st_free(f);
     return st;
+}
+
+/* A run continues on the global batch it was trained on (processes x
+ * train.batch_size): its epoch and iteration count that batch's steps, and
+ * the loader's batch order is that batch's. Any number of processes can
+ * take it up; a checkpoint without state.processes is a single process's. */
+static enco_status same_global_batch(const enco_trainer *t, const enco_st_file *f,
+                                     const char *path, int saved_batch)
+{
+    int64_t procs = 1;
+    const enco_st_tensor *pt = enco_st_find(f, "state.processes");
+    if (pt && pt->dtype == ENCO_DT_I64 && enco_st_numel(pt) == 1)
+        memcpy(&procs, pt->data, sizeof procs);
+    const int64_t was = procs * saved_batch, now = processes_of(t) * (int64_t)t->cfg.train.batch_size;
+    if (was == now)
+        return ENCO_OK;
+    char hint[160];
+    if (was % processes_of(t) == 0)
+        snprintf(hint, sizeof hint, "--set train.batch_size=%lld on %lld process%s",
+                 (long long)(was / processes_of(t)), (long long)processes_of(t),
+                 processes_of(t) == 1 ? "" : "es");
+    else
+        snprintf(hint, sizeof hint, "a number of processes that divides %lld", (long long)was);
+    return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                     "%s was trained on a global batch of %lld images (%lld process%s x "
+                     "train.batch_size %d); this job's is %lld (%lld x %d): a run continues "
+                     "on its global batch (its epochs, iterations and batch order count that "
+                     "batch), so resume with %s",
+                     path, (long long)was, (long long)procs, procs == 1 ? "" : "es", saved_batch,
+                     (long long)now, (long long)processes_of(t), t->cfg.train.batch_size, hint);
 }
 
 enco_status enco_checkpoint_load(enco_trainer *t, enco_run_state *rs, const char *path)
@@ -75,12 +113,15 @@ enco_status enco_checkpoint_load(enco_trainer *t, enco_run_state *rs, const char
     if (meta) {
         enco_config saved;
         enco_config_defaults(&saved);
-        if (enco_config_load_text(&saved, meta, path) == ENCO_OK &&
-            strcmp(saved.model.family, t->cfg.model.family) != 0)
-            st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                           "%s is a checkpoint of model.family \"%s\"; the configuration "
-                           "says \"%s\"",
-                           path, saved.model.family, t->cfg.model.family);
+        if (enco_config_load_text(&saved, meta, path) == ENCO_OK) {
+            if (strcmp(saved.model.family, t->cfg.model.family) != 0)
+                st = ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                               "%s is a checkpoint of model.family \"%s\"; the configuration "
+                               "says \"%s\"",
+                               path, saved.model.family, t->cfg.model.family);
+            else
+                st = same_global_batch(t, f, path, saved.train.batch_size);
+        }
     }
     for (int i = 0; i < t->nnets && st == ENCO_OK; i++) {
         st = enco_params_load(t->ctx, &t->nets[i], f, "");
