@@ -459,7 +459,8 @@ __kernel void batchnorm_apply(int M, int C, int affine, int track, float momentu
     y[y_off + i] = fma((x[x_off + i] - mu) * rs, ga, be);
     if (track && i < (size_t)C) {
         run_mean[rm_off + c] = (1.0f - momentum) * run_mean[rm_off + c] + momentum * mu;
-        run_var[rv_off + c] = (1.0f - momentum) * run_var[rv_off + c] + momentum * unbiased[u_off + c];
+        run_var[rv_off + c] =
+            (1.0f - momentum) * run_var[rv_off + c] + momentum * unbiased[u_off + c];
     }
 }
 

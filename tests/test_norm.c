@@ -731,7 +731,8 @@ static void batchnorm_split_case(bn_split s, int affine, uint64_t seed)
     }
     for (int p = 0; p < s.nparts; p++) {
         bn_part *q = &parts[p];
-        cl_mem all[] = {q->x, q->dy, q->y, q->dx, q->mean, q->rstd, q->scratch, q->rm, q->rv, q->dw, q->db};
+        cl_mem all[] = {q->x,    q->dy,      q->y,  q->dx, q->mean, q->rstd,
+                        q->scratch, q->rm, q->rv, q->dw, q->db};
         for (size_t i = 0; i < COUNT(all); i++)
             test_release(all[i]);
     }
@@ -789,8 +790,9 @@ START_TEST(batchnorm_sync_drivers)
     float *w = rnd(cc, 73, 0.5f, 1.5f), *b = rnd(cc, 74, -1, 1);
     const float zero[9] = {0}, one[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     cl_mem bw = test_upload(w, cc), bb = test_upload(b, cc);
-    cl_mem x0 = test_upload(x, (size_t)m0 * cc), x1 = test_upload(x + (size_t)m0 * cc, (size_t)m1 * cc);
-    cl_mem d0 = test_upload(dy, (size_t)m0 * cc), d1 = test_upload(dy + (size_t)m0 * cc, (size_t)m1 * cc);
+    const size_t e0 = (size_t)m0 * cc, e1 = (size_t)m1 * cc;
+    cl_mem x0 = test_upload(x, e0), x1 = test_upload(x + e0, e1);
+    cl_mem d0 = test_upload(dy, e0), d1 = test_upload(dy + e0, e1);
     cl_mem st = test_alloc(2 * cc), mean = test_alloc(cc), rstd = test_alloc(cc);
     cl_mem y = test_alloc((size_t)m * cc), dx = test_alloc((size_t)m * cc);
     cl_mem rm = test_upload(zero, cc), rv = test_upload(one, cc);
@@ -907,7 +909,8 @@ START_TEST(batchnorm_sync_drivers)
                                     bw, 0, m, c));
     cl_mem pairs[][2] = {{y, y2}, {mean, mean2}, {rstd, rstd2}, {rm, rm2},
                          {rv, rv2}, {dx, dx2},   {dw, dw2},     {db, db2}};
-    const char *names[] = {"y", "mean", "rstd", "running_mean", "running_var", "dx", "dweight", "dbias"};
+    const char *names[] = {"y",           "mean", "rstd",    "running_mean",
+                           "running_var", "dx",   "dweight", "dbias"};
     for (size_t i = 0; i < COUNT(pairs); i++) {
         size_t n = i == 0 || i == 5 ? (size_t)m * cc : cc;
         float *a = test_download(pairs[i][0], n), *r = test_download(pairs[i][1], n);
