@@ -436,17 +436,18 @@ __kernel void batchnorm_partial_stats(int M, int C, int centered,
         out[out_off + c] = s;
 }
 
-/* y = (x - mean) * rstd * w + b with the given (global) statistics, one item
- * per element; the items of row 0 update the running statistics with the
- * given unbiased variance (track). */
+/* y = (x - mean) * rstd * w + b with the given (global) statistics st (3C:
+ * mean, rstd, unbiased variance), one item per element; the items of row 0
+ * save mean and rstd for the backward and update the running statistics
+ * (track). */
 __kernel void batchnorm_apply(int M, int C, int affine, int track, float momentum,
                               __global const float *x, ulong x_off,
                               __global const float *weight, ulong w_off,
                               __global const float *bias, ulong b_off,
-                              __global const float *mean, ulong mean_off,
-                              __global const float *rstd, ulong rstd_off,
-                              __global const float *unbiased, ulong u_off,
+                              __global const float *st, ulong st_off,
                               __global float *y, ulong y_off,
+                              __global float *mean, ulong mean_off,
+                              __global float *rstd, ulong rstd_off,
                               __global float *run_mean, ulong rm_off,
                               __global float *run_var, ulong rv_off)
 {
@@ -454,13 +455,17 @@ __kernel void batchnorm_apply(int M, int C, int affine, int track, float momentu
     if (i >= (size_t)M * C)
         return;
     int c = (int)(i % (size_t)C);
-    float mu = mean[mean_off + c], rs = rstd[rstd_off + c];
+    float mu = st[st_off + c], rs = st[st_off + C + c];
     float ga = affine ? weight[w_off + c] : 1.0f, be = affine ? bias[b_off + c] : 0.0f;
     y[y_off + i] = fma((x[x_off + i] - mu) * rs, ga, be);
-    if (track && i < (size_t)C) {
+    if (i >= (size_t)C)
+        return;
+    mean[mean_off + c] = mu;
+    rstd[rstd_off + c] = rs;
+    if (track) {
+        float unbiased = st[st_off + 2 * C + c];
         run_mean[rm_off + c] = (1.0f - momentum) * run_mean[rm_off + c] + momentum * mu;
-        run_var[rv_off + c] =
-            (1.0f - momentum) * run_var[rv_off + c] + momentum * unbiased[u_off + c];
+        run_var[rv_off + c] = (1.0f - momentum) * run_var[rv_off + c] + momentum * unbiased;
     }
 }
 

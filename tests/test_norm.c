@@ -596,13 +596,14 @@ typedef struct bn_part {
     cl_mem x, dy, y, dx, mean, rstd, scratch, rm, rv, dw, db;
 } bn_part;
 
-/* Adds the device's n partial sums of every part, in part order, into sum. */
-static void add_parts(double *sum, bn_part *parts, int nparts, size_t n)
+/* Adds the n partial sums at scratch[off..) of every part, in part order,
+ * into sum. */
+static void add_parts(double *sum, bn_part *parts, int nparts, size_t off, size_t n)
 {
     for (size_t j = 0; j < n; j++)
         sum[j] = 0;
     for (int p = 0; p < nparts; p++) {
-        float *f = test_download(parts[p].scratch, n);
+        float *f = download_at(parts[p].scratch, n, off);
         for (size_t j = 0; j < n; j++)
             sum[j] += (double)f[j];
         free(f);
@@ -633,34 +634,34 @@ static void batchnorm_split_case(bn_split s, int affine, uint64_t seed)
         q->x = upload_at(x + first * c, pe, 1);
         q->dy = upload_at(dy + first * c, pe, 2);
         q->y = test_alloc(pe), q->dx = test_alloc(pe);
-        q->mean = test_alloc(c), q->rstd = test_alloc(c), q->scratch = test_alloc(2 * c);
+        q->mean = test_alloc(c), q->rstd = test_alloc(c), q->scratch = test_alloc(3 * c);
         q->rm = test_upload(rm0, c), q->rv = test_upload(rv0, c);
         /* The first part's gradients start from dw0 (they accumulate). */
         q->dw = test_upload(p == 0 ? dw0 : zero, c), q->db = test_upload(p == 0 ? dw0 : zero, c);
         first += (size_t)q->m;
     }
     double *sum = dalloc(2 * c);
-    float *hf = malloc(2 * c * sizeof(float));
+    float *hf = malloc(3 * c * sizeof(float)); /* mean, rstd, unbiased variance */
     ck_assert_ptr_nonnull(hf);
     /* forward: the mean, then the squared deviations from it */
     for (int p = 0; p < s.nparts; p++)
         ENCO_CK(enco_batchnorm_partial_stats(ctx, parts[p].scratch, 0, parts[p].x, 1, NULL, 0,
                                              parts[p].m, s.c));
-    add_parts(sum, parts, s.nparts, c);
+    add_parts(sum, parts, s.nparts, 0, c);
     enco_batchnorm_global_mean(hf, sum, (double)m, s.c);
     for (int p = 0; p < s.nparts; p++) {
-        ENCO_CK(enco_upload(ctx, parts[p].mean, 0, c * sizeof(float), hf));
-        ENCO_CK(enco_batchnorm_partial_stats(ctx, parts[p].scratch, 0, parts[p].x, 1,
-                                             parts[p].mean, 0, parts[p].m, s.c));
+        bn_part *q = &parts[p];
+        ENCO_CK(enco_upload(ctx, q->scratch, 0, c * sizeof(float), hf));
+        ENCO_CK(enco_batchnorm_partial_stats(ctx, q->scratch, c, q->x, 1, q->scratch, 0, q->m,
+                                             s.c));
     }
-    add_parts(sum, parts, s.nparts, c);
-    enco_batchnorm_global_var(hf, hf + c, sum, (double)m, s.c);
+    add_parts(sum, parts, s.nparts, c, c);
+    enco_batchnorm_global_var(hf + c, hf + 2 * c, sum, (double)m, s.c);
     for (int p = 0; p < s.nparts; p++) {
         bn_part *q = &parts[p];
-        ENCO_CK(enco_upload(ctx, q->rstd, 0, c * sizeof(float), hf));
-        ENCO_CK(enco_upload(ctx, q->scratch, c * sizeof(float), c * sizeof(float), hf + c));
-        ENCO_CK(enco_batchnorm_apply(ctx, q->y, 0, q->x, 1, q->mean, 0, q->rstd, 0, q->scratch, c,
-                                     q->rm, 0, q->rv, 0, affine ? bw : NULL, 0,
+        ENCO_CK(enco_upload(ctx, q->scratch, 0, 3 * c * sizeof(float), hf));
+        ENCO_CK(enco_batchnorm_apply(ctx, q->y, 0, q->mean, 0, q->rstd, 0, q->rm, 0, q->rv, 0,
+                                     q->x, 1, q->scratch, 0, affine ? bw : NULL, 0,
                                      affine ? bb : NULL, 0, q->m, s.c, momentum));
     }
     /* backward: each part's sums of dy and dy * xhat, their global means */
@@ -670,7 +671,7 @@ static void batchnorm_split_case(bn_split s, int affine, uint64_t seed)
                                              affine ? q->db : NULL, 0, q->dy, 2, q->x, 1, q->mean,
                                              0, q->rstd, 0, q->m, s.c));
     }
-    add_parts(sum, parts, s.nparts, 2 * c);
+    add_parts(sum, parts, s.nparts, 0, 2 * c);
     enco_batchnorm_global_grads(hf, sum, (double)m, s.c);
     for (int p = 0; p < s.nparts; p++) {
         bn_part *q = &parts[p];
@@ -793,7 +794,7 @@ START_TEST(batchnorm_sync_drivers)
     const size_t e0 = (size_t)m0 * cc, e1 = (size_t)m1 * cc;
     cl_mem x0 = test_upload(x, e0), x1 = test_upload(x + e0, e1);
     cl_mem d0 = test_upload(dy, e0), d1 = test_upload(dy + e0, e1);
-    cl_mem st = test_alloc(2 * cc), mean = test_alloc(cc), rstd = test_alloc(cc);
+    cl_mem st = test_alloc(3 * cc), mean = test_alloc(cc), rstd = test_alloc(cc);
     cl_mem y = test_alloc((size_t)m * cc), dx = test_alloc((size_t)m * cc);
     cl_mem rm = test_upload(zero, cc), rv = test_upload(one, cc);
     cl_mem dw = test_upload(zero, cc), db = test_upload(zero, cc);
@@ -801,7 +802,7 @@ START_TEST(batchnorm_sync_drivers)
     /* Both parts by the stages (as in batchnorm_split_parts), keeping part
      * 1's contributions and part 0's results. */
     double s0[10], s1[10], q0[9], q1[9], g0[19], g1[19];
-    float hf[18], *f;
+    float hf[27], *f;
     ENCO_CK(enco_batchnorm_partial_stats(ctx, st, 0, x0, 0, NULL, 0, m0, c));
     f = test_download(st, cc);
     for (size_t j = 0; j < cc; j++)
@@ -817,23 +818,22 @@ START_TEST(batchnorm_sync_drivers)
     for (size_t j = 0; j <= cc; j++)
         tot[j] = s0[j] + s1[j];
     enco_batchnorm_global_mean(hf, tot, tot[cc], c);
-    ENCO_CK(enco_upload(ctx, mean, 0, cc * fb, hf));
-    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, 0, x0, 0, mean, 0, m0, c));
-    f = test_download(st, cc);
+    ENCO_CK(enco_upload(ctx, st, 0, cc * fb, hf));
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, cc, x0, 0, st, 0, m0, c));
+    f = download_at(st, cc, cc);
     for (size_t j = 0; j < cc; j++)
         q0[j] = f[j];
     free(f);
-    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, 0, x1, 0, mean, 0, m1, c));
-    f = test_download(st, cc);
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, cc, x1, 0, st, 0, m1, c));
+    f = download_at(st, cc, cc);
     for (size_t j = 0; j < cc; j++)
         q1[j] = f[j];
     free(f);
     for (size_t j = 0; j < cc; j++)
         tot[j] = q0[j] + q1[j];
-    enco_batchnorm_global_var(hf, hf + cc, tot, (double)m, c);
-    ENCO_CK(enco_upload(ctx, rstd, 0, cc * fb, hf));
-    ENCO_CK(enco_upload(ctx, st, cc * fb, cc * fb, hf + cc));
-    ENCO_CK(enco_batchnorm_apply(ctx, y, 0, x0, 0, mean, 0, rstd, 0, st, cc, rm, 0, rv, 0, bw, 0,
+    enco_batchnorm_global_var(hf + cc, hf + 2 * cc, tot, (double)m, c);
+    ENCO_CK(enco_upload(ctx, st, 0, 3 * cc * fb, hf));
+    ENCO_CK(enco_batchnorm_apply(ctx, y, 0, mean, 0, rstd, 0, rm, 0, rv, 0, x0, 0, st, 0, bw, 0,
                                  bb, 0, m0, c, 0.1f));
     ENCO_CK(enco_batchnorm_partial_grads(ctx, st, 0, dw, 0, db, 0, d0, 0, x0, 0, mean, 0, rstd, 0,
                                          m0, c));
@@ -879,7 +879,9 @@ START_TEST(batchnorm_sync_drivers)
                      test_download(rv, cc),             test_download(dx, (size_t)m0 * cc)};
     size_t len[6] = {(size_t)m0 * cc, cc, cc, cc, cc, (size_t)m0 * cc};
     for (int i = 0; i < 6; i++) {
-        ck_assert_int_eq(memcmp(got[i], want[i], len[i] * fb), 0);
+        ck_assert_msg(memcmp(got[i], want[i], len[i] * fb) == 0,
+                      "driver result %d differs from the stages' (first %.9g, %.9g)", i,
+                      (double)got[i][0], (double)want[i][0]);
         free(got[i]), free(want[i]);
     }
     float *got_dw = test_download(dw, cc), *got_db = test_download(db, cc);
@@ -938,7 +940,7 @@ START_TEST(batchnorm_sync_drivers)
     ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, NULL, st, 0, y, 0, mean, 0, rstd, 0, rm, 0,
                                                  rv, 0, xa, 0, bw, 0, bb, 0, m, c, 0.1f),
                      ENCO_ERR_INVALID_ARG);
-    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, &sync, st, cc, y, 0, mean, 0, rstd, 0, rm, 0,
+    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, &sync, st, 1, y, 0, mean, 0, rstd, 0, rm, 0,
                                                  rv, 0, xa, 0, bw, 0, bb, 0, m, c, 0.1f),
                      ENCO_ERR_INVALID_ARG); /* scratch too short */
     cl_mem all[] = {bw, bb, x0, x1, d0, d1, st, mean, rstd, y, dx, rm, rv, dw, db,

@@ -228,7 +228,7 @@ enco_status enco_rownet_pass_set_sync(enco_ctx *ctx, enco_rownet_pass *pass,
             widest = (size_t)l->in;
     }
     if (widest && !pass->sync_scratch)
-        ENCO_TRY(enco_buffer_alloc(ctx, 2 * widest * F4, &pass->sync_scratch));
+        ENCO_TRY(enco_buffer_alloc(ctx, 3 * widest * F4, &pass->sync_scratch));
     pass->sync = *sync;
     return ENCO_OK;
 }

@@ -95,7 +95,7 @@ typedef struct enco_rownet_pass {
     /* Data-parallel training: BatchNorm statistics over every process's rows
      * (enco_rownet_pass_set_sync); sync.sum NULL: this pass's rows alone. */
     enco_stat_sync sync;
-    cl_mem sync_scratch; /* 2 x the widest BatchNorm's features */
+    cl_mem sync_scratch; /* 3 x the widest BatchNorm's features */
 } enco_rownet_pass;
 
 /* Plans a pass of net for up to max_rows rows (>= 1). */

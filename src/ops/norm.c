@@ -460,21 +460,20 @@ enco_status enco_batchnorm_partial_stats(enco_ctx *ctx, cl_mem out, size_t out_o
     return run_cols(ctx, "batchnorm_partial_stats", m, c, 1, NARGS(args), args);
 }
 
-enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
-                                 cl_mem mean, size_t mean_off, cl_mem rstd, size_t rstd_off,
-                                 cl_mem unbiased, size_t u_off, cl_mem running_mean,
-                                 size_t rm_off, cl_mem running_var, size_t rv_off, cl_mem weight,
-                                 size_t w_off, cl_mem bias, size_t b_off, int m, int c,
-                                 float momentum)
+enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,
+                                 size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                 cl_mem running_mean, size_t rm_off, cl_mem running_var,
+                                 size_t rv_off, cl_mem x, size_t x_off, cl_mem st, size_t st_off,
+                                 cl_mem weight, size_t w_off, cl_mem bias, size_t b_off, int m,
+                                 int c, float momentum)
 {
     ENCO_TRY(check_mc("batchnorm_apply", m, c, 1));
     if ((weight == NULL) != (bias == NULL))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
                          "batchnorm_apply: weight and bias must both be given or both NULL");
-    if ((running_mean == NULL) != (running_var == NULL) ||
-        (running_mean == NULL) != (unbiased == NULL))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: unbiased, running_mean and "
-                                               "running_var must all be given or all NULL");
+    if ((running_mean == NULL) != (running_var == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: running_mean and running_var "
+                                               "must both be given or both NULL");
     if (!(momentum >= 0.0f && momentum <= 1.0f))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: momentum %g not in [0, 1]",
                          (double)momentum);
@@ -484,12 +483,12 @@ enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
     ENCO_TRY(need_mem(y, y_off, e, "y"));
     ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
     ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
+    ENCO_TRY(need_mem(st, st_off, 3 * cc, "st"));
     if (affine) {
         ENCO_TRY(need_mem(weight, w_off, cc, "weight"));
         ENCO_TRY(need_mem(bias, b_off, cc, "bias"));
     }
     if (track) {
-        ENCO_TRY(need_mem(unbiased, u_off, cc, "unbiased"));
         ENCO_TRY(need_mem(running_mean, rm_off, cc, "running_mean"));
         ENCO_TRY(need_mem(running_var, rv_off, cc, "running_var"));
     }
@@ -504,14 +503,14 @@ enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x
                        ENCO_ARG_ULONG(affine ? w_off : 0),
                        ENCO_ARG_MEM(affine ? bias : x),
                        ENCO_ARG_ULONG(affine ? b_off : 0),
+                       ENCO_ARG_MEM(st),
+                       ENCO_ARG_ULONG(st_off),
+                       ENCO_ARG_MEM(y),
+                       ENCO_ARG_ULONG(y_off),
                        ENCO_ARG_MEM(mean),
                        ENCO_ARG_ULONG(mean_off),
                        ENCO_ARG_MEM(rstd),
                        ENCO_ARG_ULONG(rstd_off),
-                       ENCO_ARG_MEM(track ? unbiased : mean),
-                       ENCO_ARG_ULONG(track ? u_off : mean_off),
-                       ENCO_ARG_MEM(y),
-                       ENCO_ARG_ULONG(y_off),
                        ENCO_ARG_MEM(track ? running_mean : y),
                        ENCO_ARG_ULONG(track ? rm_off : y_off),
                        ENCO_ARG_MEM(track ? running_var : y),
@@ -621,18 +620,25 @@ void enco_batchnorm_global_grads(float *gm, const double *sums, double count, in
         gm[j] = (float)(sums[j] / count);
 }
 
-/* Host staging of one synchronised call: n doubles and n floats. */
+/* Host memory of one synchronised call: n doubles (the sums), n floats (the
+ * statistics for the device) and n floats where the partial sums arrive. */
 typedef struct sync_host {
     double *d;
-    float *f;
+    float *f, *in;
 } sync_host;
+
+static void sync_host_free(sync_host *h)
+{
+    free(h->d), free(h->f), free(h->in);
+}
 
 static enco_status sync_host_alloc(sync_host *h, size_t n)
 {
     h->d = malloc(n * sizeof *h->d);
     h->f = malloc(n * sizeof *h->f);
-    if (!h->d || !h->f) {
-        free(h->d), free(h->f);
+    h->in = malloc(n * sizeof *h->in);
+    if (!h->d || !h->f || !h->in) {
+        sync_host_free(h);
         return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "batchnorm_sync: out of host memory");
     }
     return ENCO_OK;
@@ -641,9 +647,9 @@ static enco_status sync_host_alloc(sync_host *h, size_t n)
 /* n floats of the device's partial sums, as doubles in h->d[0..n). */
 static enco_status sync_fetch(enco_ctx *ctx, sync_host *h, cl_mem mem, size_t off, size_t n)
 {
-    ENCO_TRY(enco_download(ctx, mem, off * sizeof(float), n * sizeof(float), h->f));
+    ENCO_TRY(enco_download(ctx, mem, off * sizeof(float), n * sizeof(float), h->in));
     for (size_t i = 0; i < n; i++)
-        h->d[i] = h->f[i];
+        h->d[i] = h->in[i];
     return ENCO_OK;
 }
 
@@ -678,12 +684,14 @@ enco_status enco_batchnorm_forward_sync(enco_ctx *ctx, const enco_stat_sync *syn
     if ((running_mean == NULL) != (running_var == NULL))
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: running_mean and running_var must both be "
                                                "given or both NULL", op);
-    ENCO_TRY(need_mem(scratch, scratch_off, 2 * (size_t)c, "scratch"));
+    ENCO_TRY(need_mem(scratch, scratch_off, 3 * (size_t)c, "scratch"));
     ENCO_TRY(need_mem(mean, mean_off, (size_t)c, "mean"));
     ENCO_TRY(need_mem(rstd, rstd_off, (size_t)c, "rstd"));
     size_t fb = sizeof(float), cc = (size_t)c;
-    sync_host h; /* d: sums (and the row count); f: mean, then rstd and unbiased variance */
-    ENCO_TRY(sync_host_alloc(&h, 2 * cc + 1));
+    /* d: the sums (and the row count); f: mean, rstd, unbiased variance, the
+     * layout the apply stage reads from scratch */
+    sync_host h;
+    ENCO_TRY(sync_host_alloc(&h, 3 * cc));
     /* The sum of x (and the row count), then the squared deviations from the
      * global mean: the two passes of enco_batchnorm_forward. */
     enco_status st =
@@ -699,27 +707,24 @@ enco_status enco_batchnorm_forward_sync(enco_ctx *ctx, const enco_stat_sync *syn
         st = sync_count(op, count, 2);
     if (st == ENCO_OK) {
         enco_batchnorm_global_mean(h.f, h.d, count, c);
-        st = enco_upload(ctx, mean, mean_off * fb, cc * fb, h.f);
+        st = enco_upload(ctx, scratch, scratch_off * fb, cc * fb, h.f);
     }
     if (st == ENCO_OK)
-        st = enco_batchnorm_partial_stats(ctx, scratch, scratch_off, x, x_off, mean, mean_off, m,
-                                          c);
+        st = enco_batchnorm_partial_stats(ctx, scratch, scratch_off + cc, x, x_off, scratch,
+                                          scratch_off, m, c);
     if (st == ENCO_OK)
-        st = sync_fetch(ctx, &h, scratch, scratch_off, cc);
+        st = sync_fetch(ctx, &h, scratch, scratch_off + cc, cc);
     if (st == ENCO_OK)
         st = sync->sum(sync->user, h.d, cc);
     if (st == ENCO_OK) {
-        enco_batchnorm_global_var(h.f, h.f + cc, h.d, count, c);
-        st = enco_upload(ctx, rstd, rstd_off * fb, cc * fb, h.f);
+        enco_batchnorm_global_var(h.f + cc, h.f + 2 * cc, h.d, count, c);
+        st = enco_upload(ctx, scratch, scratch_off * fb, 3 * cc * fb, h.f);
     }
-    if (st == ENCO_OK)
-        st = enco_upload(ctx, scratch, (scratch_off + cc) * fb, cc * fb, h.f + cc);
-    free(h.d), free(h.f);
+    sync_host_free(&h);
     ENCO_TRY(st);
-    return enco_batchnorm_apply(ctx, y, y_off, x, x_off, mean, mean_off, rstd, rstd_off,
-                                running_mean ? scratch : NULL, scratch_off + cc, running_mean,
-                                rm_off, running_var, rv_off, weight, w_off, bias, b_off, m, c,
-                                momentum);
+    return enco_batchnorm_apply(ctx, y, y_off, mean, mean_off, rstd, rstd_off, running_mean,
+                                rm_off, running_var, rv_off, x, x_off, scratch, scratch_off,
+                                weight, w_off, bias, b_off, m, c, momentum);
 }
 
 enco_status enco_batchnorm_backward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
@@ -756,7 +761,7 @@ enco_status enco_batchnorm_backward_sync(enco_ctx *ctx, const enco_stat_sync *sy
         enco_batchnorm_global_grads(h.f, h.d, h.d[c2], c);
         st = enco_upload(ctx, scratch, scratch_off * fb, c2 * fb, h.f);
     }
-    free(h.d), free(h.f);
+    sync_host_free(&h);
     ENCO_TRY(st);
     return enco_batchnorm_apply_grads(ctx, dx, dx_off, dy, dy_off, x, x_off, mean, mean_off, rstd,
                                       rstd_off, weight, w_off, scratch, scratch_off, m, c);

@@ -66,7 +66,8 @@ enco_status enco_batchnorm_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_
  * derives the global statistics in double (enco_batchnorm_global_*), which
  * the next stage uses:
  *   forward:  partial_stats (sum x) -> mean; partial_stats (sum (x-mean)^2)
- *             -> rstd, unbiased variance; apply (y, running statistics)
+ *             -> rstd, unbiased variance; apply (y, saved mean and rstd,
+ *             running statistics)
  *   backward: partial_grads (sum dy, sum dy*xhat; dweight, dbias += this
  *             part's sums) -> their means over all rows; apply_grads (dx)
  * The variance is the two-pass one of enco_batchnorm_forward (squared
@@ -87,15 +88,16 @@ typedef struct enco_stat_sync {
 enco_status enco_batchnorm_partial_stats(enco_ctx *ctx, cl_mem out, size_t out_off, cl_mem x,
                                          size_t x_off, cl_mem mean, size_t mean_off, int m,
                                          int c);
-/* y (M, C) = (x - mean) * rstd * weight + bias with the given statistics;
- * running_mean/var updated as enco_batchnorm_forward with the given unbiased
- * variance (C) (all three given or all NULL). */
-enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem x, size_t x_off,
-                                 cl_mem mean, size_t mean_off, cl_mem rstd, size_t rstd_off,
-                                 cl_mem unbiased, size_t u_off, cl_mem running_mean,
-                                 size_t rm_off, cl_mem running_var, size_t rv_off, cl_mem weight,
-                                 size_t w_off, cl_mem bias, size_t b_off, int m, int c,
-                                 float momentum);
+/* y (M, C) = (x - mean) * rstd * weight + bias with the given statistics
+ * st (3C: mean, rstd, unbiased variance), which also go to mean and rstd (C,
+ * saved for the backward) and update running_mean/var as
+ * enco_batchnorm_forward does (both given or both NULL). */
+enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,
+                                 size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                 cl_mem running_mean, size_t rm_off, cl_mem running_var,
+                                 size_t rv_off, cl_mem x, size_t x_off, cl_mem st, size_t st_off,
+                                 cl_mem weight, size_t w_off, cl_mem bias, size_t b_off, int m,
+                                 int c, float momentum);
 /* out (2C): the column sums of dy, then of dy * xhat (xhat from mean, rstd);
  * dbias += the first, dweight += the second (both NULL when not affine). */
 enco_status enco_batchnorm_partial_grads(enco_ctx *ctx, cl_mem out, size_t out_off,
@@ -123,7 +125,9 @@ void enco_batchnorm_global_grads(float *gm, const double *sums, double count, in
  * in the forward, one in the backward; the row counts travel with the first
  * sum of each). The arguments are those of enco_batchnorm_forward /
  * _backward, m this process's rows (>= 1; all processes' together >= 2),
- * plus scratch (2C floats) on the device. With one process the results are
+ * plus scratch (3C floats) on the device. (Host writes go to scratch_off
+ * itself: Oclgrind 21.10 counts a write at an offset into a buffer as
+ * uninitialised data.) With one process the results are
  * those of enco_batchnorm_forward / _backward within float rounding. */
 enco_status enco_batchnorm_forward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
                                         cl_mem scratch, size_t scratch_off, cl_mem y,
