@@ -401,3 +401,127 @@ __kernel void batchnorm_backward(int M, int C, int affine,
         dbias[db_off + c] += a;
     }
 }
+
+/* ---- BatchNorm1d split into stages (statistics over several processes) ----
+ * The host sums each stage's per-column partial sums over the parts (in
+ * double) and hands the global statistics to the next stage
+ * (ops/norm.h: enco_batchnorm_forward_sync). Reductions as batchnorm_forward:
+ * column tiles, TR row slices combined by a fixed tree. */
+
+/* out[c] = sum_r x[r, c] (centered = 0), or sum_r (x[r, c] - mean[c])^2. */
+__kernel void batchnorm_partial_stats(int M, int C, int centered,
+                                      __global const float *x, ulong x_off,
+                                      __global const float *mean, ulong mean_off,
+                                      __global float *out, ulong out_off,
+                                      __local float *red)
+{
+    int lx = (int)get_local_id(0), ly = (int)get_local_id(1);
+    int tc = (int)get_local_size(0), tr = (int)get_local_size(1);
+    int c = (int)get_group_id(0) * tc + lx;
+    int valid = c < C;
+    float mu = valid && centered ? mean[mean_off + c] : 0.0f;
+    float s = 0.0f;
+    if (valid) {
+        if (centered)
+            for (int r = ly; r < M; r += tr) {
+                float d = x[x_off + (size_t)r * C + c] - mu;
+                s = fma(d, d, s);
+            }
+        else
+            for (int r = ly; r < M; r += tr)
+                s += x[x_off + (size_t)r * C + c];
+    }
+    s = norm_col_sum(red, s, lx, ly, tc, tr);
+    if (valid && ly == 0)
+        out[out_off + c] = s;
+}
+
+/* y = (x - mean) * rstd * w + b with the given (global) statistics st (3C:
+ * mean, rstd, unbiased variance), one item per element; the items of row 0
+ * save mean and rstd for the backward and update the running statistics
+ * (track). */
+__kernel void batchnorm_apply(int M, int C, int affine, int track, float momentum,
+                              __global const float *x, ulong x_off,
+                              __global const float *weight, ulong w_off,
+                              __global const float *bias, ulong b_off,
+                              __global const float *st, ulong st_off,
+                              __global float *y, ulong y_off,
+                              __global float *mean, ulong mean_off,
+                              __global float *rstd, ulong rstd_off,
+                              __global float *run_mean, ulong rm_off,
+                              __global float *run_var, ulong rv_off)
+{
+    size_t i = get_global_id(0);
+    if (i >= (size_t)M * C)
+        return;
+    int c = (int)(i % (size_t)C);
+    float mu = st[st_off + c], rs = st[st_off + C + c];
+    float ga = affine ? weight[w_off + c] : 1.0f, be = affine ? bias[b_off + c] : 0.0f;
+    y[y_off + i] = fma((x[x_off + i] - mu) * rs, ga, be);
+    if (i >= (size_t)C)
+        return;
+    mean[mean_off + c] = mu;
+    rstd[rstd_off + c] = rs;
+    if (track) {
+        float unbiased = st[st_off + 2 * C + c];
+        run_mean[rm_off + c] = (1.0f - momentum) * run_mean[rm_off + c] + momentum * mu;
+        run_var[rv_off + c] = (1.0f - momentum) * run_var[rv_off + c] + momentum * unbiased;
+    }
+}
+
+/* out[c] = sum_r dy, out[C + c] = sum_r dy * xhat over this part's rows;
+ * dbias[c] += the first, dweight[c] += the second (affine). */
+__kernel void batchnorm_partial_grads(int M, int C, int affine,
+                                      __global const float *dy, ulong dy_off,
+                                      __global const float *x, ulong x_off,
+                                      __global const float *mean, ulong mean_off,
+                                      __global const float *rstd, ulong rstd_off,
+                                      __global float *out, ulong out_off,
+                                      __global float *dweight, ulong dw_off,
+                                      __global float *dbias, ulong db_off,
+                                      __local float *ra, __local float *rb)
+{
+    int lx = (int)get_local_id(0), ly = (int)get_local_id(1);
+    int tc = (int)get_local_size(0), tr = (int)get_local_size(1);
+    int c = (int)get_group_id(0) * tc + lx;
+    int valid = c < C;
+    float mu = valid ? mean[mean_off + c] : 0.0f, rs = valid ? rstd[rstd_off + c] : 0.0f;
+    float a = 0.0f, b = 0.0f;
+    if (valid)
+        for (int r = ly; r < M; r += tr) {
+            size_t i = (size_t)r * C + c;
+            float g = dy[dy_off + i];
+            a += g;
+            b = fma(g, (x[x_off + i] - mu) * rs, b);
+        }
+    norm_col_sum2(ra, rb, &a, &b, lx, ly, tc, tr);
+    if (!valid || ly != 0)
+        return;
+    out[out_off + c] = a;
+    out[out_off + C + c] = b;
+    if (affine) {
+        dweight[dw_off + c] += b;
+        dbias[db_off + c] += a;
+    }
+}
+
+/* dx = w * rstd * (dy - ma - xhat * mb), ma = gm[c] and mb = gm[C + c] the
+ * global means of dy and dy * xhat over every part's rows. */
+__kernel void batchnorm_apply_grads(int M, int C, int affine,
+                                    __global const float *dy, ulong dy_off,
+                                    __global const float *x, ulong x_off,
+                                    __global const float *mean, ulong mean_off,
+                                    __global const float *rstd, ulong rstd_off,
+                                    __global const float *weight, ulong w_off,
+                                    __global const float *gm, ulong gm_off,
+                                    __global float *dx, ulong dx_off)
+{
+    size_t i = get_global_id(0);
+    if (i >= (size_t)M * C)
+        return;
+    int c = (int)(i % (size_t)C);
+    float mu = mean[mean_off + c], rs = rstd[rstd_off + c];
+    float k = (affine ? weight[w_off + c] : 1.0f) * rs;
+    float xh = (x[x_off + i] - mu) * rs;
+    dx[dx_off + i] = k * (dy[dy_off + i] - gm[gm_off + c] - xh * gm[gm_off + C + c]);
+}

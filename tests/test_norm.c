@@ -4,6 +4,7 @@
 #include "harness.h"
 #include "ops/norm.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,6 +568,389 @@ END_TEST
 
 /* ---- argument checks ------------------------------------------------------ */
 
+/* ---- BatchNorm over rows spread across processes ------------------------
+ * The batch's M rows split into parts (one per process, uneven sizes, a part
+ * of one row), each part in its own buffers; the stages run on each part and
+ * the partial sums are added over the parts in double on the host, as
+ * enco_dist_sum_doubles does across processes. The result is the whole
+ * batch's BatchNorm: y, mean, rstd, running statistics (every part's copy),
+ * dx, and dweight / dbias summed over the parts, against the float64
+ * reference within the tolerances of the single-kernel test. */
+
+typedef struct bn_split {
+    int c, nparts;
+    int rows[3];
+    float lo, hi; /* input range: a large mean checks the two-pass variance */
+} bn_split;
+
+static const bn_split bn_splits[] = {
+    {3, 2, {1, 1}, -1, 3},        {5, 2, {3, 4}, -1, 3},         {33, 3, {1, 40, 23}, -1, 3},
+    {7, 3, {100, 100, 100}, -1, 3}, {17, 2, {30, 34}, 1000, 1002}, {256, 3, {128, 96, 32}, -1, 1},
+};
+static const bn_split bn_splits_tiny[] = {{3, 2, {1, 2}, -1, 3}, {5, 3, {2, 3, 1}, 500, 501}};
+
+/* One part's device buffers (its own, as on its own process). */
+typedef struct bn_part {
+    int m;
+    size_t first; /* its first row in the whole batch */
+    cl_mem x, dy, y, dx, mean, rstd, scratch, rm, rv, dw, db;
+} bn_part;
+
+/* Adds the n partial sums at scratch[off..) of every part, in part order,
+ * into sum. */
+static void add_parts(double *sum, bn_part *parts, int nparts, size_t off, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        sum[j] = 0;
+    for (int p = 0; p < nparts; p++) {
+        float *f = download_at(parts[p].scratch, n, off);
+        for (size_t j = 0; j < n; j++)
+            sum[j] += (double)f[j];
+        free(f);
+    }
+}
+
+static void batchnorm_split_case(bn_split s, int affine, uint64_t seed)
+{
+    enco_ctx *ctx = test_ctx();
+    const float momentum = 0.1f;
+    int m = 0;
+    for (int p = 0; p < s.nparts; p++)
+        m += s.rows[p];
+    size_t e = (size_t)m * s.c, c = (size_t)s.c;
+    float *x = rnd(e, seed, s.lo, s.hi), *dy = rnd(e, seed + 1, -1, 1);
+    float *w = rnd(c, seed + 2, 0.5f, 1.5f), *b = rnd(c, seed + 3, -1, 1);
+    float *rm0 = rnd(c, seed + 4, -1, 1), *rv0 = rnd(c, seed + 5, 0.5f, 2);
+    float *dw0 = rnd(c, seed + 6, -1, 1), *zero = calloc(c, sizeof(float));
+    ck_assert_ptr_nonnull(zero);
+    cl_mem bw = test_upload(w, c), bb = test_upload(b, c);
+    bn_part parts[3];
+    size_t first = 0;
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        size_t pe = (size_t)s.rows[p] * c;
+        q->m = s.rows[p];
+        q->first = first;
+        q->x = upload_at(x + first * c, pe, 1);
+        q->dy = upload_at(dy + first * c, pe, 2);
+        q->y = test_alloc(pe), q->dx = test_alloc(pe);
+        q->mean = test_alloc(c), q->rstd = test_alloc(c), q->scratch = test_alloc(3 * c);
+        q->rm = test_upload(rm0, c), q->rv = test_upload(rv0, c);
+        /* The first part's gradients start from dw0 (they accumulate). */
+        q->dw = test_upload(p == 0 ? dw0 : zero, c), q->db = test_upload(p == 0 ? dw0 : zero, c);
+        first += (size_t)q->m;
+    }
+    double *sum = dalloc(2 * c);
+    float *hf = malloc(3 * c * sizeof(float)); /* mean, rstd, unbiased variance */
+    ck_assert_ptr_nonnull(hf);
+    /* forward: the mean, then the squared deviations from it */
+    for (int p = 0; p < s.nparts; p++)
+        ENCO_CK(enco_batchnorm_partial_stats(ctx, parts[p].scratch, 0, parts[p].x, 1, NULL, 0,
+                                             parts[p].m, s.c));
+    add_parts(sum, parts, s.nparts, 0, c);
+    enco_batchnorm_global_mean(hf, sum, (double)m, s.c);
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        ENCO_CK(enco_upload(ctx, q->scratch, 0, c * sizeof(float), hf));
+        ENCO_CK(enco_batchnorm_partial_stats(ctx, q->scratch, c, q->x, 1, q->scratch, 0, q->m,
+                                             s.c));
+    }
+    add_parts(sum, parts, s.nparts, c, c);
+    enco_batchnorm_global_var(hf + c, hf + 2 * c, sum, (double)m, s.c);
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        ENCO_CK(enco_upload(ctx, q->scratch, 0, 3 * c * sizeof(float), hf));
+        ENCO_CK(enco_batchnorm_apply(ctx, q->y, 0, q->mean, 0, q->rstd, 0, q->rm, 0, q->rv, 0,
+                                     q->x, 1, q->scratch, 0, affine ? bw : NULL, 0,
+                                     affine ? bb : NULL, 0, q->m, s.c, momentum));
+    }
+    /* backward: each part's sums of dy and dy * xhat, their global means */
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        ENCO_CK(enco_batchnorm_partial_grads(ctx, q->scratch, 0, affine ? q->dw : NULL, 0,
+                                             affine ? q->db : NULL, 0, q->dy, 2, q->x, 1, q->mean,
+                                             0, q->rstd, 0, q->m, s.c));
+    }
+    add_parts(sum, parts, s.nparts, 0, 2 * c);
+    enco_batchnorm_global_grads(hf, sum, (double)m, s.c);
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        ENCO_CK(enco_upload(ctx, q->scratch, 0, 2 * c * sizeof(float), hf));
+        ENCO_CK(enco_batchnorm_apply_grads(ctx, q->dx, 0, q->dy, 2, q->x, 1, q->mean, 0, q->rstd,
+                                           0, affine ? bw : NULL, 0, q->scratch, 0, q->m, s.c));
+    }
+
+    double *dxv = f64(x, e), *ddy = f64(dy, e), *dwv = f64(w, c), *dbv = f64(b, c);
+    double *rrm = f64(rm0, c), *rrv = f64(rv0, c), *rdw = f64(dw0, c), *rdb = f64(dw0, c);
+    double *ry = dalloc(e), *rmean = dalloc(c), *rrs = dalloc(c), *rdx = dalloc(e);
+    enco_batchnorm_forward_ref(ry, rmean, rrs, rrm, rrv, dxv, affine ? dwv : NULL,
+                               affine ? dbv : NULL, m, s.c, momentum);
+    enco_batchnorm_backward_ref(rdx, rdw, rdb, ddy, dxv, affine ? dwv : NULL, m, s.c);
+    /* A large mean costs (x - mean) its float rounding: |x| ulp * rstd. */
+    double big = fabs(s.lo) > fabs(s.hi) ? fabs(s.lo) : fabs(s.hi), rs_max = 0;
+    for (size_t j = 0; j < c; j++)
+        rs_max = rrs[j] > rs_max ? rrs[j] : rs_max;
+    double atol = 1e-5 + 2.0 * big * FLT_EPSILON * rs_max;
+    char pre[96];
+    snprintf(pre, sizeof pre, "batchnorm_split%d_%s_%dx%d", s.nparts, affine ? "affine" : "plain",
+             m, s.c);
+    float *y = malloc(e * sizeof(float)), *dx = malloc(e * sizeof(float));
+    ck_assert_ptr_nonnull(y);
+    ck_assert_ptr_nonnull(dx);
+    float *dw = calloc(c, sizeof(float)), *db = calloc(c, sizeof(float));
+    double *dwsum = dalloc(c), *dbsum = dalloc(c);
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        size_t pe = (size_t)q->m * c;
+        float *py = test_download(q->y, pe), *pdx = test_download(q->dx, pe);
+        memcpy(y + q->first * c, py, pe * sizeof(float));
+        memcpy(dx + q->first * c, pdx, pe * sizeof(float));
+        free(py), free(pdx);
+        /* Every part holds the same statistics and running statistics. */
+        float *mean = test_download(q->mean, c), *rstd = test_download(q->rstd, c);
+        float *rm = test_download(q->rm, c), *rv = test_download(q->rv, c);
+        close_named(pre, "mean", mean, rmean, c, 1e-6, 1e-5);
+        close_named(pre, "rstd", rstd, rrs, c, 1e-6, 1e-4);
+        close_named(pre, "running_mean", rm, rrm, c, 1e-6, 1e-5);
+        close_named(pre, "running_var", rv, rrv, c, 1e-6, 1e-5);
+        free(mean), free(rstd), free(rm), free(rv);
+        float *pdw = test_download(q->dw, c), *pdb = test_download(q->db, c);
+        for (size_t j = 0; j < c; j++)
+            dwsum[j] += pdw[j], dbsum[j] += pdb[j];
+        free(pdw), free(pdb);
+    }
+    close_named(pre, "forward", y, ry, e, atol, 1e-4);
+    close_named(pre, "backward", dx, rdx, e, 1e-4 + atol, 1e-4);
+    if (affine) {
+        for (size_t j = 0; j < c; j++)
+            dw[j] = (float)dwsum[j], db[j] = (float)dbsum[j];
+        /* dweight sums dy * xhat over the rows (|dy| <= 1): m times xhat's error. */
+        close_named(pre, "dweight", dw, rdw, c, 1e-4 + m * (atol - 1e-5), 1e-4);
+        close_named(pre, "dbias", db, rdb, c, 1e-4, 1e-4);
+    } else { /* not affine: nothing touched the gradients */
+        ck_assert_double_eq(dwsum[0], (double)dw0[0]);
+    }
+    for (int p = 0; p < s.nparts; p++) {
+        bn_part *q = &parts[p];
+        cl_mem all[] = {q->x,    q->dy,      q->y,  q->dx, q->mean, q->rstd,
+                        q->scratch, q->rm, q->rv, q->dw, q->db};
+        for (size_t i = 0; i < COUNT(all); i++)
+            test_release(all[i]);
+    }
+    test_release(bw), test_release(bb);
+    free(x), free(dy), free(w), free(b), free(rm0), free(rv0), free(dw0), free(zero), free(hf);
+    free(y), free(dx), free(dw), free(db), free(dwsum), free(dbsum), free(sum);
+    free(dxv), free(ddy), free(dwv), free(dbv), free(rrm), free(rrv), free(rdw), free(rdb);
+    free(ry), free(rmean), free(rrs), free(rdx);
+}
+
+START_TEST(batchnorm_split_parts)
+{
+    int tiny = test_on_oclgrind();
+    const bn_split *list = tiny ? bn_splits_tiny : bn_splits;
+    size_t cnt = tiny ? COUNT(bn_splits_tiny) : COUNT(bn_splits);
+    for (size_t i = 0; i < cnt; i++)
+        batchnorm_split_case(list[i], _i, 900 + i + 50 * (uint64_t)_i);
+}
+END_TEST
+
+/* A stand-in for the other processes: each sum adds the next of the vectors
+ * `other` (what the other parts contributed at that point, in part order
+ * after this one's), and records the lengths asked for. */
+typedef struct fake_sum {
+    const double *other[4];
+    size_t n[4];
+    int calls, fail_at;
+} fake_sum;
+
+static enco_status fake_sum_fn(void *user, double *buf, size_t n)
+{
+    fake_sum *f = user;
+    int i = f->calls++;
+    if (i == f->fail_at)
+        return ENCO_FAIL(ENCO_ERR_IO, "fake sum: the other process is gone");
+    ck_assert_int_lt(i, 4);
+    f->n[i] = n;
+    if (f->other[i])
+        for (size_t j = 0; j < n; j++)
+            buf[j] += f->other[i][j];
+    return ENCO_OK;
+}
+
+/* The drivers (enco_batchnorm_forward_sync / backward_sync) are the stages
+ * with the sums in between: as part 0 of two parts, with a sum that adds
+ * part 1's sums (made beforehand by the stages), they give the stages' bits;
+ * alone (a sum that adds nothing) they give the single-kernel BatchNorm
+ * within rounding; a failing sum and a batch of one row are errors. */
+START_TEST(batchnorm_sync_drivers)
+{
+    enco_ctx *ctx = test_ctx();
+    const int c = 9, m0 = 5, m1 = 6, m = m0 + m1;
+    const size_t cc = (size_t)c, fb = sizeof(float);
+    float *x = rnd((size_t)m * cc, 71, -2, 5), *dy = rnd((size_t)m * cc, 72, -1, 1);
+    float *w = rnd(cc, 73, 0.5f, 1.5f), *b = rnd(cc, 74, -1, 1);
+    const float zero[9] = {0}, one[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    cl_mem bw = test_upload(w, cc), bb = test_upload(b, cc);
+    const size_t e0 = (size_t)m0 * cc, e1 = (size_t)m1 * cc;
+    cl_mem x0 = test_upload(x, e0), x1 = test_upload(x + e0, e1);
+    cl_mem d0 = test_upload(dy, e0), d1 = test_upload(dy + e0, e1);
+    cl_mem st = test_alloc(3 * cc), mean = test_alloc(cc), rstd = test_alloc(cc);
+    cl_mem y = test_alloc((size_t)m * cc), dx = test_alloc((size_t)m * cc);
+    cl_mem rm = test_upload(zero, cc), rv = test_upload(one, cc);
+    cl_mem dw = test_upload(zero, cc), db = test_upload(zero, cc);
+
+    /* Both parts by the stages (as in batchnorm_split_parts), keeping part
+     * 1's contributions and part 0's results. */
+    double s0[10], s1[10], q0[9], q1[9], g0[19], g1[19];
+    float hf[27], *f;
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, 0, x0, 0, NULL, 0, m0, c));
+    f = test_download(st, cc);
+    for (size_t j = 0; j < cc; j++)
+        s0[j] = f[j];
+    free(f);
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, 0, x1, 0, NULL, 0, m1, c));
+    f = test_download(st, cc);
+    for (size_t j = 0; j < cc; j++)
+        s1[j] = f[j];
+    free(f);
+    s0[cc] = m0, s1[cc] = m1;
+    double tot[19];
+    for (size_t j = 0; j <= cc; j++)
+        tot[j] = s0[j] + s1[j];
+    enco_batchnorm_global_mean(hf, tot, tot[cc], c);
+    ENCO_CK(enco_upload(ctx, st, 0, cc * fb, hf));
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, cc, x0, 0, st, 0, m0, c));
+    f = download_at(st, cc, cc);
+    for (size_t j = 0; j < cc; j++)
+        q0[j] = f[j];
+    free(f);
+    ENCO_CK(enco_batchnorm_partial_stats(ctx, st, cc, x1, 0, st, 0, m1, c));
+    f = download_at(st, cc, cc);
+    for (size_t j = 0; j < cc; j++)
+        q1[j] = f[j];
+    free(f);
+    for (size_t j = 0; j < cc; j++)
+        tot[j] = q0[j] + q1[j];
+    enco_batchnorm_global_var(hf + cc, hf + 2 * cc, tot, (double)m, c);
+    ENCO_CK(enco_upload(ctx, st, 0, 3 * cc * fb, hf));
+    ENCO_CK(enco_batchnorm_apply(ctx, y, 0, mean, 0, rstd, 0, rm, 0, rv, 0, x0, 0, st, 0, bw, 0,
+                                 bb, 0, m0, c, 0.1f));
+    ENCO_CK(enco_batchnorm_partial_grads(ctx, st, 0, dw, 0, db, 0, d0, 0, x0, 0, mean, 0, rstd, 0,
+                                         m0, c));
+    f = test_download(st, 2 * cc);
+    for (size_t j = 0; j < 2 * cc; j++)
+        g0[j] = f[j];
+    free(f);
+    ENCO_CK(enco_batchnorm_partial_grads(ctx, st, 0, NULL, 0, NULL, 0, d1, 0, x1, 0, mean, 0,
+                                         rstd, 0, m1, c));
+    f = test_download(st, 2 * cc);
+    for (size_t j = 0; j < 2 * cc; j++)
+        g1[j] = f[j];
+    free(f);
+    g0[2 * cc] = m0, g1[2 * cc] = m1;
+    for (size_t j = 0; j <= 2 * cc; j++)
+        tot[j] = g0[j] + g1[j];
+    enco_batchnorm_global_grads(hf, tot, tot[2 * cc], c);
+    ENCO_CK(enco_upload(ctx, st, 0, 2 * cc * fb, hf));
+    ENCO_CK(enco_batchnorm_apply_grads(ctx, dx, 0, d0, 0, x0, 0, mean, 0, rstd, 0, bw, 0, st, 0,
+                                       m0, c));
+    float *want[6] = {test_download(y, (size_t)m0 * cc), test_download(mean, cc),
+                      test_download(rstd, cc),           test_download(rm, cc),
+                      test_download(rv, cc),             test_download(dx, (size_t)m0 * cc)};
+    float *want_dw = test_download(dw, cc), *want_db = test_download(db, cc);
+
+    /* The drivers on part 0, the other part's sums coming from the fake. */
+    ENCO_CK(enco_upload(ctx, rm, 0, cc * fb, zero));
+    ENCO_CK(enco_upload(ctx, rv, 0, cc * fb, one));
+    ENCO_CK(enco_upload(ctx, dw, 0, cc * fb, zero));
+    ENCO_CK(enco_upload(ctx, db, 0, cc * fb, zero));
+    fake_sum fs = {.other = {s1, q1, g1}, .fail_at = -1};
+    enco_stat_sync sync = {&fs, fake_sum_fn};
+    ENCO_CK(enco_batchnorm_forward_sync(ctx, &sync, st, 0, y, 0, mean, 0, rstd, 0, rm, 0, rv, 0,
+                                        x0, 0, bw, 0, bb, 0, m0, c, 0.1f));
+    ENCO_CK(enco_batchnorm_backward_sync(ctx, &sync, st, 0, dx, 0, dw, 0, db, 0, d0, 0, x0, 0, mean,
+                                         0, rstd, 0, bw, 0, m0, c));
+    ck_assert_int_eq(fs.calls, 3);
+    ck_assert_uint_eq(fs.n[0], cc + 1); /* the sums of x and the row count */
+    ck_assert_uint_eq(fs.n[1], cc);     /* the squared deviations */
+    ck_assert_uint_eq(fs.n[2], 2 * cc + 1);
+    float *got[6] = {test_download(y, (size_t)m0 * cc), test_download(mean, cc),
+                     test_download(rstd, cc),           test_download(rm, cc),
+                     test_download(rv, cc),             test_download(dx, (size_t)m0 * cc)};
+    size_t len[6] = {(size_t)m0 * cc, cc, cc, cc, cc, (size_t)m0 * cc};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(memcmp(got[i], want[i], len[i] * fb) == 0,
+                      "driver result %d differs from the stages' (first %.9g, %.9g)", i,
+                      (double)got[i][0], (double)want[i][0]);
+        free(got[i]), free(want[i]);
+    }
+    float *got_dw = test_download(dw, cc), *got_db = test_download(db, cc);
+    ck_assert_int_eq(memcmp(got_dw, want_dw, cc * fb), 0);
+    ck_assert_int_eq(memcmp(got_db, want_db, cc * fb), 0);
+    free(got_dw), free(got_db), free(want_dw), free(want_db);
+
+    /* Alone: the single-kernel BatchNorm on all m rows within rounding. */
+    cl_mem xa = test_upload(x, (size_t)m * cc), da = test_upload(dy, (size_t)m * cc);
+    cl_mem y2 = test_alloc((size_t)m * cc), dx2 = test_alloc((size_t)m * cc);
+    cl_mem mean2 = test_alloc(cc), rstd2 = test_alloc(cc);
+    cl_mem rm2 = test_upload(zero, cc), rv2 = test_upload(one, cc);
+    cl_mem dw2 = test_upload(zero, cc), db2 = test_upload(zero, cc);
+    ENCO_CK(enco_upload(ctx, rm, 0, cc * fb, zero));
+    ENCO_CK(enco_upload(ctx, rv, 0, cc * fb, one));
+    ENCO_CK(enco_upload(ctx, dw, 0, cc * fb, zero));
+    ENCO_CK(enco_upload(ctx, db, 0, cc * fb, zero));
+    fake_sum alone = {.fail_at = -1};
+    sync.user = &alone;
+    ENCO_CK(enco_batchnorm_forward_sync(ctx, &sync, st, 0, y, 0, mean, 0, rstd, 0, rm, 0, rv, 0,
+                                        xa, 0, bw, 0, bb, 0, m, c, 0.1f));
+    ENCO_CK(enco_batchnorm_backward_sync(ctx, &sync, st, 0, dx, 0, dw, 0, db, 0, da, 0, xa, 0,
+                                         mean, 0, rstd, 0, bw, 0, m, c));
+    ENCO_CK(enco_batchnorm_forward(ctx, y2, 0, mean2, 0, rstd2, 0, rm2, 0, rv2, 0, xa, 0, bw, 0, bb,
+                                   0, m, c, 0.1f));
+    ENCO_CK(enco_batchnorm_backward(ctx, dx2, 0, dw2, 0, db2, 0, da, 0, xa, 0, mean2, 0, rstd2, 0,
+                                    bw, 0, m, c));
+    cl_mem pairs[][2] = {{y, y2}, {mean, mean2}, {rstd, rstd2}, {rm, rm2},
+                         {rv, rv2}, {dx, dx2},   {dw, dw2},     {db, db2}};
+    const char *names[] = {"y",           "mean", "rstd",    "running_mean",
+                           "running_var", "dx",   "dweight", "dbias"};
+    for (size_t i = 0; i < COUNT(pairs); i++) {
+        size_t n = i == 0 || i == 5 ? (size_t)m * cc : cc;
+        float *a = test_download(pairs[i][0], n), *r = test_download(pairs[i][1], n);
+        double *rd = f64(r, n);
+        char what[64];
+        snprintf(what, sizeof what, "batchnorm_sync_alone_%s", names[i]);
+        test_assert_close(what, a, rd, n, 1e-5, 1e-5);
+        free(a), free(r), free(rd);
+    }
+
+    /* A sum that fails fails the call with its message; one row over all
+     * processes is refused as the single kernel refuses it. */
+    fake_sum broken = {.fail_at = 1};
+    sync.user = &broken;
+    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, &sync, st, 0, y, 0, mean, 0, rstd, 0, rm, 0,
+                                                 rv, 0, xa, 0, bw, 0, bb, 0, m, c, 0.1f),
+                     ENCO_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "the other process is gone"));
+    fake_sum lone = {.fail_at = -1};
+    sync.user = &lone;
+    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, &sync, st, 0, y, 0, mean, 0, rstd, 0, rm, 0,
+                                                 rv, 0, xa, 0, bw, 0, bb, 0, 1, c, 0.1f),
+                     ENCO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(enco_last_error(), "more than 1 row"));
+    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, NULL, st, 0, y, 0, mean, 0, rstd, 0, rm, 0,
+                                                 rv, 0, xa, 0, bw, 0, bb, 0, m, c, 0.1f),
+                     ENCO_ERR_INVALID_ARG);
+    ck_assert_int_eq(enco_batchnorm_forward_sync(ctx, &sync, st, 1, y, 0, mean, 0, rstd, 0, rm, 0,
+                                                 rv, 0, xa, 0, bw, 0, bb, 0, m, c, 0.1f),
+                     ENCO_ERR_INVALID_ARG); /* scratch too short */
+    cl_mem all[] = {bw, bb, x0, x1, d0, d1, st, mean, rstd, y, dx, rm, rv, dw, db,
+                    xa, da, y2, dx2, mean2, rstd2, rm2, rv2, dw2, db2};
+    for (size_t i = 0; i < COUNT(all); i++)
+        test_release(all[i]);
+    free(x), free(dy), free(w), free(b);
+}
+END_TEST
+
 START_TEST(rejects_bad_args)
 {
     enco_ctx *ctx = test_ctx();
@@ -620,6 +1004,8 @@ static Suite *norm_suite(void)
     tcase_add_loop_test(t, instnorm_forward_backward, 0, 3);
     tcase_add_loop_test(t, batchnorm_forward_backward, 0, 4);
     tcase_add_test(t, batchnorm_running_stats_values);
+    tcase_add_loop_test(t, batchnorm_split_parts, 0, 2);
+    tcase_add_test(t, batchnorm_sync_drivers);
     tcase_add_test(t, layernorm_forward_backward);
     tcase_add_test(t, deterministic);
     tcase_add_test(t, cpu_rows_same_bits);

@@ -241,6 +241,11 @@ static enco_status dist_allgather(void *user, const void *mine, void *all, size_
     return enco_dist_allgather(user, mine, all, bytes);
 }
 
+static enco_status dist_sum_doubles(void *user, double *buf, size_t n)
+{
+    return enco_dist_sum_doubles(user, buf, n);
+}
+
 static enco_status dist_agree_stop(void *user, int mine, int *any)
 {
     return enco_dist_any(user, mine, any);
@@ -492,7 +497,11 @@ static int train_one(const enco_config *cfg_in, int resume, const char *device, 
     if (st == ENCO_OK)
         st = enco_trainer_create(ctx, &cfg, src.n, src.h, src.w, &t);
     if (st == ENCO_OK && nproc > 1) {
-        enco_grad_reducer red = {.size = nproc, .rank = rank, .user = dist, .sum = dist_sum,
+        enco_grad_reducer red = {.size = nproc,
+                                 .rank = rank,
+                                 .user = dist,
+                                 .sum = dist_sum,
+                                 .sum_doubles = dist_sum_doubles,
                                  .allgather = dist_allgather};
         st = enco_trainer_set_reducer(t, &red);
     }

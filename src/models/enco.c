@@ -474,14 +474,18 @@ static const char *loss_name(const enco_trainer *t, int slot, char *buf, size_t 
 
 /* The patch draws are made for the whole batch on every process (each
  * keeps its images'), the losses are means; the heads' BatchNorm statistics
- * span the whole batch's patches, which the processes do not share yet. */
+ * span the whole batch's patches: set_stat_sync sums them across the
+ * processes. */
 static const char *data_parallel_refusal(const enco_trainer *t)
 {
-    return strcmp(t->cfg.model.prj_norm, "bn") == 0
-               ? "its heads' BatchNorm statistics (model.prj_norm = \"bn\") span the whole "
-                 "batch's patches, which the processes do not share yet; model.prj_norm = "
-                 "\"ln\" or \"none\" trains"
-               : NULL;
+    (void)t;
+    return NULL;
+}
+
+static enco_status set_stat_sync(enco_trainer *t, const enco_stat_sync *sync)
+{
+    enco_state *es = t->state;
+    return enco_heads_set_sync(t->ctx, &es->heads, sync);
 }
 
 const enco_family enco_family_enco = {
@@ -504,4 +508,5 @@ const enco_family enco_family_enco = {
     .loss_count = loss_count,
     .loss_name = loss_name,
     .data_parallel_refusal = data_parallel_refusal,
+    .set_stat_sync = set_stat_sync,
 };

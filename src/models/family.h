@@ -66,6 +66,10 @@ struct enco_family {
      * when it is: sharing the gradients must be all the iteration needs of
      * the whole batch. A family without this hook is refused. */
     const char *(*data_parallel_refusal)(const enco_trainer *t);
+    /* Optional: makes the statistics the family computes over the batch
+     * (BatchNorm in the heads) span every process's rows, summed by sync
+     * (NULL: this process's alone). NULL: the family has none. */
+    enco_status (*set_stat_sync)(enco_trainer *t, const enco_stat_sync *sync);
     /* Loss slots: count and names (see enco_trainer_loss_name). */
     int (*loss_count)(const enco_trainer *t);
     const char *(*loss_name)(const enco_trainer *t, int slot, char *buf, size_t size,

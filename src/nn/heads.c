@@ -133,6 +133,15 @@ enco_status enco_heads_alloc(enco_ctx *ctx, enco_heads *h)
     return ENCO_OK;
 }
 
+enco_status enco_heads_set_sync(enco_ctx *ctx, enco_heads *h, const enco_stat_sync *sync)
+{
+    for (int p = 0; p < h->nheads; p++) {
+        ENCO_TRY(enco_rownet_pass_set_sync(ctx, &h->query[p], sync));
+        ENCO_TRY(enco_rownet_pass_set_sync(ctx, &h->key[p], sync));
+    }
+    return ENCO_OK;
+}
+
 void enco_heads_free(enco_ctx *ctx, enco_heads *h)
 {
     for (int p = 0; p < h->nheads && p < ENCO_MAX_HEADS; p++) {

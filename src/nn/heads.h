@@ -63,6 +63,10 @@ enco_status enco_heads_build_sample(enco_heads *h, enco_param_set *ps, int nlaye
  * into h: h must not move until enco_heads_free. */
 enco_status enco_heads_alloc(enco_ctx *ctx, enco_heads *h);
 void enco_heads_free(enco_ctx *ctx, enco_heads *h);
+/* Data-parallel training: every pass's BatchNorm statistics span the rows
+ * of every process (enco_rownet_pass_set_sync on the query and key passes);
+ * NULL: this process's rows alone. After enco_heads_alloc. */
+enco_status enco_heads_set_sync(enco_ctx *ctx, enco_heads *h, const enco_stat_sync *sync);
 
 /* Gathers rows = n*k patches of feat (n, cin[p], hh, ww) at idx (n, k) int32
  * (ids may repeat) and runs them through head p: the query pass when query is

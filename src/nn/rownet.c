@@ -206,7 +206,31 @@ void enco_rownet_pass_free(enco_ctx *ctx, enco_rownet_pass *pass)
     enco_buffer_free(ctx, pass->grad[0]);
     enco_buffer_free(ctx, pass->grad[1]);
     enco_buffer_free(ctx, pass->stats);
+    enco_buffer_free(ctx, pass->sync_scratch);
     memset(pass, 0, sizeof *pass);
+}
+
+enco_status enco_rownet_pass_set_sync(enco_ctx *ctx, enco_rownet_pass *pass,
+                                      const enco_stat_sync *sync)
+{
+    if (!pass->net)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "rownet: pass not allocated");
+    if (!sync || !sync->sum) {
+        enco_buffer_free(ctx, pass->sync_scratch);
+        pass->sync_scratch = NULL;
+        pass->sync = (enco_stat_sync){0};
+        return ENCO_OK;
+    }
+    size_t widest = 0;
+    for (int i = 0; i < pass->net->nlayers; i++) {
+        const enco_row_layer *l = &pass->net->layers[i];
+        if (l->op == ENCO_ROW_BATCHNORM && (size_t)l->in > widest)
+            widest = (size_t)l->in;
+    }
+    if (widest && !pass->sync_scratch)
+        ENCO_TRY(enco_buffer_alloc(ctx, 3 * widest * F4, &pass->sync_scratch));
+    pass->sync = *sync;
+    return ENCO_OK;
 }
 
 /* ---- forward and backward ------------------------------------------------ */
@@ -311,11 +335,18 @@ static enco_status layer_forward(enco_ctx *ctx, enco_rownet_pass *pass, int i, c
                                    has_b ? W : NULL, off_of(ps, l->p.bias), m, (size_t)l->in,
                                    (size_t)l->out);
     case ENCO_ROW_BATCHNORM:
-        ENCO_TRY(enco_batchnorm_forward(
-            ctx, y, 0, st, so, st, so + sl, ps->buffers, off_of(ps, l->p.running_mean),
-            ps->buffers, off_of(ps, l->p.running_var), x, x_off, has_w ? W : NULL,
-            off_of(ps, l->p.weight), has_b ? W : NULL, off_of(ps, l->p.bias), rows, l->in,
-            ENCO_ROWNET_BN_MOMENTUM));
+        if (pass->sync.sum)
+            ENCO_TRY(enco_batchnorm_forward_sync(
+                ctx, &pass->sync, pass->sync_scratch, 0, y, 0, st, so, st, so + sl, ps->buffers,
+                off_of(ps, l->p.running_mean), ps->buffers, off_of(ps, l->p.running_var), x,
+                x_off, has_w ? W : NULL, off_of(ps, l->p.weight), has_b ? W : NULL,
+                off_of(ps, l->p.bias), rows, l->in, ENCO_ROWNET_BN_MOMENTUM));
+        else
+            ENCO_TRY(enco_batchnorm_forward(
+                ctx, y, 0, st, so, st, so + sl, ps->buffers, off_of(ps, l->p.running_mean),
+                ps->buffers, off_of(ps, l->p.running_var), x, x_off, has_w ? W : NULL,
+                off_of(ps, l->p.weight), has_b ? W : NULL, off_of(ps, l->p.bias), rows, l->in,
+                ENCO_ROWNET_BN_MOMENTUM));
         ps->counters[l->p.counter].value++;
         return ENCO_OK;
     case ENCO_ROW_LAYERNORM:
@@ -388,6 +419,11 @@ static enco_status layer_backward(enco_ctx *ctx, enco_rownet_pass *pass, int i, 
         return enco_linear_backward(ctx, dx, 0, G, w_off, has_b ? G : NULL, b_off, dy, dy_off, x,
                                     0, W, w_off, m, (size_t)l->in, (size_t)l->out);
     case ENCO_ROW_BATCHNORM:
+        if (pass->sync.sum)
+            return enco_batchnorm_backward_sync(ctx, &pass->sync, pass->sync_scratch, 0, dx, 0,
+                                                has_w ? G : NULL, w_off, has_b ? G : NULL, b_off,
+                                                dy, dy_off, x, 0, st, so, st, so + sl,
+                                                has_w ? W : NULL, w_off, rows, l->in);
         return enco_batchnorm_backward(ctx, dx, 0, has_w ? G : NULL, w_off, has_b ? G : NULL,
                                        b_off, dy, dy_off, x, 0, st, so, st, so + sl,
                                        has_w ? W : NULL, w_off, rows, l->in);

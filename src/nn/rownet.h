@@ -26,6 +26,7 @@
 #define ENCO_NN_ROWNET_H
 
 #include "nn/params.h"
+#include "ops/norm.h"
 
 #define ENCO_ROWNET_MAX_LAYERS 16
 #define ENCO_ROWNET_BN_MOMENTUM 0.1f /* PyTorch's BatchNorm1d default */
@@ -91,12 +92,26 @@ typedef struct enco_rownet_pass {
     size_t stat_off[ENCO_ROWNET_MAX_LAYERS];
     cl_mem grad[2]; /* backward scratch (max_rows, widest layer), alternating */
     int rows, n, h, w, k; /* the last forward (rows = n * k; 0: none yet) */
+    /* Data-parallel training: BatchNorm statistics over every process's rows
+     * (enco_rownet_pass_set_sync); sync.sum NULL: this pass's rows alone. */
+    enco_stat_sync sync;
+    cl_mem sync_scratch; /* 3 x the widest BatchNorm's features */
 } enco_rownet_pass;
 
 /* Plans a pass of net for up to max_rows rows (>= 1). */
 enco_status enco_rownet_pass_alloc(enco_ctx *ctx, enco_rownet_pass *pass, const enco_rownet *net,
                                    int max_rows, int backward);
 void enco_rownet_pass_free(enco_ctx *ctx, enco_rownet_pass *pass);
+/* Makes the pass's BatchNorm layers one part of a batch spread over several
+ * processes: their statistics (forward) and the sums of their backward span
+ * every process's rows, summed by sync->sum (ops/norm.h
+ * enco_batchnorm_forward_sync), so that each process's forward and backward
+ * are those of one process on all the rows (dweight / dbias: this process's
+ * share, to be summed with the other gradients). Every process must run the
+ * same passes in the same order. NULL (or a NULL sum): this pass's rows
+ * alone, the single-kernel path. */
+enco_status enco_rownet_pass_set_sync(enco_ctx *ctx, enco_rownet_pass *pass,
+                                      const enco_stat_sync *sync);
 
 /* Gathers n*k rows of feat (n, C, h, w) at idx (n, k) int32 and runs every
  * layer; the result is pass->out. BatchNorm layers update their running

@@ -429,6 +429,344 @@ enco_op_cost enco_batchnorm_backward_cost(int m, int c)
     return (enco_op_cost){12.0 * e, 4.0 * (5.0 * e + 7.0 * c)};
 }
 
+/* ---- BatchNorm1d in stages (statistics over several processes) ------------ */
+
+/* Element-wise kernels: one item per element of (M, C). */
+static enco_status run_elems(enco_ctx *ctx, const char *kernel, int m, int c, size_t nargs,
+                             enco_arg *args)
+{
+    size_t global = (size_t)m * (size_t)c;
+    return enco_kernel_run(ctx, "norm", kernel, 1, &global, NULL, nargs, args);
+}
+
+enco_status enco_batchnorm_partial_stats(enco_ctx *ctx, cl_mem out, size_t out_off, cl_mem x,
+                                         size_t x_off, cl_mem mean, size_t mean_off, int m, int c)
+{
+    ENCO_TRY(check_mc("batchnorm_partial_stats", m, c, 1));
+    ENCO_TRY(need_mem(x, x_off, (size_t)m * c, "x"));
+    ENCO_TRY(need_mem(out, out_off, (size_t)c, "out"));
+    if (mean)
+        ENCO_TRY(need_mem(mean, mean_off, (size_t)c, "mean"));
+    enco_arg args[] = {ENCO_ARG_INT(m),
+                       ENCO_ARG_INT(c),
+                       ENCO_ARG_INT(mean != NULL),
+                       ENCO_ARG_MEM(x),
+                       ENCO_ARG_ULONG(x_off),
+                       ENCO_ARG_MEM(mean ? mean : x),
+                       ENCO_ARG_ULONG(mean ? mean_off : 0),
+                       ENCO_ARG_MEM(out),
+                       ENCO_ARG_ULONG(out_off),
+                       ENCO_ARG_LOCAL(4)};
+    return run_cols(ctx, "batchnorm_partial_stats", m, c, 1, NARGS(args), args);
+}
+
+enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,
+                                 size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                 cl_mem running_mean, size_t rm_off, cl_mem running_var,
+                                 size_t rv_off, cl_mem x, size_t x_off, cl_mem st, size_t st_off,
+                                 cl_mem weight, size_t w_off, cl_mem bias, size_t b_off, int m,
+                                 int c, float momentum)
+{
+    ENCO_TRY(check_mc("batchnorm_apply", m, c, 1));
+    if ((weight == NULL) != (bias == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "batchnorm_apply: weight and bias must both be given or both NULL");
+    if ((running_mean == NULL) != (running_var == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: running_mean and running_var "
+                                               "must both be given or both NULL");
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: momentum %g not in [0, 1]",
+                         (double)momentum);
+    size_t e = (size_t)m * c, cc = (size_t)c;
+    int affine = weight != NULL, track = running_mean != NULL;
+    ENCO_TRY(need_mem(x, x_off, e, "x"));
+    ENCO_TRY(need_mem(y, y_off, e, "y"));
+    ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
+    ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
+    ENCO_TRY(need_mem(st, st_off, 3 * cc, "st"));
+    if (affine) {
+        ENCO_TRY(need_mem(weight, w_off, cc, "weight"));
+        ENCO_TRY(need_mem(bias, b_off, cc, "bias"));
+    }
+    if (track) {
+        ENCO_TRY(need_mem(running_mean, rm_off, cc, "running_mean"));
+        ENCO_TRY(need_mem(running_var, rv_off, cc, "running_var"));
+    }
+    enco_arg args[] = {ENCO_ARG_INT(m),
+                       ENCO_ARG_INT(c),
+                       ENCO_ARG_INT(affine),
+                       ENCO_ARG_INT(track),
+                       ENCO_ARG_FLOAT(momentum),
+                       ENCO_ARG_MEM(x),
+                       ENCO_ARG_ULONG(x_off),
+                       ENCO_ARG_MEM(affine ? weight : x),
+                       ENCO_ARG_ULONG(affine ? w_off : 0),
+                       ENCO_ARG_MEM(affine ? bias : x),
+                       ENCO_ARG_ULONG(affine ? b_off : 0),
+                       ENCO_ARG_MEM(st),
+                       ENCO_ARG_ULONG(st_off),
+                       ENCO_ARG_MEM(y),
+                       ENCO_ARG_ULONG(y_off),
+                       ENCO_ARG_MEM(mean),
+                       ENCO_ARG_ULONG(mean_off),
+                       ENCO_ARG_MEM(rstd),
+                       ENCO_ARG_ULONG(rstd_off),
+                       ENCO_ARG_MEM(track ? running_mean : y),
+                       ENCO_ARG_ULONG(track ? rm_off : y_off),
+                       ENCO_ARG_MEM(track ? running_var : y),
+                       ENCO_ARG_ULONG(track ? rv_off : y_off)};
+    return run_elems(ctx, "batchnorm_apply", m, c, NARGS(args), args);
+}
+
+enco_status enco_batchnorm_partial_grads(enco_ctx *ctx, cl_mem out, size_t out_off,
+                                         cl_mem dweight, size_t dw_off, cl_mem dbias,
+                                         size_t db_off, cl_mem dy, size_t dy_off, cl_mem x,
+                                         size_t x_off, cl_mem mean, size_t mean_off, cl_mem rstd,
+                                         size_t rstd_off, int m, int c)
+{
+    ENCO_TRY(check_mc("batchnorm_partial_grads", m, c, 1));
+    int affine = dweight != NULL;
+    if ((dbias != NULL) != affine)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_partial_grads: dweight and dbias must "
+                                               "both be given (affine) or both NULL");
+    size_t e = (size_t)m * c, cc = (size_t)c;
+    ENCO_TRY(need_mem(out, out_off, 2 * cc, "out"));
+    ENCO_TRY(need_mem(dy, dy_off, e, "dy"));
+    ENCO_TRY(need_mem(x, x_off, e, "x"));
+    ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
+    ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
+    if (affine) {
+        ENCO_TRY(need_mem(dweight, dw_off, cc, "dweight"));
+        ENCO_TRY(need_mem(dbias, db_off, cc, "dbias"));
+    }
+    enco_arg args[] = {ENCO_ARG_INT(m),
+                       ENCO_ARG_INT(c),
+                       ENCO_ARG_INT(affine),
+                       ENCO_ARG_MEM(dy),
+                       ENCO_ARG_ULONG(dy_off),
+                       ENCO_ARG_MEM(x),
+                       ENCO_ARG_ULONG(x_off),
+                       ENCO_ARG_MEM(mean),
+                       ENCO_ARG_ULONG(mean_off),
+                       ENCO_ARG_MEM(rstd),
+                       ENCO_ARG_ULONG(rstd_off),
+                       ENCO_ARG_MEM(out),
+                       ENCO_ARG_ULONG(out_off),
+                       ENCO_ARG_MEM(affine ? dweight : out),
+                       ENCO_ARG_ULONG(affine ? dw_off : 0),
+                       ENCO_ARG_MEM(affine ? dbias : out),
+                       ENCO_ARG_ULONG(affine ? db_off : 0),
+                       ENCO_ARG_LOCAL(4),
+                       ENCO_ARG_LOCAL(4)};
+    return run_cols(ctx, "batchnorm_partial_grads", m, c, 2, NARGS(args), args);
+}
+
+enco_status enco_batchnorm_apply_grads(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
+                                       size_t dy_off, cl_mem x, size_t x_off, cl_mem mean,
+                                       size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                       cl_mem weight, size_t w_off, cl_mem gm, size_t gm_off,
+                                       int m, int c)
+{
+    ENCO_TRY(check_mc("batchnorm_apply_grads", m, c, 1));
+    size_t e = (size_t)m * c, cc = (size_t)c;
+    int affine = weight != NULL;
+    ENCO_TRY(need_mem(dx, dx_off, e, "dx"));
+    ENCO_TRY(need_mem(dy, dy_off, e, "dy"));
+    ENCO_TRY(need_mem(x, x_off, e, "x"));
+    ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
+    ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
+    ENCO_TRY(need_mem(gm, gm_off, 2 * cc, "gm"));
+    if (affine)
+        ENCO_TRY(need_mem(weight, w_off, cc, "weight"));
+    enco_arg args[] = {ENCO_ARG_INT(m),
+                       ENCO_ARG_INT(c),
+                       ENCO_ARG_INT(affine),
+                       ENCO_ARG_MEM(dy),
+                       ENCO_ARG_ULONG(dy_off),
+                       ENCO_ARG_MEM(x),
+                       ENCO_ARG_ULONG(x_off),
+                       ENCO_ARG_MEM(mean),
+                       ENCO_ARG_ULONG(mean_off),
+                       ENCO_ARG_MEM(rstd),
+                       ENCO_ARG_ULONG(rstd_off),
+                       ENCO_ARG_MEM(affine ? weight : x),
+                       ENCO_ARG_ULONG(affine ? w_off : 0),
+                       ENCO_ARG_MEM(gm),
+                       ENCO_ARG_ULONG(gm_off),
+                       ENCO_ARG_MEM(dx),
+                       ENCO_ARG_ULONG(dx_off)};
+    return run_elems(ctx, "batchnorm_apply_grads", m, c, NARGS(args), args);
+}
+
+void enco_batchnorm_global_mean(float *mean, const double *sums, double count, int c)
+{
+    for (int j = 0; j < c; j++)
+        mean[j] = (float)(sums[j] / count);
+}
+
+void enco_batchnorm_global_var(float *rstd, float *unbiased, const double *sqdev, double count,
+                               int c)
+{
+    for (int j = 0; j < c; j++) {
+        double var = sqdev[j] / count;
+        rstd[j] = (float)(1.0 / sqrt(var + ENCO_NORM_EPS));
+        unbiased[j] = (float)(sqdev[j] / (count - 1.0));
+    }
+}
+
+void enco_batchnorm_global_grads(float *gm, const double *sums, double count, int c)
+{
+    for (int j = 0; j < 2 * c; j++)
+        gm[j] = (float)(sums[j] / count);
+}
+
+/* Host memory of one synchronised call: n doubles (the sums), n floats (the
+ * statistics for the device) and n floats where the partial sums arrive. */
+typedef struct sync_host {
+    double *d;
+    float *f, *in;
+} sync_host;
+
+static void sync_host_free(sync_host *h)
+{
+    free(h->d), free(h->f), free(h->in);
+}
+
+static enco_status sync_host_alloc(sync_host *h, size_t n)
+{
+    h->d = malloc(n * sizeof *h->d);
+    h->f = malloc(n * sizeof *h->f);
+    h->in = malloc(n * sizeof *h->in);
+    if (!h->d || !h->f || !h->in) {
+        sync_host_free(h);
+        return ENCO_FAIL(ENCO_ERR_NO_MEMORY, "batchnorm_sync: out of host memory");
+    }
+    return ENCO_OK;
+}
+
+/* n floats of the device's partial sums, as doubles in h->d[0..n). */
+static enco_status sync_fetch(enco_ctx *ctx, sync_host *h, cl_mem mem, size_t off, size_t n)
+{
+    ENCO_TRY(enco_download(ctx, mem, off * sizeof(float), n * sizeof(float), h->in));
+    for (size_t i = 0; i < n; i++)
+        h->d[i] = h->in[i];
+    return ENCO_OK;
+}
+
+/* The rows of every process from the summed count (exact in double). */
+static enco_status sync_count(const char *op, double total, int min_rows)
+{
+    if (!(total >= min_rows) || total > (double)INT32_MAX || total != floor(total))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "%s: %g rows over all processes (batch statistics need more than 1 row)",
+                         op, total);
+    return ENCO_OK;
+}
+
+static enco_status sync_check(const char *op, const enco_stat_sync *sync)
+{
+    if (!sync || !sync->sum)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: no sum across processes given", op);
+    return ENCO_OK;
+}
+
+enco_status enco_batchnorm_forward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
+                                        cl_mem scratch, size_t scratch_off, cl_mem y,
+                                        size_t y_off, cl_mem mean, size_t mean_off, cl_mem rstd,
+                                        size_t rstd_off, cl_mem running_mean, size_t rm_off,
+                                        cl_mem running_var, size_t rv_off, cl_mem x, size_t x_off,
+                                        cl_mem weight, size_t w_off, cl_mem bias, size_t b_off,
+                                        int m, int c, float momentum)
+{
+    static const char op[] = "batchnorm_forward_sync";
+    ENCO_TRY(sync_check(op, sync));
+    ENCO_TRY(check_mc(op, m, c, 1));
+    if ((running_mean == NULL) != (running_var == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: running_mean and running_var must both be "
+                                               "given or both NULL", op);
+    ENCO_TRY(need_mem(scratch, scratch_off, 3 * (size_t)c, "scratch"));
+    ENCO_TRY(need_mem(mean, mean_off, (size_t)c, "mean"));
+    ENCO_TRY(need_mem(rstd, rstd_off, (size_t)c, "rstd"));
+    size_t fb = sizeof(float), cc = (size_t)c;
+    /* d: the sums (and the row count); f: mean, rstd, unbiased variance, the
+     * layout the apply stage reads from scratch */
+    sync_host h;
+    ENCO_TRY(sync_host_alloc(&h, 3 * cc));
+    /* The sum of x (and the row count), then the squared deviations from the
+     * global mean: the two passes of enco_batchnorm_forward. */
+    enco_status st =
+        enco_batchnorm_partial_stats(ctx, scratch, scratch_off, x, x_off, NULL, 0, m, c);
+    if (st == ENCO_OK)
+        st = sync_fetch(ctx, &h, scratch, scratch_off, cc);
+    if (st == ENCO_OK) {
+        h.d[cc] = (double)m;
+        st = sync->sum(sync->user, h.d, cc + 1);
+    }
+    double count = st == ENCO_OK ? h.d[cc] : 0;
+    if (st == ENCO_OK)
+        st = sync_count(op, count, 2);
+    if (st == ENCO_OK) {
+        enco_batchnorm_global_mean(h.f, h.d, count, c);
+        st = enco_upload(ctx, scratch, scratch_off * fb, cc * fb, h.f);
+    }
+    if (st == ENCO_OK)
+        st = enco_batchnorm_partial_stats(ctx, scratch, scratch_off + cc, x, x_off, scratch,
+                                          scratch_off, m, c);
+    if (st == ENCO_OK)
+        st = sync_fetch(ctx, &h, scratch, scratch_off + cc, cc);
+    if (st == ENCO_OK)
+        st = sync->sum(sync->user, h.d, cc);
+    if (st == ENCO_OK) {
+        enco_batchnorm_global_var(h.f + cc, h.f + 2 * cc, h.d, count, c);
+        st = enco_upload(ctx, scratch, scratch_off * fb, 3 * cc * fb, h.f);
+    }
+    sync_host_free(&h);
+    ENCO_TRY(st);
+    return enco_batchnorm_apply(ctx, y, y_off, mean, mean_off, rstd, rstd_off, running_mean,
+                                rm_off, running_var, rv_off, x, x_off, scratch, scratch_off,
+                                weight, w_off, bias, b_off, m, c, momentum);
+}
+
+enco_status enco_batchnorm_backward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
+                                         cl_mem scratch, size_t scratch_off, cl_mem dx,
+                                         size_t dx_off, cl_mem dweight, size_t dw_off,
+                                         cl_mem dbias, size_t db_off, cl_mem dy, size_t dy_off,
+                                         cl_mem x, size_t x_off, cl_mem mean, size_t mean_off,
+                                         cl_mem rstd, size_t rstd_off, cl_mem weight,
+                                         size_t w_off, int m, int c)
+{
+    static const char op[] = "batchnorm_backward_sync";
+    ENCO_TRY(sync_check(op, sync));
+    ENCO_TRY(check_mc(op, m, c, 1));
+    int affine = weight != NULL;
+    if ((dweight != NULL) != affine || (dbias != NULL) != affine)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: weight, dweight and dbias must all be given "
+                                               "(affine) or all NULL", op);
+    ENCO_TRY(need_mem(scratch, scratch_off, 2 * (size_t)c, "scratch"));
+    size_t fb = sizeof(float), c2 = 2 * (size_t)c;
+    /* This part's sums (its share of dweight, dbias); their global means. */
+    ENCO_TRY(enco_batchnorm_partial_grads(ctx, scratch, scratch_off, dweight, dw_off, dbias,
+                                          db_off, dy, dy_off, x, x_off, mean, mean_off, rstd,
+                                          rstd_off, m, c));
+    sync_host h;
+    ENCO_TRY(sync_host_alloc(&h, c2 + 1));
+    enco_status st = sync_fetch(ctx, &h, scratch, scratch_off, c2);
+    if (st == ENCO_OK) {
+        h.d[c2] = (double)m;
+        st = sync->sum(sync->user, h.d, c2 + 1);
+    }
+    if (st == ENCO_OK)
+        st = sync_count(op, h.d[c2], 2);
+    if (st == ENCO_OK) {
+        enco_batchnorm_global_grads(h.f, h.d, h.d[c2], c);
+        st = enco_upload(ctx, scratch, scratch_off * fb, c2 * fb, h.f);
+    }
+    sync_host_free(&h);
+    ENCO_TRY(st);
+    return enco_batchnorm_apply_grads(ctx, dx, dx_off, dy, dy_off, x, x_off, mean, mean_off, rstd,
+                                      rstd_off, weight, w_off, scratch, scratch_off, m, c);
+}
+
 /* ---- LayerNorm ------------------------------------------------------------ */
 
 enco_status enco_layernorm_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,

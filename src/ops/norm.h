@@ -57,6 +57,93 @@ enco_status enco_batchnorm_backward(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_
                                     size_t mean_off, cl_mem rstd, size_t rstd_off, cl_mem weight,
                                     size_t w_off, int m, int c);
 
+/* ---- BatchNorm1d over rows spread across processes -----------------------
+ * Data-parallel training (issue 17): each process holds some of the rows
+ * (its part, m >= 1 rows) and the statistics span every part's rows, as one
+ * process would compute them on all of them. The stages below each reduce
+ * this part's rows to per-column partial sums (float, the device's fixed
+ * order); the host turns them into doubles, sums them over the parts and
+ * derives the global statistics in double (enco_batchnorm_global_*), which
+ * the next stage uses:
+ *   forward:  partial_stats (sum x) -> mean; partial_stats (sum (x-mean)^2)
+ *             -> rstd, unbiased variance; apply (y, saved mean and rstd,
+ *             running statistics)
+ *   backward: partial_grads (sum dy, sum dy*xhat; dweight, dbias += this
+ *             part's sums) -> their means over all rows; apply_grads (dx)
+ * The variance is the two-pass one of enco_batchnorm_forward (squared
+ * deviations from the global mean): no cancellation for large means.
+ * dweight and dbias get this part's share only: summed over the processes
+ * (the trainer's gradient reduction) they are the whole batch's. */
+
+/* Sums a vector over the processes in place, the same bits on every process
+ * (enco_dist_sum_doubles). Every process calls it at the same points with
+ * the same n. */
+typedef struct enco_stat_sync {
+    void *user;
+    enco_status (*sum)(void *user, double *buf, size_t n);
+} enco_stat_sync;
+
+/* out (C): mean NULL: the column sums of x (M, C); else the column sums of
+ * (x - mean[c])^2 (mean (C)). */
+enco_status enco_batchnorm_partial_stats(enco_ctx *ctx, cl_mem out, size_t out_off, cl_mem x,
+                                         size_t x_off, cl_mem mean, size_t mean_off, int m,
+                                         int c);
+/* y (M, C) = (x - mean) * rstd * weight + bias with the given statistics
+ * st (3C: mean, rstd, unbiased variance), which also go to mean and rstd (C,
+ * saved for the backward) and update running_mean/var as
+ * enco_batchnorm_forward does (both given or both NULL). */
+enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,
+                                 size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                 cl_mem running_mean, size_t rm_off, cl_mem running_var,
+                                 size_t rv_off, cl_mem x, size_t x_off, cl_mem st, size_t st_off,
+                                 cl_mem weight, size_t w_off, cl_mem bias, size_t b_off, int m,
+                                 int c, float momentum);
+/* out (2C): the column sums of dy, then of dy * xhat (xhat from mean, rstd);
+ * dbias += the first, dweight += the second (both NULL when not affine). */
+enco_status enco_batchnorm_partial_grads(enco_ctx *ctx, cl_mem out, size_t out_off,
+                                         cl_mem dweight, size_t dw_off, cl_mem dbias,
+                                         size_t db_off, cl_mem dy, size_t dy_off, cl_mem x,
+                                         size_t x_off, cl_mem mean, size_t mean_off, cl_mem rstd,
+                                         size_t rstd_off, int m, int c);
+/* dx (M, C) = weight * rstd * (dy - gm[c] - xhat * gm[C + c]), gm (2C) the
+ * means over all rows of dy and dy * xhat; weight NULL: 1. */
+enco_status enco_batchnorm_apply_grads(enco_ctx *ctx, cl_mem dx, size_t dx_off, cl_mem dy,
+                                       size_t dy_off, cl_mem x, size_t x_off, cl_mem mean,
+                                       size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                       cl_mem weight, size_t w_off, cl_mem gm, size_t gm_off,
+                                       int m, int c);
+/* The global statistics from the partial sums summed over the parts
+ * (count: the rows of all parts): mean (C) = sums / count; rstd (C) and the
+ * unbiased variance (C) from the squared deviations; gm (2C) = sums / count. */
+void enco_batchnorm_global_mean(float *mean, const double *sums, double count, int c);
+void enco_batchnorm_global_var(float *rstd, float *unbiased, const double *sqdev, double count,
+                               int c);
+void enco_batchnorm_global_grads(float *gm, const double *sums, double count, int c);
+
+/* enco_batchnorm_forward / _backward with the statistics over the rows of
+ * every process: the stages above with sync->sum between them (two sums
+ * in the forward, one in the backward; the row counts travel with the first
+ * sum of each). The arguments are those of enco_batchnorm_forward /
+ * _backward, m this process's rows (>= 1; all processes' together >= 2),
+ * plus scratch (3C floats) on the device. (Host writes go to scratch_off
+ * itself: Oclgrind 21.10 counts a write at an offset into a buffer as
+ * uninitialised data.) With one process the results are
+ * those of enco_batchnorm_forward / _backward within float rounding. */
+enco_status enco_batchnorm_forward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
+                                        cl_mem scratch, size_t scratch_off, cl_mem y,
+                                        size_t y_off, cl_mem mean, size_t mean_off, cl_mem rstd,
+                                        size_t rstd_off, cl_mem running_mean, size_t rm_off,
+                                        cl_mem running_var, size_t rv_off, cl_mem x, size_t x_off,
+                                        cl_mem weight, size_t w_off, cl_mem bias, size_t b_off,
+                                        int m, int c, float momentum);
+enco_status enco_batchnorm_backward_sync(enco_ctx *ctx, const enco_stat_sync *sync,
+                                         cl_mem scratch, size_t scratch_off, cl_mem dx,
+                                         size_t dx_off, cl_mem dweight, size_t dw_off,
+                                         cl_mem dbias, size_t db_off, cl_mem dy, size_t dy_off,
+                                         cl_mem x, size_t x_off, cl_mem mean, size_t mean_off,
+                                         cl_mem rstd, size_t rstd_off, cl_mem weight,
+                                         size_t w_off, int m, int c);
+
 /* ---- LayerNorm over the last dimension, affine ---------------------------
  * y (M, C) = (x - mean_row) * rstd_row * weight + bias; mean, rstd (M)
  * saved; x (M, C); weight, bias (C). */

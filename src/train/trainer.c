@@ -275,12 +275,17 @@ static enco_status reduce_gradients(enco_trainer *t, const enco_phase_def *ph)
 
 enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r)
 {
+    enco_status (*set_sync)(enco_trainer *, const enco_stat_sync *) = t->family->set_stat_sync;
     if (r->size <= 1) {
         t->reducer = (enco_grad_reducer){0};
-        return ENCO_OK;
+        return set_sync ? set_sync(t, NULL) : ENCO_OK;
     }
     if (!r->sum || r->rank < 0 || r->rank >= r->size)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "data-parallel rank %d of %d", r->rank, r->size);
+    if (set_sync && !r->sum_doubles)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "model.family \"%s\" on %d processes needs the "
+                         "sum of its statistics across them (sum_doubles)",
+                         t->family->name, r->size);
     /* the refusal reads the reducer (which of its collectives exist) */
     const enco_grad_reducer before = t->reducer;
     t->reducer = *r;
@@ -316,6 +321,8 @@ enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r
         t->watch_self[i] = t;
     }
     t->reducer = *r;
+    if (set_sync)
+        ENCO_TRY(set_sync(t, &(enco_stat_sync){r->user, r->sum_doubles}));
     return ENCO_OK;
 }
 

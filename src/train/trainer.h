@@ -57,6 +57,9 @@ typedef struct enco_grad_reducer {
      * (the batch's PatchNCE keys, the fakes an image pool sees). NULL: the
      * families that need it are refused. */
     enco_status (*allgather)(void *user, const void *mine, void *all, size_t bytes);
+    /* The same for doubles: the statistics that span the whole batch (the
+     * heads' BatchNorm). Required by families that have them. */
+    enco_status (*sum_doubles)(void *user, double *buf, size_t n);
 } enco_grad_reducer;
 
 /* Data-parallel: one network's gradients on their way between processes,
@@ -174,7 +177,8 @@ enco_status enco_trainer_losses_mean(enco_trainer *t, float out[ENCO_LOSS_SLOTS]
  * batches of r->size * n images: after each phase, the phase's gradients
  * are summed across the processes by r->sum and divided by r->size before
  * the optimizer steps, so that every process takes the step one process
- * would take on the whole batch. Refused (ENCO_ERR_UNSUPPORTED, naming why)
+ * would take on the whole batch; statistics over the whole batch (the heads'
+ * BatchNorm) are summed by r->sum_doubles. Refused (ENCO_ERR_UNSUPPORTED, naming why)
  * for the families and options whose iteration needs more than the
  * gradients shared (statistics or draws over the whole batch). */
 enco_status enco_trainer_set_reducer(enco_trainer *t, const enco_grad_reducer *r);
