@@ -424,6 +424,18 @@ enco_status enco_bench_write_json(const char *path, const enco_device_info *dev,
                 fputs(": ", f);
                 json_num(f, e->phase_seconds[p]);
             }
+            /* Data-parallel: 1 process and zeros alone (after the keys of
+             * one-process runs, which readers of older files find as they
+             * were). */
+            fprintf(f, "}, \"processes\": %d, \"global_batch\": %d", e->processes,
+                    e->global_batch);
+            json_kv(f, "images_per_second", e->images_per_second);
+            fputs(", \"comm\": {\"bytes_per_iter\": ", f);
+            json_num(f, e->comm_bytes_per_iter);
+            json_kv(f, "seconds_per_iter", e->comm_seconds_per_iter);
+            json_kv(f, "share", e->comm_share);
+            json_kv(f, "sums_per_iter", e->comm_sums_per_iter);
+            json_kv(f, "floats_per_iter", e->comm_floats_per_iter);
             fputs("}}", f);
         }
         fputs(ne2e ? "\n  ]" : "]", f);

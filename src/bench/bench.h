@@ -12,6 +12,7 @@
 #define ENCO_BENCH_BENCH_H
 
 #include "core/internal.h"
+#include "dist/dist.h"
 #include "train/trainer.h"
 
 /* ---- ceilings ------------------------------------------------------------ */
@@ -154,7 +155,26 @@ typedef struct enco_bench_e2e {
     int nnets;
     const char *net_names[ENCO_MAX_NETS]; /* "G", "D", "F" */
     size_t params[ENCO_MAX_NETS];         /* trainable floats per net */
-    float loss_g;                /* loss_G of the last step (finite, or the run fails) */
+    float loss_g;                /* loss_G of the last step, the mean over the processes
+                                  * (finite, or the run fails) */
+    /* Data-parallel (several processes, enco_bench_e2e_run_config with an
+     * enco_dist of size > 1): each process trains `batch` images of a global
+     * batch of processes x batch, its gradients summed across the processes
+     * by enco_dist_sum_floats after every phase (train's reducer). One
+     * process: processes 1 and every comm_* 0. */
+    int processes;
+    int global_batch;            /* processes x batch */
+    double images_per_second;    /* global_batch / sec_per_iter */
+    /* The collectives of the timed (unprofiled) steps, per iteration, as
+     * enco_dist_stats counts them on this process: bytes received from the
+     * others (payload plus each call's header), seconds inside the calls
+     * (waiting for a slower process included). The device -> host -> device
+     * copies of the gradients are outside (in the phases' time). */
+    double comm_bytes_per_iter;
+    double comm_seconds_per_iter;
+    double comm_share;           /* comm seconds / step seconds over the same timed steps */
+    double comm_sums_per_iter;   /* the reducer's sum calls */
+    double comm_floats_per_iter; /* floats they summed */
 } enco_bench_e2e;
 
 /* Times the full training iteration of the default configuration at
@@ -171,6 +191,17 @@ enco_status enco_bench_e2e_run_family(const enco_ctx_options *ctx_opts, const ch
                                       int size, int batch, int iters, int warmup,
                                       enco_bench_progress_fn progress, void *user,
                                       enco_bench_e2e *out);
+
+/* The same for the configuration cfg (model.family, its options; the
+ * batch is `batch`), on `dist`'s processes: NULL or a single rank trains
+ * alone; under mpirun each process runs this with the same arguments and
+ * trains its share (the trainer's reducer summing gradients over dist), so
+ * every process must call it, and a family refused under several processes
+ * fails with the trainer's message on every one. */
+enco_status enco_bench_e2e_run_config(const enco_ctx_options *ctx_opts, const enco_config *cfg,
+                                      int size, int batch, int iters, int warmup,
+                                      enco_dist *dist, enco_bench_progress_fn progress,
+                                      void *user, enco_bench_e2e *out);
 
 /* Median of v[0..n) (sorts v); 0 for n = 0. */
 double enco_bench_median(double *v, size_t n);

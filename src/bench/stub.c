@@ -48,3 +48,14 @@ enco_status enco_bench_e2e_run_family(const enco_ctx_options *ctx_opts, const ch
     memset(out, 0, sizeof *out);
     return unavailable();
 }
+
+enco_status enco_bench_e2e_run_config(const enco_ctx_options *ctx_opts, const enco_config *cfg,
+                                      int size, int batch, int iters, int warmup,
+                                      enco_dist *dist, enco_bench_progress_fn progress,
+                                      void *user, enco_bench_e2e *out)
+{
+    (void)cfg;
+    (void)dist;
+    memset(out, 0, sizeof *out);
+    return unavailable();
+}

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "bench/bench.h"
+#include "dist/dist.h"
 #include "nn/models.h"
 
 #include <errno.h>
@@ -38,13 +39,26 @@ static void help(void)
            "                  dominate training; median of --repeat calls, GFLOP/s\n"
            "  --e2e           seconds per training iteration (median of --iters steps after\n"
            "                  --warmup), then --iters profiled steps for the phase split, and\n"
-           "                  the peak device memory (a fresh context per size)\n\n"
+           "                  the peak device memory (a fresh context per size), images/s.\n"
+           "                  Under mpirun (a build with Open MPI) --e2e alone: each of the\n"
+           "                  N processes trains --batch images of a global batch of N x\n"
+           "                  --batch, its gradients summed across the processes after each\n"
+           "                  phase as enco-cl train does; process 0 reports s/iter, images/s\n"
+           "                  of the global batch and the communication per iteration (bytes\n"
+           "                  received, sums, seconds inside the collectives and their share\n"
+           "                  of the step; the gradients' device-host copies are not in it),\n"
+           "                  the others print nothing. A family refused under several\n"
+           "                  processes is refused here too, with train's message\n\n"
            "  --size S        image size (a multiple of 4, at least 24: the smallest the\n"
            "                  default discriminator takes; default 256)\n"
            "  --sizes LIST    image sizes for --e2e, e.g. 256,128,64 (default: --size)\n"
            "  --family NAME   model family --kernels records and --e2e trains: enco\n"
            "                  (default), cut, fastcut, cyclegan, dclgan, each with its default\n"
            "                  configuration\n"
+           "  --set K=V       with --e2e: override one option of the family's default\n"
+           "                  configuration, e.g. --set 'model.prj_norm=\"ln\"' (repeatable)\n"
+           "  --batch N       images per batch (per process under mpirun) for --e2e\n"
+           "                  (default 1)\n"
            "  --op NAME       keep table rows whose 'name where' contains NAME (a\n"
            "                  trailing $ anchors it at the end: 'G model.1$')\n"
            "  --repeat N      timed launches per table row (default 5)\n"
@@ -183,11 +197,27 @@ static void print_e2e(const enco_bench_e2e *e)
     double sum = 0;
     for (int p = 0; p < e->nphases; p++)
         sum += e->phase_seconds[p];
+    if (e->processes > 1) {
+        printf("  %d processes x batch %d = %d images per iteration: %.2f images/s\n",
+               e->processes, e->batch, e->global_batch, e->images_per_second);
+        printf("  communication per iteration (process 0): %.2f MiB received in %.0f sums of "
+               "%.0f floats, %.4f s in the collectives = %.1f%% of the step\n",
+               e->comm_bytes_per_iter / (1024.0 * 1024.0), e->comm_sums_per_iter,
+               e->comm_floats_per_iter, e->comm_seconds_per_iter, 100.0 * e->comm_share);
+    } else {
+        printf("  %.2f images/s (one process)\n", e->images_per_second);
+    }
     printf("  profiled: %.3f s/iter (a device sync per phase)\n", e->profiled_sec_per_iter);
     for (int p = 0; p < e->nphases; p++)
         printf("    %-34s %8.3f s  %5.1f%%\n", e->phase_names[p],
                e->phase_seconds[p], sum > 0 ? 100.0 * e->phase_seconds[p] / sum : 0.0);
 }
+
+static int bench_body(int want_peak, int want_kernels, int want_e2e, int want_gemm,
+                      int local_ceiling, int iters, int gemm_max, int copy_mib,
+                      const int *sizes, int nsizes, int e2e_batch, const enco_config *ecfg,
+                      const char *json, const char *device, int quiet, enco_bench_options *ko_in,
+                      enco_dist *dist);
 
 int cmd_bench(int argc, char **argv)
 {
@@ -200,9 +230,12 @@ int cmd_bench(int argc, char **argv)
         {"copy-mib", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},      {"device", required_argument, NULL, 'd'},
         {"local-ceiling", no_argument, NULL, 'L'}, {"family", required_argument, NULL, 'f'},
+        {"set", required_argument, NULL, 'T'}, {"batch", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int want_peak = 0, want_kernels = 0, want_e2e = 0, want_gemm = 0, iters = 3, gemm_max = 0, copy_mib = 0;
-    int local_ceiling = 0;
+    int local_ceiling = 0, e2e_batch = 1;
+    const char *sets[64];
+    int nsets = 0;
     int sizes[16], nsizes = 0;
     const char *json = NULL, *device = NULL, *family = NULL;
     int quiet = 0;
@@ -246,6 +279,15 @@ int cmd_bench(int argc, char **argv)
             free(list);
             break;
         }
+        case 'T':
+            if (nsets == 64)
+                return cli_usage_error("bench", "too many --set options");
+            sets[nsets++] = optarg;
+            break;
+        case 'b':
+            if (!parse_int(optarg, 1, 4096, &e2e_batch))
+                return cli_usage_error("bench", "--batch %s: a number from 1 to 4096", optarg);
+            break;
         case 'o': ko.filter = optarg; break;
         case 'r':
             if (!parse_int(optarg, 1, 100000, &ko.repeat))
@@ -280,6 +322,23 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
     if (!want_peak && !want_kernels && !want_e2e && !want_gemm)
         want_peak = want_kernels = want_e2e = 1;
+    if (nsets && (!want_e2e || want_kernels))
+        return cli_usage_error("bench", "--set applies to --e2e alone (the kernel table "
+                                        "records the family's default configuration)");
+    /* --e2e's configuration: the family's defaults and the --set options. */
+    enco_config ecfg;
+    enco_config_defaults(&ecfg);
+    snprintf(ecfg.model.family, sizeof ecfg.model.family, "%s", family ? family : "enco");
+    enco_status st = ENCO_OK;
+    for (int i = 0; st == ENCO_OK && i < nsets; i++)
+        st = enco_config_set(&ecfg, sets[i]);
+    if (st == ENCO_OK)
+        st = enco_config_validate(&ecfg);
+    if (st != ENCO_OK)
+        return cli_fail("bench", st);
+    if (!enco_family_find(ecfg.model.family))
+        return cli_usage_error("bench", "model.family %s: one of enco, cut, fastcut, cyclegan, "
+                                        "dclgan", ecfg.model.family);
     if (local_ceiling && !want_kernels)
         return cli_usage_error("bench", "--local-ceiling needs --kernels (it probes the "
                                         "ceiling next to each table row)");
@@ -297,6 +356,40 @@ int cmd_bench(int argc, char **argv)
             return cli_usage_error("bench", "size %d: the default model needs images of at "
                                             "least %dx%d",
                                    sizes[i], min_size, min_size);
+    /* Under mpirun: the processes train one model (--e2e alone). */
+    enco_dist *dist = NULL;
+    st = enco_dist_init(NULL, NULL, &dist);
+    if (st != ENCO_OK)
+        return cli_fail("bench", st);
+    const int nproc = enco_dist_size(dist), rank = enco_dist_rank(dist);
+    if (nproc > 1 && (want_peak || want_kernels || want_gemm)) {
+        enco_dist_free(dist);
+        return cli_usage_error("bench", "under mpirun (%d processes) bench runs --e2e alone: "
+                                        "the ceilings, the table and --gemm measure one "
+                                        "device", nproc);
+    }
+    int rc = bench_body(want_peak, want_kernels, want_e2e, want_gemm, local_ceiling, iters,
+                        gemm_max, copy_mib, sizes, nsizes, e2e_batch, &ecfg, json, device,
+                        quiet || rank != 0, &ko, dist);
+    if (rc != 0 && nproc > 1) {
+        /* the other processes wait in a collective for this one: end the job */
+        fprintf(stderr, "enco-cl bench: process %d of %d failed; ending the job\n", rank,
+                nproc);
+        enco_dist_abort(dist, rc);
+    }
+    enco_dist_free(dist);
+    return rc;
+}
+
+static int bench_body(int want_peak, int want_kernels, int want_e2e, int want_gemm,
+                      int local_ceiling, int iters, int gemm_max, int copy_mib,
+                      const int *sizes, int nsizes, int e2e_batch, const enco_config *ecfg,
+                      const char *json, const char *device, int quiet, enco_bench_options *ko_in,
+                      enco_dist *dist)
+{
+    const int lead = enco_dist_rank(dist) == 0; /* the process that reports */
+    enco_bench_options ko = *ko_in;
+    enco_status st = ENCO_OK;
     /* The progress line (on a terminal only): the table's rows, e2e's steps. */
     cli_progress ps;
     cli_progress_init(&ps, "row", quiet);
@@ -305,13 +398,15 @@ int cmd_bench(int argc, char **argv)
 
     enco_ctx_options co = CLI_CTX_OPTIONS(device);
     enco_ctx *ctx = NULL;
-    enco_status st = enco_ctx_create(&ctx, &co);
+    st = enco_ctx_create(&ctx, &co);
     if (st != ENCO_OK)
         return cli_fail("bench", st);
     const enco_device_info devinfo = *enco_ctx_device(ctx); /* outlives ctx */
     const enco_device_info *dev = &devinfo;
-    printf("device: %s (%s, %s, %u compute units @ %u MHz)\n", dev->name, dev->platform,
-           dev->type, dev->compute_units, dev->max_clock_mhz);
+    if (lead)
+        printf("device: %s (%s, %s, %u compute units @ %u MHz)%s\n", dev->name, dev->platform,
+               dev->type, dev->compute_units, dev->max_clock_mhz,
+               enco_dist_size(dist) > 1 ? " (process 0)" : "");
     if (!gemm_max)
         gemm_max = dev->is_gpu ? 4096 : 1024;
     if (!copy_mib)
@@ -404,19 +499,21 @@ int cmd_bench(int argc, char **argv)
         ctx = NULL;
         for (int i = 0; i < nsizes; i++) {
             ps.unit = "step";
-            st = enco_bench_e2e_run_family(&co, family, sizes[i], ko.batch, iters, ko.warmup,
-                                           cli_progress_fn, &ps, &e2e[ne2e]);
+            st = enco_bench_e2e_run_config(&co, ecfg, sizes[i], e2e_batch, iters, ko.warmup,
+                                           dist, cli_progress_fn, &ps, &e2e[ne2e]);
             cli_progress_clear(&ps);
             if (st != ENCO_OK) {
                 rc = cli_fail("bench --e2e", st);
                 goto done;
             }
-            print_e2e(&e2e[ne2e++]);
+            if (lead)
+                print_e2e(&e2e[ne2e]);
+            ne2e++;
             fflush(stdout);
         }
     }
 done:
-    if (json && rc == 0) {
+    if (json && rc == 0 && lead) {
         st = enco_bench_write_json(json, dev, pk, want_kernels ? &ko : NULL, rows, nrows,
                                    want_e2e ? e2e : NULL, ne2e);
         if (st != ENCO_OK)

@@ -1,6 +1,7 @@
 /* enco-cl verify --devices A,B --steps N */
 #include "cli/cli.h"
 
+#include "dist/dist.h"
 #include "train/verify.h"
 
 #include <getopt.h>
@@ -35,7 +36,8 @@ static void help(void)
            "weights are always compared between runs on the same patches (and B's later\n"
            "picks between runs whose weights still agree). The same device twice must\n"
            "agree bit for bit. Exit status 1 when a check fails.\n\n"
-           "  --devices A,B   two device selections (index or part of a name)\n"
+           "  --devices A,B   two device selections (index or part of a name); under\n"
+           "                  mpirun one\n"
            "  --steps N       iterations (default 3)\n"
            "  --size S        image side, a multiple of 4 (default 32)\n"
            "  --batch N       batch size (default 1)\n"
@@ -50,10 +52,23 @@ static void help(void)
            "  --kernel-dir-b DIR  device B reads its kernel sources from DIR (device A\n"
            "                  keeps ENCO_CL_DIR or the built-in copies): to check a kernel\n"
            "                  change against the current kernels; the same device is then\n"
-           "                  judged by the tolerances, not bit for bit\n",
+           "                  judged by the tolerances, not bit for bit\n"
+           "  -h, --help      this text\n\n"
+           "Under mpirun (a build with Open MPI), N processes train as enco-cl train does\n"
+           "(run B: each --batch images of a global batch of N x --batch, the gradients\n"
+           "summed across the processes after every phase) and the first process also\n"
+           "trains the same seed alone on batches of N x --batch (run A): the same images,\n"
+           "draws and patches. --devices then takes one selection, every process's device\n"
+           "(default: ENCO_DEVICE or the first GPU), and --kernel-dir-b applies to run B.\n"
+           "The runs differ only in the float rounding of where each batch's gradient is\n"
+           "summed (over the images of one process, or over the processes' means), which\n"
+           "the ill-conditioned Adam steps amplify from iteration 2 on as between devices:\n"
+           "they are judged at the tolerances above (REPRODUCIBILITY.md, \"Several\n"
+           "processes\"), never bit for bit. A family or option that train refuses under\n"
+           "several processes is refused with train's message. The first process reports;\n"
+           "every process exits with its verdict.\n",
            ENCO_VERIFY_ILL_K, ENCO_VERIFY_WEIGHT_LR, ENCO_VERIFY_LOSS_REL, ENCO_VERIFY_LOSS_REL_2,
            ENCO_VERIFY_GROWTH, ENCO_VERIFY_NEAR_TIE_CAP);
-    printf(           "  -h, --help      this text\n");
 }
 
 static void tiny(enco_config *cfg)
@@ -93,6 +108,14 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     *out = (int)v;
     return 1;
 }
+
+static int verify_processes(const enco_config *cfg, const char *devices, const char *kdir_b,
+                            int steps, int size, int batch, const char *json, enco_dist *dist,
+                            int *failed);
+static int verify_devices(const enco_config *cfg, const char *devices, const char *kdir_b,
+                          int steps, int size, int batch, const char *json);
+static void print_report(const enco_config *cfg, const enco_verify_report *rep);
+static int write_json(const char *json, const enco_config *cfg, const enco_verify_report *rep);
 
 int cmd_verify(int argc, char **argv)
 {
@@ -144,11 +167,6 @@ int cmd_verify(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
-    const char *comma = devices ? strchr(devices, ',') : NULL;
-    if (!comma || comma == devices || !comma[1])
-        return cli_usage_error("verify", "--devices A,B is required (e.g. --devices 0,1)");
-    char dev_a[128];
-    snprintf(dev_a, sizeof dev_a, "%.*s", (int)(comma - devices), devices);
     enco_config cfg;
     enco_config_defaults(&cfg);
     if (!config)
@@ -160,6 +178,111 @@ int cmd_verify(int argc, char **argv)
         st = enco_config_validate(&cfg);
     if (st != ENCO_OK)
         return cli_fail("verify", st);
+    enco_dist *dist = NULL;
+    st = enco_dist_init(NULL, NULL, &dist);
+    if (st != ENCO_OK)
+        return cli_fail("verify", st);
+    int rc;
+    if (enco_dist_size(dist) > 1) {
+        int failed = 0;
+        rc = verify_processes(&cfg, devices, kdir_b, steps, size, batch, json, dist, &failed);
+        if (failed) {
+            /* the other processes may wait in a collective for this one */
+            fprintf(stderr, "enco-cl verify: process %d of %d failed; ending the job\n",
+                    enco_dist_rank(dist), enco_dist_size(dist));
+            enco_dist_abort(dist, rc);
+        }
+    } else {
+        rc = verify_devices(&cfg, devices, kdir_b, steps, size, batch, json);
+    }
+    enco_dist_free(dist);
+    return rc;
+}
+
+/* The dist collectives verify's processes use. */
+static enco_status procs_sum(void *user, float *buf, size_t n)
+{
+    return enco_dist_sum_floats(user, buf, n);
+}
+
+static enco_status procs_sum_doubles(void *user, double *buf, size_t n)
+{
+    return enco_dist_sum_doubles(user, buf, n);
+}
+
+static enco_status procs_allgather(void *user, const void *mine, void *all, size_t count)
+{
+    return enco_dist_allgather(user, mine, all, count);
+}
+
+static enco_status procs_bcast(void *user, void *buf, size_t count)
+{
+    return enco_dist_bcast(user, buf, count, 0);
+}
+
+/* Under mpirun: the processes against one (enco_verify_dp). *failed: a
+ * failure that may leave other processes waiting in a collective. */
+static int verify_processes(const enco_config *cfgp, const char *devices, const char *kdir_b,
+                            int steps, int size, int batch, const char *json, enco_dist *dist,
+                            int *failed)
+{
+    const enco_config cfg = *cfgp;
+    const int nproc = enco_dist_size(dist), rank = enco_dist_rank(dist);
+    if (devices && strchr(devices, ','))
+        return cli_usage_error("verify", "under mpirun verify compares the %d processes with "
+                                         "one process on one device: --devices takes one "
+                                         "selection (not %s)",
+                               nproc, devices);
+    enco_ctx *a = NULL, *b = NULL;
+    enco_ctx_options oa = CLI_CTX_OPTIONS(devices),
+                     ob = {.device = devices, .kernel_dir = kdir_b,
+                           .on_kernel_profile = cli_print_kernel_profile};
+    enco_status st = rank == 0 ? enco_ctx_create(&a, &oa) : ENCO_OK;
+    if (st == ENCO_OK)
+        st = enco_ctx_create(&b, &ob);
+    enco_verify_report rep;
+    if (st == ENCO_OK) {
+        if (rank == 0)
+            fprintf(stderr, "enco-cl verify: %d iterations at %dx%d, %d processes x batch %d "
+                            "against one process x batch %d, on %s\n",
+                    steps, size, size, nproc, batch, nproc * batch, enco_ctx_device(b)->name);
+        enco_verify_procs pr = {.size = nproc,
+                                .rank = rank,
+                                .user = dist,
+                                .sum = procs_sum,
+                                .sum_doubles = procs_sum_doubles,
+                                .allgather = procs_allgather,
+                                .bcast = procs_bcast};
+        cli_progress pg;
+        cli_progress_init(&pg, "it", rank != 0);
+        st = enco_verify_dp(a, b, &cfg, batch, size, size, steps, &pr,
+                            rank == 0 ? cli_progress_fn : NULL, &pg, &rep);
+        cli_progress_end(&pg);
+    }
+    enco_ctx_free(a);
+    enco_ctx_free(b);
+    if (st != ENCO_OK) {
+        *failed = 1;
+        return cli_fail("verify", st);
+    }
+    if (rank == 0) {
+        print_report(&cfg, &rep);
+        if (json && write_json(json, &cfg, &rep) != 0)
+            return 1;
+    }
+    return rep.pass ? 0 : 1;
+}
+
+static int verify_devices(const enco_config *cfgp, const char *devices, const char *kdir_b,
+                          int steps, int size, int batch, const char *json)
+{
+    const enco_config cfg = *cfgp;
+    const char *comma = devices ? strchr(devices, ',') : NULL;
+    if (!comma || comma == devices || !comma[1])
+        return cli_usage_error("verify", "--devices A,B is required (e.g. --devices 0,1)");
+    char dev_a[128];
+    snprintf(dev_a, sizeof dev_a, "%.*s", (int)(comma - devices), devices);
+    enco_status st = ENCO_OK;
     enco_ctx *a = NULL, *b = NULL;
     enco_ctx_options oa = CLI_CTX_OPTIONS(dev_a), ob = {.device = comma + 1, .kernel_dir = kdir_b,
                                                        .on_kernel_profile = cli_print_kernel_profile};
@@ -180,8 +303,21 @@ int cmd_verify(int argc, char **argv)
     enco_ctx_free(b);
     if (st != ENCO_OK)
         return cli_fail("verify", st);
+    print_report(&cfg, &rep);
+    if (json && write_json(json, &cfg, &rep) != 0)
+        return 1;
+    return rep.pass ? 0 : 1;
+}
+
+static void print_report(const enco_config *cfgp, const enco_verify_report *repp)
+{
+    const enco_config cfg = *cfgp;
+    const enco_verify_report rep = *repp;
     printf("verify: model %s, %s vs %s, %d iterations%s\n", cfg.model.family, rep.device_a,
-           rep.device_b, rep.steps, rep.same_device ? " (same device: must be bitwise identical)" : "");
+           rep.device_b, rep.steps,
+           rep.same_device ? " (same device: must be bitwise identical)"
+           : rep.processes ? " (several processes against one: not bitwise)"
+                           : "");
     const int w = rep.has_iteration1 ? 34 : 16;
     printf("  %-*s %12s %12s %12s  %s\n", w, "group", "max |diff|", "max rel", "tolerance",
            "result (largest at)");
@@ -213,16 +349,25 @@ int cmd_verify(int argc, char **argv)
                rep.replays, rep.replays == 1 ? "" : "s");
     printf("  bitwise identical: %s\n", rep.bitwise ? "yes" : "no");
     printf("verify %s\n", rep.pass ? "passed" : "FAILED");
-    if (json) {
+}
+
+/* The report as JSON; 0, or 1 when the file cannot be written (said). */
+static int write_json(const char *json, const enco_config *cfgp, const enco_verify_report *repp)
+{
+    const enco_config cfg = *cfgp;
+    const enco_verify_report rep = *repp;
+    const enco_verify_picks *pk = &rep.picks;
+    {
         FILE *f = fopen(json, "w");
         if (!f) {
             fprintf(stderr, "enco-cl verify: cannot write %s\n", json);
             return 1;
         }
         fprintf(f, "{\"family\": \"%s\", \"device_a\": \"%s\", \"device_b\": \"%s\", "
-                   "\"steps\": %d, \"same_device\": %s, \"bitwise\": %s, \"pass\": %s, "
-                   "\"groups\": [",
-                cfg.model.family, rep.device_a, rep.device_b, rep.steps, rep.same_device ? "true" : "false",
+                   "\"steps\": %d, \"processes\": %d, \"same_device\": %s, \"bitwise\": %s, "
+                   "\"pass\": %s, \"groups\": [",
+                cfg.model.family, rep.device_a, rep.device_b, rep.steps,
+                rep.processes ? rep.processes : 1, rep.same_device ? "true" : "false",
                 rep.bitwise ? "true" : "false", rep.pass ? "true" : "false");
         /* The final state's groups, then (steps >= 2) iteration 1's. */
         for (int g = 0; g < 2 * ENCO_VG_COUNT; g++) {
@@ -256,7 +401,10 @@ int cmd_verify(int argc, char **argv)
             fprintf(f, "%s[%.6g, %.6g]", s ? ", " : "", rep.loss_rel[s],
                     enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0, 0));
         fprintf(f, "]}\n");
-        fclose(f);
+        if (fclose(f) != 0) {
+            fprintf(stderr, "enco-cl verify: cannot write %s\n", json);
+            return 1;
+        }
     }
-    return rep.pass ? 0 : 1;
+    return 0;
 }

@@ -12,15 +12,18 @@
 
 #define F4 sizeof(float)
 
-/* Batch `iter`: A images rendered from scenes of stream 2*iter, B from
- * 2*iter+1 (unpaired), identical host data for both devices. */
-static enco_status batch(const enco_config *cfg, int n, int size, int iter, float *a, float *b)
+/* Batch `iter` of global_n images, of which this run takes the n from
+ * `first` on (a process's share; one run alone: all, first 0): image j's A
+ * rendered from the scene of stream 2 (iter global_n + j), its B from the
+ * next (unpaired), identical host data for both devices. */
+static enco_status batch(const enco_config *cfg, int n, int global_n, int first, int size,
+                         int iter, float *a, float *b)
 {
     for (int i = 0; i < n; i++)
         for (int d = 0; d < 2; d++) {
             enco_synth_scene sc;
             enco_synth_scene_make(&sc, (uint64_t)cfg->train.seed,
-                                  ((uint64_t)(iter * n + i) << 1) | (uint64_t)d);
+                                  ((uint64_t)(iter * global_n + first + i) << 1) | (uint64_t)d);
             enco_image img = {0}, conv = {0};
             ENCO_TRY(enco_synth_render(&sc, d, size, &img));
             enco_status st = enco_image_convert(&img, cfg->model.input_nc, &conv);
@@ -154,19 +157,43 @@ typedef struct progress {
     char what[320];  /* the run */
 } progress;
 
-/* Trains on ctx. replay: NULL, or the picks of another run (laid out as
- * out->ids) used as they are for the first `until` iterations; the trainer
- * still draws those iterations' permutations (keep_draws), so that the later
- * iterations draw the same. pg: progress after each iteration. */
+/* A run's share of each batch: alone (red NULL or of size 1), the whole
+ * batch; as one of red->size processes, the n images from red->rank * n on
+ * of a batch of red->size * n, the gradients summed by red. */
+static int share_first(const enco_grad_reducer *red, int n)
+{
+    return red && red->size > 1 ? red->rank * n : 0;
+}
+
+static int share_global(const enco_grad_reducer *red, int n)
+{
+    return red && red->size > 1 ? red->size * n : n;
+}
+
+/* Trains on ctx, alone or as one of red's processes (its share of every
+ * batch; the losses kept are the means over the processes). replay: NULL,
+ * or the picks of another run of the whole batch (laid out as a lone run's
+ * out->ids) used as they are for this run's images for the first `until`
+ * iterations; the trainer still draws those iterations' permutations
+ * (keep_draws), so that the later iterations draw the same. pg: progress
+ * after each iteration. */
 static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h, int steps,
-                            const int32_t *replay, int until, run_out *out, enco_trainer **keep,
-                            const progress *pg)
+                            const enco_grad_reducer *red, const int32_t *replay, int until,
+                            run_out *out, enco_trainer **keep, const progress *pg)
 {
     if (pg->fn)
         pg->fn(pg->user, pg->what, 0, (size_t)steps);
     memset(out, 0, sizeof *out);
     enco_trainer *t = NULL;
     ENCO_TRY(enco_trainer_create(ctx, cfg, n, h, h, &t));
+    const int global_n = share_global(red, n), first = share_first(red, n);
+    if (red && red->size > 1) {
+        enco_status rst = enco_trainer_set_reducer(t, red);
+        if (rst != ENCO_OK) {
+            enco_trainer_free(t);
+            return rst;
+        }
+    }
     size_t img = (size_t)n * cfg->model.input_nc * h * h;
     float *a = malloc(img * F4), *b = malloc(img * F4);
     out->losses = malloc((size_t)steps * ENCO_LOSS_SLOTS * F4);
@@ -179,20 +206,32 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
     }
     out->ids = malloc((size_t)steps * out->ids_step * sizeof(int32_t) + 1);
     out->scores = malloc((size_t)steps * out->scores_step * F4 + 1);
+    /* The replayed picks of this run's images (replay holds global_n's). */
+    int32_t *mine = malloc(out->ids_step * sizeof(int32_t) + 1);
+    size_t replay_step = 0, replay_off[ENCO_MAX_PAIRS];
+    for (int p = 0; p < t->npairs; p++) {
+        replay_off[p] = replay_step;
+        replay_step += (size_t)global_n * t->k[p];
+    }
     float *vtmp = NULL;
-    enco_status st = a && b && out->losses && out->ids && out->scores
+    enco_status st = a && b && out->losses && out->ids && out->scores && mine
                          ? enco_trainer_init_weights(t)
                          : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
     for (int s = 0; s < steps && st == ENCO_OK; s++) {
-        st = batch(cfg, n, h, s, a, b);
+        st = batch(cfg, n, global_n, first, h, s, a, b);
         enco_sampling_override ov = {.keep_draws = 1};
         const int replayed = replay && s < until;
-        for (int p = 0; replayed && p < t->npairs; p++)
-            ov.patch_ids[p] = replay + s * out->ids_step + out->ids_off[p];
+        for (int p = 0; replayed && p < t->npairs; p++) {
+            const size_t k = (size_t)t->k[p];
+            memcpy(mine + out->ids_off[p],
+                   replay + s * replay_step + replay_off[p] + (size_t)first * k,
+                   (size_t)n * k * sizeof(int32_t));
+            ov.patch_ids[p] = mine + out->ids_off[p];
+        }
         if (st == ENCO_OK)
             st = enco_trainer_step(t, a, b, replayed ? &ov : NULL);
         if (st == ENCO_OK)
-            st = enco_trainer_losses(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
+            st = enco_trainer_losses_mean(t, out->losses + (size_t)s * ENCO_LOSS_SLOTS);
         for (int i = 0; i < t->nnets && st == ENCO_OK; i++)
             st = track_vmin(ctx, &t->nets[i], cfg->train.beta2, &out->fin.vmin[i], &vtmp);
         /* Iteration 1's state, judged as a one-iteration run's would be. */
@@ -210,6 +249,7 @@ static enco_status train_on(enco_ctx *ctx, const enco_config *cfg, int n, int h,
             pg->fn(pg->user, pg->what, (size_t)s + 1, (size_t)steps);
     }
     free(vtmp);
+    free(mine);
     for (int i = 0; i < t->nnets; i++)
         out->nw[i] = t->nets[i].n_params;
     if (st == ENCO_OK) { /* the final state keeps the v_hat minima themselves */
@@ -473,6 +513,72 @@ static enco_status judge_state(enco_verify_row *rows, long *ill, long *in_bias,
     return ENCO_OK;
 }
 
+/* Judges run b against run a (a's trainer ta), both of `steps` iterations
+ * on the same patches, into rep (its picks already compared): every loss of
+ * every iteration, the state after the last iteration and, where steps >= 2,
+ * after the first. */
+static enco_status judge(enco_verify_report *rep, const run_out *ra, const run_out *rb,
+                         const enco_trainer *ta, const enco_config *cfg, int steps)
+{
+    enco_status st = ENCO_OK;
+    int bitwise = 1;
+    rep->rows[ENCO_VG_LOSSES].name = "losses";
+    rep->picks_pass = rep->picks.unexplained == 0;
+    if (rep->picks.differ)
+        bitwise = 0;
+    /* Every loss of every iteration, each iteration at its own tolerance; the
+     * last run of B used A's patches. The row shows the loss nearest its
+     * tolerance. */
+    enco_verify_row *lrow = &rep->rows[ENCO_VG_LOSSES];
+    double worst_ratio = -1;
+    lrow->pass = 1;
+    for (int s = 0; s < steps; s++) {
+        enco_verify_row it = {0};
+        const double tol = enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0, 0);
+        for (int k = 0; k < enco_trainer_loss_count(ta); k++) {
+            const double before = it.max_rel;
+            const size_t o = (size_t)s * ENCO_LOSS_SLOTS + k;
+            compare(&it, ra->losses + o, rb->losses + o, 1, NULL, 0, NULL, 0, 1e-6, &bitwise);
+            if (it.max_rel > before || !k) {
+                char nm[48];
+                snprintf(it.worst, sizeof it.worst, "iteration %d, %s", s + 1,
+                         enco_verify_loss_name(ta, k, nm, sizeof nm));
+            }
+        }
+        if (s < ENCO_VERIFY_MAX_REPORTED)
+            rep->loss_rel[s] = it.max_rel;
+        lrow->pass &= it.max_rel <= tol;
+        if (it.max_rel / tol > worst_ratio) {
+            worst_ratio = it.max_rel / tol;
+            lrow->max_abs = it.max_abs;
+            lrow->max_rel = it.max_rel;
+            lrow->tolerance = tol;
+            memcpy(lrow->worst, it.worst, sizeof lrow->worst);
+        }
+    }
+    /* The state after the last iteration, and after iteration 1 in a longer
+     * run, judged as after a one-iteration run (the runs' first iterations
+     * used the same patches: A's picks or, where B's differed, replayed). */
+    st = judge_state(rep->rows, rep->ill_elements, &rep->ill_in_bias, &ra->fin, &rb->fin, ta, cfg,
+                     steps, 0, &bitwise);
+    if (st == ENCO_OK && steps >= 2) {
+        long in_bias = 0;
+        rep->has_iteration1 = 1;
+        st = judge_state(rep->rows1, rep->ill_elements1, &in_bias, &ra->first, &rb->first, ta,
+                         cfg, 1, 1, &bitwise);
+    }
+    if (st == ENCO_OK) {
+        rep->bitwise = bitwise;
+        rep->pass = rep->picks_pass;
+        for (int g = 0; g < ENCO_VG_COUNT; g++)
+            rep->pass &= rep->rows[g].pass && (!rep->has_iteration1 || g == ENCO_VG_LOSSES ||
+                                               rep->rows1[g].pass);
+        if (rep->same_device)
+            rep->pass &= bitwise; /* one device must reproduce itself exactly */
+    }
+    return st;
+}
+
 enco_status enco_verify(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n, int h,
                         int w, int steps, int kernels_differ, enco_verify_report *rep)
 {
@@ -500,7 +606,7 @@ enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_co
     enco_trainer *ta = NULL, *tb = NULL;
     progress pg = {.fn = progress_fn, .user = user};
     snprintf(pg.what, sizeof pg.what, "verify: run A on %s", rep->device_a);
-    ENCO_TRY(train_on(ctx_a, cfg, n, h, steps, NULL, 0, &ra, &ta, &pg));
+    ENCO_TRY(train_on(ctx_a, cfg, n, h, steps, NULL, NULL, 0, &ra, &ta, &pg));
     /* B's picks are compared iteration by iteration; at the first differing
      * one, B runs again replaying A's picks up to it, and its own picks are
      * compared from the next iteration on. Every pick is so compared between
@@ -515,7 +621,7 @@ enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_co
                      until);
         else
             snprintf(pg.what, sizeof pg.what, "verify: run B on %s", rep->device_b);
-        st = train_on(ctx_b, cfg, n, h, steps, ra.ids, until, &rb, &tb, &pg);
+        st = train_on(ctx_b, cfg, n, h, steps, NULL, ra.ids, until, &rb, &tb, &pg);
         if (st != ENCO_OK)
             break;
         int s = until;
@@ -534,63 +640,190 @@ enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_co
         enco_trainer_free(ta);
         return st;
     }
-    int bitwise = 1;
-    rep->rows[ENCO_VG_LOSSES].name = "losses";
-    rep->picks_pass = rep->picks.unexplained == 0;
-    if (rep->picks.differ)
-        bitwise = 0;
-    /* Every loss of every iteration, each iteration at its own tolerance; the
-     * last run of B used A's patches. The row shows the loss nearest its
-     * tolerance. */
-    enco_verify_row *lrow = &rep->rows[ENCO_VG_LOSSES];
-    double worst_ratio = -1;
-    lrow->pass = 1;
-    for (int s = 0; s < steps; s++) {
-        enco_verify_row it = {0};
-        const double tol = enco_verify_tolerance(ENCO_VG_LOSSES, s + 1, 0, 0);
-        for (int k = 0; k < enco_trainer_loss_count(ta); k++) {
-            const double before = it.max_rel;
-            const size_t o = (size_t)s * ENCO_LOSS_SLOTS + k;
-            compare(&it, ra.losses + o, rb.losses + o, 1, NULL, 0, NULL, 0, 1e-6, &bitwise);
-            if (it.max_rel > before || !k) {
-                char nm[48];
-                snprintf(it.worst, sizeof it.worst, "iteration %d, %s", s + 1,
-                         enco_verify_loss_name(ta, k, nm, sizeof nm));
-            }
-        }
-        if (s < ENCO_VERIFY_MAX_REPORTED)
-            rep->loss_rel[s] = it.max_rel;
-        lrow->pass &= it.max_rel <= tol;
-        if (it.max_rel / tol > worst_ratio) {
-            worst_ratio = it.max_rel / tol;
-            lrow->max_abs = it.max_abs;
-            lrow->max_rel = it.max_rel;
-            lrow->tolerance = tol;
-            memcpy(lrow->worst, it.worst, sizeof lrow->worst);
-        }
-    }
-    /* The state after the last iteration, and after iteration 1 in a longer
-     * run, judged as after a one-iteration run (the runs' first iterations
-     * used the same patches: A's picks or, where B's differed, replayed). */
-    st = judge_state(rep->rows, rep->ill_elements, &rep->ill_in_bias, &ra.fin, &rb.fin, ta, cfg,
-                     steps, 0, &bitwise);
-    if (st == ENCO_OK && steps >= 2) {
-        long in_bias = 0;
-        rep->has_iteration1 = 1;
-        st = judge_state(rep->rows1, rep->ill_elements1, &in_bias, &ra.first, &rb.first, ta,
-                         cfg, 1, 1, &bitwise);
-    }
-    if (st == ENCO_OK) {
-        rep->bitwise = bitwise;
-        rep->pass = rep->picks_pass;
-        for (int g = 0; g < ENCO_VG_COUNT; g++)
-            rep->pass &= rep->rows[g].pass && (!rep->has_iteration1 || g == ENCO_VG_LOSSES ||
-                                               rep->rows1[g].pass);
-        if (rep->same_device)
-            rep->pass &= bitwise; /* one device must reproduce itself exactly */
-    }
+    st = judge(rep, &ra, &rb, ta, cfg, steps);
     run_out_free(&ra);
     run_out_free(&rb);
+    enco_trainer_free(ta);
+    enco_trainer_free(tb);
+    return st;
+}
+
+/* ---- several processes against one -------------------------------------- */
+
+/* Run B's picks and score maps of every process (each its own n images per
+ * iteration, gathered in rank order) into *all, laid out as run A's (a lone
+ * run of size x n images: ra's offsets); the losses (means over the
+ * processes) and states are mine's, moved. tb: process 0's trainer of B. */
+static enco_status gather_run(const enco_verify_procs *pr, run_out *mine, const run_out *ra,
+                              const enco_trainer *tb, int steps, run_out *all)
+{
+    const int size = pr->size, n = tb->n, lead = pr->rank == 0;
+    const size_t ids_bytes = (size_t)steps * mine->ids_step * sizeof(int32_t);
+    const size_t scores_bytes = (size_t)steps * mine->scores_step * F4;
+    int32_t *ids = malloc((size_t)size * ids_bytes + 1);
+    float *scores = malloc((size_t)size * scores_bytes + 1);
+    enco_status st = ids && scores ? ENCO_OK
+                                   : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+    if (st == ENCO_OK && ids_bytes)
+        st = pr->allgather(pr->user, mine->ids, ids, ids_bytes);
+    if (st == ENCO_OK && scores_bytes)
+        st = pr->allgather(pr->user, mine->scores, scores, scores_bytes);
+    if (st == ENCO_OK && lead) {
+        memset(all, 0, sizeof *all);
+        all->ids_step = ra->ids_step;
+        all->scores_step = ra->scores_step;
+        memcpy(all->ids_off, ra->ids_off, sizeof all->ids_off);
+        memcpy(all->scores_off, ra->scores_off, sizeof all->scores_off);
+        all->ids = malloc((size_t)steps * all->ids_step * sizeof(int32_t) + 1);
+        all->scores = malloc((size_t)steps * all->scores_step * F4 + 1);
+        if (!all->ids || !all->scores)
+            st = ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        for (int s = 0; st == ENCO_OK && s < steps; s++)
+            for (int p = 0; p < tb->npairs; p++)
+                for (int r = 0; r < size; r++) {
+                    const size_t k = (size_t)tb->k[p];
+                    memcpy(all->ids + s * all->ids_step + all->ids_off[p] + (size_t)r * n * k,
+                           ids + (size_t)r * (ids_bytes / sizeof(int32_t)) +
+                               s * mine->ids_step + mine->ids_off[p],
+                           (size_t)n * k * sizeof(int32_t));
+                    if (!mine->scores_step)
+                        continue;
+                    const size_t hw = (size_t)tb->fh[p] * tb->fw[p];
+                    memcpy(all->scores + s * all->scores_step + all->scores_off[p] +
+                               (size_t)r * n * hw,
+                           scores + (size_t)r * (scores_bytes / F4) + s * mine->scores_step +
+                               mine->scores_off[p],
+                           (size_t)n * hw * F4);
+                }
+        if (st == ENCO_OK) { /* the losses and the states are this process's */
+            all->losses = mine->losses;
+            all->fin = mine->fin;
+            all->first = mine->first;
+            memcpy(all->nw, mine->nw, sizeof all->nw);
+            mine->losses = NULL;
+            memset(&mine->fin, 0, sizeof mine->fin);
+            memset(&mine->first, 0, sizeof mine->first);
+        }
+    }
+    free(ids);
+    free(scores);
+    return st;
+}
+
+enco_status enco_verify_dp(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n,
+                           int h, int w, int steps, const enco_verify_procs *pr,
+                           enco_verify_progress_fn progress_fn, void *user,
+                           enco_verify_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    if (h != w)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify uses square images");
+    if (steps < 1 || n < 1)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify needs at least one step and one image");
+    if (!pr || pr->size < 2 || pr->rank < 0 || pr->rank >= pr->size || !pr->sum ||
+        !pr->allgather || !pr->bcast)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "verify across processes needs at least 2 processes and their "
+                         "collectives");
+    const int lead = pr->rank == 0, size = pr->size;
+    if (!ctx_b || (lead && !ctx_a))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify across processes: no device context");
+    const enco_grad_reducer red = {.size = size,
+                                   .rank = pr->rank,
+                                   .user = pr->user,
+                                   .sum = pr->sum,
+                                   .sum_doubles = pr->sum_doubles,
+                                   .allgather = pr->allgather};
+    /* What the trainer refuses under several processes, every process alike
+     * and before any training. */
+    enco_trainer *probe = NULL;
+    ENCO_TRY(enco_trainer_create(ctx_b, cfg, n, h, h, &probe));
+    enco_status st = enco_trainer_set_reducer(probe, &red);
+    enco_trainer_free(probe);
+    ENCO_TRY(st);
+
+    rep->steps = steps;
+    rep->processes = size;
+    snprintf(rep->device_a, sizeof rep->device_a, "%.80s (1 process, batch %d)",
+             lead ? enco_ctx_device(ctx_a)->name : "-", size * n);
+    snprintf(rep->device_b, sizeof rep->device_b, "%.80s (%d processes x batch %d)",
+             enco_ctx_device(ctx_b)->name, size, n);
+    progress pg = {.fn = progress_fn, .user = user};
+    /* Run A on process 0; the others wait for its outcome. */
+    run_out ra, rb, all;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    memset(&all, 0, sizeof all);
+    enco_trainer *ta = NULL, *tb = NULL;
+    if (lead) {
+        snprintf(pg.what, sizeof pg.what, "verify: run A, one process, batch %d", size * n);
+        st = train_on(ctx_a, cfg, size * n, h, steps, NULL, NULL, 0, &ra, &ta, &pg);
+    }
+    int failed = st != ENCO_OK;
+    enco_status cst = pr->bcast(pr->user, &failed, sizeof failed);
+    if (st != ENCO_OK || cst != ENCO_OK)
+        return st != ENCO_OK ? st : cst;
+    if (failed)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify: process 0's run alone failed");
+    /* Run B on every process, again replaying A's picks (process 0 decides
+     * where, as enco_verify does) until its own picks agree. */
+    int32_t *a_ids = lead ? ra.ids : NULL, *a_ids_own = NULL;
+    int until = 0;
+    for (;;) {
+        if (until)
+            snprintf(pg.what, sizeof pg.what,
+                     "verify: run B again, %d processes x batch %d, A's picks up to iteration "
+                     "%d", size, n, until);
+        else
+            snprintf(pg.what, sizeof pg.what, "verify: run B, %d processes x batch %d", size, n);
+        st = train_on(ctx_b, cfg, n, h, steps, &red, until ? a_ids : NULL, until, &rb, &tb, &pg);
+        if (st != ENCO_OK) {
+            memset(&rb, 0, sizeof rb); /* train_on freed it */
+            break;
+        }
+        st = gather_run(pr, &rb, &ra, tb, steps, &all);
+        int next = -1;
+        if (st == ENCO_OK && lead) {
+            int s = until;
+            while (s < steps && !compare_picks(rep, &ra, &all, ta, s))
+                s++;
+            next = s == steps ? -1 : s + 1;
+        }
+        if (st == ENCO_OK)
+            st = pr->bcast(pr->user, &next, sizeof next);
+        if (st == ENCO_OK && next > 0 && !a_ids) { /* A's picks, once, to every process */
+            const size_t count = (size_t)steps * size * rb.ids_step;
+            a_ids = a_ids_own = malloc(count * sizeof(int32_t) + 1);
+            st = a_ids ? ENCO_OK : ENCO_FAIL(ENCO_ERR_NO_MEMORY, "out of host memory");
+        }
+        if (st == ENCO_OK && next > 0 && until == 0)
+            st = pr->bcast(pr->user, a_ids, (size_t)steps * size * rb.ids_step * sizeof(int32_t));
+        if (st != ENCO_OK || next < 0)
+            break;
+        until = next;
+        rep->replays++;
+        run_out_free(&rb);
+        run_out_free(&all);
+        memset(&all, 0, sizeof all);
+        enco_trainer_free(tb);
+        tb = NULL;
+    }
+    if (st == ENCO_OK && lead)
+        st = judge(rep, &ra, &all, ta, cfg, steps);
+    /* Every process exits as process 0 judged. */
+    int verdict[2] = {st == ENCO_OK, rep->pass};
+    if (st == ENCO_OK || lead) {
+        enco_status bst = pr->bcast(pr->user, verdict, sizeof verdict);
+        if (st == ENCO_OK && bst != ENCO_OK)
+            st = bst;
+    }
+    if (st == ENCO_OK && !verdict[0])
+        st = ENCO_FAIL(ENCO_ERR_INVALID_ARG, "verify: process 0 could not judge the runs");
+    rep->pass = verdict[1];
+    free(a_ids_own);
+    run_out_free(&ra);
+    run_out_free(&rb);
+    run_out_free(&all);
     enco_trainer_free(ta);
     enco_trainer_free(tb);
     return st;

@@ -124,6 +124,7 @@ const char *enco_verify_loss_name(const enco_trainer *t, int slot, char *buf, si
 
 typedef struct enco_verify_report {
     char device_a[128], device_b[128];
+    int processes;             /* enco_verify_dp: run B's processes (0: enco_verify) */
     int steps, same_device;
     int bitwise;               /* every compared value identical */
     enco_verify_row rows[ENCO_VG_COUNT];
@@ -167,5 +168,41 @@ enco_status enco_verify_progress(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_co
                                  int h, int w, int steps, int kernels_differ,
                                  enco_verify_progress_fn progress, void *user,
                                  enco_verify_report *rep);
+
+/* The processes of a data-parallel job (mpirun) as enco_verify_dp uses
+ * them: sum as the trainer's reducer sums gradients (the same bits on every
+ * process), allgather of count bytes of each into all (size x count, rank
+ * order), bcast of process 0's count bytes to all. */
+typedef struct enco_verify_procs {
+    int size, rank;
+    void *user;
+    enco_status (*sum)(void *user, float *buf, size_t n);
+    enco_status (*sum_doubles)(void *user, double *buf, size_t n);
+    enco_status (*allgather)(void *user, const void *mine, void *all, size_t count);
+    enco_status (*bcast)(void *user, void *buf, size_t count);
+} enco_verify_procs;
+
+/* Data-parallel against one process at the same global batch: every one of
+ * procs->size processes calls this with the same arguments. Run B: the
+ * processes train `steps` iterations of cfg from the same seed, each its
+ * share of batches of size x n images (n each, the trainer's reducer summing
+ * every phase's gradients through procs->sum, as enco-cl train does under
+ * mpirun), on ctx_b. Run A: process 0 alone trains the same batches of
+ * size x n images on ctx_a (the other processes pass ctx_a NULL). Process 0
+ * compares as enco_verify does (B's picks, losses and score maps gathered
+ * from every process; where a pick differs, B runs again replaying A's
+ * picks) at the tolerances between devices (enco_verify_tolerance: the runs
+ * differ by the float rounding of where each batch's gradient is summed,
+ * which the ill-conditioned Adam steps of iteration 1 amplify from
+ * iteration 2 on as they do between devices; REPRODUCIBILITY.md), never bit
+ * for bit, and every process returns the same rep->pass. A family or
+ * option the trainer refuses under several processes fails with the
+ * trainer's message (ENCO_ERR_UNSUPPORTED) on every process before any
+ * training. A failure on one process alone leaves the others waiting in a
+ * collective: the caller ends the job (enco_dist_abort). */
+enco_status enco_verify_dp(enco_ctx *ctx_a, enco_ctx *ctx_b, const enco_config *cfg, int n,
+                           int h, int w, int steps, const enco_verify_procs *procs,
+                           enco_verify_progress_fn progress, void *user,
+                           enco_verify_report *rep);
 
 #endif
