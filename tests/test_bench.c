@@ -391,6 +391,13 @@ START_TEST(nominal_peak)
     d.max_clock_mhz = 2500;
     char basis[128];
     ck_assert_double_eq_tol(enco_bench_nominal_gflops(&d, basis, sizeof basis), 160.0, 1e-9);
+    /* PoCL's skylake-avx512 target on an AMD CPU is a Zen 4: 256-bit FMA units */
+    snprintf(d.name, sizeof d.name, "pthread-skylake-avx512-AMD EPYC");
+    ck_assert_double_eq_tol(enco_bench_nominal_gflops(&d, basis, sizeof basis), 160.0, 1e-9);
+    ck_assert_ptr_nonnull(strstr(basis, "Zen 4"));
+    snprintf(d.name, sizeof d.name, "pthread-skylake-avx512-Intel(R) Xeon(R) Gold 6248");
+    snprintf(d.vendor, sizeof d.vendor, "GenuineIntel");
+    ck_assert_double_eq_tol(enco_bench_nominal_gflops(&d, basis, sizeof basis), 320.0, 1e-9);
     snprintf(d.name, sizeof d.name, "pthread-cortex-a72");
     ck_assert(enco_bench_nominal_gflops(&d, basis, sizeof basis) < 0);
     ck_assert_ptr_nonnull(strstr(basis, "unknown"));
@@ -414,6 +421,11 @@ START_TEST(peak_small)
     ck_assert_int_eq(pk.gemm_n == 128 || pk.gemm_n == 256, 1);
     ck_assert(pk.copy_gbs > 0);
     ck_assert_double_eq_tol(pk.copy_mib, 1.0, 1e-9);
+    /* the FMA ceiling is measured on CPU devices only */
+    if (enco_ctx_device(test_ctx())->is_gpu)
+        ck_assert(pk.fma_gflops == 0);
+    else
+        ck_assert(pk.fma_gflops > 0);
     ck_assert_int_eq(enco_bench_peak_run(test_ctx(), 32, 1.0, 1, &pk), ENCO_ERR_INVALID_ARG);
 }
 END_TEST
@@ -461,6 +473,7 @@ START_TEST(e2e_and_json)
     ENCO_CK(enco_bench_write_json(path, enco_ctx_device(test_ctx()), &pk, &o, rows, n, &e, 1));
     char *text = slurp(path);
     ck_assert_ptr_nonnull(strstr(text, "\"gemm_gflops\": 3.5"));
+    ck_assert_ptr_nonnull(strstr(text, "\"fma_gflops\": "));
     ck_assert_ptr_nonnull(strstr(text, "\"nominal_gflops\": null"));
     ck_assert_ptr_nonnull(strstr(text, "\\\"quoted\\\""));
     ck_assert_ptr_nonnull(strstr(text, "\"name\": \"adam\""));

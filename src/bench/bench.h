@@ -24,13 +24,16 @@ typedef struct enco_bench_peak {
     double copy_mib;         /* size of the copied buffer */
     double copy_seconds;     /* median time of one clEnqueueCopyBuffer */
     double copy_gbs;         /* (read + write bytes) / time, GB/s (1e9) */
+    double fma_gflops;       /* CPU devices: independent fma chains on every core
+                              * (cl/peak.cl), the measured compute ceiling; 0 on GPUs */
     double nominal_gflops;   /* vendor-style FP32 peak; < 0 when unknown */
     char nominal_basis[128]; /* how the nominal peak was counted, or why unknown */
 } enco_bench_peak;
 
 /* Measures SGEMM through enco_sgemm at square sizes 256, 512, ... up to
  * max_n, and a device-to-device copy of copy_mib MiB; repeat >= 1 timed runs
- * each (median) after one warm-up. */
+ * each (median) after one warm-up; on CPU devices, the FMA rate of
+ * independent chains on every compute unit (best of repeat runs). */
 enco_status enco_bench_peak_run(enco_ctx *ctx, int max_n, double copy_mib, int repeat,
                                 enco_bench_peak *out);
 
