@@ -267,6 +267,41 @@ enco_op_cost enco_instnorm_backward_cost(int n, int c, int h, int w)
 
 /* ---- BatchNorm1d --------------------------------------------------------- */
 
+/* The checks a forward that writes y, mean, rstd (and the running
+ * statistics) shares: m rows (at least min_rows) of c features. */
+static enco_status check_bn_forward(const char *op, int m, int c, int min_rows, cl_mem y,
+                                    size_t y_off, cl_mem mean, size_t mean_off, cl_mem rstd,
+                                    size_t rstd_off, cl_mem running_mean, size_t rm_off,
+                                    cl_mem running_var, size_t rv_off, cl_mem x, size_t x_off,
+                                    cl_mem weight, size_t w_off, cl_mem bias, size_t b_off,
+                                    float momentum)
+{
+    ENCO_TRY(check_mc(op, m, c, min_rows));
+    if ((weight == NULL) != (bias == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: weight and bias must both be given or both "
+                                               "NULL", op);
+    if ((running_mean == NULL) != (running_var == NULL))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: running_mean and running_var "
+                                               "must both be given or both NULL", op);
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "%s: momentum %g not in [0, 1]", op,
+                         (double)momentum);
+    const size_t e = (size_t)m * c, cc = (size_t)c;
+    ENCO_TRY(need_mem(x, x_off, e, "x"));
+    ENCO_TRY(need_mem(y, y_off, e, "y"));
+    ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
+    ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
+    if (weight) {
+        ENCO_TRY(need_mem(weight, w_off, cc, "weight"));
+        ENCO_TRY(need_mem(bias, b_off, cc, "bias"));
+    }
+    if (running_mean) {
+        ENCO_TRY(need_mem(running_mean, rm_off, cc, "running_mean"));
+        ENCO_TRY(need_mem(running_var, rv_off, cc, "running_var"));
+    }
+    return ENCO_OK;
+}
+
 enco_status enco_batchnorm_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem mean,
                                    size_t mean_off, cl_mem rstd, size_t rstd_off,
                                    cl_mem running_mean, size_t rm_off, cl_mem running_var,
@@ -274,30 +309,10 @@ enco_status enco_batchnorm_forward(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem
                                    size_t w_off, cl_mem bias, size_t b_off, int m, int c,
                                    float momentum)
 {
-    ENCO_TRY(check_mc("batchnorm_forward", m, c, 2));
-    if ((weight == NULL) != (bias == NULL))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "batchnorm_forward: weight and bias must both be given or both NULL");
-    if ((running_mean == NULL) != (running_var == NULL))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_forward: running_mean and running_var "
-                                               "must both be given or both NULL");
-    if (!(momentum >= 0.0f && momentum <= 1.0f))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_forward: momentum %g not in [0, 1]",
-                         (double)momentum);
-    size_t e = (size_t)m * c;
+    ENCO_TRY(check_bn_forward("batchnorm_forward", m, c, 2, y, y_off, mean, mean_off, rstd,
+                              rstd_off, running_mean, rm_off, running_var, rv_off, x, x_off,
+                              weight, w_off, bias, b_off, momentum));
     int affine = weight != NULL, track = running_mean != NULL;
-    ENCO_TRY(need_mem(x, x_off, e, "x"));
-    ENCO_TRY(need_mem(y, y_off, e, "y"));
-    ENCO_TRY(need_mem(mean, mean_off, (size_t)c, "mean"));
-    ENCO_TRY(need_mem(rstd, rstd_off, (size_t)c, "rstd"));
-    if (affine) {
-        ENCO_TRY(need_mem(weight, w_off, (size_t)c, "weight"));
-        ENCO_TRY(need_mem(bias, b_off, (size_t)c, "bias"));
-    }
-    if (track) {
-        ENCO_TRY(need_mem(running_mean, rm_off, (size_t)c, "running_mean"));
-        ENCO_TRY(need_mem(running_var, rv_off, (size_t)c, "running_var"));
-    }
     /* Absent buffers are replaced by valid ones the kernel never touches. */
     enco_arg args[] = {ENCO_ARG_INT(m),
                        ENCO_ARG_INT(c),
@@ -467,31 +482,11 @@ enco_status enco_batchnorm_apply(enco_ctx *ctx, cl_mem y, size_t y_off, cl_mem m
                                  cl_mem weight, size_t w_off, cl_mem bias, size_t b_off, int m,
                                  int c, float momentum)
 {
-    ENCO_TRY(check_mc("batchnorm_apply", m, c, 1));
-    if ((weight == NULL) != (bias == NULL))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "batchnorm_apply: weight and bias must both be given or both NULL");
-    if ((running_mean == NULL) != (running_var == NULL))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: running_mean and running_var "
-                                               "must both be given or both NULL");
-    if (!(momentum >= 0.0f && momentum <= 1.0f))
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "batchnorm_apply: momentum %g not in [0, 1]",
-                         (double)momentum);
-    size_t e = (size_t)m * c, cc = (size_t)c;
+    ENCO_TRY(check_bn_forward("batchnorm_apply", m, c, 1, y, y_off, mean, mean_off, rstd,
+                              rstd_off, running_mean, rm_off, running_var, rv_off, x, x_off,
+                              weight, w_off, bias, b_off, momentum));
+    ENCO_TRY(need_mem(st, st_off, 3 * (size_t)c, "st"));
     int affine = weight != NULL, track = running_mean != NULL;
-    ENCO_TRY(need_mem(x, x_off, e, "x"));
-    ENCO_TRY(need_mem(y, y_off, e, "y"));
-    ENCO_TRY(need_mem(mean, mean_off, cc, "mean"));
-    ENCO_TRY(need_mem(rstd, rstd_off, cc, "rstd"));
-    ENCO_TRY(need_mem(st, st_off, 3 * cc, "st"));
-    if (affine) {
-        ENCO_TRY(need_mem(weight, w_off, cc, "weight"));
-        ENCO_TRY(need_mem(bias, b_off, cc, "bias"));
-    }
-    if (track) {
-        ENCO_TRY(need_mem(running_mean, rm_off, cc, "running_mean"));
-        ENCO_TRY(need_mem(running_var, rv_off, cc, "running_var"));
-    }
     enco_arg args[] = {ENCO_ARG_INT(m),
                        ENCO_ARG_INT(c),
                        ENCO_ARG_INT(affine),
