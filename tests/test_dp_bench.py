@@ -14,26 +14,9 @@ import subprocess
 import sys
 import tempfile
 
+from mpitests import MPI_ENV, check, finish
+
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
-
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
-# Under AddressSanitizer: Open MPI's never-freed MPI_Init state is suppressed by library
-# name (tests/fuzz/lsan.supp), which needs full unwinding (as tests/test_dist.sh).
-if "ASAN_OPTIONS" in MPI_ENV or "LSAN_OPTIONS" in MPI_ENV:
-    MPI_ENV["ASAN_OPTIONS"] = (MPI_ENV.get("ASAN_OPTIONS", "") + ":fast_unwind_on_malloc=0").lstrip(":")
 
 # A tiny CUT (the default CUT has no data-parallel refusal) at 24x24, 2 timed steps.
 TINY = ["--family", "cut", "--sizes", "24", "--iters", "2", "--warmup", "0", "--quiet",
@@ -136,5 +119,4 @@ with tempfile.TemporaryDirectory() as tmp:
         check("train takes EnCo's default heads on 2 processes, and so does bench",
               t.returncode == 0 and p.returncode == 0, t.stderr[-600:] + p.stderr[-600:])
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -28,59 +28,19 @@ import sys
 import tempfile
 import time
 
+import mpitests
+from mpitests import MPI_ENV, check, finish, floats, tensors
+
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
-
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
 MPI_ENV.pop("ENCO_FAULT_AFTER_LAUNCHES", None)
-# Under AddressSanitizer (tools/ci-hardening): Open MPI's never-freed MPI_Init state is
-# suppressed by library name (tests/fuzz/lsan.supp), which needs full unwinding, as in
-# tests/test_dist.sh.
-if "ASAN_OPTIONS" in MPI_ENV or "LSAN_OPTIONS" in MPI_ENV:
-    MPI_ENV["ASAN_OPTIONS"] = (MPI_ENV.get("ASAN_OPTIONS", "") + ":fast_unwind_on_malloc=0").lstrip(":")
 
 
 def train(cfg, nproc, *extra, timeout=300, env=None):
-    cmd = [BIN, "train", "-c", cfg, *extra]
-    if nproc > 1:
-        cmd = [MPIRUN, "--oversubscribe", "-np", str(nproc)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or MPI_ENV)
-    return p
+    return mpitests.train(BIN, MPIRUN, cfg, nproc, *extra, timeout=timeout, env=env, quiet=True)
 
 
 def show(p):
     sys.stdout.write(p.stdout[-1200:] + p.stderr[-2000:])
-
-
-def tensors(path):
-    """name -> (dtype, shape, raw bytes) of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = (v["dtype"], v["shape"], data[8 + n + b:8 + n + e])
-    return out
-
-
-def floats(raw):
-    return struct.unpack("<%df" % (len(raw) // 4), raw)
 
 
 def i64(t, k):
@@ -338,5 +298,4 @@ with tempfile.TemporaryDirectory() as tmp:
               p.returncode == 0 and q.returncode == 0 and keys and not diff and
               [x["iter"] for x in losses(run)] == list(range(1, k + 3)), str(diff[:3]))
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -18,28 +18,11 @@ import subprocess
 import sys
 import tempfile
 
+from mpitests import MPI_ENV, check, finish
+
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
 SRC_CL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cl")
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
-
-MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
 MPI_ENV.pop("ENCO_CL_DIR", None)
-# Under AddressSanitizer: Open MPI's never-freed MPI_Init state is suppressed by library
-# name (tests/fuzz/lsan.supp), which needs full unwinding (as tests/test_dist.sh).
-if "ASAN_OPTIONS" in MPI_ENV or "LSAN_OPTIONS" in MPI_ENV:
-    MPI_ENV["ASAN_OPTIONS"] = (MPI_ENV.get("ASAN_OPTIONS", "") + ":fast_unwind_on_malloc=0").lstrip(":")
 
 
 def run(cmd, timeout=900):
@@ -142,5 +125,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check("under mpirun --devices takes one selection (A,B refused, exit 2)",
           p.returncode != 0 and "one selection" in p.stderr, p.stderr[-500:])
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()
