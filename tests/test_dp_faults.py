@@ -156,7 +156,9 @@ with tempfile.TemporaryDirectory() as tmp:
           "bit for bit (%d tensors)" % len(keys),
           ok and p.returncode == 0 and keys and not diff, str(diff[:3]))
 
-    for name, first, then in (("enco_2to1", (2, 1), (1, 2)), ("enco_1to2", (1, 2), (2, 1))):
+    # Under the sanitizers (tools/ci-hardening) one direction runs: the other repeats its code.
+    for name, first, then in (("enco_2to1", (2, 1), (1, 2)), ("enco_1to2", (1, 2), (2, 1)))[
+            :1 if os.environ.get("ENCO_TEST_SANITIZED") == "1" else 2]:
         ok = part(name, *first)
         run = os.path.join(tmp, name)
         if name == "enco_2to1":  # another global batch is refused, naming the one that keeps it
