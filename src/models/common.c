@@ -146,3 +146,26 @@ void enco_family_dp_free(enco_trainer *t, enco_family_dp_buffers *dp)
     enco_buffer_free(t->ctx, dp->work);
     *dp = (enco_family_dp_buffers){0};
 }
+
+enco_status enco_family_d_lsgan(enco_trainer *t, int net, enco_seqnet *d, cl_mem d_in,
+                                cl_mem dpred, cl_mem work, float first_target, int slot_first,
+                                int slot_second, int slot_out, float log_weight)
+{
+    enco_ctx *ctx = t->ctx;
+    const int n = t->n;
+    const size_t pred = (size_t)t->ph * t->pw * n;
+    ENCO_TRY(enco_seqnet_forward(ctx, d, d_in, 0, 2 * n));
+    cl_mem dout;
+    size_t doff;
+    enco_seqnet_output(d, &dout, &doff, NULL, NULL, NULL);
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
+    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)slot_first, dpred, 0, dout, doff, pred,
+                             first_target, 0.5f, work, 0));
+    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
+    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)slot_second, dpred, pred, dout, doff + pred,
+                             pred, 1.0f - first_target, 0.5f, work, 0));
+    ENCO_TRY(enco_family_combine(t, slot_out, (int[]){slot_first, slot_second},
+                                 (float[]){0.5f * log_weight, 0.5f * log_weight}, 2));
+    ENCO_TRY(enco_trainer_watch_grads(t, net, d));
+    return enco_seqnet_backward(ctx, d, dpred, 0, NULL, 0, 1, NULL, 0);
+}

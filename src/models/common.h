@@ -41,6 +41,18 @@ enco_status enco_family_batch_patchnce(enco_trainer *t, enco_family_dp_buffers *
                                        size_t rows, size_t d, float tau, float scale, cl_mem work,
                                        size_t work_off);
 void enco_family_dp_free(enco_trainer *t, enco_family_dp_buffers *dp);
+/* A discriminator's LSGAN step on its input d_in of 2n images, the first n
+ * judged against first_target (1: real, 0: fake) and the next n against the
+ * other: D's forward, one term per half (slot_first, slot_second; each 0.5 of
+ * D's loss, its gradient into its half of dpred, 2 x n x t->ph x t->pw),
+ * slot_out = log_weight * 0.5 * (first + second) (the logged loss; D's
+ * gradient is unscaled, as in the references), and D's backward into net's
+ * gradients, the phase's last of net (watched for data-parallel buckets).
+ * work: enco_loss_lsgan_work(n x ph x pw) floats. */
+struct enco_seqnet;
+enco_status enco_family_d_lsgan(enco_trainer *t, int net, struct enco_seqnet *d, cl_mem d_in,
+                                cl_mem dpred, cl_mem work, float first_target, int slot_first,
+                                int slot_second, int slot_out, float log_weight);
 /* Adds the batch's n images of m at float offset off to out as
  * <prefix><name> (F32 n x output_nc x h x w): `enco-cl step`'s images. */
 enco_status enco_family_add_images(enco_trainer *t, enco_st_file *out, const char *prefix,

@@ -260,25 +260,12 @@ static enco_status d_phase(enco_trainer *t, double *since)
     enco_seqnet_output(&t->gnet, &t->fake, &t->fake_off, NULL, NULL, NULL);
     t->has_idt = cs->c->nce_idt;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
-    size_t pred = (size_t)t->ph * t->pw * n;
     enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
                       "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, cs->d_in, 0, t->fake, t->fake_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, cs->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
-    ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, cs->d_in, 0, 2 * n));
-    cl_mem dout;
-    size_t doff;
-    enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
-    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_FAKE, cs->dpred, 0, dout, doff, pred, 0.0f,
-                             0.5f, cs->work, 0));
-    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, SLOT_D_REAL, cs->dpred, pred, dout, doff + pred, pred,
-                             1.0f, 0.5f, cs->work, 0));
-    ENCO_TRY(enco_family_combine(t, SLOT_D, (int[]){SLOT_D_FAKE, SLOT_D_REAL},
-                                 (float[]){0.5f, 0.5f}, 2));
-    ENCO_TRY(enco_trainer_watch_grads(t, NET_D, &t->dnet));
-    return enco_seqnet_backward(ctx, &t->dnet, cs->dpred, 0, NULL, 0, 1, NULL, 0);
+    return enco_family_d_lsgan(t, NET_D, &t->dnet, cs->d_in, cs->dpred, cs->work, 0.0f,
+                               SLOT_D_FAKE, SLOT_D_REAL, SLOT_D, 1.0f);
 }
 
 /* The positions of layer l for this iteration: one permutation per term

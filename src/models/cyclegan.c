@@ -354,9 +354,8 @@ static enco_status query(enco_trainer *t, int p, cl_mem fake, size_t fake_off,
 static enco_status d_phase(enco_trainer *t, const enco_sampling_override *ov)
 {
     cg_state *cs = t->state;
-    enco_ctx *ctx = t->ctx;
     int n = t->n;
-    size_t ni = (size_t)n * cs->img, pred = (size_t)t->ph * t->pw * n;
+    size_t ni = (size_t)n * cs->img;
     for (int d = 0; d < 2; d++) {
         cl_mem fake;
         size_t fake_off;
@@ -367,21 +366,10 @@ static enco_status d_phase(enco_trainer *t, const enco_sampling_override *ov)
         ENCO_TRY(query(t, 1 - d, fake, fake_off, ov));
         ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, (size_t)n, cs->answer[1 - d], 0,
                                          (size_t)n));
-        ENCO_TRY(enco_seqnet_forward(ctx, &cs->d[d], cs->d_in, 0, 2 * n));
-        cl_mem dout;
-        size_t doff;
-        enco_seqnet_output(&cs->d[d], &dout, &doff, NULL, NULL, NULL);
-        int real = d ? SLOT_D_B_REAL : SLOT_D_A_REAL, fk = d ? SLOT_D_B_FAKE : SLOT_D_A_FAKE;
-        enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-        ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)real, cs->dpred, 0, dout, doff, pred,
-                                 1.0f, 0.5f, cs->work, 0));
-        enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-        ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)fk, cs->dpred, pred, dout, doff + pred,
-                                 pred, 0.0f, 0.5f, cs->work, 0));
-        ENCO_TRY(enco_family_combine(t, d ? SLOT_D_B : SLOT_D_A, (int[]){real, fk},
-                                     (float[]){0.5f, 0.5f}, 2));
-        ENCO_TRY(enco_trainer_watch_grads(t, NET_DA + d, &cs->d[d]));
-        ENCO_TRY(enco_seqnet_backward(ctx, &cs->d[d], cs->dpred, 0, NULL, 0, 1, NULL, 0));
+        ENCO_TRY(enco_family_d_lsgan(t, NET_DA + d, &cs->d[d], cs->d_in, cs->dpred, cs->work,
+                                     1.0f, d ? SLOT_D_B_REAL : SLOT_D_A_REAL,
+                                     d ? SLOT_D_B_FAKE : SLOT_D_A_FAKE, d ? SLOT_D_B : SLOT_D_A,
+                                     1.0f));
     }
     return ENCO_OK;
 }

@@ -224,7 +224,7 @@ static enco_status d_phase(enco_trainer *t, double *since)
     const enco_dclgan_config *c = cs->c;
     enco_ctx *ctx = t->ctx;
     int n = t->n;
-    size_t ni = (size_t)n * cs->img, pred = (size_t)t->ph * t->pw * n;
+    size_t ni = (size_t)n * cs->img;
     ENCO_TRY(enco_seqnet_forward(ctx, &cs->g[0], t->real, 0, cs->gn));
     ENCO_TRY(enco_family_copy_images(t, "G_B input", cs->gin_b, 0, t->real, ni, (size_t)n));
     if (cs->idt)
@@ -243,23 +243,11 @@ static enco_status d_phase(enco_trainer *t, double *since)
                                          (size_t)n));
         ENCO_TRY(enco_family_copy_images(t, "D input", cs->d_in, (size_t)n, fake, fake_off,
                                          (size_t)n));
-        ENCO_TRY(enco_seqnet_forward(ctx, &cs->d[d], cs->d_in, 0, 2 * n));
-        cl_mem dout;
-        size_t doff;
-        enco_seqnet_output(&cs->d[d], &dout, &doff, NULL, NULL, NULL);
-        int real = d ? SLOT_D_B_REAL : SLOT_D_A_REAL, fk = d ? SLOT_D_B_FAKE : SLOT_D_A_FAKE;
-        enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-        ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)real, cs->dpred, 0, dout, doff, pred,
-                                 1.0f, 0.5f, cs->work, 0));
-        enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-        ENCO_TRY(enco_loss_lsgan(ctx, t->losses, (size_t)fk, cs->dpred, pred, dout, doff + pred,
-                                 pred, 0.0f, 0.5f, cs->work, 0));
         /* logged times lambda_GAN, which does not scale D's gradient (the reference) */
-        const float lg = (float)c->lambda_GAN;
-        ENCO_TRY(enco_family_combine(t, d ? SLOT_D_B : SLOT_D_A, (int[]){real, fk},
-                                     (float[]){0.5f * lg, 0.5f * lg}, 2));
-        ENCO_TRY(enco_trainer_watch_grads(t, NET_DA + d, &cs->d[d]));
-        ENCO_TRY(enco_seqnet_backward(ctx, &cs->d[d], cs->dpred, 0, NULL, 0, 1, NULL, 0));
+        ENCO_TRY(enco_family_d_lsgan(t, NET_DA + d, &cs->d[d], cs->d_in, cs->dpred, cs->work,
+                                     1.0f, d ? SLOT_D_B_REAL : SLOT_D_A_REAL,
+                                     d ? SLOT_D_B_FAKE : SLOT_D_A_FAKE, d ? SLOT_D_B : SLOT_D_A,
+                                     (float)c->lambda_GAN));
     }
     return ENCO_OK;
 }

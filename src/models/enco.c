@@ -153,25 +153,13 @@ static enco_status d_step(enco_trainer *t, cl_mem gout, size_t gout_off)
     enco_ctx *ctx = t->ctx;
     int n = t->n;
     size_t img = (size_t)t->cfg.model.output_nc * t->h * t->w;
-    size_t pred = (size_t)t->ph * t->pw * n;
     enco_ctx_trace_op(ctx, "copy", "D input", (enco_op_cost){0, 4.0 * 4.0 * n * img},
                       "2x n%d %zu floats", n, img);
     ENCO_TRY(enco_copy(ctx, es->d_in, 0, gout, gout_off * F4, n * img * F4));
     ENCO_TRY(enco_copy(ctx, es->d_in, n * img * F4, t->real, n * img * F4, n * img * F4));
-    ENCO_TRY(enco_seqnet_forward(ctx, &t->dnet, es->d_in, 0, 2 * n));
-    cl_mem dout;
-    size_t doff;
-    enco_seqnet_output(&t->dnet, &dout, &doff, NULL, NULL, NULL);
-    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_FAKE, es->dpred, 0, dout, doff, pred, 0.0f,
-                             0.5f, es->work, 0));
-    enco_ctx_trace_op(ctx, "loss.lsgan", "loss", enco_loss_lsgan_cost(pred), "%zu", pred);
-    ENCO_TRY(enco_loss_lsgan(ctx, t->losses, ENCO_LOSS_D_REAL, es->dpred, pred, dout, doff + pred,
-                             pred, 1.0f, 0.5f, es->work, 0));
-    ENCO_TRY(enco_family_combine(t, ENCO_LOSS_D, (int[]){ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL},
-                                 (float[]){0.5f, 0.5f}, 2));
-    ENCO_TRY(enco_trainer_watch_grads(t, NET_D, &t->dnet));
-    return enco_seqnet_backward(ctx, &t->dnet, es->dpred, 0, NULL, 0, 1, NULL, 0);
+    /* D on (fake_B detached, real_B) */
+    return enco_family_d_lsgan(t, NET_D, &t->dnet, es->d_in, es->dpred, es->work, 0.0f,
+                               ENCO_LOSS_D_FAKE, ENCO_LOSS_D_REAL, ENCO_LOSS_D, 1.0f);
 }
 
 /* Lays given DAG draws out as the permutation rows the DAG kernel reads:
