@@ -2,9 +2,11 @@
 #include "models/common.h"
 
 #include "ops/loss.h"
+#include "ops/patch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enco_model_config enco_family_model_config(const enco_config *cfg)
 {
@@ -168,4 +170,23 @@ enco_status enco_family_d_lsgan(enco_trainer *t, int net, enco_seqnet *d, cl_mem
                                  (float[]){0.5f * log_weight, 0.5f * log_weight}, 2));
     ENCO_TRY(enco_trainer_watch_grads(t, net, d));
     return enco_seqnet_backward(ctx, d, dpred, 0, NULL, 0, 1, NULL, 0);
+}
+
+enco_status enco_family_batch_patch_row(enco_trainer *t, const int32_t *given, int keep_draws,
+                                        int32_t *perm, int hw, int K, const char *name, int l,
+                                        const int32_t **row)
+{
+    if (!given || keep_draws)
+        ENCO_TRY(enco_rng_permutation(&t->rng, perm, (size_t)hw));
+    if (given) {
+        ENCO_TRY(enco_patch_check_indices(given, (size_t)t->n, (size_t)K, (size_t)hw));
+        for (int i = 1; i < t->n; i++)
+            if (memcmp(given, given + (size_t)i * K, (size_t)K * sizeof *given) != 0)
+                return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                                 "%s.%d: every image's row must be the same (one draw per layer "
+                                 "for the batch)",
+                                 name, l);
+    }
+    *row = given ? given : perm;
+    return ENCO_OK;
 }

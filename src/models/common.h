@@ -53,6 +53,15 @@ struct enco_seqnet;
 enco_status enco_family_d_lsgan(enco_trainer *t, int net, struct enco_seqnet *d, cl_mem d_in,
                                 cl_mem dpred, cl_mem work, float first_target, int slot_first,
                                 int slot_second, int slot_out, float log_weight);
+/* One layer's patch positions for the whole batch (PatchSampleF of CUT and
+ * DCLGAN: one permutation of the hw positions per layer, its first K for
+ * every image): *row = the K ids, drawn into perm (hw ints) from t->rng, or
+ * `given` (n rows of K, each checked: valid ids, every row the same; errors
+ * name them `name`.l), drawn anyway with keep_draws so that later draws stay
+ * those of a run without the override. */
+enco_status enco_family_batch_patch_row(enco_trainer *t, const int32_t *given, int keep_draws,
+                                        int32_t *perm, int hw, int K, const char *name, int l,
+                                        const int32_t **row);
 /* Adds the batch's n images of m at float offset off to out as
  * <prefix><name> (F32 n x output_nc x h x w): `enco-cl step`'s images. */
 enco_status enco_family_add_images(enco_trainer *t, enco_st_file *out, const char *prefix,

@@ -277,19 +277,9 @@ static enco_status draw_ids(enco_trainer *t, int l, const enco_sampling_override
     int n = t->n, K = t->k[l], hw = t->fh[l] * t->fw[l], fw = t->fw[l];
     int32_t *perm = cs->host + (size_t)l * cs->host_stride, *krows = perm + hw, *qrows = krows + (size_t)cs->gn * K;
     for (int term = 0; term < (cs->c->nce_idt ? 2 : 1); term++) {
-        const int32_t *given = ov ? (term ? ov->patch_ids_Y[l] : ov->patch_ids[l]) : NULL;
-        if (!given || ov->keep_draws)
-            ENCO_TRY(enco_rng_permutation(&t->rng, perm, (size_t)hw));
-        if (given) {
-            ENCO_TRY(enco_patch_check_indices(given, (size_t)n, (size_t)K, (size_t)hw));
-            for (int i = 1; i < n; i++)
-                if (memcmp(given, given + (size_t)i * K, (size_t)K * sizeof *given) != 0)
-                    return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                                     "%s.%d: every image's row must be the same (one draw per "
-                                     "layer for the batch)",
-                                     term ? "patch_ids_Y" : "patch_ids", l);
-        }
-        const int32_t *row = given ? given : perm;
+        const int32_t *given = ov ? (term ? ov->patch_ids_Y[l] : ov->patch_ids[l]) : NULL, *row;
+        ENCO_TRY(enco_family_batch_patch_row(t, given, ov && ov->keep_draws, perm, hw, K,
+                                             term ? "patch_ids_Y" : "patch_ids", l, &row));
         for (int i = 0; i < n; i++)
             for (int r = 0; r < K; r++) {
                 int32_t id = row[r];

@@ -260,19 +260,9 @@ static enco_status draw_ids(enco_trainer *t, int term, int l, const enco_samplin
     dcl_state *cs = t->state;
     int n = t->n, K = t->k[l], hw = t->fh[l] * t->fw[l];
     int32_t *perm = cs->host + ((size_t)term * cs->nl + l) * cs->host_stride, *rows = perm + hw;
-    const int32_t *given = ov ? (term ? ov->patch_ids_Y[l] : ov->patch_ids[l]) : NULL;
-    if (!given || ov->keep_draws)
-        ENCO_TRY(enco_rng_permutation(&t->rng, perm, (size_t)hw));
-    if (given) {
-        ENCO_TRY(enco_patch_check_indices(given, (size_t)n, (size_t)K, (size_t)hw));
-        for (int i = 1; i < n; i++)
-            if (memcmp(given, given + (size_t)i * K, (size_t)K * sizeof *given) != 0)
-                return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                                 "%s.%d: every image's row must be the same (one draw per layer "
-                                 "for the batch)",
-                                 term ? "patch_ids_2" : "patch_ids", l);
-    }
-    const int32_t *row = given ? given : perm;
+    const int32_t *given = ov ? (term ? ov->patch_ids_Y[l] : ov->patch_ids[l]) : NULL, *row;
+    ENCO_TRY(enco_family_batch_patch_row(t, given, ov && ov->keep_draws, perm, hw, K,
+                                         term ? "patch_ids_2" : "patch_ids", l, &row));
     for (int i = 0; i < n; i++)
         memcpy(rows + (size_t)i * K, row, (size_t)K * sizeof *rows);
     size_t bytes = (size_t)n * K * sizeof(int32_t);
