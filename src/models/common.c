@@ -190,3 +190,20 @@ enco_status enco_family_batch_patch_row(enco_trainer *t, const int32_t *given, i
     *row = given ? given : perm;
     return ENCO_OK;
 }
+
+enco_status enco_family_add_two_way(enco_trainer *t, enco_st_file *out, const char *prefix,
+                                    enco_seqnet *ga, enco_seqnet *gb, int idt)
+{
+    const size_t ni = (size_t)t->n * t->cfg.model.output_nc * t->h * t->w;
+    cl_mem a, b;
+    size_t oa, ob;
+    enco_seqnet_output(ga, &a, &oa, NULL, NULL, NULL);
+    enco_seqnet_output(gb, &b, &ob, NULL, NULL, NULL);
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_B", a, oa));
+    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_A", b, ob));
+    if (idt) {
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_A", a, oa + ni));
+        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_B", b, ob + ni));
+    }
+    return ENCO_OK;
+}

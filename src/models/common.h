@@ -53,6 +53,11 @@ struct enco_seqnet;
 enco_status enco_family_d_lsgan(enco_trainer *t, int net, struct enco_seqnet *d, cl_mem d_in,
                                 cl_mem dpred, cl_mem work, float first_target, int slot_first,
                                 int slot_second, int slot_out, float log_weight);
+/* `enco-cl step`'s translations of a two-generator family: fake_B and
+ * fake_A, the default runs' outputs of ga (G_A) and gb (G_B), and with the
+ * identity runs (idt) idt_A and idt_B, their second n images. */
+enco_status enco_family_add_two_way(enco_trainer *t, enco_st_file *out, const char *prefix,
+                                    struct enco_seqnet *ga, struct enco_seqnet *gb, int idt);
 /* One layer's patch positions for the whole batch (PatchSampleF of CUT and
  * DCLGAN: one permutation of the hw positions per layer, its first K for
  * every image): *row = the K ids, drawn into perm (hw ints) from t->rng, or

@@ -431,21 +431,13 @@ static enco_status load_state(enco_trainer *t, const enco_st_file *in, const cha
 static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *prefix)
 {
     cg_state *cs = t->state;
-    size_t ni = (size_t)t->n * cs->img;
-    cl_mem out_a, out_b, rec_a, rec_b;
-    size_t oa, ob, ra, rb;
-    enco_seqnet_output(&cs->g[0], &out_a, &oa, NULL, NULL, NULL);
-    enco_seqnet_output(&cs->g[1], &out_b, &ob, NULL, NULL, NULL);
+    cl_mem rec_a, rec_b;
+    size_t ra, rb;
+    ENCO_TRY(enco_family_add_two_way(t, out, prefix, &cs->g[0], &cs->g[1], cs->idt));
     enco_seqnet_run_output(&cs->rec[1], &rec_a, &ra);
     enco_seqnet_run_output(&cs->rec[0], &rec_b, &rb);
-    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_B", out_a, oa));
-    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_A", out_b, ob));
     ENCO_TRY(enco_family_add_images(t, out, prefix, "rec_A", rec_a, ra));
     ENCO_TRY(enco_family_add_images(t, out, prefix, "rec_B", rec_b, rb));
-    if (cs->idt) {
-        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_A", out_a, oa + ni));
-        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_B", out_b, ob + ni));
-    }
     /* what each D was shown as fakes */
     ENCO_TRY(enco_family_add_images(t, out, prefix, "pool_out.A", cs->answer[0], 0));
     ENCO_TRY(enco_family_add_images(t, out, prefix, "pool_out.B", cs->answer[1], 0));

@@ -453,18 +453,7 @@ static enco_status phase(enco_trainer *t, int ph, const enco_sampling_override *
 static enco_status write_images(enco_trainer *t, enco_st_file *out, const char *prefix)
 {
     dcl_state *cs = t->state;
-    size_t ni = (size_t)t->n * cs->img;
-    cl_mem a, b;
-    size_t oa, ob;
-    enco_seqnet_output(&cs->g[0], &a, &oa, NULL, NULL, NULL);
-    enco_seqnet_output(&cs->g[1], &b, &ob, NULL, NULL, NULL);
-    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_B", a, oa));
-    ENCO_TRY(enco_family_add_images(t, out, prefix, "fake_A", b, ob));
-    if (cs->idt) {
-        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_A", a, oa + ni));
-        ENCO_TRY(enco_family_add_images(t, out, prefix, "idt_B", b, ob + ni));
-    }
-    return ENCO_OK;
+    return enco_family_add_two_way(t, out, prefix, &cs->g[0], &cs->g[1], cs->idt);
 }
 
 static int loss_count(const enco_trainer *t)
