@@ -1,30 +1,9 @@
-"""What the data-parallel tests (tests/test_dp*.py) share: the tally of their checks, the
-environment mpirun needs on a CI machine, `enco-cl train` on N processes, and reading a
-safetensors checkpoint. Imported from the tests' folder (the running script's)."""
-import json
+"""What the data-parallel tests (tests/test_dp*.py) share beyond tests/testlib.py: the
+environment mpirun needs on a CI machine and `enco-cl train` on N processes. Imported from the
+tests' folder (the running script's)."""
 import os
-import struct
 import subprocess
 import sys
-
-_tally = {"checks": 0, "failures": 0}
-
-
-def check(name, cond, detail=""):
-    """Prints ok / FAIL for one named check; a failure is counted and shows detail."""
-    _tally["checks"] += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        _tally["failures"] += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
-
-def finish():
-    """Prints the tally and exits 1 when a check failed."""
-    print("%d checks, %d failed" % (_tally["checks"], _tally["failures"]))
-    sys.exit(1 if _tally["failures"] else 0)
-
 
 # CI runs as root, two processes on 2 cores: mpirun needs both allowed.
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -49,21 +28,3 @@ def train(binary, mpirun, cfg, nproc, *extra, timeout=900, env=None, quiet=False
         sys.stdout.write(p.stdout[-1500:] + p.stderr[-2000:])
     return p
 
-
-def tensors(path):
-    """name -> (dtype, shape, raw bytes) of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = (v["dtype"], v["shape"], data[8 + n + b:8 + n + e])
-    return out
-
-
-def floats(raw):
-    return struct.unpack("<%df" % (len(raw) // 4), raw)

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import tempfile
 
+import testlib
+from testlib import check, finish
+
 BIN = sys.argv[1]
-failures = 0
-checks = 0
+testlib.fail_lines("FAIL {name} {detail}", "FAIL {name} ")
 
 
 def run(*args, env=None):
@@ -25,16 +27,6 @@ def run(*args, env=None):
             e[k] = v
     p = subprocess.run([BIN, *args], capture_output=True, text=True, env=e, timeout=600)
     return p.returncode, p.stdout, p.stderr
-
-
-def check(name, cond, detail=""):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL %s %s" % (name, detail))
-    else:
-        print("ok   %s" % name)
 
 
 rc, out, err = run("devices")
@@ -153,34 +145,6 @@ with tempfile.TemporaryDirectory() as d:
 # enco-cl step on a fixture's state (tests/fixtures, tensors under in.):
 # --save-adam adds the Adam state after the step, in the names a state's
 # optional Adam tensors have, and a state whose Adam step is 0 is refused.
-def st_read(path):
-    """A safetensors file as {name: (dtype, shape, bytes)} (stdlib only)."""
-    import json
-    import struct
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    head = json.loads(blob[8:8 + n])
-    head.pop("__metadata__", None)
-    body = blob[8 + n:]
-    return {k: (v["dtype"], v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]])
-            for k, v in head.items()}
-
-
-def st_write(path, tensors):
-    import json
-    import struct
-    head, off, parts = {}, 0, []
-    for k, (dt, shape, data) in tensors.items():
-        head[k] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(data)]}
-        off += len(data)
-        parts.append(data)
-    h = json.dumps(head).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(parts))
-
-
 FIXDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 rc, out, err = run("step", "--help")
 check("step --help lists --save-adam", rc == 0 and "--save-adam" in out and "adam_step" in out,
@@ -192,7 +156,7 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("step", "--config", cfg, "--state", state, "--prefix", "in.", "--out", o1,
                        "--save-adam")
     check("step --save-adam exits 0", rc == 0, err)
-    t = st_read(o1) if rc == 0 else {}
+    t = testlib.tensors(o1) if rc == 0 else {}
     import struct
     steps = {n: t.get("adam_step." + n) for n in ("netG", "netD", "netF")}
     check("step --save-adam writes adam_step.<net> as int64 scalars equal to 1",
@@ -206,11 +170,11 @@ with tempfile.TemporaryDirectory() as d:
     o2 = os.path.join(d, "o2.safetensors")
     rc, out, err = run("step", "--config", cfg, "--state", state, "--prefix", "in.", "--out", o2)
     check("step without --save-adam writes no Adam state",
-          rc == 0 and not any(k.startswith("adam_") for k in st_read(o2)), err)
+          rc == 0 and not any(k.startswith("adam_") for k in testlib.tensors(o2)), err)
     bad = os.path.join(d, "bad.safetensors")
-    tensors = st_read(state)
+    tensors = testlib.tensors(state)
     tensors["in.adam_step.netG"] = ("I64", [], struct.pack("<q", 0))
-    st_write(bad, tensors)
+    testlib.write_safetensors(bad, tensors)
     rc, out, err = run("step", "--config", cfg, "--state", bad, "--prefix", "in.", "--out", o2)
     check("step refuses a state with adam_step 0, naming it",
           rc == 1 and "adam_step.netG" in err, err)
@@ -309,7 +273,7 @@ with tempfile.TemporaryDirectory() as d:
     try:
         doc = json.load(open(js))
         jr = doc["kernels"]["rows"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError):
         jr = []
     check("JSON rows carry their probed ceiling",
           len(jr) == len(rows) and all(r.get("local_ceiling_gflops", 0) > 0 for r in jr),
@@ -469,7 +433,7 @@ for name in sorted(read_env):
 # is written.
 with tempfile.TemporaryDirectory() as d:
     import struct
-    base = st_read(os.path.join(FIXDIR, "cut_b2.safetensors"))
+    base = testlib.tensors(os.path.join(FIXDIR, "cut_b2.safetensors"))
     cfg_cut = os.path.join(FIXDIR, "cut_b2.cfg")
     cases = []
     bad = dict(base)
@@ -492,7 +456,7 @@ with tempfile.TemporaryDirectory() as d:
                   "patch_ids_Y.2: every image's row must be the same"))
     for what, tensors, needle in cases:
         path, outp = os.path.join(d, "bad.safetensors"), os.path.join(d, "o.safetensors")
-        st_write(path, tensors)
+        testlib.write_safetensors(path, tensors)
         rc, out, err = run("step", "--config", cfg_cut, "--state", path, "--prefix", "in.",
                            "--out", outp)
         check("CUT step refuses %s" % what, rc != 0 and needle in err and
@@ -676,5 +640,4 @@ with tempfile.TemporaryDirectory() as vd:
     check("with-vendors without a command exits 2 with its usage",
           p.returncode == 2 and "usage" in p.stderr, "exit %d: %s" % (p.returncode, p.stderr))
 
-print("%d passed, %d failed" % (checks - failures, failures))
-sys.exit(1 if failures else 0)
+finish("{passed} passed, {failed} failed")

@@ -3,59 +3,16 @@
 PNG decoder against every row filter, the layout (a row per saved iteration, newest first;
 real_A | fake_B | real_B | idt_B; each pixel a scale x scale square), and a clear refusal of
 every bad input. Needs no OpenCL device: the samples are written here."""
-import importlib.machinery
-import importlib.util
 import os
 import random
-import struct
 import subprocess
 import sys
 import tempfile
-import zlib
+
+from testlib import check, finish, load_tool, write_png
 
 TOOL = sys.argv[1]
-checks = failures = 0
-
-loader = importlib.machinery.SourceFileLoader("demo_picture", TOOL)
-spec = importlib.util.spec_from_loader("demo_picture", loader)
-dp = importlib.util.module_from_spec(spec)
-loader.exec_module(dp)
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
-
-def write_png(path, w, h, colour, data, filters, depth=8, interlace=0):
-    """Raw 8-bit pixels, row y filtered with filters[y % len(filters)]."""
-    bpp = {2: 3, 6: 4}.get(colour, 1)
-    stride, out, prev = w * bpp, b"", bytes(w * bpp)
-    for y in range(h):
-        cur, ft = data[y * stride:(y + 1) * stride], filters[y % len(filters)]
-        enc = bytearray()
-        for i in range(stride):
-            a = cur[i - bpp] if i >= bpp else 0
-            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else (b if pb <= pc else c)]
-            enc.append((cur[i] - pred[ft]) & 255)
-        out += bytes([ft]) + bytes(enc)
-        prev = cur
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I",
-                                                                         zlib.crc32(kind + body))
-    with open(path, "wb") as f:
-        f.write(dp.PNG_SIG + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0,
-                                                        interlace)) +
-                chunk(b"IDAT", zlib.compress(out)) + chunk(b"IEND", b""))
+dp = load_tool("demo_picture", TOOL)
 
 
 def tool(*args):
@@ -189,5 +146,4 @@ with tempfile.TemporaryDirectory() as tmp:
     refused("not a PNG", [run2, out], "not a PNG")
     refused("--scale 0", [run, out, "--scale", "0"], "--scale must be 1 to 64", 2)
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()

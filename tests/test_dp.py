@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 import mpitests
-from mpitests import check, finish, floats, tensors
+from testlib import check, finish, floats, tensors
 
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
 

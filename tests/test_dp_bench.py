@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 
-from mpitests import MPI_ENV, check, finish
+from mpitests import MPI_ENV
+from testlib import check, finish
 
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
 

@@ -29,7 +29,8 @@ import tempfile
 import time
 
 import mpitests
-from mpitests import MPI_ENV, check, finish, floats, tensors
+from mpitests import MPI_ENV
+from testlib import check, finish, floats, tensors
 
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
 MPI_ENV.pop("ENCO_FAULT_AFTER_LAUNCHES", None)

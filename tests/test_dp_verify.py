@@ -18,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 
-from mpitests import MPI_ENV, check, finish
+from mpitests import MPI_ENV
+from testlib import check, finish
 
 BIN, MPIRUN = sys.argv[1], sys.argv[2]
 SRC_CL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cl")

@@ -24,11 +24,13 @@ translate), as a user runs it:
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+import testlib
+from testlib import check, finish
 
 BIN = sys.argv[1]
 
@@ -65,18 +67,6 @@ HISTMATCH_MARGIN_DB = 1.5      # median PSNR of G(A) over histogram matching
 HISTMATCH_IOU_MARGIN = 0.10    # median shape IoU of G(A) over histogram matching
 CONTENT_MARGIN = 0.10     # median content, EnCo on minus EnCo off
 
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
 
 CONFIG = """
 model = { ngf = 16; ndf = 16; n_blocks = 4; nce_layers = [3, 7, 13, 14, 19, 23]; netF_nc = 64; };
@@ -101,18 +91,7 @@ def train(cfg, *extra, expect=0):
 
 def tensors(path):
     """name -> raw bytes of a safetensors file (no numpy needed)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        b, e = v["data_offsets"]
-        out[k] = data[base + b:base + e]
-    return out
+    return {k: raw for k, (_, _, raw) in testlib.tensors(path).items()}
 
 
 def same_weights(a, b):
@@ -445,5 +424,4 @@ with tempfile.TemporaryDirectory() as tmp:
           any("affine remap of A" in x and "n/a" not in x for x in p.stdout.splitlines()),
           p.stdout[-1200:] + p.stderr[-400:])
 
-print("%d passed, %d failed" % (checks - failures, failures))
-sys.exit(1 if failures else 0)
+finish("{passed} passed, {failed} failed")

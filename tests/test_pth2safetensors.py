@@ -6,30 +6,15 @@ safetensors names net<name>.<key> for --reverse, and a clear refusal (no traceba
 written) of unknown names and of the two kinds mixed. The conversion itself (torch.load /
 torch.save, bit-exact round trips) is checked by tools/reference/test_reference.py under the
 PyTorch twin's python."""
-import importlib.machinery
-import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 
+from testlib import check, finish, load_tool
+
 TOOL = sys.argv[1]
-checks = failures = 0
-
-loader = importlib.machinery.SourceFileLoader("pth2safetensors", TOOL)
-spec = importlib.util.spec_from_loader("pth2safetensors", loader)
-p2s = importlib.util.module_from_spec(spec)
-loader.exec_module(p2s)
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
+p2s = load_tool("pth2safetensors", TOOL)
 
 
 def refusal(fn, *args):
@@ -102,5 +87,4 @@ with tempfile.TemporaryDirectory() as d:
     check("--help names every network", r.returncode == 0 and all(n in r.stdout for n in ("G_A", "D_B", "F1", "F2"))
           and "CycleGAN" in r.stdout and "DCLGAN" in r.stdout, r.stdout + r.stderr)
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -19,7 +19,6 @@ escaping in a URL, a BMP, a file that is not an image):
    made) nothing is created; a run that fails part-way leaves no index.html.
 """
 import html.parser
-import json
 import os
 import shutil
 import struct
@@ -28,25 +27,12 @@ import sys
 import tempfile
 import urllib.parse
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_translate import read_png, write_png  # noqa: E402  (the standard-library PNG codec)
+from testlib import check, finish, png_pixels, tensors, write_png, write_safetensors
 
 BIN = sys.argv[1]
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "translate")
 CKPT = os.path.join(FIX, "G.safetensors")
 LABELS = ["real_A", "fake_B", "real_B"]
-
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
 
 
 def run(*args):
@@ -161,12 +147,15 @@ def main():
         for i, (f, w, h) in enumerate(inputs):
             px = pattern(w, h, i)
             pixels[f] = px
-            (write_bmp if f.endswith(".bmp") else write_png)(os.path.join(ta, f), w, h, px)
+            if f.endswith(".bmp"):
+                write_bmp(os.path.join(ta, f), w, h, px)
+            else:
+                write_png(os.path.join(ta, f), w, h, 2, px)
         with open(os.path.join(ta, "notes.txt"), "w") as f:
             f.write("not an image\n")
         targets = [("b0.png", 32, 32), ("b1.png", 20, 20)]
         for i, (f, w, h) in enumerate(targets):
-            write_png(os.path.join(tb, f), w, h, pattern(w, h, 10 + i))
+            write_png(os.path.join(tb, f), w, h, 2, pattern(w, h, 10 + i))
         order = sorted(f for f, _, _ in inputs)  # CUT's sorted(paths)
         names = [os.path.splitext(f)[0] + ".png" for f in order]
         size = {os.path.splitext(f)[0] + ".png": (w, h) for f, w, h in inputs}
@@ -192,9 +181,9 @@ def main():
                   "%s vs %s" % (got, sorted(names)))
         check("the file that is not an image is skipped with a note", "skipped 1 file" in se, se)
         for n in names:
-            ra = read_png(os.path.join(web, "images", "real_A", n))
-            fb = read_png(os.path.join(web, "images", "fake_B", n))
-            tv = read_png(os.path.join(tr_out, n))
+            ra = png_pixels(os.path.join(web, "images", "real_A", n))
+            fb = png_pixels(os.path.join(web, "images", "fake_B", n))
+            tv = png_pixels(os.path.join(tr_out, n))
             w, h = rounded[n]
             check("%s: real_A and fake_B are %dx%d RGB (input %dx%d)" % (n, w, h, *size[n]),
                   ra[:3] == (w, h, 3) and fb[:3] == (w, h, 3),
@@ -213,13 +202,13 @@ def main():
             tpx[f] = (w, h, 3, pattern(w, h, 10 + targets.index((f, w, h))))
         tnames = sorted(f for f, _, _ in targets)
         for i, n in enumerate(names):
-            rb = read_png(os.path.join(web, "images", "real_B", n))
+            rb = png_pixels(os.path.join(web, "images", "real_B", n))
             want = tpx[tnames[i % len(tnames)]]
             check("real_B/%s is testB's image %d (%s), as CUT pairs them" % (
                 n, i % len(tnames), tnames[i % len(tnames)]), rb == want,
                 "got %dx%d" % rb[:2])
         check_index("checkpoint file", web, names, LABELS)
-        fake_bytes = {n: read_png(os.path.join(web, "images", "fake_B", n)) for n in names}
+        fake_bytes = {n: png_pixels(os.path.join(web, "images", "fake_B", n)) for n in names}
 
         # 4: --num-test keeps the first N; the earlier run's extra images go
         rc, _, se = run("test", "-m", CKPT, "--data", root, "--name", "exp", "--results-dir", res,
@@ -244,7 +233,7 @@ def main():
         web2 = os.path.join(res2, "h2z", "test_latest")
         check("a run folder gives RESULTS/<its name>/test_latest", rc == 0 and os.path.isdir(web2),
               se)
-        same = all(read_png(os.path.join(web2, "images", "fake_B", n)) == fake_bytes[n]
+        same = all(png_pixels(os.path.join(web2, "images", "fake_B", n)) == fake_bytes[n]
                    for n in names) if rc == 0 else False
         check("... from its latest.safetensors (the same fake_B values)", same)
         check_index("run folder", web2, names, LABELS)
@@ -292,7 +281,7 @@ def main():
             f.write("x")
         clash = os.path.join(tmp, "clash")
         os.makedirs(os.path.join(clash, "testA"))
-        write_png(os.path.join(clash, "testA", "a.png"), 8, 8, pattern(8, 8, 0))
+        write_png(os.path.join(clash, "testA", "a.png"), 8, 8, 2, pattern(8, 8, 0))
         write_bmp(os.path.join(clash, "testA", "a.bmp"), 8, 8, pattern(8, 8, 1))
         afile = os.path.join(tmp, "a-file")
         with open(afile, "w") as f:
@@ -373,21 +362,9 @@ def main():
         cyc_dir = os.path.join(os.path.dirname(FIX))
         cyc_cfg = os.path.join(cyc_dir, "cyclegan_b1.cfg")
         cyc = os.path.join(tmp, "cyclegan.safetensors")
-        with open(os.path.join(cyc_dir, "cyclegan_b1.safetensors"), "rb") as f:
-            blob = f.read()
-        (hn,) = struct.unpack("<Q", blob[:8])
-        header = json.loads(blob[8:8 + hn])
-        keep, body = {}, b""
-        for k, v in header.items():
-            if k.startswith(("in.netG_A.", "in.netG_B.")):
-                b0, b1 = v["data_offsets"]
-                keep[k[3:]] = {"dtype": v["dtype"], "shape": v["shape"],
-                               "data_offsets": [len(body), len(body) + b1 - b0]}
-                body += blob[8 + hn + b0:8 + hn + b1]
-        hdr = json.dumps(keep).encode()
-        hdr += b" " * (-len(hdr) % 8)
-        with open(cyc, "wb") as f:
-            f.write(struct.pack("<Q", len(hdr)) + hdr + body)
+        write_safetensors(cyc, {k[3:]: v for k, v in
+                                tensors(os.path.join(cyc_dir, "cyclegan_b1.safetensors")).items()
+                                if k.startswith(("in.netG_A.", "in.netG_B."))})
         res4 = os.path.join(tmp, "results4")
         rc, so, se = run("test", "-m", cyc, "-c", cyc_cfg, "--data", root, "--name", "cyc",
                          "--results-dir", res4)
@@ -407,24 +384,24 @@ def main():
         check("translate AtoB and BtoA of the pair exit 0", rc1 == 0 and rc2 == 0, se1 + se2)
         tnames = sorted(f for f, _, _ in targets)
         for i, n in enumerate(names):
-            fb = read_png(os.path.join(web4, "images", "fake_B", n))
+            fb = png_pixels(os.path.join(web4, "images", "fake_B", n))
             check("CycleGAN %s: fake_B equals translate's (G_A) value for value" % n,
-                  fb == read_png(os.path.join(fwd, n)))
-            fa = read_png(os.path.join(web4, "images", "fake_A", n))
+                  fb == png_pixels(os.path.join(fwd, n)))
+            fa = png_pixels(os.path.join(web4, "images", "fake_A", n))
             check("CycleGAN %s: fake_A is translate --direction BtoA (G_B) of its real_B, %s" %
                   (n, tnames[i % len(tnames)]),
-                  fa == read_png(os.path.join(bwd, tnames[i % len(tnames)])))
+                  fa == png_pixels(os.path.join(bwd, tnames[i % len(tnames)])))
             # rec_A is G_B of the float fake_B; translate of the saved 8-bit
             # fake_B differs by its input's rounding, which InstanceNorm
             # magnifies on the near-constant fake_B of these random weights
             # (measured 3 levels): within 6
-            ra = read_png(os.path.join(web4, "images", "rec_A", n))
+            ra = png_pixels(os.path.join(web4, "images", "rec_A", n))
             rt = os.path.join(tmp, "rec_%d" % i)
             os.makedirs(rt)
             shutil.copy(os.path.join(web4, "images", "fake_B", n), rt)
             run("translate", "-m", cyc, "-c", cyc_cfg, "-i", rt, "-o", rt + "_out",
                 "--direction", "BtoA")
-            rr = read_png(os.path.join(rt + "_out", n))
+            rr = png_pixels(os.path.join(rt + "_out", n))
             worst = max(abs(a - b) for a, b in zip(ra[3], rr[3])) if ra[:3] == rr[:3] else 999
             check("CycleGAN %s: rec_A is G_B(fake_B) (within 6 levels of translating the saved "
                   "fake_B: %d)" % (n, worst), worst <= 6)
@@ -438,9 +415,8 @@ def main():
             o in so for o in ("--model", "--data", "--name", "--results-dir", "--phase",
                               "--epoch", "--num-test", "--config", "--device")), so)
 
-    print("%d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -24,19 +24,9 @@ import sys
 import tempfile
 import time
 
+from testlib import check, finish
+
 BIN = sys.argv[1]
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
 
 # A tiny EnCo run on the synthetic task: 20 iterations per epoch (a checkpoint at each
 # epoch end), many epochs so that run.max_iterations decides the length.
@@ -205,5 +195,4 @@ with tempfile.TemporaryDirectory() as tmp:
           p.returncode == 0 and "(pid %d on host elsewhere, since 2026-01-02T03:04:05Z)"
           % os.getpid() in p.stderr, "status %d: %s" % (p.returncode, p.stderr[-600:]))
 
-print("%d checks, %d failures" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish("{checks} checks, {failed} failures")

@@ -30,33 +30,20 @@ synthetic task, on the device ENCO_DEVICE selects:
 import collections
 import html.parser
 import json
-import operator
 import os
 import random
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import zlib
+
+from testlib import PNG_SIG, check, finish, read_png, write_png
 
 BIN = sys.argv[1]
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
 
 CONFIG = """
 model = { ngf = 4; ndf = 4; n_blocks = 4; nce_layers = [3, 7, 13, 14, 19, 23]; netF_nc = 16; };
@@ -69,7 +56,6 @@ run = { print_every = 2; sample_every = 10; save_every = 0; eval_every = 20;
 CUT = ["--set", 'model.family="cut"', "--set", "cut.nce_layers=[0,4,8,12,14]",
        "--set", "cut.num_patches=16", "--set", "cut.netF_nc=16"]
 VOID = {"meta", "img", "input", "br", "link", "hr", "col", "source", "wbr"}
-PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
 class Page(html.parser.HTMLParser):
@@ -174,86 +160,6 @@ def numbers(texts):
     return out
 
 
-MOD256 = bytes(range(256)) * 2       # (a + b) mod 256 for a, b < 256, as a table
-
-
-
-
-def read_png(path):
-    """Decodes an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium and stb_image_write
-    write) with zlib and the five PNG row filters; anything else is refused with a message.
-    Returns (width, height, channels, rows), rows a list of bytes objects."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data.startswith(PNG_SIG):
-        raise ValueError("%s: not a PNG (no PNG signature)" % path)
-    pos, ihdr, idat = 8, None, []
-    while pos + 8 <= len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if len(body) != n or len(data) < pos + 12 + n:
-            raise ValueError("%s: truncated %r chunk" % (path, kind))
-        if zlib.crc32(kind + body) != struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]:
-            raise ValueError("%s: bad CRC in the %r chunk" % (path, kind))
-        if kind == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-        pos += 12 + n
-    else:
-        raise ValueError("%s: no IEND chunk (truncated)" % path)
-    if ihdr is None or not idat:
-        raise ValueError("%s: no IHDR or no IDAT chunk" % path)
-    w, h, depth, colour, comp, filt, interlace = ihdr
-    if depth != 8 or colour not in (2, 6):
-        raise ValueError("%s: bit depth %d, colour type %d: only 8-bit RGB (2) or RGBA (6) are "
-                         "read" % (path, depth, colour))
-    if comp != 0 or filt != 0:
-        raise ValueError("%s: unknown compression %d or filter method %d" % (path, comp, filt))
-    if interlace != 0:
-        raise ValueError("%s: interlaced (Adam7): only non-interlaced PNGs are read" % path)
-    bpp = 3 if colour == 2 else 4
-    stride = w * bpp
-    raw = zlib.decompress(b"".join(idat))
-    if len(raw) != h * (stride + 1):
-        raise ValueError("%s: %d bytes of image data, %d expected for %dx%d" %
-                         (path, len(raw), h * (stride + 1), w, h))
-    rows, prev = [], bytes(stride)
-    for y in range(h):
-        ft = raw[y * (stride + 1)]
-        line = raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)]
-        if ft == 0:
-            cur = line
-        elif ft == 2:
-            cur = bytes(map(MOD256.__getitem__, map(operator.add, line, prev)))
-        elif ft in (1, 3, 4):
-            cur = bytearray(line)
-            if ft == 1:
-                for i in range(bpp, stride):
-                    cur[i] = (cur[i] + cur[i - bpp]) & 255
-            elif ft == 3:
-                for i in range(stride):
-                    cur[i] = (cur[i] + ((cur[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
-            else:
-                for i in range(stride):
-                    if i < bpp:
-                        cur[i] = (cur[i] + prev[i]) & 255
-                        continue
-                    a, b, c = cur[i - bpp], prev[i], prev[i - bpp]
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                    cur[i] = (cur[i] + pred) & 255
-            cur = bytes(cur)
-        else:
-            raise ValueError("%s: row %d has filter type %d (PNG has 0-4)" % (path, y, ft))
-        rows.append(cur)
-        prev = cur
-    return w, h, bpp, rows
-
-
 def train(cfg, run, *extra):
     p = subprocess.run([BIN, "train", "-c", cfg, "--dir", run, *extra], capture_output=True,
                        text=True, timeout=900)
@@ -347,33 +253,6 @@ def structure(label, run, proc, losses_want, idt, eval_iters):
     check("%s: the effective configuration inline" % label,
           "eval_every = " in config and "max_iterations = 40;" in config and
           config.strip() == open(os.path.join(run, "config.cfg")).read().strip())
-
-
-def write_png(path, w, h, colour, data, filters, depth=8, interlace=0):
-    """Writes a PNG of raw 8-bit pixels, filtering row y with filters[y % len(filters)]: the
-    decoder's test (Chromium does not choose its filters for us)."""
-    bpp = {2: 3, 6: 4}.get(colour, 1)
-    stride, out, prev = w * bpp, b"", bytes(w * bpp)
-    for y in range(h):
-        cur, ft = data[y * stride:(y + 1) * stride], filters[y % len(filters)]
-        enc = bytearray()
-        for i in range(stride):
-            a = cur[i - bpp] if i >= bpp else 0
-            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else (b if pb <= pc else c)]
-            enc.append((cur[i] - pred[ft]) & 255)
-        out += bytes([ft]) + bytes(enc)
-        prev = cur
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I",
-                                                                         zlib.crc32(kind + body))
-    with open(path, "wb") as f:
-        f.write(PNG_SIG + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0,
-                                                     interlace)) +
-                chunk(b"IDAT", zlib.compress(out)) + chunk(b"IEND", b""))
 
 
 def decoder_checks(tmp):
@@ -585,5 +464,4 @@ with tempfile.TemporaryDirectory() as tmp:
           "iter_00000010_fake_B.png" in msg and msg.split(" [")[0] in p.stderr,
           "%s %r %r" % (p.returncode, state_of(pg), msg))
 
-print("%d checks, %d failed" % (checks, failures))
-sys.exit(1 if failures else 0)
+finish()

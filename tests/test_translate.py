@@ -18,8 +18,6 @@ round(clamp((y + 1) / 2 * 255)); the checks:
 
 The device is the default one or ENCO_DEVICE's (the test does not change it).
 """
-import array
-import json
 import math
 import os
 import re
@@ -27,7 +25,9 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zlib
+
+import testlib
+from testlib import check, finish, floats, png_pixels, write_png, write_safetensors
 
 BIN = sys.argv[1]
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "translate")
@@ -36,114 +36,12 @@ FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tran
 TOL_LEVELS = 0.05
 MIN_SPREAD = 100  # the fixture must spread over this many levels to tell generators apart
 
-checks = failures = 0
-
-
-def check(name, cond, detail=""):
-    global checks, failures
-    checks += 1
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + (": " + detail if detail else ""))
-
 
 def read_safetensors(path):
-    """name -> (dtype, shape, array or raw bytes) and the metadata (standard library only)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n).decode("utf-8"))
-        data = f.read()
-    meta = header.pop("__metadata__", {}) or {}
-    out = {}
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        raw = data[b:e]
-        if info["dtype"] == "F32":
-            a = array.array("f")
-            a.frombytes(raw)
-            if sys.byteorder != "little":
-                a.byteswap()
-            raw = a
-        out[name] = (info["dtype"], info["shape"], raw)
-    return out, meta
-
-
-def write_safetensors(path, tensors, meta=None):
-    """tensors: name -> (dtype, shape, bytes)."""
-    header, blobs, off = {}, [], 0
-    if meta:
-        header["__metadata__"] = meta
-    for name, (dt, shape, raw) in tensors.items():
-        header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def read_png(path):
-    """8-bit, non-interlaced PNG -> (w, h, channels, bytes of rows without filter bytes)."""
-    with open(path, "rb") as f:
-        buf = f.read()
-    if buf[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("%s is not a PNG" % path)
-    pos, idat, ihdr = 8, b"", None
-    while pos < len(buf):
-        (n,) = struct.unpack(">I", buf[pos:pos + 4])
-        tag, body = buf[pos + 4:pos + 8], buf[pos + 8:pos + 8 + n]
-        pos += 12 + n
-        if tag == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif tag == b"IDAT":
-            idat += body
-        elif tag == b"IEND":
-            break
-    w, h, depth, ctype, _, _, interlace = ihdr
-    chans = {0: 1, 2: 3, 4: 2, 6: 4}.get(ctype)
-    if depth != 8 or chans is None or interlace:
-        raise ValueError("%s: only 8-bit non-interlaced grey/RGB(A) PNGs are read here" % path)
-    raw = zlib.decompress(idat)
-    stride = w * chans
-    out = bytearray(h * stride)
-    prev = bytearray(stride)
-    for y in range(h):
-        ft = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - chans] if i >= chans else 0
-            b = prev[i]
-            c = prev[i - chans] if i >= chans else 0
-            if ft == 1:
-                line[i] = (line[i] + a) & 255
-            elif ft == 2:
-                line[i] = (line[i] + b) & 255
-            elif ft == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif ft == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-            elif ft != 0:
-                raise ValueError("%s: bad filter %d" % (path, ft))
-        out[y * stride:(y + 1) * stride] = line
-        prev = line
-    return w, h, chans, bytes(out)
-
-
-def write_png(path, w, h, rgb):
-    """8-bit RGB PNG, filter 0 on every row."""
-    rows = b"".join(b"\x00" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
-
-    def chunk(tag, body):
-        return (struct.pack(">I", len(body)) + tag + body +
-                struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    """name -> (dtype, shape, the values for F32, raw bytes otherwise) and the metadata."""
+    out, meta = testlib.read_safetensors(path)
+    return {k: (dt, shape, floats(raw) if dt == "F32" else raw)
+            for k, (dt, shape, raw) in out.items()}, meta
 
 
 def run(*args):
@@ -155,7 +53,7 @@ def compare(name, out_png, y, shape):
     """Checks one translated image against the twin's float output y (C x H x W)."""
     c, h, w = shape
     try:
-        pw, ph, pc, px = read_png(out_png)
+        pw, ph, pc, px = png_pixels(out_png)
     except (OSError, ValueError) as e:
         check("%s: translate wrote %s" % (name, os.path.basename(out_png)), False, str(e))
         return
@@ -227,10 +125,10 @@ def main():
         # __make_power_2 does (Python's round: halves to even): 30 x 26 -> 32 x 24.
         odd = os.path.join(tmp, "odd")
         os.makedirs(odd)
-        write_png(os.path.join(odd, "odd.png"), 30, 26, bytes((i * 7) % 256 for i in range(30 * 26 * 3)))
+        write_png(os.path.join(odd, "odd.png"), 30, 26, 2, bytes((i * 7) % 256 for i in range(30 * 26 * 3)))
         out2 = os.path.join(tmp, "odd-out")
         rc, so, se = run("translate", "-m", ckpt, "-i", odd, "-o", out2)
-        size = read_png(os.path.join(out2, "odd.png"))[:2] if rc == 0 else None
+        size = png_pixels(os.path.join(out2, "odd.png"))[:2] if rc == 0 else None
         check("a 30x26 input comes out 32x24 (sides rounded to 4, halves to even)",
               size == (32, 24), "exit %d, size %s: %s" % (rc, size, se.strip()))
 
@@ -267,9 +165,8 @@ def main():
         check("the fixture checkpoint holds only netG.* tensors",
               all(k.startswith("netG.") for k in weights), "")
 
-    print("%d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
