@@ -99,12 +99,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_tile(
 }
 
 /* Packed SGEMM for CPU devices (PoCL), in three kernels:
- *   gemm_pack_a  op(A) (M x K) -> Ap: panels of GP_MR rows, k-major
- *                (Ap[q][panel][k][GP_MR]), rows past M zero;
+ *   gemm_pack_a  op(A) (M x K) -> Ap: panels of GA_MR rows, k-major
+ *                (Ap[q][panel][k][GA_MR]), rows past M zero;
  *   gemm_pack_b  a block of op(B) (kc rows from k0, columns from j0) -> Bp:
  *                panels of GP_NR columns, k-major (Bp[q][panel][k][GP_NR]),
  *                columns past N zero;
- *   gemm_packed  one work-item per GP_MR x GP_NR block of C, reading its A
+ *   gemm_packed  one work-item per GA_MR x GP_NR block of C, reading its A
  *                and B panels as contiguous streams.
  * Packed panels are contiguous, so the hardware prefetcher follows them and
  * no cache set or TLB entry is thrashed by a large leading dimension (rows of
@@ -113,35 +113,61 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_tile(
  * splits K in blocks whose raw partial sums go through a scratch P, so that
  * every element of C is still one fma chain over k = 0..K-1 in order, scaled
  * as gemm_builtin scales it: the result does not depend on the blocking. */
+/* GA_MR rows of A per panel (gemm_pack_a, gemm_packed, gemm_im2col_fused):
+ * 12 rows x 16 columns of C are 24 float8 accumulators, which an AVX-512
+ * target keeps in its 32 vector registers; each k then loads 2 vectors of B
+ * and 12 scalars of A for 24 fmas (6 rows: 2 and 6 for 12). On the Zen 4
+ * EPYC (PoCL, 2 cores) the 256-channel convolutions ran 10-13 % faster than
+ * with 6 rows (bench/RESULTS.md, issue 18). GP_MR (6) stays the K panel of
+ * the weight-gradient kernels below. The row panel does not change the sum:
+ * each element of C is the same fma chain over k. */
 #define GP_MR 6
+#define GA_MR 12
 #define GP_NR 16
 #define GP_KB 64 /* k values per packing work-item */
 
-/* Global size (ceil(M / GP_MR), ceil(K / GP_KB), batch); Ap item q starts
- * q * ceil(M / GP_MR) * GP_MR * K floats after ap_off. */
+/* Global size (ceil(M / GA_MR), ceil(K / GP_KB), batch); Ap item q starts
+ * q * ceil(M / GA_MR) * GA_MR * K floats after ap_off. ta 0: op(A) = A
+ * (row i at a + i * lda); 1: A^T; 2: the input-gradient operand of a
+ * convolution's weights w (cout, M, kh, kw) with lda = kh * kw: row i, column
+ * k = co * lda + r is w[co][i] at kernel position lda - 1 - r (flipped), the
+ * matrix conv_flip_weights writes out, packed without writing it. */
 __kernel void gemm_pack_a(int ta, int M, int K, __global const float *A, ulong a_off, int lda,
                           ulong stride_a, __global float *Ap, ulong ap_off)
 {
     const int p = (int)get_global_id(0), kb = (int)get_global_id(1) * GP_KB;
     const size_t q = get_global_id(2);
-    const int np = (M + GP_MR - 1) / GP_MR;
+    const int np = (M + GA_MR - 1) / GA_MR;
     if (p >= np || kb >= K)
         return;
     __global const float *a = A + a_off + q * stride_a;
-    __global float *dst = Ap + ap_off + ((q * np + p) * (size_t)K + kb) * GP_MR;
+    __global float *dst = Ap + ap_off + ((q * np + p) * (size_t)K + kb) * GA_MR;
     const int ke = min(kb + GP_KB, K) - kb;
-    for (int r = 0; r < GP_MR; r++) {
-        const int i = p * GP_MR + r;
+    for (int r = 0; r < GA_MR; r++) {
+        const int i = p * GA_MR + r;
         if (i >= M) {
             for (int k = 0; k < ke; k++)
-                dst[k * GP_MR + r] = 0.0f;
+                dst[k * GA_MR + r] = 0.0f;
+        } else if (ta == 2) {
+            /* Kernel plane co from its last position down, then plane co + 1. */
+            const int co0 = kb / lda;
+            __global const float *src = a + ((size_t)co0 * M + i) * lda + (lda - 1);
+            int t = kb - co0 * lda;
+            src -= t;
+            for (int k = 0; k < ke; k++) {
+                dst[k * GA_MR + r] = *src--;
+                if (++t == lda) {
+                    t = 0;
+                    src += (size_t)M * lda + lda;
+                }
+            }
         } else if (ta) {
             for (int k = 0; k < ke; k++)
-                dst[k * GP_MR + r] = a[(size_t)(kb + k) * lda + i];
+                dst[k * GA_MR + r] = a[(size_t)(kb + k) * lda + i];
         } else {
             __global const float *ar = a + (size_t)i * lda + kb;
             for (int k = 0; k < ke; k++)
-                dst[k * GP_MR + r] = ar[k];
+                dst[k * GA_MR + r] = ar[k];
         }
     }
 }
@@ -198,10 +224,11 @@ __kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global con
 }
 
 #define GP_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define GA_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
-/* The 6 x 16 block's accumulators c<r>a, c<r>b: zero, or (from_p) the raw
- * sums a previous K block left in P (pp, rows pld apart); and saving them
- * there for the next block. */
+/* A block's accumulators c<r>a, c<r>b (GA_MR or GP_MR rows of 16): zero,
+ * or (from_p) the raw sums a previous K block left in P (pp, rows pld
+ * apart); and saving them there for the next block. */
 #define GP_INIT(r)                                                                   \
     float8 c##r##a = (float8)(0.0f), c##r##b = (float8)(0.0f);                       \
     if (from_p) {                                                                    \
@@ -212,16 +239,16 @@ __kernel void gemm_pack_bt(int N, int k0, int kc, int j0, int npan, __global con
     vstore8(c##r##a, 0, pp + r * pld);                                               \
     vstore8(c##r##b, 1, pp + r * pld);
 
-/* Global size (ceil(M / (GP_MR * mb)), npan, batch). Work-item (mg, np)
- * computes the GP_MR x GP_NR blocks of row panels mg * mb .. mg * mb + mb - 1
+/* Global size (ceil(M / (GA_MR * mb)), npan, batch). Work-item (mg, np)
+ * computes the GA_MR x GP_NR blocks of row panels mg * mb .. mg * mb + mb - 1
  * in turn against one B panel, which stays in L1/L2 meanwhile (and a work-item
  * has enough work to hide PoCL's per-work-group cost). Block (mp, np) of batch
- * item q: rows mp * GP_MR.., columns j0 + np * GP_NR.. of C, k from k0 to
+ * item q: rows mp * GA_MR.., columns j0 + np * GP_NR.. of C, k from k0 to
  * k0 + kc - 1 of the packed A (whose panels hold ka values of k each). mode
  * bit 0: start from the raw sums in P (else 0); bit 1: finish (C = alpha *
  * sum + beta * C, C not read when beta == 0; with hb, C = alpha * sum +
  * bias[bias_off + row] instead), else store the raw sums in P.
- * P item q is ceil(M / GP_MR) * GP_MR rows of npan * GP_NR. */
+ * P item q is ceil(M / GA_MR) * GA_MR rows of npan * GP_NR. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     int M, int N, int ka, int k0, int kc, int j0, int npan, int mode, int mb, float alpha,
     float beta, __global const float *Ap, ulong ap_off, ulong ap_stride,
@@ -230,18 +257,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
 {
     const int mg = (int)get_global_id(0), np = (int)get_global_id(1);
     const size_t q = get_global_id(2);
-    const int mpan = (M + GP_MR - 1) / GP_MR;
+    const int mpan = (M + GA_MR - 1) / GA_MR;
     if (mg * mb >= mpan || np >= npan)
         return;
     const int me = min(mg * mb + mb, mpan);
     for (int mp = mg * mb; mp < me; mp++) {
-    const int i0 = mp * GP_MR, jl = np * GP_NR, j = j0 + jl;
-    const int mpad = mpan * GP_MR, pld = npan * GP_NR;
-    __global const float *ap = Ap + ap_off + q * ap_stride + ((size_t)mp * ka + k0) * GP_MR;
+    const int i0 = mp * GA_MR, jl = np * GP_NR, j = j0 + jl;
+    const int mpad = mpan * GA_MR, pld = npan * GP_NR;
+    __global const float *ap = Ap + ap_off + q * ap_stride + ((size_t)mp * ka + k0) * GA_MR;
     __global const float *bp = Bp + bp_off + (q * npan + np) * (size_t)kc * GP_NR;
     __global float *pp = P + p_off + (q * mpad + i0) * (size_t)pld + jl;
     const int from_p = mode & 1;
-    GP_ROWS(GP_INIT)
+    GA_ROWS(GP_INIT)
 #define GP_FMA(r)                                                                    \
     {                                                                                \
         const float8 av = (float8)(ap[r]);                                           \
@@ -250,16 +277,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
     }
     for (int k = 0; k < kc; k++) {
         const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
-        GP_ROWS(GP_FMA)
-        ap += GP_MR;
+        GA_ROWS(GP_FMA)
+        ap += GA_MR;
         bp += GP_NR;
     }
     if (!(mode & 2)) {
-        GP_ROWS(GP_SAVE)
+        GA_ROWS(GP_SAVE)
         continue;
     }
     __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + j;
-    if (i0 + GP_MR <= M && j + GP_NR <= N) {
+    if (i0 + GA_MR <= M && j + GP_NR <= N) {
 #define GP_STORE_FULL(r)                                                             \
         {                                                                            \
             __global float *cr = c + (size_t)r * ldc;                                \
@@ -275,7 +302,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
                 vstore8(alpha * c##r##b + beta * vload8(1, cr), 1, cr);              \
             }                                                                        \
         }
-        GP_ROWS(GP_STORE_FULL)
+        GA_ROWS(GP_STORE_FULL)
         continue;
     }
 #define GP_STORE_EDGE(r)                                                             \
@@ -289,7 +316,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
             cr[jj] = hb ? alpha * t[jj] + bv                                         \
                         : beta == 0.0f ? alpha * t[jj] : alpha * t[jj] + beta * cr[jj]; \
     }
-    GP_ROWS(GP_STORE_EDGE)
+    GA_ROWS(GP_STORE_EDGE)
     }
 }
 
@@ -642,13 +669,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_conv_wgrad_sel
 /* Fused implicit-im2col GEMM for CPU devices: one work-item packs one panel
  * of GP_NR output pixels of the column matrix into local memory (a
  * per-thread buffer on PoCL, which stays in L1/L2) and multiplies every row
- * panel of the packed A (M x K, all of it, panels of GP_MR) against it. The
+ * panel of the packed A (M x K, all of it, panels of GA_MR) against it. The
  * packed B never goes out to the last-level cache and back, which is what
  * the separate gemm_pack_im2col + gemm_packed pay, and is the larger cost
  * where M is small (64 output channels at 256x256). K is taken in blocks of
  * at most kb floats (the local panel, bl: kb * GP_NR floats); between blocks
  * the raw sums of the work-item's M x GP_NR block wait in P (batch item q:
- * ceil(M / GP_MR) * GP_MR rows of pld floats, from column jb), as in
+ * ceil(M / GA_MR) * GA_MR rows of pld floats, from column jb), as in
  * gemm_packed. Each element of C is one fma chain over k = 0..K-1 in order,
  * scaled as in gemm_packed's finish: the same bits. Global size
  * (ceil(N / GP_NR), batch). */
@@ -664,37 +691,37 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_im2col_fused(
     const int jb = p * GP_NR;
     if (jb >= N)
         return;
-    const int mpan = (M + GP_MR - 1) / GP_MR;
+    const int mpan = (M + GA_MR - 1) / GA_MR;
     __global const float *xs = x + x_off + q * stride_x;
-    __global float *pq = P + p_off + q * (size_t)mpan * GP_MR * pld + jb;
+    __global float *pq = P + p_off + q * (size_t)mpan * GA_MR * pld + jb;
     for (int k0 = 0; k0 < K; k0 += kb) {
         const int kc = min(kb, K - k0), first = k0 == 0, last = k0 + kc == K;
         im2col_panel_local(bl, xs, k0, kc, jb, min(GP_NR, N - jb), H, W, Wo, kh, kw, sh, sw, pt,
                            pl, mode);
         for (int mp = 0; mp < mpan; mp++) {
-            const int i0 = mp * GP_MR;
-            __global const float *ap = Ap + ((size_t)mp * K + k0) * GP_MR;
+            const int i0 = mp * GA_MR;
+            __global const float *ap = Ap + ((size_t)mp * K + k0) * GA_MR;
             __local const float *bp = bl;
             __global float *pp = pq + (size_t)i0 * pld;
             const int from_p = !first;
-            GP_ROWS(GP_INIT)
+            GA_ROWS(GP_INIT)
             for (int k = 0; k < kc; k++) {
                 const float8 b0 = vload8(0, bp), b1 = vload8(1, bp);
-                GP_ROWS(GP_FMA)
-                ap += GP_MR;
+                GA_ROWS(GP_FMA)
+                ap += GA_MR;
                 bp += GP_NR;
             }
             if (!last) {
-                GP_ROWS(GP_SAVE)
+                GA_ROWS(GP_SAVE)
                 continue;
             }
             __global float *c = C + c_off + q * stride_c + (size_t)i0 * ldc + jb;
             const int j = jb;
-            if (i0 + GP_MR <= M && j + GP_NR <= N) {
-                GP_ROWS(GP_STORE_FULL)
+            if (i0 + GA_MR <= M && j + GP_NR <= N) {
+                GA_ROWS(GP_STORE_FULL)
                 continue;
             }
-            GP_ROWS(GP_STORE_EDGE)
+            GA_ROWS(GP_STORE_EDGE)
         }
     }
 }

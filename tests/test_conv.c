@@ -1512,7 +1512,9 @@ END_TEST
 /* The flipped-weight input gradient writes dx straight from the GEMM where
  * the padding is zero and at most k - 1 (no padded plane, no fold), and folds
  * the padded plane back otherwise (reflect padding, or zero padding wider
- * than the kernel reaches), with and without the implicit im2col. */
+ * than the kernel reaches), with and without the implicit im2col. The
+ * explicit path writes the flipped weights out (one flip kernel per call);
+ * the implicit one packs them straight from w (none). */
 /* Launches so far of the fold (either kernel) and of the weight flip. */
 static unsigned long folds_run(void)
 {
@@ -1546,9 +1548,14 @@ START_TEST(conv2d_flip_fold_rule)
             grads g = conv_bwd_device(&d, 0, d.s.n);
             const unsigned long folds = folds_run() - f0, flips = flips_run() - t0;
             const int fold = c->mode != ENCO_PAD_ZERO || c->ph > c->kh - 1;
-            ck_assert_msg(flips == 1 && (folds > 0) == fold,
-                          "case %zu, implicit %d: %lu flips, %lu folds (fold expected: %d)", i,
-                          !explicit_cols, flips, folds, fold);
+            enco_conv2d_paths paths;
+            ENCO_CK(enco_conv2d_plan(test_ctx(), &d.s, &paths));
+            ck_assert_int_eq(paths.bwd_flip, 1);
+            const unsigned long want_flips = paths.implicit ? 0 : 1;
+            ck_assert_msg(flips == want_flips && (folds > 0) == fold,
+                          "case %zu, implicit %d: %lu flips (expected %lu), %lu folds (fold "
+                          "expected: %d)",
+                          i, paths.implicit, flips, want_flips, folds, fold);
             double *rdx, *rdw, *rdb;
             conv_bwd_ref(&d, 0, &rdx, &rdw, &rdb);
             char label[160];

@@ -14,7 +14,8 @@
 static int use_packed(const enco_ctx *ctx) { return ctx->policy.gemm_packed == ENCO_PATH_ON; }
 
 /* Must match cl/gemm.cl. */
-#define GP_MR 6
+#define GP_MR 6  /* K panel of the weight-gradient kernels */
+#define GA_MR 12 /* row panel of A */
 #define GP_NR 16
 #define GP_KB 64
 #define GP_PB 64
@@ -77,7 +78,7 @@ static enco_status gemm_packed(enco_ctx *ctx, int ta, const bsrc *bs, size_t m, 
 {
     const size_t kc_max = tune(ctx->policy.gemm_kc), nc_floats = tune(ctx->policy.gemm_nc);
     const size_t mb = tune(ctx->policy.gemm_mb);
-    const size_t mpan = (m + GP_MR - 1) / GP_MR, mpad = mpan * GP_MR;
+    const size_t mpan = (m + GA_MR - 1) / GA_MR, mpad = mpan * GA_MR;
     const size_t npad = enco_round_up(n, GP_NR);
     const size_t nsplit = (k + kc_max - 1) / kc_max, kc = (k + nsplit - 1) / nsplit;
     /* A shared by the batch (stride 0) is packed once. */
@@ -276,22 +277,22 @@ static size_t fused_kb(const enco_ctx *ctx, size_t k)
     return (k + nb - 1) / nb;
 }
 
-static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t n, size_t k,
-                                     float alpha, cl_mem a, size_t a_off, size_t lda, size_t sa,
-                                     cl_mem x, size_t x_off, size_t stride_x,
+static enco_status gemm_im2col_fused(enco_ctx *ctx, int ta, size_t kb, size_t m, size_t n,
+                                     size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                                     size_t sa, cl_mem x, size_t x_off, size_t stride_x,
                                      const enco_im2col_geom *g, float beta, cl_mem c, size_t c_off,
                                      size_t ldc, size_t sc, size_t batch, cl_mem bias,
                                      size_t bias_off)
 {
     if (sa != 0)
         return ENCO_FAIL(ENCO_ERR_INVALID_ARG, "gemm_im2col_fused: A must be shared by the batch");
-    const size_t mpan = (m + GP_MR - 1) / GP_MR, npan = (n + GP_NR - 1) / GP_NR;
-    const size_t ap_size = mpan * GP_MR * k;
-    const size_t p_size = kb < k ? batch * mpan * GP_MR * npan * GP_NR : 0;
+    const size_t mpan = (m + GA_MR - 1) / GA_MR, npan = (n + GP_NR - 1) / GP_NR;
+    const size_t ap_size = mpan * GA_MR * k;
+    const size_t p_size = kb < k ? batch * mpan * GA_MR * npan * GP_NR : 0;
     cl_mem s;
     ENCO_TRY(enco_ctx_scratch(ctx, ENCO_SCRATCH_GEMM, (ap_size + p_size) * sizeof(float), &s));
     const size_t ga[3] = {mpan, (k + GP_KB - 1) / GP_KB, 1};
-    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_a", 3, ga, NULL, ENCO_ARG_INT(0), ENCO_ARG_INT(m),
+    ENCO_TRY(ENCO_RUN(ctx, "gemm", "gemm_pack_a", 3, ga, NULL, ENCO_ARG_INT(ta), ENCO_ARG_INT(m),
                       ENCO_ARG_INT(k), ENCO_ARG_MEM(a), ENCO_ARG_ULONG(a_off), ENCO_ARG_INT(lda),
                       ENCO_ARG_ULONG(0), ENCO_ARG_MEM(s), ENCO_ARG_ULONG(0)));
     const size_t gl[2] = {npan, batch}, one[2] = {1, 1};
@@ -309,11 +310,12 @@ static enco_status gemm_im2col_fused(enco_ctx *ctx, size_t kb, size_t m, size_t 
                     ENCO_ARG_INT(g->mode));
 }
 
-enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
-                              size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
-                              size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
-                              size_t c_off, size_t ldc, size_t stride_c, size_t batch,
-                              cl_mem bias, size_t bias_off)
+/* ta: 0, or 2 for the flipped convolution weights (gemm_pack_a). */
+static enco_status sgemm_im2col(enco_ctx *ctx, int ta, int transposed, size_t m, float alpha,
+                                cl_mem a, size_t a_off, size_t lda, size_t stride_a, cl_mem x,
+                                size_t x_off, size_t stride_x, const enco_im2col_geom *g,
+                                float beta, cl_mem c, size_t c_off, size_t ldc, size_t stride_c,
+                                size_t batch, cl_mem bias, size_t bias_off)
 {
     ENCO_TRY(require_packed(ctx, "enco_sgemm_im2col"));
     if (bias && (transposed || beta != 0.0f))
@@ -326,11 +328,37 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
         return ENCO_OK;
     const size_t kb = transposed ? 0 : fused_kb(ctx, k);
     if (kb)
-        return gemm_im2col_fused(ctx, kb, m, n, k, alpha, a, a_off, lda, stride_a, x, x_off, stride_x,
-                                 g, beta, c, c_off, ldc, stride_c, batch, bias, bias_off);
+        return gemm_im2col_fused(ctx, ta, kb, m, n, k, alpha, a, a_off, lda, stride_a, x, x_off,
+                                 stride_x, g, beta, c, c_off, ldc, stride_c, batch, bias,
+                                 bias_off);
     const bsrc bs = {transposed ? 2 : 1, 0, x, x_off, 0, stride_x, g};
-    return gemm_packed(ctx, 0, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
+    return gemm_packed(ctx, ta, &bs, m, n, k, alpha, a, a_off, lda, stride_a, beta, c, c_off, ldc,
                        stride_c, batch, bias, bias_off);
+}
+
+enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alpha, cl_mem a,
+                              size_t a_off, size_t lda, size_t stride_a, cl_mem x, size_t x_off,
+                              size_t stride_x, const enco_im2col_geom *g, float beta, cl_mem c,
+                              size_t c_off, size_t ldc, size_t stride_c, size_t batch,
+                              cl_mem bias, size_t bias_off)
+{
+    return sgemm_im2col(ctx, 0, transposed, m, alpha, a, a_off, lda, stride_a, x, x_off, stride_x,
+                        g, beta, c, c_off, ldc, stride_c, batch, bias, bias_off);
+}
+
+enco_status enco_sgemm_im2col_flipped(enco_ctx *ctx, size_t m, float alpha, cl_mem w,
+                                      size_t w_off, size_t kk, cl_mem x, size_t x_off,
+                                      size_t stride_x, const enco_im2col_geom *g, float beta,
+                                      cl_mem c, size_t c_off, size_t ldc, size_t stride_c,
+                                      size_t batch)
+{
+    if (kk == 0 || (size_t)g->kh * g->kw != kk)
+        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
+                         "enco_sgemm_im2col_flipped: kernel plane %zu is not the column matrix's "
+                         "%d x %d",
+                         kk, g->kh, g->kw);
+    return sgemm_im2col(ctx, 2, 0, m, alpha, w, w_off, kk, 0, x, x_off, stride_x, g, beta, c,
+                        c_off, ldc, stride_c, batch, NULL, 0);
 }
 
 /* Small K (3-channel inputs: G's 7x7 input conv, K = 147; D's first conv,

@@ -558,7 +558,10 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     enco_conv2d_out_size(s, &ho, &wo);
     const int fold = flip_plane(s, &hp, &wp, &ptd, &pld);
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
-    const size_t wt_sz = (size_t)s->cin * kt, per_img = flip_per_image(s, implicit);
+    /* The flipped weights take room in the workspace only where they are
+     * written out (the implicit GEMM packs them from w). */
+    const size_t wt_sz = implicit ? 0 : (size_t)s->cin * kt,
+                 per_img = flip_per_image(s, implicit);
     if (kt > (size_t)INT_MAX || pp > (size_t)INT_MAX / 2 || ws_floats < wt_sz + per_img)
         return ENCO_OK;
     size_t fit = per_img ? (ws_floats - wt_sz) / per_img : (size_t)s->n;
@@ -573,11 +576,14 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     const int rows_k = paths->rows;
     const size_t global[2] = {rows_k ? (size_t)s->cin : kt, rows_k ? 1 : (size_t)s->cin};
     const size_t one[2] = {1, 1};
-    ENCO_TRY(ENCO_RUN(ctx, "conv", rows_k ? "conv_flip_weights_rows" : "conv_flip_weights", 2,
-                      global, rows_k ? one : NULL, ENCO_ARG_MEM(w),
-                      ENCO_ARG_ULONG(w_off), ENCO_ARG_MEM(ws), ENCO_ARG_ULONG(ws_off),
-                      ENCO_ARG_INT(s->cin), ENCO_ARG_INT(s->cout), ENCO_ARG_INT(s->kh),
-                      ENCO_ARG_INT(s->kw)));
+    /* The implicit GEMM packs the flipped weights straight from w (the
+     * packed panels are those of the flipped matrix, so the bits are too);
+     * the explicit path writes them out for enco_sgemm_batched. */
+    if (!implicit)
+        ENCO_TRY(ENCO_RUN(ctx, "conv", rows_k ? "conv_flip_weights_rows" : "conv_flip_weights",
+                          2, global, rows_k ? one : NULL, ENCO_ARG_MEM(w), ENCO_ARG_ULONG(w_off),
+                          ENCO_ARG_MEM(ws), ENCO_ARG_ULONG(ws_off), ENCO_ARG_INT(s->cin),
+                          ENCO_ARG_INT(s->cout), ENCO_ARG_INT(s->kh), ENCO_ARG_INT(s->kw)));
     const size_t in_img = (size_t)s->cin * s->h * s->w, out_img = (size_t)s->cout * ho * wo;
     for (int n0 = 0; n0 < s->n; n0 += chunk) {
         const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
@@ -588,9 +594,10 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         const size_t c_off = fold ? dxp_off : dx_off + (size_t)n0 * in_img,
                      c_img = fold ? (size_t)s->cin * pp : in_img;
         if (implicit) {
-            ENCO_TRY(enco_sgemm_im2col(ctx, 0, (size_t)s->cin, 1.0f, ws, ws_off, kt, 0, dy,
-                                       dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f, c,
-                                       c_off, pp, c_img, (size_t)m, NULL, 0));
+            ENCO_TRY(enco_sgemm_im2col_flipped(ctx, (size_t)s->cin, 1.0f, w, w_off,
+                                               (size_t)s->kh * s->kw, dy,
+                                               dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f,
+                                               c, c_off, pp, c_img, (size_t)m));
         } else {
             ENCO_TRY(run_im2col(ctx, ws, col_off, dy, dy_off + (size_t)n0 * out_img, m, &gd, 0,
                                 hp));
@@ -701,8 +708,10 @@ size_t enco_conv2d_workspace_plan_floats_ctx(enco_ctx *ctx, const enco_conv2d_sh
     if (!use_implicit(ctx))
         return plan_floats(p, s, cap_floats);
     /* The argument check's one output row of the column matrix, or the
-     * flipped-weight input gradient's wt (and one image's dxp where it
-     * folds). */
+     * room of the flipped-weight input gradient's wt and one image's dxp
+     * where it folds: the implicit GEMM packs the flipped weights from w,
+     * so that room holds the dxp planes of further images, which then share
+     * one packing of the weights. */
     int ho, wo;
     enco_conv2d_out_size(s, &ho, &wo);
     size_t need = (size_t)s->cin * s->kh * s->kw * (size_t)wo;
