@@ -321,7 +321,9 @@ for args, what, text in (
         (("--family", "cut", "--reference-repo", "/nonexistent"),
          "a reference repo without the CUT files", "models/base_model.py"),
         (("--family", "cut", "--authors-in-workaround"), "the authors' workaround without them",
-         "needs --family cut, fastcut or dclgan")):
+         "needs --family cut, fastcut or dclgan"),
+        (("--python", "/nonexistent/python3"), "an interpreter that is not there",
+         "PyTorch is not installed for /nonexistent/python3")):
     p = subprocess.run([sys.executable, CMP, "--enco", BIN, *args], capture_output=True,
                        text=True, timeout=60)
     check("compare_pytorch refuses %s at once" % what,
