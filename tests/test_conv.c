@@ -1306,11 +1306,6 @@ static const conv_case conv_cases_cpu_bits[] = {
     /* 21 output channels: two channel panels of the weight-gradient kernels,
      * the second partial. */
     {2, 3, 6, 50, 21, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 1},
-    /* Pre-folded input gradients with several padded coordinates per
-     * position on rows of 16 and more (the CPU panels' vector path): replicate
-     * 2 with a 5x5 kernel, reflect 3 with 7x7 on a 5-row plane. */
-    {1, 3, 7, 20, 4, 5, 5, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 1},
-    {1, 2, 5, 34, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 0},
 };
 
 START_TEST(conv2d_cpu_kernels_same_bits)
@@ -1557,8 +1552,6 @@ START_TEST(conv2d_flip_fold_rule)
         {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 0},
         {2, 4, 7, 9, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 0},
         {1, 3, 6, 5, 2, 2, 2, 1, 1, 2, 2, ENCO_PAD_REFLECT, 0},
-        {1, 3, 7, 20, 4, 5, 5, 1, 1, 2, 2, ENCO_PAD_REPLICATE, 0},
-        {1, 2, 5, 34, 3, 7, 7, 1, 1, 3, 3, ENCO_PAD_REFLECT, 0},
     };
     ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
     ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
