@@ -34,20 +34,8 @@ __kernel void conv_im2col(__global const float *x, ulong x_off, __global float *
     const int kj = k - kq * kw;
     const int c = kq / kh;
     const int ki = kq - c * kh;
-    __global float *dst = col + col_off + (n * get_global_size(1) + k) * (size_t)P + r * Wo;
-    if (mode >> 4) {
-        /* The pre-folded operand of an input gradient (common.cl): stride 1,
-         * positions (oh0 + r, ow) of an Ho x Wo plane. */
-        const int fm = ENCO_IM2COL_FOLD_MODE(mode);
-        __global const float *src = x + x_off + ENCO_IDX4(n, c, 0, 0, C, H, W);
-        /* Stride 1: the position plane is (H + 2 pt - kh + 1) x Wo. */
-        const int nh = H + 2 * pt - kh + 1;
-        for (int ow = 0; ow < Wo; ow++)
-            dst[ow] = enco_fold_entry(src, H, W, oh0 + r, ow, nh, Wo, kh - 1 - pt, kw - 1 - pl,
-                                      fm, ki - pt, kj - pl);
-        return;
-    }
     const int ih = enco_pad_index((oh0 + r) * sh - pt + ki, H, mode);
+    __global float *dst = col + col_off + (n * get_global_size(1) + k) * (size_t)P + r * Wo;
     if (ih < 0) {
         for (int ow = 0; ow < Wo; ow++)
             dst[ow] = 0.0f;
@@ -116,6 +104,38 @@ __kernel void conv_im2col_t(__global const float *x, ulong x_off, __global float
 
 /* ---- col2im (gather) ----------------------------------------------------- */
 
+/* The padded coordinates t whose source (enco_pad_index) is i, as three runs
+ * [a[r], b[r]] in the fixed order: i itself, then the low padding side, then
+ * the high padding side. lo/hi bound the padded coordinates that are read. */
+static inline void conv_source_runs(int i, int n, int lo, int hi, int mode, int *a, int *b)
+{
+    a[0] = i;
+    b[0] = i;
+    a[1] = 0;
+    b[1] = -1; /* empty */
+    a[2] = 0;
+    b[2] = -1;
+    if (mode == ENCO_PAD_REFLECT) {
+        if (i >= 1 && -i >= lo) {
+            a[1] = -i;
+            b[1] = -i;
+        }
+        if (i <= n - 2 && 2 * (n - 1) - i <= hi) {
+            a[2] = 2 * (n - 1) - i;
+            b[2] = 2 * (n - 1) - i;
+        }
+    } else if (mode == ENCO_PAD_REPLICATE) {
+        if (i == 0) {
+            a[1] = lo;
+            b[1] = -1;
+        }
+        if (i == n - 1) {
+            a[2] = n;
+            b[2] = hi;
+        }
+    }
+}
+
 /* One work-item per source element in rows [ih0, ih0 + hrows) of each image:
  * the sum of every column entry of the band of output rows [oh0, oh0 + rows)
  * that reads it (through padding too), in a fixed order. The column matrix
@@ -141,8 +161,8 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
     const size_t xi = x_off + ENCO_IDX4(n, c, ih, iw, C, H, W);
 
     int ha[3], hb[3], wa[3], wb[3];
-    enco_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
-    enco_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
+    conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
+    conv_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
 
     float acc = accumulate ? x[xi] : has_bias ? bias[bias_off + c] : 0.0f;
     for (int rh = 0; rh < 3; rh++)
@@ -176,7 +196,7 @@ __kernel void conv_col2im(__global const float *col, ulong col_off, __global flo
  * work-item per plane (c, image) of x, no divisions, no per-work-item
  * arrays for PoCL to spill. Every element sums the same terms in the same
  * order as conv_col2im (from 0: the padded rows whose source is ih, in
- * enco_source_runs order, each over the padded columns whose source is iw,
+ * conv_source_runs order, each over the padded columns whose source is iw,
  * in that order), so both give the same bits. col per image is (C, Hp, Wp);
  * global size (C, nimg). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_fold_rows(
@@ -197,7 +217,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_fold_rows(
         int trivial = 0;
         if (iw < W) {
             int wa[3], wb[3];
-            enco_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
+            conv_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
             trivial = wa[1] > wb[1] && wa[2] > wb[2];
         }
         if (trivial && start < 0)
@@ -212,7 +232,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_fold_rows(
     }
     for (int ih = 0; ih < H; ih++) {
         int ha[3], hb[3];
-        enco_source_runs(ih, H, -pt, Hp - 1 - pt, mode, ha, hb);
+        conv_source_runs(ih, H, -pt, Hp - 1 - pt, mode, ha, hb);
         __global float *xr = xp + (size_t)ih * W;
         for (int iw = 0; iw < W; iw++) {
             if (iw == jlo && jhi >= jlo) {
@@ -229,7 +249,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void conv_fold_rows(
                 continue;
             }
             int wa[3], wb[3];
-            enco_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
+            conv_source_runs(iw, W, -pl, Wp - 1 - pl, mode, wa, wb);
             float acc = 0.0f;
             for (int rh = 0; rh < 3; rh++)
                 for (int th = ha[rh]; th <= hb[rh]; th++) {
@@ -410,8 +430,8 @@ __kernel void conv_bwd_data_small(__global const float *dy, ulong dy_off,
     __global const float *dyn = dy + dy_off + n * (size_t)cout * P;
     __global const float *wp = w + w_off;
     int ha[3], hb[3], wa[3], wb[3];
-    enco_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
-    enco_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
+    conv_source_runs(ih, H, -pt, (Ho - 1) * sh - pt + kh - 1, mode, ha, hb);
+    conv_source_runs(iw, W, -pl, (Wo - 1) * sw - pl + kw - 1, mode, wa, wb);
     float acc = 0.0f;
     for (int rh = 0; rh < 3; rh++)
         for (int th = ha[rh]; th <= hb[rh]; th++)

@@ -329,130 +329,17 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void gemm_packed(
  * Column matrix of image q (x + x_off + q * stride_x, shape (C, H, W)):
  * (C*kh*kw) x (Ho*Wo), row k = (c*kh + ki)*kw + kj, column p = oh*Wo + ow,
  * entry x[c, enco_pad_index(oh*sh - pt + ki), enco_pad_index(ow*sw - pl + kj)]
- * (0 where either is -1), as conv_im2col in cl/conv.cl; with mode
- * ENCO_IM2COL_FOLD(fm), the pre-folded operand of an input gradient
- * (common.cl enco_fold_entry), the same sums as conv_im2col makes there. */
-
-/* The pre-folded panel (mode ENCO_IM2COL_FOLD(fm), stride 1): rows kk .. kk
- * + ke - 1 at the GP_NR positions from jb. A panel inside one row of
- * positions sums, per k, the zero-padded source rows of the padded rows th
- * that map to the position row, as vectors (the position's own column for
- * every lane: enco_fold_entry's first padded column), then adds each lane's
- * other padded columns, in enco_fold_entry's order; other panels take every
- * entry from enco_fold_entry. */
-#define GP_FOLD_PANEL(NAME, AS)                                                         \
-    static void NAME(AS float *dst, __global const float *xs, int kk, int ke, int jb,     \
-                     int ncols, int H, int W, int Wo, int kh, int kw, int pt, int pl,     \
-                     int fm)                                                              \
-    {                                                                                     \
-        const int nh = H + 2 * pt - kh + 1, ph = kh - 1 - pt, pw = kw - 1 - pl;           \
-        const int oh = jb / Wo, ow0 = jb - oh * Wo;                                       \
-        const int row = ncols == GP_NR && ow0 + GP_NR <= Wo;                              \
-        int ha[3], hb[3];                                                                 \
-        enco_source_runs(oh, nh, -ph, nh - 1 + ph, fm, ha, hb);                           \
-        /* The other padded columns of each lane (runs 1 and 2 of                       \
-         * enco_source_runs; empty where the lane has none). */                           \
-        int el[GP_NR], ea[GP_NR][2], eb[GP_NR][2], ne = 0;                                \
-        for (int jj = 0; row && jj < GP_NR; jj++) {                                       \
-            int wa[3], wb[3];                                                             \
-            enco_source_runs(ow0 + jj, Wo, -pw, Wo - 1 + pw, fm, wa, wb);                 \
-            if (wa[1] <= wb[1] || wa[2] <= wb[2]) {                                       \
-                el[ne] = jj;                                                              \
-                for (int e = 0; e < 2; e++) {                                             \
-                    ea[ne][e] = wa[e + 1];                                                \
-                    eb[ne][e] = wb[e + 1];                                                \
-                }                                                                         \
-                ne++;                                                                     \
-            }                                                                             \
-        }                                                                                 \
-        const int kq = kk / kw;                                                           \
-        int kj = kk - kq * kw;                                                            \
-        int c = kq / kh;                                                                  \
-        int ki = kq - c * kh;                                                             \
-        for (int k = 0; k < ke; k++) {                                                    \
-            AS float *d = dst + k * GP_NR;                                                \
-            __global const float *src = xs + (size_t)c * H * W;                           \
-            const int ro = ki - pt, co = kj - pl;                                         \
-            if (row) {                                                                    \
-                float16 v = (float16)(0.0f);                                              \
-                int first = 1;                                                            \
-                for (int rh = 0; rh < 3; rh++)                                            \
-                    for (int th = ha[rh]; th <= hb[rh]; th++) {                           \
-                        const int r = th + ro, iw0 = ow0 + co;                            \
-                        float16 z = (float16)(0.0f);                                      \
-                        if (r >= 0 && r < H) {                                            \
-                            __global const float *sr = src + (size_t)r * W;               \
-                            if (iw0 >= 0 && iw0 + GP_NR <= W) {                           \
-                                z = vload16(0, sr + iw0);                                 \
-                            } else {                                                      \
-                                float t[GP_NR];                                           \
-                                for (int jj = 0; jj < GP_NR; jj++) {                      \
-                                    const int iw = iw0 + jj;                              \
-                                    t[jj] = iw >= 0 && iw < W ? sr[iw] : 0.0f;            \
-                                }                                                         \
-                                z = vload16(0, t);                                        \
-                            }                                                             \
-                        }                                                                 \
-                        v = first ? z : v + z;                                            \
-                        first = 0;                                                        \
-                    }                                                                     \
-                vstore16(v, 0, d);                                                        \
-                /* Then each lane's other padded columns, th inner. */                    \
-                for (int l = 0; l < ne; l++) {                                            \
-                    const int jj = el[l];                                                 \
-                    float acc = d[jj];                                                    \
-                    for (int e = 0; e < 2; e++)                                           \
-                        for (int tw = ea[l][e]; tw <= eb[l][e]; tw++) {                   \
-                            const int cw = tw + co;                                       \
-                            for (int rh = 0; rh < 3; rh++)                                \
-                                for (int th = ha[rh]; th <= hb[rh]; th++) {               \
-                                    const int r = th + ro;                                \
-                                    acc += r >= 0 && r < H && cw >= 0 && cw < W           \
-                                               ? src[(size_t)r * W + cw]                  \
-                                               : 0.0f;                                    \
-                                }                                                         \
-                        }                                                                 \
-                    d[jj] = acc;                                                          \
-                }                                                                         \
-            } else {                                                                      \
-                int o_h = oh, o_w = ow0;                                                  \
-                for (int jj = 0; jj < GP_NR; jj++) {                                      \
-                    d[jj] = jj < ncols ? enco_fold_entry(src, H, W, o_h, o_w, nh, Wo, ph, \
-                                                         pw, fm, ro, co)                  \
-                                       : 0.0f;                                            \
-                    if (++o_w == Wo) {                                                    \
-                        o_w = 0;                                                          \
-                        o_h++;                                                            \
-                    }                                                                     \
-                }                                                                         \
-            }                                                                             \
-            if (++kj == kw) {                                                             \
-                kj = 0;                                                                   \
-                if (++ki == kh) {                                                         \
-                    ki = 0;                                                               \
-                    c++;                                                                  \
-                }                                                                         \
-            }                                                                             \
-        }                                                                                 \
-    }
-
-GP_FOLD_PANEL(fold_panel_global, __global)
-GP_FOLD_PANEL(fold_panel_local, __local)
+ * (0 where either is -1), as conv_im2col in cl/conv.cl. */
 
 /* Rows kk .. kk + ke - 1 of the column matrix of image xs, at the GP_NR
  * columns from jb (ncols of them inside N; the rest of the panel zero), into
  * dst (k-major, GP_NR floats per row). One body for a __global and a
  * __local destination (OpenCL 1.2 has no generic address space). */
-#define GP_IM2COL_PANEL(NAME, AS, FOLD)                                                     \
+#define GP_IM2COL_PANEL(NAME, AS)                                                       \
     static void NAME(AS float *dst, __global const float *xs, int kk, int ke, int jb,     \
                      int ncols, int H, int W, int Wo, int kh, int kw, int sh, int sw,     \
                      int pt, int pl, int mode)                                            \
     {                                                                                     \
-        if (mode >> 4) {                                                                  \
-            FOLD(dst, xs, kk, ke, jb, ncols, H, W, Wo, kh, kw, pt, pl,                    \
-                 ENCO_IM2COL_FOLD_MODE(mode));                                            \
-            return;                                                                       \
-        }                                                                                 \
         const int oh = jb / Wo, ow0 = jb - oh * Wo;                                       \
         const int fast = ncols == GP_NR && ow0 + GP_NR <= Wo && sw == 1;                  \
         const int kq = kk / kw;                                                           \
@@ -518,8 +405,8 @@ GP_FOLD_PANEL(fold_panel_local, __local)
         }                                                                                 \
     }
 
-GP_IM2COL_PANEL(im2col_panel_global, __global, fold_panel_global)
-GP_IM2COL_PANEL(im2col_panel_local, __local, fold_panel_local)
+GP_IM2COL_PANEL(im2col_panel_global, __global)
+GP_IM2COL_PANEL(im2col_panel_local, __local)
 
 /* op(B) = the column matrix (K x P). Global size (npan, ceil(kc / GP_KB),
  * batch): work-item (p, kb) writes panel p (columns j0 + p*GP_NR ..) for

@@ -331,51 +331,37 @@ START_TEST(conv2d_output_sizes)
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, row + 5), row);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&s, 7), row);
     /* cout < cin, stride 1: the flip path needs cin*kt + kt*h*w with zero
-     * padding or reflect / replicate padding of at most k - 1 (the GEMM
-     * writes dx; with reflect its column matrix of dy is pre-folded), and
-     * cin*kt + kt*pp + cin*pp with zero padding wider than k - 1 (the padded
-     * plane dxp, then the fold). */
+     * padding (the GEMM writes dx), cin*kt + kt*pp + cin*pp with reflect
+     * padding (the padded plane dxp, then the fold). */
     enco_conv2d_shape f = {.n = 1, .cin = 6, .h = 5, .w = 4, .cout = 5, .kh = 3, .kw = 3,
                            .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
                            .pad_mode = ENCO_PAD_ZERO};
-    const size_t kt = 5 * 9, pp = 11 * 10, flip = 6 * kt + kt * 5 * 4,
-                 wflip = 6 * kt + kt * pp + 6 * pp;
-    const size_t fimage = (size_t)6 * 9 * 5 * 4, wimage = (size_t)6 * 9 * 9 * 8;
+    const size_t kt = 5 * 9, pp = 7 * 6, flip = 6 * kt + kt * 5 * 4,
+                 rflip = 6 * kt + kt * pp + 6 * pp;
+    const size_t fimage = (size_t)6 * 9 * 5 * 4;
     ck_assert_uint_lt(fimage, flip);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), flip);
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, flip - 1), fimage); /* no room */
     f.pad_mode = ENCO_PAD_REFLECT;
-    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), flip);
-    f.pad_mode = ENCO_PAD_REPLICATE;
-    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), flip);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), rflip);
+    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, rflip - 1), fimage);
     f.pad_mode = ENCO_PAD_ZERO;
-    f.pad_h = f.pad_w = 3; /* 9 x 8 outputs, the padded plane 11 x 10 */
-    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), wflip);
-    ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, wflip - 1), wimage);
-    f.pad_h = f.pad_w = 1;
     f.cout = 8; /* cout >= cin: the column-gradient path, no flip workspace */
     ck_assert_uint_eq(enco_conv2d_workspace_plan_floats(&f, 100000), (size_t)6 * 9 * 5 * 4);
 
     /* Where the packed GEMM builds the column matrices (CPUs): one output row
      * (the size check), raised to the flip path's need, which every stride-1
-     * layer takes there: wt alone with zero padding and with pre-folded
-     * reflect padding, wt + one image's dxp with zero padding wider than
-     * k - 1. */
+     * layer takes there: wt alone with zero padding, wt + one image's dxp
+     * with reflect padding. */
     enco_ctx *ctx = test_ctx();
     f.cout = 8;
-    const size_t kt8 = 8 * 9, frow = (size_t)6 * 9 * 4, fflip = 6 * kt8, wfflip = fflip + 6 * pp;
+    const size_t kt8 = 8 * 9, frow = (size_t)6 * 9 * 4, fflip = 6 * kt8, rfflip = fflip + 6 * pp;
     if (enco_sgemm_im2col_available(ctx)) {
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), fflip);
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, fflip - 1), frow);
         f.pad_mode = ENCO_PAD_REFLECT;
-        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), fflip);
-        f.pad_mode = ENCO_PAD_ZERO;
-        f.pad_h = f.pad_w = 3;
-        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), wfflip);
-        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, wfflip - 1),
-                          (size_t)6 * 9 * 8);
-        f.pad_h = f.pad_w = 1;
-        f.pad_mode = ENCO_PAD_REFLECT;
+        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000), rfflip);
+        ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, rfflip - 1), frow);
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &s, 100000), row);
     } else {
         ck_assert_uint_eq(enco_conv2d_workspace_plan_floats_ctx(ctx, &f, 100000),
@@ -1524,10 +1510,9 @@ START_TEST(conv2d_wgrad_path_rule)
 END_TEST
 
 /* The flipped-weight input gradient writes dx straight from the GEMM where
- * the padding is at most k - 1 (no padded plane, no fold; reflect and
- * replicate padding through the pre-folded column matrix of dy), and folds
- * the padded plane back otherwise (padding wider than the kernel reaches),
- * with and without the implicit im2col. The
+ * the padding is zero and at most k - 1 (no padded plane, no fold), and folds
+ * the padded plane back otherwise (reflect padding, or zero padding wider
+ * than the kernel reaches), with and without the implicit im2col. The
  * explicit path writes the flipped weights out (one flip kernel per call);
  * the implicit one packs them straight from w (none). */
 /* Launches so far of the fold (either kernel) and of the weight flip. */
@@ -1550,8 +1535,6 @@ START_TEST(conv2d_flip_fold_rule)
         {1, 4, 9, 6, 2, 4, 4, 1, 1, 1, 1, ENCO_PAD_ZERO, 0},
         {2, 5, 7, 19, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REFLECT, 0},
         {1, 3, 6, 5, 2, 3, 3, 1, 1, 3, 3, ENCO_PAD_ZERO, 0},
-        {2, 4, 7, 9, 3, 3, 3, 1, 1, 1, 1, ENCO_PAD_REPLICATE, 0},
-        {1, 3, 6, 5, 2, 2, 2, 1, 1, 2, 2, ENCO_PAD_REFLECT, 0},
     };
     ck_assert_int_eq(test_setenv("ENCO_CONV_BWD_FLIP", "1"), 0);
     ck_assert_int_eq(test_setenv("ENCO_CONV_DIRECT_MAX", "0"), 0);
@@ -1564,7 +1547,7 @@ START_TEST(conv2d_flip_fold_rule)
             const unsigned long f0 = folds_run(), t0 = flips_run();
             grads g = conv_bwd_device(&d, 0, d.s.n);
             const unsigned long folds = folds_run() - f0, flips = flips_run() - t0;
-            const int fold = c->ph > c->kh - 1;
+            const int fold = c->mode != ENCO_PAD_ZERO || c->ph > c->kh - 1;
             enco_conv2d_paths paths;
             ENCO_CK(enco_conv2d_plan(test_ctx(), &d.s, &paths));
             ck_assert_int_eq(paths.bwd_flip, 1);

@@ -162,11 +162,7 @@ enco_status enco_sgemm_batched(enco_ctx *ctx, int trans_a, int trans_b, size_t m
  * (c, h, w); its column matrix is (c*kh*kw) x (ho*wo), row (ci*kh + ki)*kw +
  * kj, column oh*wo + ow, entry x at the padded coordinate (oh*sh - pt + ki,
  * ow*sw - pl + kj) through enco_pad_index with padding `mode` (an
- * enco_pad_mode). mode ENCO_IM2COL_FOLD(m) (stride 1, x zero padded) makes
- * it the pre-folded operand of an input gradient with padding m: entry
- * (oh, ow) sums the zero-padded entries at every padded coordinate whose
- * source under m is (oh, ow) (cl/common.cl enco_fold_entry). */
-#define ENCO_IM2COL_FOLD(m) (((int)(m) + 1) << 4)
+ * enco_pad_mode). */
 typedef struct enco_im2col_geom {
     int c, h, w;
     int ho, wo;

@@ -519,22 +519,13 @@ static const enco_kernel_policy default_policy = {.conv_direct_max = 4};
  * itself: dy padded by kh-1-pad_h / kw-1-pad_w gives the h x w gradient
  * directly, the padded border's gradient (always dropped) is never formed, and
  * there is no dxp and no fold; the products summed are the same, in the same
- * order, so the bits are too. With reflect or replicate padding of at most
- * kh-1 / kw-1 it is dx too: the column matrix of dy is pre-folded
- * (ENCO_IM2COL_FOLD: each entry sums the dy entries of every padded
- * coordinate that maps to its position), so the GEMM runs over h x w
- * positions, not the (h + 2 pad) x (w + 2 pad) of the padded plane, and no
- * fold follows (*prefold set). Wider zero padding folds the border back in:
- * that needs the hp x wp plane of the padded input and a fold. Returns
- * whether it folds; *ph x *pw is the plane, *pt / *pl the padding of dy. */
-static int flip_plane(const enco_conv2d_shape *s, int *ph, int *pw, int *pt, int *pl,
-                      int *prefold)
+ * order, so the bits are too. Reflect padding folds the border back in: that
+ * needs the hp x wp plane of the padded input and a fold. Returns whether it
+ * folds; *ph x *pw is the plane, *pt / *pl the padding of dy. */
+static int flip_plane(const enco_conv2d_shape *s, int *ph, int *pw, int *pt, int *pl)
 {
-    *prefold = s->pad_mode != ENCO_PAD_ZERO && (s->pad_h > 0 || s->pad_w > 0) &&
-               s->pad_h <= s->kh - 1 && s->pad_w <= s->kw - 1;
-    const int fold = !*prefold && (!(s->pad_mode == ENCO_PAD_ZERO ||
-                                     (s->pad_h == 0 && s->pad_w == 0)) ||
-                                   s->pad_h > s->kh - 1 || s->pad_w > s->kw - 1);
+    const int fold = !(s->pad_mode == ENCO_PAD_ZERO || (s->pad_h == 0 && s->pad_w == 0)) ||
+                     s->pad_h > s->kh - 1 || s->pad_w > s->kw - 1;
     *ph = fold ? s->h + 2 * s->pad_h : s->h;
     *pw = fold ? s->w + 2 * s->pad_w : s->w;
     *pt = fold ? s->kh - 1 : s->kh - 1 - s->pad_h;
@@ -547,8 +538,8 @@ static int flip_plane(const enco_conv2d_shape *s, int *ph, int *pw, int *pt, int
  * the dxp plane where it folds). */
 static size_t flip_per_image(const enco_conv2d_shape *s, int implicit)
 {
-    int ph, pw, pt, pl, prefold;
-    const int fold = flip_plane(s, &ph, &pw, &pt, &pl, &prefold);
+    int ph, pw, pt, pl;
+    const int fold = flip_plane(s, &ph, &pw, &pt, &pl);
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)ph * pw;
     return (implicit ? 0 : kt * pp) + (fold ? (size_t)s->cin * pp : 0);
 }
@@ -563,9 +554,9 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     const int implicit = paths->implicit;
     if (!paths->bwd_flip)
         return ENCO_OK;
-    int ho, wo, hp, wp, ptd, pld, prefold;
+    int ho, wo, hp, wp, ptd, pld;
     enco_conv2d_out_size(s, &ho, &wo);
-    const int fold = flip_plane(s, &hp, &wp, &ptd, &pld, &prefold);
+    const int fold = flip_plane(s, &hp, &wp, &ptd, &pld);
     const size_t kt = (size_t)s->cout * s->kh * s->kw, pp = (size_t)hp * wp;
     /* The flipped weights take room in the workspace only where they are
      * written out (the implicit GEMM packs them from w). */
@@ -575,11 +566,10 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         return ENCO_OK;
     size_t fit = per_img ? (ws_floats - wt_sz) / per_img : (size_t)s->n;
     const int chunk = fit < (size_t)s->n ? (int)fit : s->n;
-    /* im2col(dy): source (cout, ho, wo), hp x wp window positions, zero pad
-     * (pre-folded for reflect / replicate padding). */
+    /* im2col(dy): source (cout, ho, wo), hp x wp window positions, zero pad. */
     const conv_geom gd = {.c = s->cout, .h = ho, .w = wo, .ho = hp, .wo = wp, .kh = s->kh,
                           .kw = s->kw, .sh = 1, .sw = 1, .pt = ptd, .pl = pld,
-                          .mode = prefold ? ENCO_IM2COL_FOLD(s->pad_mode) : ENCO_PAD_ZERO};
+                          .mode = ENCO_PAD_ZERO};
     /* The fold: Pad2d of (cin, h, w) to (cin, hp, wp). */
     const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
                           .sh = 1, .sw = 1, .pt = s->pad_h, .pl = s->pad_w, .mode = s->pad_mode};
