@@ -347,18 +347,12 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
 }
 
 enco_status enco_sgemm_im2col_flipped(enco_ctx *ctx, size_t m, float alpha, cl_mem w,
-                                      size_t w_off, size_t kk, cl_mem x, size_t x_off,
-                                      size_t stride_x, const enco_im2col_geom *g, float beta,
-                                      cl_mem c, size_t c_off, size_t ldc, size_t stride_c,
-                                      size_t batch)
+                                      size_t w_off, cl_mem x, size_t x_off, size_t stride_x,
+                                      const enco_im2col_geom *g, float beta, cl_mem c,
+                                      size_t c_off, size_t ldc, size_t stride_c, size_t batch)
 {
-    if (kk == 0 || (size_t)g->kh * g->kw != kk)
-        return ENCO_FAIL(ENCO_ERR_INVALID_ARG,
-                         "enco_sgemm_im2col_flipped: kernel plane %zu is not the column matrix's "
-                         "%d x %d",
-                         kk, g->kh, g->kw);
-    return sgemm_im2col(ctx, 2, 0, m, alpha, w, w_off, kk, 0, x, x_off, stride_x, g, beta, c,
-                        c_off, ldc, stride_c, batch, NULL, 0);
+    return sgemm_im2col(ctx, 2, 0, m, alpha, w, w_off, (size_t)g->kh * g->kw, 0, x, x_off,
+                        stride_x, g, beta, c, c_off, ldc, stride_c, batch, NULL, 0);
 }
 
 /* Small K (3-channel inputs: G's 7x7 input conv, K = 147; D's first conv,

@@ -191,16 +191,15 @@ enco_status enco_sgemm_im2col(enco_ctx *ctx, int transposed, size_t m, float alp
                               cl_mem bias, size_t bias_off);
 
 /* enco_sgemm_im2col (transposed = 0, no bias, A shared by the batch) with
- * A the input-gradient operand of a convolution's weights w (cout, m, kh, kw)
- * where kk = kh * kw: A[i][co * kk + r] = w[co][i][kk - 1 - r], the flipped,
- * transposed weights that conv_flip_weights writes out, packed straight from
- * w. x is dy (cout channels), g its column matrix; the bits are those of
- * flipping into a matrix and passing that as A. */
+ * A the input-gradient operand of a convolution's weights w (cout, m, kh, kw),
+ * kk = kh * kw taken from g: A[i][co * kk + r] = w[co][i][kk - 1 - r], the
+ * flipped, transposed weights that conv_flip_weights writes out, packed
+ * straight from w. x is dy (g->c = cout channels), g its column matrix; the
+ * bits are those of flipping into a matrix and passing that as A. */
 enco_status enco_sgemm_im2col_flipped(enco_ctx *ctx, size_t m, float alpha, cl_mem w,
-                                      size_t w_off, size_t kk, cl_mem x, size_t x_off,
-                                      size_t stride_x, const enco_im2col_geom *g, float beta,
-                                      cl_mem c, size_t c_off, size_t ldc, size_t stride_c,
-                                      size_t batch);
+                                      size_t w_off, cl_mem x, size_t x_off, size_t stride_x,
+                                      const enco_im2col_geom *g, float beta, cl_mem c,
+                                      size_t c_off, size_t ldc, size_t stride_c, size_t batch);
 
 /* Direct weight-gradient GEMM (packed CPU GEMM only; cl/gemm.cl
  * gemm_conv_wgrad): C (n x K, ldc) = alpha * dY col(x)^T + beta * C for one

@@ -574,16 +574,17 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
     const conv_geom gp = {.c = s->cin, .h = s->h, .w = s->w, .ho = hp, .wo = wp, .kh = 1, .kw = 1,
                           .sh = 1, .sw = 1, .pt = s->pad_h, .pl = s->pad_w, .mode = s->pad_mode};
     const int rows_k = paths->rows;
-    const size_t global[2] = {rows_k ? (size_t)s->cin : kt, rows_k ? 1 : (size_t)s->cin};
-    const size_t one[2] = {1, 1};
     /* The implicit GEMM packs the flipped weights straight from w (the
      * packed panels are those of the flipped matrix, so the bits are too);
      * the explicit path writes them out for enco_sgemm_batched. */
-    if (!implicit)
+    if (!implicit) {
+        const size_t global[2] = {rows_k ? (size_t)s->cin : kt, rows_k ? 1 : (size_t)s->cin};
+        const size_t one[2] = {1, 1};
         ENCO_TRY(ENCO_RUN(ctx, "conv", rows_k ? "conv_flip_weights_rows" : "conv_flip_weights",
                           2, global, rows_k ? one : NULL, ENCO_ARG_MEM(w), ENCO_ARG_ULONG(w_off),
                           ENCO_ARG_MEM(ws), ENCO_ARG_ULONG(ws_off), ENCO_ARG_INT(s->cin),
                           ENCO_ARG_INT(s->cout), ENCO_ARG_INT(s->kh), ENCO_ARG_INT(s->kw)));
+    }
     const size_t in_img = (size_t)s->cin * s->h * s->w, out_img = (size_t)s->cout * ho * wo;
     for (int n0 = 0; n0 < s->n; n0 += chunk) {
         const int m = s->n - n0 < chunk ? s->n - n0 : chunk;
@@ -594,8 +595,7 @@ static enco_status conv2d_bwd_data_flip(enco_ctx *ctx, cl_mem dx, size_t dx_off,
         const size_t c_off = fold ? dxp_off : dx_off + (size_t)n0 * in_img,
                      c_img = fold ? (size_t)s->cin * pp : in_img;
         if (implicit) {
-            ENCO_TRY(enco_sgemm_im2col_flipped(ctx, (size_t)s->cin, 1.0f, w, w_off,
-                                               (size_t)s->kh * s->kw, dy,
+            ENCO_TRY(enco_sgemm_im2col_flipped(ctx, (size_t)s->cin, 1.0f, w, w_off, dy,
                                                dy_off + (size_t)n0 * out_img, out_img, &gd, 0.0f,
                                                c, c_off, pp, c_img, (size_t)m));
         } else {
